@@ -1,0 +1,3 @@
+from bsim.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,51 @@
+"""Atomic writes: a file is either the old one or the whole new one, never half written."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+from typing import IO, Iterator
+
+
+@contextlib.contextmanager
+def atomic_open(path: str | Path, mode: str = "w", keep_on_interrupt: bool = False) -> Iterator[IO]:
+    """Write to a temporary file beside ``path`` and rename it into place on success.
+
+    On an exception the temporary file is removed and ``path`` is untouched,
+    except that with ``keep_on_interrupt`` a KeyboardInterrupt still renames
+    what was written (the rows done so far), then re-raises.
+    """
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
+    kwargs = {"newline": ""} if "b" not in mode else {}
+    fh = os.fdopen(fd, mode, **kwargs)
+    try:
+        yield fh
+    except KeyboardInterrupt:
+        _finish(fh, tmp, path, commit=keep_on_interrupt)
+        raise
+    except BaseException:
+        _finish(fh, tmp, path, commit=False)
+        raise
+    else:
+        _finish(fh, tmp, path, commit=True)
+
+
+def _finish(fh: IO, tmp: str, path: Path, commit: bool) -> None:
+    try:
+        fh.flush()
+        os.fsync(fh.fileno())
+    finally:
+        fh.close()
+    if commit:
+        os.replace(tmp, path)
+    else:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+
+
+def atomic_write_text(path: str | Path, text: str) -> None:
+    with atomic_open(path, "w") as fh:
+        fh.write(text)

@@ -1,0 +1,139 @@
+"""The command line: bsim, bsim run, bsim replay, bsim scenarios.
+
+Exit codes: 0 success, 2 bad input (one line naming the file, line or key and
+what is expected), 3 a headless run that diverged, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from bsim.errors import BsimInputError
+from bsim.scenario import DEVICES, DTYPES, LR_SCALINGS, PROBLEMS, SAMPLINGS
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a bad flag in one line with exit code 2."""
+
+    def error(self, message: str):
+        raise BsimInputError(f"{self.prog}: {message}")
+
+
+def _int_at_least(lo: int, what: str):
+    def parse(text: str) -> int:
+        try:
+            v = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r}: expected {what}") from None
+        if v < lo:
+            raise argparse.ArgumentTypeError(f"{text!r}: expected {what}")
+        return v
+    return parse
+
+
+def _float_in(check, what: str):
+    def parse(text: str) -> float:
+        try:
+            v = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r}: expected {what}") from None
+        if not check(v):
+            raise argparse.ArgumentTypeError(f"{text!r}: expected {what}")
+        return v
+    return parse
+
+
+def _add_overrides(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("overrides of the scenario")
+    g.add_argument("--problem", choices=PROBLEMS)
+    g.add_argument("--batch-size", type=_int_at_least(1, "an integer >= 1"))
+    g.add_argument("--lr", type=_float_in(lambda v: 0 < v < float("inf"), "a number > 0"))
+    g.add_argument("--momentum", type=_float_in(lambda v: 0 <= v < 1, "a number in [0, 1)"))
+    g.add_argument("--seed", type=_int_at_least(0, "an integer >= 0"))
+    g.add_argument("--device", choices=DEVICES)
+    g.add_argument("--dtype", choices=DTYPES)
+    g.add_argument("--sampling", choices=SAMPLINGS)
+    g.add_argument("--lr-scaling", choices=LR_SCALINGS)
+
+
+def _add_headless(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("headless runs")
+    g.add_argument("--headless", action="store_true", help="no app: write the metrics CSV")
+    g.add_argument("--steps", type=_int_at_least(1, "an integer >= 1"), default=1000)
+    g.add_argument("--metrics", metavar="PATH.csv", help="CSV to write (stdout when absent)")
+    g.add_argument("--every", type=_int_at_least(1, "an integer >= 1"), default=1, help="a row every K steps")
+    g.add_argument("--no-timing", action="store_true",
+                   help="leave samples_per_sec empty, so that two runs give byte-identical CSVs")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="bsim", description="A terminal laboratory for minibatch noise in SGD.")
+    sub = parser.add_subparsers(dest="command", parser_class=_Parser)
+    run = sub.add_parser("run", help="run a scenario (the app, or --headless)")
+    run.add_argument("scenario", nargs="?", default="default", help="a bundled name or a TOML file")
+    _add_overrides(run)
+    _add_headless(run)
+    run.add_argument("--record", metavar="PATH.toml", help="record the session from the start")
+    rep = sub.add_parser("replay", help="replay a recording (the app, or --headless)")
+    rep.add_argument("recording", help="a recording TOML written by the app")
+    _add_overrides(rep)
+    _add_headless(rep)
+    sub.add_parser("scenarios", help="list the bundled scenarios")
+    return parser
+
+
+def _scenario_from_args(args) -> "Scenario":  # noqa: F821
+    from bsim.scenario import apply_overrides, find_scenario
+    name = getattr(args, "scenario", None) or getattr(args, "recording", None)
+    sc = find_scenario(name)
+    return apply_overrides(
+        sc, problem=args.problem, batch_size=args.batch_size, lr=args.lr, momentum=args.momentum,
+        seed=args.seed, device=args.device, dtype=args.dtype, sampling=args.sampling,
+        lr_scaling=args.lr_scaling,
+    )
+
+
+def cmd_scenarios() -> int:
+    from bsim.scenario import bundled_names, find_scenario
+    names = bundled_names()
+    width = max(map(len, names))
+    for name in names:
+        sc = find_scenario(name)
+        print(f"{name:<{width}}  {sc.title}: {sc.description}")
+    return 0
+
+
+def cmd_run(args) -> int:
+    import torch
+
+    from bsim.headless import run_headless
+    from bsim.simulation import Simulation
+
+    torch.set_num_threads(1)
+    sc = _scenario_from_args(args)
+    if args.headless:
+        sim = Simulation(sc)
+        for w in sim.scenario.warnings:
+            print(f"bsim: warning: {w}", file=sys.stderr)
+        return run_headless(sim, args.steps, args.metrics, args.every, timing=not args.no_timing)
+    from bsim.app import run_app
+    return run_app(sc, record=getattr(args, "record", None), replay=args.command == "replay")
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        parser = build_parser()
+        args = parser.parse_args(argv or ["run"])
+        if args.command == "scenarios":
+            return cmd_scenarios()
+        if args.command in ("run", "replay"):
+            return cmd_run(args)
+        parser.print_help()
+        return 0
+    except BsimInputError as exc:
+        print(f"bsim: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130

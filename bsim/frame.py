@@ -1,0 +1,67 @@
+"""A frame: one snapshot of the simulation's metrics, what every view reads.
+
+``CSV_COLUMNS`` is the metrics-CSV contract of DESIGN.md, in order. A value
+of None is a quantity that does not exist for the problem (an empty cell).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+CSV_COLUMNS = (
+    "step", "epoch", "samples", "batch_size", "lr", "batch_loss", "train_loss", "test_loss",
+    "grad_norm", "full_grad_norm", "cos_to_full", "grad_noise", "grad_noise_theory",
+    "noise_scale", "dist_to_opt", "ball_radius_theory", "samples_per_sec",
+)
+
+
+@dataclass
+class Frame:
+    # counters
+    step: int = 0                 # iterations since the last reset
+    tick: int = 0                 # iterations since the run began (timeline events are keyed by it)
+    epoch: float = 0.0            # samples / n_train
+    epochs_done: int = 0
+    batch_in_epoch: int = 0
+    batches_per_epoch: int = 0
+    samples: int = 0
+    n_train: int = 0
+    # settings in force for the step just taken
+    batch_size: int = 0
+    lr: float = 0.0
+    momentum: float = 0.0
+    lr_scaling: str = "none"
+    sampling: str = "shuffle"
+    problem: str = ""
+    device: str = "cpu"
+    # measured quantities (None: not defined for this problem / not yet)
+    batch_loss: float | None = None
+    train_loss: float | None = None
+    test_loss: float | None = None
+    grad_norm: float | None = None
+    full_grad_norm: float | None = None
+    cos_to_full: float | None = None
+    grad_noise: float | None = None
+    grad_noise_theory: float | None = None
+    noise_scale: float | None = None
+    dist_to_opt: float | None = None
+    ball_radius_theory: float | None = None
+    samples_per_sec: float | None = None
+    steps_per_sec: float | None = None
+    # state
+    status: str = "running"       # running | diverged
+    message: str = ""
+    theta: tuple[float, ...] = ()          # parameters (only for small problems, for the plane view)
+    theta_star: tuple[float, ...] | None = None
+    extra: dict = field(default_factory=dict)  # quantities of later modules (statistics, ball)
+
+    def csv_row(self) -> list[str]:
+        return [_cell(getattr(self, c)) for c in CSV_COLUMNS]
+
+
+def _cell(v) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, float):
+        return repr(v)
+    return str(v)

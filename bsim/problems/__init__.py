@@ -1,0 +1,21 @@
+"""Problems: a dataset, a model, a per-example loss, and what is known of the optimum."""
+
+from __future__ import annotations
+
+import torch
+
+from bsim.problems.base import Problem
+from bsim.scenario import Scenario
+
+
+def make_problem(sc: Scenario, device: torch.device, dtype: torch.dtype) -> Problem:
+    """Build the scenario's problem; its data come from the data generator only."""
+    kind = sc.problem.kind
+    if kind == "linreg":
+        from bsim.problems.linreg import LinReg
+        return LinReg(sc, device, dtype)
+    if kind == "logreg":
+        from bsim.problems.logreg import LogReg
+        return LogReg(sc, device, dtype)
+    from bsim.problems.lstm import LSTMProblem
+    return LSTMProblem(sc, device, dtype)

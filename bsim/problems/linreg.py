@@ -1,0 +1,38 @@
+"""Least squares: L = (1/2N)|X theta - y|^2, exact optimum in float64."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from bsim.errors import BsimInputError
+from bsim.problems.linear import LinearProblem, synthetic_features
+
+
+class LinReg(LinearProblem):
+    kind = "linreg"
+    has_optimum = True
+    optimum_label = "theta* (exact least-squares solution)"
+
+    def synthesize(self, n, spec, gen):
+        X = synthetic_features(n, spec.dim, spec.condition, gen)
+        theta_true = torch.randn(spec.dim, generator=gen, dtype=torch.float64)
+        y = X @ theta_true + spec.noise * torch.randn(n, generator=gen, dtype=torch.float64)
+        return X, y
+
+    def solve_optimum(self, X, y):
+        """theta* = argmin |X theta - y|^2 by least squares in float64."""
+        if np.linalg.matrix_rank(X) < X.shape[1]:
+            raise BsimInputError(f"linreg: the features are linearly dependent ({X.shape[1]} columns, rank "
+                                 f"{np.linalg.matrix_rank(X)}); expected independent columns so theta* is unique")
+        return np.linalg.lstsq(X, y, rcond=None)[0]
+
+    def link_residual(self, z, y):
+        return z - y
+
+    def point_loss(self, z, y):
+        return 0.5 * (z - y) ** 2
+
+    def hessian(self) -> np.ndarray:
+        """H = X^T X / N (float64), the same at every theta."""
+        return self.X64.T @ self.X64 / len(self.y64)

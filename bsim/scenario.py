@@ -1,0 +1,329 @@
+"""Scenario and recording files: TOML, validated with the line of every error.
+
+A scenario names a problem, an optimizer and a timeline of events keyed by
+step. A recording is a scenario whose timeline was written by the app, plus a
+``[recording]`` table (see ``bsim.recording``). Unknown keys, wrong types and
+values out of range are ``BsimInputError``s naming the file, the line (or the
+key) and what is expected.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import re
+import tomllib
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, Callable
+
+from bsim.errors import BsimInputError
+
+PROBLEMS = ("linreg", "logreg", "lstm")
+SAMPLINGS = ("shuffle", "iid", "replacement")
+LR_SCALINGS = ("none", "linear", "sqrt")
+DEVICES = ("auto", "cpu", "cuda", "mps")
+DTYPES = ("auto", "float32", "float64")
+
+
+@dataclass
+class ProblemSpec:
+    kind: str = "linreg"
+    n_train: int = 1024
+    n_test: int = 256
+    dim: int = 2
+    condition: float = 10.0     # linreg: ratio of largest to smallest Hessian eigenvalue
+    noise: float = 0.5          # linreg: standard deviation of the label noise
+    l2: float = 0.0             # logreg: L2 term (l2/2)|theta|^2, needed when classes separate
+    hidden: int = 16            # lstm: hidden units
+    seq_len: int = 16           # lstm: length of the input sequence
+    data: str | None = None     # CSV of the training set (linreg/logreg)
+    test_data: str | None = None
+
+
+@dataclass
+class OptimizerSpec:
+    lr: float = 0.05
+    momentum: float = 0.0
+    batch_size: int = 8
+    lr_scaling: str = "none"
+    sampling: str = "shuffle"
+    drop_last: bool = False
+
+
+@dataclass
+class Event:
+    """A timeline event, applied when ``at`` steps have been taken."""
+
+    at: int
+    batch_size: int | None = None
+    lr: float | None = None
+    lr_scaling: str | None = None
+    momentum: float | None = None
+    sampling: str | None = None
+    problem: str | None = None
+    reset: bool = False
+    pause: bool = False
+    caption: str | None = None
+
+
+@dataclass
+class Scenario:
+    title: str = "Untitled"
+    description: str = ""
+    seed: int = 0
+    device: str = "auto"
+    dtype: str = "auto"
+    problem: ProblemSpec = field(default_factory=ProblemSpec)
+    optimizer: OptimizerSpec = field(default_factory=OptimizerSpec)
+    timeline: list[Event] = field(default_factory=list)
+    recording: dict[str, Any] | None = None
+    path: Path | None = None    # where it was read from; data paths are relative to it
+    warnings: list[str] = field(default_factory=list)
+
+    def copy(self) -> "Scenario":
+        return copy.deepcopy(self)
+
+    def resolve(self, relpath: str | None) -> Path | None:
+        """A data path from the file, relative to the scenario's folder."""
+        if relpath is None:
+            return None
+        p = Path(relpath)
+        if not p.is_absolute() and self.path is not None:
+            p = self.path.parent / p
+        return p
+
+    def resolved_dtype(self) -> str:
+        if self.dtype != "auto":
+            return self.dtype
+        return "float32" if self.problem.kind == "lstm" else "float64"
+
+
+# ---------------------------------------------------------------- validation
+
+def _pos_int(v): return v >= 1
+def _nonneg_int(v): return v >= 0
+def _pos(v): return v > 0
+def _nonneg(v): return v >= 0
+def _mom(v): return 0 <= v < 1
+def _choice(options): return lambda v: v in options
+
+
+# key -> (python types, check, what is expected)
+_Rule = tuple[tuple[type, ...], Callable[[Any], bool] | None, str]
+_NUM = (int, float)
+TOP_RULES: dict[str, _Rule] = {
+    "title": ((str,), None, "a string"),
+    "description": ((str,), None, "a string"),
+    "seed": ((int,), _nonneg_int, "an integer >= 0"),
+    "device": ((str,), _choice(DEVICES), "one of " + ", ".join(DEVICES)),
+    "dtype": ((str,), _choice(DTYPES), "one of " + ", ".join(DTYPES)),
+}
+PROBLEM_RULES: dict[str, _Rule] = {
+    "kind": ((str,), _choice(PROBLEMS), "one of " + ", ".join(PROBLEMS)),
+    "n_train": ((int,), lambda v: v >= 2, "an integer >= 2"),
+    "n_test": ((int,), _nonneg_int, "an integer >= 0"),
+    "dim": ((int,), lambda v: 1 <= v <= 512, "an integer from 1 to 512"),
+    "condition": (_NUM, lambda v: v >= 1, "a number >= 1"),
+    "noise": (_NUM, _nonneg, "a number >= 0"),
+    "l2": (_NUM, _nonneg, "a number >= 0"),
+    "hidden": ((int,), lambda v: 1 <= v <= 256, "an integer from 1 to 256"),
+    "seq_len": ((int,), lambda v: 1 <= v <= 256, "an integer from 1 to 256"),
+    "data": ((str,), None, "a path to a CSV file"),
+    "test_data": ((str,), None, "a path to a CSV file"),
+}
+OPTIMIZER_RULES: dict[str, _Rule] = {
+    "lr": (_NUM, _pos, "a number > 0"),
+    "momentum": (_NUM, _mom, "a number in [0, 1)"),
+    "batch_size": ((int,), _pos_int, "an integer >= 1"),
+    "lr_scaling": ((str,), _choice(LR_SCALINGS), "one of " + ", ".join(LR_SCALINGS)),
+    "sampling": ((str,), _choice(SAMPLINGS), "one of " + ", ".join(SAMPLINGS)),
+    "drop_last": ((bool,), None, "true or false"),
+}
+EVENT_RULES: dict[str, _Rule] = {
+    "at": ((int,), _nonneg_int, "a step number >= 0"),
+    "batch_size": OPTIMIZER_RULES["batch_size"],
+    "lr": OPTIMIZER_RULES["lr"],
+    "lr_scaling": OPTIMIZER_RULES["lr_scaling"],
+    "momentum": OPTIMIZER_RULES["momentum"],
+    "sampling": OPTIMIZER_RULES["sampling"],
+    "problem": PROBLEM_RULES["kind"],
+    "reset": ((bool,), None, "true or false"),
+    "pause": ((bool,), None, "true or false"),
+    "caption": ((str,), None, "a string"),
+}
+
+
+class _Locator:
+    """Finds the line of a key in the TOML text (tomllib gives no positions)."""
+
+    def __init__(self, text: str):
+        self.lines = text.splitlines()
+
+    def line_of(self, table: str | None, key: str, index: int | None = None) -> int | None:
+        header = None if table is None else (f"[[{table}]]" if index is not None else f"[{table}]")
+        current, count = None, -1
+        key_re = re.compile(r"^\s*" + re.escape(key) + r"\s*=")
+        for n, raw in enumerate(self.lines, start=1):
+            s = raw.strip()
+            if s.startswith("["):
+                current = s.split("#")[0].strip()
+                if current == header:
+                    count += 1
+                continue
+            if current == header and (index is None or count == index) and key_re.match(raw):
+                return n
+        return None
+
+    def line_of_table(self, table: str, index: int | None = None) -> int | None:
+        header = f"[[{table}]]" if index is not None else f"[{table}]"
+        count = -1
+        for n, raw in enumerate(self.lines, start=1):
+            if raw.split("#")[0].strip() == header:
+                count += 1
+                if index is None or count == index:
+                    return n
+        return None
+
+
+def _where(fname: str, loc: _Locator, table: str | None, key: str, index: int | None = None) -> str:
+    line = loc.line_of(table, key, index)
+    qual = key if table is None else (f"{table}[{index}].{key}" if index is not None else f"{table}.{key}")
+    return f"{fname}:{line}: {qual}" if line else f"{fname}: {qual}"
+
+
+def _check_table(data: dict, rules: dict[str, _Rule], fname: str, loc: _Locator,
+                 table: str | None, index: int | None = None, skip: tuple[str, ...] = ()) -> dict:
+    out = {}
+    for key, value in data.items():
+        if key in skip:
+            continue
+        if key not in rules:
+            known = ", ".join(rules)
+            raise BsimInputError(f"{_where(fname, loc, table, key, index)}: unknown key; expected one of {known}")
+        types, check, expected = rules[key]
+        ok_type = isinstance(value, types) and not (isinstance(value, bool) and bool not in types)
+        if not ok_type or (check is not None and not check(value)):
+            raise BsimInputError(f"{_where(fname, loc, table, key, index)}: got {value!r}, expected {expected}")
+        out[key] = float(value) if float in types and not isinstance(value, bool) and int in types else value
+    return out
+
+
+def parse_scenario(text: str, fname: str = "<scenario>", path: Path | None = None) -> Scenario:
+    """Parse and validate scenario TOML text."""
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise BsimInputError(f"{fname}: not valid TOML: {exc}") from None
+    loc = _Locator(text)
+    tables = {"problem", "optimizer", "timeline", "recording"}
+    top = {k: v for k, v in raw.items() if k not in tables}
+    for name in ("problem", "optimizer", "recording"):
+        if name in raw and not isinstance(raw[name], dict):
+            raise BsimInputError(f"{_where(fname, loc, None, name)}: expected a table [{name}]")
+    if "timeline" in raw and not (isinstance(raw["timeline"], list)
+                                   and all(isinstance(e, dict) for e in raw["timeline"])):
+        raise BsimInputError(f"{_where(fname, loc, None, 'timeline')}: expected [[timeline]] tables")
+    sc = Scenario(**_check_table(top, TOP_RULES, fname, loc, None), path=path)
+    sc.problem = ProblemSpec(**_check_table(raw.get("problem", {}), PROBLEM_RULES, fname, loc, "problem"))
+    sc.optimizer = OptimizerSpec(**_check_table(raw.get("optimizer", {}), OPTIMIZER_RULES, fname, loc, "optimizer"))
+    for i, ev in enumerate(raw.get("timeline", [])):
+        fields = _check_table(ev, EVENT_RULES, fname, loc, "timeline", i)
+        if "at" not in fields:
+            line = loc.line_of_table("timeline", i)
+            where = f"{fname}:{line}" if line else fname
+            raise BsimInputError(f"{where}: timeline[{i}] has no 'at'; expected the step number of the event")
+        sc.timeline.append(Event(**fields))
+    sc.timeline.sort(key=lambda e: e.at)  # stable: events at one step keep file order
+    if "recording" in raw:
+        sc.recording = raw["recording"]
+    _check_consistency(sc, fname, loc)
+    return sc
+
+
+def _check_consistency(sc: Scenario, fname: str, loc: _Locator) -> None:
+    p = sc.problem
+    if p.kind == "lstm" and (p.data or p.test_data):
+        raise BsimInputError(f"{_where(fname, loc, 'problem', 'data')}: data files are for linreg and logreg only")
+    if p.test_data and not p.data:
+        raise BsimInputError(f"{_where(fname, loc, 'problem', 'test_data')}: test_data needs data as well")
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    """Read a scenario file from disk (errors name the file)."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise BsimInputError(f"{p}: no such file; expected a scenario TOML or a bundled name (see `bsim scenarios`)") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise BsimInputError(f"{p}: cannot read: {exc}") from None
+    return parse_scenario(text, fname=str(p), path=p.resolve())
+
+
+# ---------------------------------------------------------- bundled scenarios
+
+def bundled_dir() -> Path:
+    return Path(str(resources.files("bsim.scenarios")))
+
+
+def bundled_names() -> list[str]:
+    return sorted(p.stem for p in bundled_dir().glob("*.toml"))
+
+
+def find_scenario(name_or_path: str | None) -> Scenario:
+    """A bundled scenario by name, or a scenario file by path."""
+    name = name_or_path or "default"
+    p = Path(name)
+    if p.suffix == ".toml" or p.exists() or "/" in name:
+        return load_scenario(p)
+    bundled = bundled_dir() / f"{name}.toml"
+    if bundled.exists():
+        return load_scenario(bundled)
+    raise BsimInputError(f"{name}: no such scenario; expected a file path or one of {', '.join(bundled_names())}")
+
+
+def apply_overrides(sc: Scenario, **overrides: Any) -> Scenario:
+    """Return a copy with command-line overrides applied (None means not given)."""
+    sc = sc.copy()
+    for key, value in overrides.items():
+        if value is None:
+            continue
+        if key == "problem":
+            if value != sc.problem.kind:
+                sc.problem = dataclasses.replace(ProblemSpec(), kind=value)
+        elif key in ("seed", "device", "dtype"):
+            setattr(sc, key, value)
+        else:
+            setattr(sc.optimizer, key, value)
+    return sc
+
+
+def scenario_to_toml(sc: Scenario) -> str:
+    """Write a scenario back as TOML (the format ``parse_scenario`` reads)."""
+    lines = [f"{k} = {_toml_value(getattr(sc, k))}" for k in TOP_RULES]
+    for name, spec, rules in (("problem", sc.problem, PROBLEM_RULES), ("optimizer", sc.optimizer, OPTIMIZER_RULES)):
+        lines += ["", f"[{name}]"]
+        lines += [f"{k} = {_toml_value(getattr(spec, k))}" for k in rules if getattr(spec, k) is not None]
+    for ev in sc.timeline:
+        lines += ["", "[[timeline]]"]
+        default = Event(at=0)
+        for k in EVENT_RULES:
+            v = getattr(ev, k)
+            if k == "at" or (v is not None and v != getattr(default, k)):
+                lines.append(f"{k} = {_toml_value(v)}")
+    if sc.recording:
+        lines += ["", "[recording]"]
+        lines += [f"{k} = {_toml_value(v)}" for k, v in sc.recording.items()]
+    return "\n".join(lines) + "\n"
+
+
+def _toml_value(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        return repr(v)
+    if isinstance(v, str):
+        return '"' + v.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+    raise TypeError(f"cannot write {v!r} to TOML")

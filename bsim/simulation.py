@@ -1,0 +1,289 @@
+"""The simulation: minibatch SGD on a problem, deterministic, with no UI.
+
+theta_{t+1} = theta_t - lr v_{t+1},  v_{t+1} = momentum v_t + g_B(theta_t)
+(PyTorch's SGD convention; v = g_B when momentum = 0).
+
+Actions are applied only between steps. Timeline events are keyed by
+``tick``, the number of steps since the run began (resets included), so a
+scenario, a seed and a timeline give the same trajectory bit for bit on one
+device. The data, the initial parameters, the batch sampling and the probes
+draw from separate generator streams.
+
+Per-step work stays on the device: the host reads metrics only in
+``frame()`` (the UI's frame rate, or the CSV's every-K rows) and checks for
+divergence every ``check_every`` steps (every step on the CPU, where it is free).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import torch
+
+from bsim import actions as A
+from bsim.devices import resolve_device, torch_dtype
+from bsim.frame import Frame
+from bsim.problems import make_problem
+from bsim.problems.base import SAMPLE_STREAM, stream_seed
+from bsim.sampler import Sampler
+from bsim.scenario import LR_SCALINGS, SAMPLINGS, Scenario
+
+#: problem kind -> bundled scenario whose problem and optimizer a switch takes
+PROBLEM_SCENARIOS = {"linreg": "default", "logreg": "logreg", "lstm": "lstm"}
+
+
+def scaling_factor(mode: str, batch_size: int, base_batch_size: int) -> float:
+    """lr multiplier: 1 (none), B/B0 (linear, Goyal et al.), sqrt(B/B0) (square root)."""
+    ratio = batch_size / base_batch_size
+    return {"none": 1.0, "linear": ratio, "sqrt": math.sqrt(ratio)}[mode]
+
+
+class Simulation:
+    def __init__(self, scenario: Scenario, device: str | torch.device | None = None):
+        self.scenario = scenario.copy()
+        self.device = resolve_device(device or scenario.device)
+        self.check_every = 1 if self.device.type == "cpu" else 32
+        self.tick = 0
+        self.observers: list = []      # callables(sim) after every step (statistics)
+        self.frame_hooks: list = []    # callables(sim, frame) filling a frame's extra quantities
+        self._build_problem()
+        self.timeline = list(self.scenario.timeline)
+        self._next_event = 0
+        self.captions: list[tuple[int, str]] = []
+        self.pause_requested = False
+        self._rate = (time.perf_counter(), 0, 0)
+
+    # ---------------------------------------------------------------- set-up
+    def _build_problem(self) -> None:
+        sc = self.scenario
+        self.dtype = torch_dtype(sc.resolved_dtype())
+        self.problem = make_problem(sc, self.device, self.dtype)
+        opt = sc.optimizer
+        self.base_batch_size = min(opt.batch_size, self.problem.n_train)
+        self.batch_size = self.base_batch_size
+        if opt.batch_size > self.problem.n_train:
+            sc.warnings.append(f"batch size {opt.batch_size} is above N = {self.problem.n_train}: clamped to {self.problem.n_train}")
+        self.lr_scaling = opt.lr_scaling
+        self.base_lr = opt.lr
+        self.lr = opt.lr
+        self.momentum = opt.momentum
+        self.sampling = opt.sampling
+        self._reset_state()
+
+    def _reset_state(self) -> None:
+        self.theta0 = self.problem.init_params(self.scenario.seed)
+        self.theta = self.theta0.clone()
+        self.velocity = torch.zeros_like(self.theta)
+        self.step_count = 0
+        gen = torch.Generator(device=self.device)
+        gen.manual_seed(stream_seed(self.scenario.seed, SAMPLE_STREAM))
+        self.sampler = Sampler(self.problem.n_train, self.sampling, self.scenario.optimizer.drop_last, gen, self.device)
+        self.status, self.message = "running", ""
+        self._ok = torch.ones((), dtype=torch.bool, device=self.device)
+        self.last_loss: torch.Tensor | None = None
+        self.last_grad: torch.Tensor | None = None
+        self.last_theta: torch.Tensor | None = None
+        self.last_idx: torch.Tensor | None = None
+        self.last_batch_size = self.batch_size
+        self.last_lr = self.lr
+
+    @property
+    def n_train(self) -> int:
+        return self.problem.n_train
+
+    @property
+    def diverged(self) -> bool:
+        return self.status == "diverged"
+
+    # ------------------------------------------------------------------ steps
+    def step(self) -> bool:
+        """Apply due timeline events, then take one SGD step. False once diverged."""
+        self.apply_due_events()
+        if self.diverged:
+            return False
+        theta = self.theta
+        idx = self.sampler.next_batch(self.batch_size)
+        loss, g = self.problem.loss_and_grad(theta, idx)
+        if self.momentum:
+            v = self.momentum * self.velocity + g
+        else:
+            v = g
+        new_theta = theta - self.lr * v
+        self.last_theta, self.last_grad, self.last_loss, self.last_idx = theta, g, loss, idx
+        self.last_batch_size, self.last_lr = int(idx.shape[0]), self.lr
+        self.step_count += 1
+        self.tick += 1
+        if self.check_every == 1:
+            if not (torch.isfinite(loss) and torch.isfinite(new_theta).all()):
+                self._mark_diverged()
+                return False
+            self.theta, self.velocity = new_theta, v
+        else:
+            ok = self._ok & torch.isfinite(loss) & torch.isfinite(new_theta).all()
+            self.theta = torch.where(ok, new_theta, theta)
+            self.velocity = torch.where(ok, v, self.velocity)
+            self._ok = ok
+            if self.tick % self.check_every == 0 and not bool(ok):
+                self._mark_diverged()
+                return False
+        for obs in self.observers:
+            obs(self)
+        return True
+
+    def run(self, n: int) -> int:
+        """Take up to n steps; returns how many were taken (fewer once diverged)."""
+        for i in range(n):
+            if not self.step():
+                return i
+        return n
+
+    def _mark_diverged(self) -> None:
+        self.status = "diverged"
+        self.message = (f"diverged at step {self.step_count}: the loss left the finite numbers "
+                        f"(lr {self.lr:g}, batch size {self.batch_size}); lower the lr or reset")
+
+    # ---------------------------------------------------------------- timeline
+    def apply_due_events(self) -> list[str]:
+        notices = []
+        while self._next_event < len(self.timeline) and self.timeline[self._next_event].at <= self.tick:
+            ev = self.timeline[self._next_event]
+            self._next_event += 1
+            if ev.at < self.tick:
+                continue  # a past event (a timeline loaded mid-run) is not replayed
+            for action in A.event_actions(ev):
+                notices.append(self.apply(action))
+            if ev.caption:
+                self.captions.append((self.tick, ev.caption))
+            if ev.pause:
+                self.pause_requested = True
+        return notices
+
+    def next_event_at(self) -> int | None:
+        return self.timeline[self._next_event].at if self._next_event < len(self.timeline) else None
+
+    # ----------------------------------------------------------------- actions
+    def apply(self, action: A.Action) -> str:
+        """Apply an action between steps; returns a notice of what changed."""
+        if isinstance(action, A.SetBatchSize):
+            return self.set_batch_size(action.batch_size)
+        if isinstance(action, A.SetLR):
+            return self.set_lr(action.lr)
+        if isinstance(action, A.SetLRScaling):
+            return self.set_lr_scaling(action.mode)
+        if isinstance(action, A.SetMomentum):
+            return self.set_momentum(action.momentum)
+        if isinstance(action, A.SetSampling):
+            return self.set_sampling(action.mode)
+        if isinstance(action, A.Reset):
+            return self.reset()
+        if isinstance(action, A.SwitchProblem):
+            return self.switch_problem(action.kind)
+        raise A.ActionError(f"unknown action {action!r}")
+
+    def set_batch_size(self, batch_size: int) -> str:
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise A.ActionError(f"batch size {batch_size!r}: expected an integer >= 1")
+        old_b, old_lr = self.batch_size, self.lr
+        clamped = batch_size > self.n_train
+        self.batch_size = min(batch_size, self.n_train)
+        self.lr = self.base_lr * scaling_factor(self.lr_scaling, self.batch_size, self.base_batch_size)
+        notice = f"batch size {old_b} -> {self.batch_size}"
+        if clamped:
+            notice += f" (clamped: {batch_size} is above N = {self.n_train})"
+        if self.lr != old_lr:
+            notice += f", lr {old_lr:.4g} -> {self.lr:.4g} ({self.lr_scaling} scaling)"
+        return notice
+
+    def set_lr(self, lr: float) -> str:
+        if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not math.isfinite(lr) or lr <= 0:
+            raise A.ActionError(f"lr {lr!r}: expected a number > 0")
+        old = self.lr
+        self.lr = float(lr)
+        self.base_lr = self.lr / scaling_factor(self.lr_scaling, self.batch_size, self.base_batch_size)
+        return f"lr {old:.4g} -> {self.lr:.4g}"
+
+    def set_lr_scaling(self, mode: str) -> str:
+        if mode not in LR_SCALINGS:
+            raise A.ActionError(f"lr scaling {mode!r}: expected one of {', '.join(LR_SCALINGS)}")
+        old = self.lr_scaling
+        self.lr_scaling = mode
+        self.base_lr = self.lr / scaling_factor(mode, self.batch_size, self.base_batch_size)
+        return f"lr scaling {old} -> {mode}"
+
+    def set_momentum(self, momentum: float) -> str:
+        if isinstance(momentum, bool) or not isinstance(momentum, (int, float)) or not 0 <= momentum < 1:
+            raise A.ActionError(f"momentum {momentum!r}: expected a number in [0, 1)")
+        old = self.momentum
+        self.momentum = float(momentum)
+        return f"momentum {old:g} -> {self.momentum:g}"
+
+    def set_sampling(self, mode: str) -> str:
+        if mode not in SAMPLINGS:
+            raise A.ActionError(f"sampling {mode!r}: expected one of {', '.join(SAMPLINGS)}")
+        old = self.sampling
+        self.sampling = mode
+        self.sampler.set_mode(mode)
+        return f"sampling {old} -> {mode}"
+
+    def reset(self) -> str:
+        """Parameters and counters back to the start; the current settings stay."""
+        self._reset_state()
+        return f"reset: step 0, batch size {self.batch_size}, lr {self.lr:.4g}"
+
+    def switch_problem(self, kind: str) -> str:
+        """Switch to the bundled scenario of that problem (its problem and optimizer)."""
+        from bsim.scenario import find_scenario
+        if kind not in PROBLEM_SCENARIOS:
+            raise A.ActionError(f"problem {kind!r}: expected one of {', '.join(PROBLEM_SCENARIOS)}")
+        other = find_scenario(PROBLEM_SCENARIOS[kind])
+        old = self.problem.kind
+        self.scenario.problem = other.problem
+        self.scenario.optimizer = other.optimizer
+        self.scenario.dtype = "auto"
+        self.scenario.title = other.title
+        self._build_problem()
+        return f"problem {old} -> {kind} ({other.title})"
+
+    # ------------------------------------------------------------------ frames
+    def frame(self, timing: bool = True) -> Frame:
+        """Read the metrics of the step just taken (one host sync)."""
+        p, s = self.problem, self.sampler
+        f = Frame(
+            step=self.step_count, tick=self.tick, epoch=s.epoch, epochs_done=s.epochs_done,
+            batch_in_epoch=s.batch_in_epoch, batches_per_epoch=s.batches_per_epoch(self.batch_size),
+            samples=s.samples, n_train=self.n_train,
+            batch_size=self.last_batch_size if self.step_count else self.batch_size,
+            lr=self.last_lr if self.step_count else self.lr,
+            momentum=self.momentum, lr_scaling=self.lr_scaling, sampling=self.sampling,
+            problem=p.kind, device=str(self.device), status=self.status, message=self.message,
+        )
+        with torch.no_grad():
+            theta = self.theta
+            f.train_loss = float(p.train_loss(theta))
+            tl = p.test_loss(theta)
+            f.test_loss = None if tl is None else float(tl)
+            if p.theta_star is not None:
+                f.dist_to_opt = float((theta - p.theta_star).norm())
+                if p.n_params <= 8:
+                    f.theta_star = tuple(p.theta_star.tolist())
+            if p.n_params <= 8:
+                f.theta = tuple(theta.tolist())
+            if self.last_grad is not None:
+                f.batch_loss = float(self.last_loss)
+                f.grad_norm = float(self.last_grad.norm())
+                G = p.full_grad(self.last_theta)
+                f.full_grad_norm = float(G.norm())
+                denom = f.grad_norm * f.full_grad_norm
+                f.cos_to_full = float(self.last_grad.dot(G)) / denom if denom > 0 else None
+        if timing:
+            now, t0, s0 = time.perf_counter(), self._rate[0], self._rate[2]
+            steps0 = self._rate[1]
+            dt = now - t0
+            if dt > 0 and self.tick > steps0:
+                f.samples_per_sec = (s.samples - s0) / dt if s.samples >= s0 else None
+                f.steps_per_sec = (self.tick - steps0) / dt
+            self._rate = (now, self.tick, s.samples)
+        for hook in self.frame_hooks:
+            hook(self, f)
+        return f
