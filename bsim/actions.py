@@ -69,3 +69,14 @@ def event_actions(ev) -> list[Action]:
     if ev.lr is not None:
         out.append(SetLR(ev.lr))
     return out
+
+
+# What a recording keeps besides actions (not applied to the simulation).
+@dataclass(frozen=True)
+class Caption:
+    text: str
+
+
+@dataclass(frozen=True)
+class PausePoint:
+    pass
