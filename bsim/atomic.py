@@ -9,6 +9,11 @@ from pathlib import Path
 from typing import IO, Iterator
 
 
+# read once at import (setting the umask to read it is not thread-safe)
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
+
+
 @contextlib.contextmanager
 def atomic_open(path: str | Path, mode: str = "w", keep_on_interrupt: bool = False) -> Iterator[IO]:
     """Write to a temporary file beside ``path`` and rename it into place on success.
@@ -40,10 +45,19 @@ def _finish(fh: IO, tmp: str, path: Path, commit: bool) -> None:
     finally:
         fh.close()
     if commit:
+        os.chmod(tmp, _mode_for(path))
         os.replace(tmp, path)
     else:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+
+
+def _mode_for(path: Path) -> int:
+    """The file mode a plain open() would give: the old file's, else 0o666 less the umask."""
+    try:
+        return os.stat(path).st_mode & 0o7777
+    except OSError:
+        return 0o666 & ~_UMASK
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:

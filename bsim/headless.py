@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import IO
 
 from bsim.atomic import atomic_open
+from bsim.errors import BsimInputError
 from bsim.frame import CSV_COLUMNS
 from bsim.simulation import Simulation
 
@@ -16,7 +17,8 @@ from bsim.simulation import Simulation
 class Progress:
     """A one-line progress bar on stderr, only when stderr is a terminal."""
 
-    def __init__(self, total: int, stream: IO = sys.stderr):
+    def __init__(self, total: int, stream: IO | None = None):
+        stream = sys.stderr if stream is None else stream
         self.total, self.stream = total, stream
         self.enabled = stream.isatty()
         self.t0 = self.last = time.perf_counter()
@@ -45,12 +47,13 @@ def write_rows(sim: Simulation, steps: int, fh: IO, every: int = 1, timing: bool
 
     Returns the number of steps taken (fewer when the run diverged).
     """
+    max_chunk = 1000  # steps between progress updates when rows are rarer than that
     writer = csv.writer(fh, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
     sim.frame(timing=timing)  # starts the rate meter
     done = 0
     while done < steps:
-        chunk = min(every - (sim.step_count % every) if every > 1 else 1, steps - done)
+        chunk = min(every - (sim.step_count % every) if every > 1 else 1, steps - done, max_chunk)
         taken = sim.run(chunk)
         done += taken
         if taken < chunk:
@@ -67,21 +70,40 @@ def write_rows(sim: Simulation, steps: int, fh: IO, every: int = 1, timing: bool
 
 def run_headless(sim: Simulation, steps: int, metrics: str | Path | None, every: int = 1,
                  timing: bool = True) -> int:
-    """Run and write the CSV to ``metrics`` (stdout when None). Exit code: 0, or 3 if diverged."""
+    """Run and write the CSV to ``metrics`` (stdout when None or "-").
+
+    Exit code: 0 done, 3 diverged, 130 interrupted (Ctrl-C); in both of the
+    latter the rows so far are kept. A path that cannot be written is a
+    BsimInputError (exit 2).
+    """
     progress = Progress(steps)
-    if metrics is None or str(metrics) == "-":
-        write_rows(sim, steps, sys.stdout, every, timing, progress)
-    else:
-        try:
-            with atomic_open(Path(metrics), "w", keep_on_interrupt=True) as fh:
-                write_rows(sim, steps, fh, every, timing, progress)
-        except KeyboardInterrupt:
-            progress.close()
-            print(f"bsim: interrupted at step {sim.step_count}; the rows so far are in {metrics}", file=sys.stderr)
-            return 130
-    for w in sim.scenario.warnings:
-        print(f"bsim: warning: {w}", file=sys.stderr)
+    try:
+        if metrics is None or str(metrics) == "-":
+            write_rows(sim, steps, sys.stdout, every, timing, progress)
+        else:
+            path = Path(metrics)
+            _check_writable(path)
+            try:
+                with atomic_open(path, "w", keep_on_interrupt=True) as fh:
+                    write_rows(sim, steps, fh, every, timing, progress)
+            except OSError as exc:
+                raise BsimInputError(f"{path}: cannot write the metrics: {exc.strerror or exc}; "
+                                     f"expected a writable file path") from None
+    except KeyboardInterrupt:
+        progress.close()
+        where = "" if metrics is None or str(metrics) == "-" else f" in {metrics}"
+        print(f"bsim: interrupted at step {sim.step_count}; the rows so far are{where or ' written'}",
+              file=sys.stderr)
+        return 130
     if sim.diverged:
         print(f"bsim: {sim.message}", file=sys.stderr)
         return 3
     return 0
+
+
+def _check_writable(path: Path) -> None:
+    if path.is_dir():
+        raise BsimInputError(f"{path}: is a folder; expected a file path for the metrics CSV")
+    parent = path.parent
+    if not parent.is_dir():
+        raise BsimInputError(f"{path}: no folder {parent}; expected a path in an existing folder")

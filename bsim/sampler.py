@@ -106,6 +106,15 @@ class Sampler:
         remaining = self.n - (self.samples - self.epoch_start_samples)
         return self.batch_in_epoch + math.ceil(remaining / B)
 
+    def counters(self) -> tuple:
+        """A cheap snapshot of where the draws stand (not the generator): see ``restore_counters``."""
+        return (self.perm, self.pos, self.samples, self.epoch_start_samples, self.epochs_done, self.batch_in_epoch)
+
+    def restore_counters(self, saved: tuple) -> None:
+        """Undo the draws since ``counters()`` (the permutation is never changed in place)."""
+        (self.perm, self.pos, self.samples, self.epoch_start_samples,
+         self.epochs_done, self.batch_in_epoch) = saved
+
     def state(self) -> dict:
         """Everything needed to continue the same draws (for snapshots)."""
         return {

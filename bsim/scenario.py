@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import math
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -102,10 +103,13 @@ class Scenario:
 
 # ---------------------------------------------------------------- validation
 
+MAX_EXAMPLES = 1_000_000   # n_train and n_test: beyond this the data would not fit a laptop's memory
+
+
 def _pos_int(v): return v >= 1
 def _nonneg_int(v): return v >= 0
-def _pos(v): return v > 0
-def _nonneg(v): return v >= 0
+def _pos(v): return math.isfinite(v) and v > 0
+def _nonneg(v): return math.isfinite(v) and v >= 0
 def _mom(v): return 0 <= v < 1
 def _choice(options): return lambda v: v in options
 
@@ -122,19 +126,19 @@ TOP_RULES: dict[str, _Rule] = {
 }
 PROBLEM_RULES: dict[str, _Rule] = {
     "kind": ((str,), _choice(PROBLEMS), "one of " + ", ".join(PROBLEMS)),
-    "n_train": ((int,), lambda v: v >= 2, "an integer >= 2"),
-    "n_test": ((int,), _nonneg_int, "an integer >= 0"),
+    "n_train": ((int,), lambda v: 2 <= v <= MAX_EXAMPLES, f"an integer from 2 to {MAX_EXAMPLES:,}"),
+    "n_test": ((int,), lambda v: 0 <= v <= MAX_EXAMPLES, f"an integer from 0 to {MAX_EXAMPLES:,}"),
     "dim": ((int,), lambda v: 1 <= v <= 512, "an integer from 1 to 512"),
-    "condition": (_NUM, lambda v: v >= 1, "a number >= 1"),
-    "noise": (_NUM, _nonneg, "a number >= 0"),
-    "l2": (_NUM, _nonneg, "a number >= 0"),
+    "condition": (_NUM, lambda v: math.isfinite(v) and v >= 1, "a finite number >= 1"),
+    "noise": (_NUM, _nonneg, "a finite number >= 0"),
+    "l2": (_NUM, _nonneg, "a finite number >= 0"),
     "hidden": ((int,), lambda v: 1 <= v <= 256, "an integer from 1 to 256"),
     "seq_len": ((int,), lambda v: 1 <= v <= 256, "an integer from 1 to 256"),
     "data": ((str,), None, "a path to a CSV file"),
     "test_data": ((str,), None, "a path to a CSV file"),
 }
 OPTIMIZER_RULES: dict[str, _Rule] = {
-    "lr": (_NUM, _pos, "a number > 0"),
+    "lr": (_NUM, _pos, "a finite number > 0"),
     "momentum": (_NUM, _mom, "a number in [0, 1)"),
     "batch_size": ((int,), _pos_int, "an integer >= 1"),
     "lr_scaling": ((str,), _choice(LR_SCALINGS), "one of " + ", ".join(LR_SCALINGS)),
@@ -162,13 +166,18 @@ class _Locator:
         self.lines = text.splitlines()
 
     def line_of(self, table: str | None, key: str, index: int | None = None) -> int | None:
+        if table is None:  # a top-level key, or a table of that name
+            return self._line_of(None, key) or self.line_of_table(key) or self.line_of_table(key, 0)
+        return self._line_of(table, key, index)
+
+    def _line_of(self, table: str | None, key: str, index: int | None = None) -> int | None:
         header = None if table is None else (f"[[{table}]]" if index is not None else f"[{table}]")
         current, count = None, -1
         key_re = re.compile(r"^\s*" + re.escape(key) + r"\s*=")
         for n, raw in enumerate(self.lines, start=1):
             s = raw.strip()
             if s.startswith("["):
-                current = s.split("#")[0].strip()
+                current = s.split("#")[0].strip().replace(" ", "")
                 if current == header:
                     count += 1
                 continue
@@ -180,7 +189,7 @@ class _Locator:
         header = f"[[{table}]]" if index is not None else f"[{table}]"
         count = -1
         for n, raw in enumerate(self.lines, start=1):
-            if raw.split("#")[0].strip() == header:
+            if raw.split("#")[0].strip().replace(" ", "") == header:
                 count += 1
                 if index is None or count == index:
                     return n
@@ -194,14 +203,12 @@ def _where(fname: str, loc: _Locator, table: str | None, key: str, index: int | 
 
 
 def _check_table(data: dict, rules: dict[str, _Rule], fname: str, loc: _Locator,
-                 table: str | None, index: int | None = None, skip: tuple[str, ...] = ()) -> dict:
+                 table: str | None, index: int | None = None, also: tuple[str, ...] = ()) -> dict:
     out = {}
     for key, value in data.items():
-        if key in skip:
-            continue
         if key not in rules:
-            known = ", ".join(rules)
-            raise BsimInputError(f"{_where(fname, loc, table, key, index)}: unknown key; expected one of {known}")
+            known = ", ".join((*rules, *also))
+            raise BsimInputError(f"{_where(fname, loc, table, key, index)}: got an unknown key, expected one of {known}")
         types, check, expected = rules[key]
         ok_type = isinstance(value, types) and not (isinstance(value, bool) and bool not in types)
         if not ok_type or (check is not None and not check(value)):
@@ -215,17 +222,19 @@ def parse_scenario(text: str, fname: str = "<scenario>", path: Path | None = Non
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise BsimInputError(f"{fname}: not valid TOML: {exc}") from None
+        raise BsimInputError(_toml_error(fname, text, str(exc))) from None
     loc = _Locator(text)
     tables = {"problem", "optimizer", "timeline", "recording"}
     top = {k: v for k, v in raw.items() if k not in tables}
     for name in ("problem", "optimizer", "recording"):
         if name in raw and not isinstance(raw[name], dict):
-            raise BsimInputError(f"{_where(fname, loc, None, name)}: expected a table [{name}]")
+            raise BsimInputError(f"{_where(fname, loc, None, name)}: got {raw[name]!r}, expected a table [{name}]")
     if "timeline" in raw and not (isinstance(raw["timeline"], list)
                                    and all(isinstance(e, dict) for e in raw["timeline"])):
-        raise BsimInputError(f"{_where(fname, loc, None, 'timeline')}: expected [[timeline]] tables")
-    sc = Scenario(**_check_table(top, TOP_RULES, fname, loc, None), path=path)
+        raise BsimInputError(f"{_where(fname, loc, None, 'timeline')}: got {raw['timeline']!r}, "
+                             f"expected [[timeline]] tables")
+    sc = Scenario(**_check_table(top, TOP_RULES, fname, loc, None, also=("[problem]", "[optimizer]", "[[timeline]]")),
+                  path=path)
     sc.problem = ProblemSpec(**_check_table(raw.get("problem", {}), PROBLEM_RULES, fname, loc, "problem"))
     sc.optimizer = OptimizerSpec(**_check_table(raw.get("optimizer", {}), OPTIMIZER_RULES, fname, loc, "optimizer"))
     for i, ev in enumerate(raw.get("timeline", [])):
@@ -237,17 +246,44 @@ def parse_scenario(text: str, fname: str = "<scenario>", path: Path | None = Non
         sc.timeline.append(Event(**fields))
     sc.timeline.sort(key=lambda e: e.at)  # stable: events at one step keep file order
     if "recording" in raw:
-        sc.recording = raw["recording"]
+        from bsim.recording import validate_recording_table  # format version, keys, types
+        sc.recording = validate_recording_table(raw["recording"], fname, loc)
     _check_consistency(sc, fname, loc)
     return sc
+
+
+def _toml_error(fname: str, text: str, msg: str) -> str:
+    """'file:LINE: not valid TOML: what (column C)' from tomllib's '... (at line L, column C)'."""
+    m = re.search(r"\s*\(at line (\d+), column (\d+)\)$", msg)
+    if m:
+        return f"{fname}:{m.group(1)}: not valid TOML: {msg[:m.start()]} (column {m.group(2)}); expected TOML syntax"
+    m = re.search(r"\s*\(at end of document\)$", msg)
+    if m:
+        line = max(1, len(text.splitlines()))
+        return f"{fname}:{line}: not valid TOML: {msg[:m.start()]} at the end of the file; expected TOML syntax"
+    return f"{fname}: not valid TOML: {msg}; expected TOML syntax"
 
 
 def _check_consistency(sc: Scenario, fname: str, loc: _Locator) -> None:
     p = sc.problem
     if p.kind == "lstm" and (p.data or p.test_data):
-        raise BsimInputError(f"{_where(fname, loc, 'problem', 'data')}: data files are for linreg and logreg only")
+        key = "data" if p.data else "test_data"
+        raise BsimInputError(f"{_where(fname, loc, 'problem', key)}: got {getattr(p, key)!r}, "
+                             f"expected no data file for lstm (data files are for linreg and logreg)")
     if p.test_data and not p.data:
-        raise BsimInputError(f"{_where(fname, loc, 'problem', 'test_data')}: test_data needs data as well")
+        raise BsimInputError(f"{_where(fname, loc, 'problem', 'test_data')}: got {p.test_data!r} without data; "
+                             f"expected data = \"train.csv\" as well")
+    if p.kind == "linreg" and p.l2:
+        raise BsimInputError(f"{_where(fname, loc, 'problem', 'l2')}: got {p.l2!r}, expected 0 for linreg "
+                             f"(the L2 term is logistic regression's)")
+    if p.kind != "lstm" and not p.data and p.n_train < p.dim:
+        raise BsimInputError(f"{_where(fname, loc, 'problem', 'n_train')}: got {p.n_train}, expected at least "
+                             f"dim = {p.dim} examples (else theta* is not unique)")
+    for key in ("data", "test_data"):
+        rel = getattr(p, key)
+        if rel is not None and not sc.resolve(rel).is_file():
+            raise BsimInputError(f"{_where(fname, loc, 'problem', key)}: got {rel!r}, expected a CSV file "
+                                 f"(no file at {sc.resolve(rel)}; paths are relative to the scenario file)")
 
 
 def load_scenario(path: str | Path) -> Scenario:

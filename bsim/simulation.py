@@ -49,6 +49,12 @@ class Simulation:
         self.frame_hooks: list = []    # callables(sim, frame) filling a frame's extra quantities
         self._build_problem()
         self.timeline = list(self.scenario.timeline)
+        for ev in self.timeline:  # warn now of timeline batch sizes that will be clamped
+            if ev.problem is not None:
+                break
+            if ev.batch_size is not None and ev.batch_size > self.n_train:
+                self.scenario.warnings.append(f"timeline event at step {ev.at}: batch size {ev.batch_size} is "
+                                              f"above N = {self.n_train}: it will be clamped to {self.n_train}")
         self._next_event = 0
         self.captions: list[tuple[int, str]] = []
         self.pause_requested = False
@@ -98,25 +104,29 @@ class Simulation:
 
     # ------------------------------------------------------------------ steps
     def step(self) -> bool:
-        """Apply due timeline events, then take one SGD step. False once diverged."""
+        """Apply due timeline events, then take one SGD step. False once diverged.
+
+        A step whose loss or parameters are not finite is not kept: the
+        simulation stays as it was after the last finite step (parameters,
+        counters, the last step's metrics), with status "diverged". On a GPU
+        the check is every ``check_every`` steps: the parameters freeze at the
+        last finite value and the counters run on until the check sees it.
+        """
         self.apply_due_events()
         if self.diverged:
             return False
-        theta = self.theta
-        idx = self.sampler.next_batch(self.batch_size)
+        theta, sampler = self.theta, self.sampler
+        exact = self.check_every == 1
+        if exact:
+            saved = sampler.counters()
+        idx = sampler.next_batch(self.batch_size)
         loss, g = self.problem.loss_and_grad(theta, idx)
-        if self.momentum:
-            v = self.momentum * self.velocity + g
-        else:
-            v = g
+        v = self.momentum * self.velocity + g if self.momentum else g
         new_theta = theta - self.lr * v
-        self.last_theta, self.last_grad, self.last_loss, self.last_idx = theta, g, loss, idx
-        self.last_batch_size, self.last_lr = int(idx.shape[0]), self.lr
-        self.step_count += 1
-        self.tick += 1
-        if self.check_every == 1:
+        if exact:
             if not (torch.isfinite(loss) and torch.isfinite(new_theta).all()):
-                self._mark_diverged()
+                sampler.restore_counters(saved)
+                self._mark_diverged(f"step {self.step_count + 1}")
                 return False
             self.theta, self.velocity = new_theta, v
         else:
@@ -124,9 +134,13 @@ class Simulation:
             self.theta = torch.where(ok, new_theta, theta)
             self.velocity = torch.where(ok, v, self.velocity)
             self._ok = ok
-            if self.tick % self.check_every == 0 and not bool(ok):
-                self._mark_diverged()
-                return False
+        self.last_theta, self.last_grad, self.last_loss, self.last_idx = theta, g, loss, idx
+        self.last_batch_size, self.last_lr = int(idx.shape[0]), self.lr
+        self.step_count += 1
+        self.tick += 1
+        if not exact and self.tick % self.check_every == 0 and not bool(self._ok):
+            self._mark_diverged(f"one of steps {self.step_count - self.check_every + 1}-{self.step_count}")
+            return False
         for obs in self.observers:
             obs(self)
         return True
@@ -138,10 +152,11 @@ class Simulation:
                 return i
         return n
 
-    def _mark_diverged(self) -> None:
+    def _mark_diverged(self, where: str) -> None:
         self.status = "diverged"
-        self.message = (f"diverged at step {self.step_count}: the loss left the finite numbers "
-                        f"(lr {self.lr:g}, batch size {self.batch_size}); lower the lr or reset")
+        self.message = (f"diverged at {where}: the loss left the finite numbers "
+                        f"(lr {self.lr:g}, batch size {self.batch_size}); the last finite parameters are kept; "
+                        f"reset, and lower the lr")
 
     # ---------------------------------------------------------------- timeline
     def apply_due_events(self) -> list[str]:

@@ -39,6 +39,8 @@ class LinearProblem(Problem):
     def __init__(self, sc: Scenario, device: torch.device, dtype: torch.dtype):
         super().__init__(device, dtype)
         spec = sc.problem
+        #: where a data-dependent error points: the data file, or the scenario
+        self.where = str(sc.resolve(spec.data)) if spec.data else str(sc.path or "scenario")
         if spec.data:
             X, y = read_xy(sc.resolve(spec.data), binary=self.binary)
             if spec.test_data:

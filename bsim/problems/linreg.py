@@ -23,8 +23,8 @@ class LinReg(LinearProblem):
     def solve_optimum(self, X, y):
         """theta* = argmin |X theta - y|^2 by least squares in float64."""
         if np.linalg.matrix_rank(X) < X.shape[1]:
-            raise BsimInputError(f"linreg: the features are linearly dependent ({X.shape[1]} columns, rank "
-                                 f"{np.linalg.matrix_rank(X)}); expected independent columns so theta* is unique")
+            raise BsimInputError(f"{self.where}: got linearly dependent features ({X.shape[1]} columns, rank "
+                                 f"{np.linalg.matrix_rank(X)}); expected independent columns so that theta* is unique")
         return np.linalg.lstsq(X, y, rcond=None)[0]
 
     def link_residual(self, z, y):

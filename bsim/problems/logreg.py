@@ -39,7 +39,12 @@ class LogReg(LinearProblem):
         return X, y
 
     def solve_optimum(self, X, y):
-        """Damped Newton iterations until the gradient is at machine precision."""
+        """Damped Newton iterations until the step is at machine precision.
+
+        On separable classes (without l2) there is no finite optimum: |theta|
+        grows by about the same amount at every Newton step and the steps
+        never shrink, so the iteration does not converge and that is an error.
+        """
         n, d = X.shape
         theta = np.zeros(d)
 
@@ -47,26 +52,31 @@ class LogReg(LinearProblem):
             z = X @ t
             return np.mean(np.logaddexp(0.0, z) - y * z) + 0.5 * self.l2 * t @ t
 
-        for _ in range(200):
+        converged = False
+        for _ in range(100):
             p = _sigmoid(X @ theta)
             g = X.T @ (p - y) / n + self.l2 * theta
-            if np.linalg.norm(g) < 1e-14 * max(1.0, np.linalg.norm(theta)):
-                break
             H = (X * (p * (1 - p))[:, None]).T @ X / n + self.l2 * np.eye(d)
             try:
                 step = np.linalg.solve(H, g)
             except np.linalg.LinAlgError:
                 break
+            if not np.all(np.isfinite(step)):
+                break
             t, f0 = 1.0, objective(theta)
             while objective(theta - t * step) > f0 + 1e-12 * abs(f0) and t > 1e-10:
                 t *= 0.5
             theta = theta - t * step
-            if np.linalg.norm(theta) > 1e6:
+            if np.linalg.norm(t * step) <= 1e-12 * (1.0 + np.linalg.norm(theta)):
+                converged = True
                 break
-        p = _sigmoid(X @ theta)
-        g = X.T @ (p - y) / n + self.l2 * theta
-        if not np.all(np.isfinite(theta)) or np.linalg.norm(g) > 1e-8 or np.linalg.norm(theta) > 1e4:
-            raise BsimInputError("logreg: no finite optimum (the classes separate); expected [problem] l2 > 0, e.g. l2 = 1e-3")
+        g = X.T @ (_sigmoid(X @ theta) - y) / n + self.l2 * theta
+        if not converged or not np.all(np.isfinite(theta)) or np.linalg.norm(g) > 1e-8:
+            if self.l2 == 0:
+                raise BsimInputError(f"{self.where}: the two classes separate (or nearly), so logistic regression "
+                                     f"has no finite optimum; expected [problem] l2 > 0, e.g. l2 = 1e-3")
+            raise BsimInputError(f"{self.where}: Newton's method did not find the optimum; "
+                                 f"expected better-scaled features or a larger [problem] l2")
         return theta
 
     def link_residual(self, z, y):
