@@ -40,16 +40,21 @@ def atomic_open(path: str | Path, mode: str = "w", keep_on_interrupt: bool = Fal
 
 def _finish(fh: IO, tmp: str, path: Path, commit: bool) -> None:
     try:
-        fh.flush()
-        os.fsync(fh.fileno())
-    finally:
-        fh.close()
-    if commit:
-        os.chmod(tmp, _mode_for(path))
-        os.replace(tmp, path)
-    else:
+        try:
+            fh.flush()
+            os.fsync(fh.fileno())
+        finally:
+            fh.close()
+        if commit:
+            os.chmod(tmp, _mode_for(path))
+            os.replace(tmp, path)
+            return
+    except BaseException:  # a full disk, a folder gone: no temporary file is left behind
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        raise
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(tmp)
 
 
 def _mode_for(path: Path) -> int:

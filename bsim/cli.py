@@ -79,6 +79,10 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("recording", help="a recording TOML written by the app")
     _add_overrides(rep)
     _add_headless(rep)
+    rep.set_defaults(steps=None, every=None)  # replay: to the recording's final step; export: see --every
+    g = rep.add_argument_group("demo export (SVG screenshots of the app, no terminal needed)")
+    g.add_argument("--export", metavar="DIR", help="write SVG screenshots of the app into DIR")
+    g.add_argument("--at-captions", action="store_true", help="with --export: a screenshot at every caption")
     sub.add_parser("scenarios", help="list the bundled scenarios")
     return parser
 
@@ -116,6 +120,9 @@ def cmd_run(args) -> int:
         sim = Simulation(sc)
         for w in sim.scenario.warnings:
             print(f"bsim: warning: {w}", file=sys.stderr)
+        if getattr(args, "record", None):
+            from bsim.replay import run_headless_recorded
+            return run_headless_recorded(sim, args, args.record)
         return run_headless(sim, args.steps, args.metrics, args.every, timing=not args.no_timing)
     from bsim.app import run_app
     return run_app(sc, record=getattr(args, "record", None), replay=args.command == "replay")
@@ -128,6 +135,9 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(argv or ["run"])
         if args.command == "scenarios":
             return cmd_scenarios()
+        if args.command == "replay":
+            from bsim.replay import cmd_replay
+            return cmd_replay(args)
         if args.command in ("run", "replay"):
             return cmd_run(args)
         parser.print_help()

@@ -1,0 +1,335 @@
+"""Recordings: a scenario whose timeline holds what the user did, plus a check.
+
+A recording starts at step 0 even when recording began mid-run: its timeline
+merges the scenario's own events with every user action since the run began,
+each as one ``[[timeline]]`` event at the tick it was applied (``began_at``
+says where recording began, so a replay can fast-forward there). Within one
+tick the user's actions come first, in the order they were applied, then the
+scenario's events of that tick: a live action at tick t is applied between
+steps, before the next ``Simulation.step()`` applies the events due at t.
+
+The ``[recording]`` table (format version ``FORMAT``)::
+
+    format = 1            # a newer version than this bsim knows is an error
+    bsim, torch, python   # versions that wrote it
+    device, dtype         # where it ran
+    began_at              # tick at which recording began
+    final_tick            # where it ends: the tick at stop (while recording: of the last event)
+    final_step            # the check, written at stop: steps since the last reset,
+    train_loss            #   the train loss there,
+    theta_sha256          #   sha256 of the parameters' own bytes (their dtype, little-endian, C order)
+
+Every change rewrites the whole file atomically, so a killed terminal loses
+nothing already recorded: a file without the check replays to its last event.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import math
+import os
+import platform
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable
+
+from bsim import __version__
+from bsim import actions as A
+from bsim.atomic import atomic_open
+from bsim.errors import BsimInputError
+from bsim.scenario import (
+    DTYPES, Event, Scenario, _Locator, _check_table, _where, find_scenario, scenario_to_toml,
+)
+
+FORMAT = 1
+CHECK_KEYS = ("final_step", "train_loss", "theta_sha256")   # written at stop, with final_tick
+
+_SHA = re.compile(r"^[0-9a-f]{64}$")
+RECORDING_RULES = {
+    "format": ((int,), lambda v: v >= 1, "an integer >= 1 (the recording format version)"),
+    "bsim": ((str,), None, "a version string"),
+    "torch": ((str,), None, "a version string"),
+    "python": ((str,), None, "a version string"),
+    "device": ((str,), None, "a device name such as cpu or cuda"),
+    "dtype": ((str,), lambda v: v in DTYPES[1:], "float32 or float64"),
+    "began_at": ((int,), lambda v: v >= 0, "a step number >= 0"),
+    "final_tick": ((int,), lambda v: v >= 0, "a step number >= 0"),
+    "final_step": ((int,), lambda v: v >= 0, "a step number >= 0"),
+    "train_loss": ((int, float), None, "a number"),
+    "theta_sha256": ((str,), lambda v: bool(_SHA.match(v)), "64 lowercase hex digits (a sha256)"),
+}
+
+
+class RecordingError(Exception):
+    """A recording that cannot be written (one line; the app shows it and goes on)."""
+
+    def __init__(self, message: str):
+        super().__init__(message.replace("\n", " "))
+
+
+# ----------------------------------------------------------------- validation
+
+def validate_recording_table(raw: Any, fname: str, loc: _Locator) -> dict:
+    """Check a ``[recording]`` table: format first, then keys and types (errors name the line)."""
+    if "format" not in raw:
+        line = loc.line_of_table("recording")
+        where = f"{fname}:{line}" if line else fname
+        raise BsimInputError(f"{where}: [recording] has no 'format'; expected format = {FORMAT}")
+    fmt = raw["format"]
+    if isinstance(fmt, int) and not isinstance(fmt, bool) and fmt > FORMAT:
+        raise BsimInputError(f"{_where(fname, loc, 'recording', 'format')}: format {fmt} is newer than this bsim "
+                             f"{__version__} reads; expected format <= {FORMAT} (upgrade bsim to replay it)")
+    table = _check_table(raw, RECORDING_RULES, fname, loc, "recording")
+    if "train_loss" in table:
+        table["train_loss"] = float(table["train_loss"])
+    if "began_at" in table and "final_tick" in table and table["began_at"] > table["final_tick"]:
+        raise BsimInputError(f"{_where(fname, loc, 'recording', 'began_at')}: began_at {table['began_at']} is after "
+                             f"final_tick {table['final_tick']}; expected began_at <= final_tick")
+    present = [k for k in CHECK_KEYS if k in table]
+    if present and (len(present) != len(CHECK_KEYS) or "final_tick" not in table):
+        missing = [k for k in ("final_tick",) + CHECK_KEYS if k not in table]
+        raise BsimInputError(f"{_where(fname, loc, 'recording', present[0])}: an incomplete check; "
+                             f"expected final_tick, {', '.join(CHECK_KEYS)} together (missing {', '.join(missing)})")
+    return table
+
+
+# ------------------------------------------------------------------- the check
+
+def theta_sha256(theta) -> str:
+    """sha256 of the parameters' own bytes: their dtype, little-endian, C order."""
+    arr = theta.detach().cpu().contiguous().numpy()
+    return hashlib.sha256(arr.astype(arr.dtype.newbyteorder("<"), copy=False).tobytes()).hexdigest()
+
+
+def check_of(sim) -> dict:
+    """The check of a simulation now: final_tick, final_step, train_loss, theta_sha256."""
+    import torch
+    with torch.no_grad():
+        loss = float(sim.problem.train_loss(sim.theta))
+    return {"final_tick": int(sim.tick), "final_step": int(sim.step_count),
+            "train_loss": loss, "theta_sha256": theta_sha256(sim.theta)}
+
+
+def _same_loss(a: float, b: float) -> bool:
+    return a == b or (math.isnan(a) and math.isnan(b))
+
+
+def compare_check(recording: dict, sim, fname: str = "recording") -> str | None:
+    """None when the replay reached the recorded check exactly, else a one-line notice with both values."""
+    if not all(k in recording for k in CHECK_KEYS):
+        return None
+    here = check_of(sim)
+    if here["final_tick"] != recording["final_tick"]:
+        return (f"{fname}: the replay stopped at step {here['final_tick']}, the recording at "
+                f"{recording['final_tick']}; the check was not compared")
+    if here["theta_sha256"] == recording["theta_sha256"] and _same_loss(here["train_loss"], recording["train_loss"]):
+        return None
+    where_rec = " ".join(f"{k} {recording[k]}" for k in ("device", "dtype", "torch") if k in recording)
+    where_now = f"device {sim.device} dtype {str(sim.dtype).removeprefix('torch.')} torch {_torch_version()}"
+    return (f"{fname}: the replay differs from the recording at step {here['final_tick']}: "
+            f"train loss {here['train_loss']!r} here, {recording['train_loss']!r} recorded; "
+            f"parameter sha256 {here['theta_sha256'][:16]} here, {recording['theta_sha256'][:16]} recorded "
+            f"(recorded on {where_rec or 'an unknown machine'}, replayed on {where_now}); going on")
+
+
+def _torch_version() -> str:
+    import torch
+    return torch.__version__
+
+
+# ---------------------------------------------------------------- the timeline
+
+def item_event(tick: int, item) -> Event:
+    """One timeline event for one user action, caption or pause point."""
+    if isinstance(item, A.SetBatchSize):
+        return Event(at=tick, batch_size=int(item.batch_size))
+    if isinstance(item, A.SetLR):
+        return Event(at=tick, lr=float(item.lr))
+    if isinstance(item, A.SetLRScaling):
+        return Event(at=tick, lr_scaling=str(item.mode))
+    if isinstance(item, A.SetMomentum):
+        return Event(at=tick, momentum=float(item.momentum))
+    if isinstance(item, A.SetSampling):
+        return Event(at=tick, sampling=str(item.mode))
+    if isinstance(item, A.Reset):
+        return Event(at=tick, reset=True)
+    if isinstance(item, A.SwitchProblem):
+        return Event(at=tick, problem=str(item.kind))
+    if isinstance(item, A.Caption):
+        return Event(at=tick, caption=_clean_caption(item.text))
+    if isinstance(item, A.PausePoint):
+        return Event(at=tick, pause=True)
+    raise RecordingError(f"cannot record {item!r}: expected an action, a Caption or a PausePoint")
+
+
+def _clean_caption(text: str) -> str:
+    """Captions are one line of printable text (control characters become spaces)."""
+    return "".join(" " if (ord(c) < 32 or ord(c) == 127) else c for c in str(text)).strip()
+
+
+def merged_timeline(scenario_events: Iterable[Event], history: Iterable[tuple[int, Any]]) -> list[Event]:
+    """The scenario's events and the user's, ordered by tick; within a tick the user's come first.
+
+    That is the live order: an action at tick t is applied between steps, and the
+    scenario's events due at t are applied by the next step.
+    """
+    keyed = [(int(t), 0, i, item_event(int(t), item)) for i, (t, item) in enumerate(history)]
+    keyed += [(ev.at, 1, i, dataclasses.replace(ev)) for i, ev in enumerate(scenario_events)]
+    keyed.sort(key=lambda k: k[:3])
+    return [k[3] for k in keyed]
+
+
+# ----------------------------------------------------------------- the recorder
+
+class Recorder:
+    """Writes a recording and rewrites it atomically at every event.
+
+    ``Recorder.start(path, scenario, history, began_at)``, then ``add(tick, item)``
+    for each action, caption or pause point, then ``stop(sim)``. Each may raise
+    ``RecordingError`` (the file could not be written).
+    """
+
+    def __init__(self, path: Path, scenario: Scenario, history: list, began_at: int):
+        self.path = path
+        self.scenario = scenario
+        self.history = history
+        self.began_at = began_at
+        self.check: dict | None = None
+        self.stopped = False
+
+    @classmethod
+    def start(cls, path: str | Path, scenario: Scenario, history: Iterable[tuple[int, Any]] = (),
+              began_at: int = 0) -> "Recorder":
+        if isinstance(began_at, bool) or not isinstance(began_at, int) or began_at < 0:
+            raise RecordingError(f"began_at {began_at!r}: expected a step number >= 0")
+        hist = [(int(t), item) for t, item in history]
+        for t, item in hist:
+            item_event(t, item)  # an unknown item fails now, not at the first rewrite
+        rec = cls(Path(path), _portable(scenario, Path(path)), hist, began_at)
+        rec._write()
+        return rec
+
+    def add(self, tick: int, item) -> None:
+        """Record one action, Caption or PausePoint applied at ``tick``; rewrites the file."""
+        if self.stopped:
+            raise RecordingError(f"{self.path}: the recording is stopped; start a new one")
+        if isinstance(tick, bool) or not isinstance(tick, int) or tick < 0:
+            raise RecordingError(f"tick {tick!r}: expected a step number >= 0")
+        item_event(tick, item)
+        self.history.append((tick, item))
+        self._write()
+
+    def stop(self, sim) -> dict:
+        """Write the check of ``sim`` (final tick and step, train loss, parameter hash); returns it."""
+        self.check = check_of(sim)
+        self.device = str(sim.device)
+        self.stopped = True
+        self._write()
+        return self.check
+
+    # ------------------------------------------------------------------ writing
+    def table(self) -> dict:
+        import torch
+        sc = self.scenario
+        table = {
+            "format": FORMAT, "bsim": __version__, "torch": torch.__version__,
+            "python": platform.python_version(),
+            "device": getattr(self, "device", None) or _device_name(sc.device),
+            "dtype": sc.resolved_dtype(), "began_at": self.began_at,
+        }
+        if self.check:
+            table.update(self.check)
+        else:
+            table["final_tick"] = max([self.began_at] + [t for t, _ in self.history])
+        return table
+
+    def text(self) -> str:
+        sc = self.scenario.copy()
+        sc.timeline = merged_timeline(self.scenario.timeline, self.history)
+        sc.recording = None
+        lines = [scenario_to_toml(sc).rstrip("\n"), ""]
+        if self.check is None:
+            lines.append("# recording in progress (no check yet): a replay runs to the last event")
+        else:
+            lines.append("# the check at stop: final_tick, final_step, the train loss there and the")
+            lines.append("# sha256 of the parameters' own bytes (their dtype, little-endian)")
+        lines.append("[recording]")
+        lines += [f"{k} = {_toml(v)}" for k, v in self.table().items()]
+        return "\n".join(lines) + "\n"
+
+    def _write(self) -> None:
+        data = self.text().encode("utf-8")
+        try:
+            with atomic_open(self.path, "wb") as fh:
+                fh.write(data)
+        except OSError as exc:
+            reason = exc.strerror or str(exc)
+            raise RecordingError(f"cannot write the recording {self.path}: {reason}") from None
+
+
+def _toml(v) -> str:
+    if isinstance(v, float) and not math.isfinite(v):
+        return "nan" if math.isnan(v) else ("inf" if v > 0 else "-inf")
+    if isinstance(v, str):
+        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return repr(v)
+
+
+def _device_name(name: str) -> str:
+    from bsim.devices import resolve_device
+    try:
+        return str(resolve_device(name))
+    except BsimInputError:
+        return name
+
+
+def _portable(scenario: Scenario, path: Path) -> Scenario:
+    """A copy whose data paths are relative to the recording's folder (or absolute)."""
+    sc = scenario.copy()
+    sc.recording = None
+    for key in ("data", "test_data"):
+        rel = getattr(sc.problem, key)
+        if rel is None:
+            continue
+        target = Path(os.path.abspath(sc.resolve(rel)))
+        try:
+            new = os.path.relpath(target, os.path.abspath(path.parent))
+        except ValueError:  # another drive (Windows)
+            new = str(target)
+        setattr(sc.problem, key, Path(new).as_posix())
+    return sc
+
+
+# ------------------------------------------------------------------- reading
+
+@dataclass
+class RecordingInfo:
+    """What a replay needs from a recording: where it began, where it ends, the check."""
+
+    began_at: int
+    final_tick: int | None      # None: not a recording (a plain scenario has no end)
+    table: dict
+    has_check: bool
+
+
+def recording_info(sc: Scenario) -> RecordingInfo:
+    """began_at, final_tick and the check of a scenario's ``[recording]`` table (empty if none)."""
+    table = dict(sc.recording or {})
+    return RecordingInfo(began_at=table.get("began_at", 0), final_tick=table.get("final_tick"), table=table,
+                         has_check=all(k in table for k in CHECK_KEYS))
+
+
+def load_recording(name_or_path: str) -> tuple[Scenario, RecordingInfo]:
+    """A recording (or a scenario) by path or bundled name, and its ``[recording]`` facts.
+
+    Errors (truncated or nonsense TOML, a newer format, a missing data file) are
+    one-line ``BsimInputError``s naming the file and the line.
+    """
+    sc = find_scenario(name_or_path)
+    return sc, recording_info(sc)
+
+
+__all__ = ["FORMAT", "Recorder", "RecordingError", "RecordingInfo", "check_of", "compare_check",
+           "load_recording", "merged_timeline", "recording_info", "theta_sha256", "validate_recording_table"]

@@ -1,0 +1,98 @@
+"""`bsim replay` and `bsim run --record` on the command line (headless and export).
+
+A headless replay runs the recording from step 0 to its ``final_tick`` and
+writes the same metrics CSV as the original run (byte for byte with
+``--no-timing`` on the same device), then compares the check: a replay that
+ends elsewhere says so on stderr, with both values, and goes on (exit 0).
+"""
+
+from __future__ import annotations
+
+import sys
+
+from bsim.errors import BsimInputError
+from bsim.recording import Recorder, RecordingError, compare_check, load_recording
+
+
+def _warn(msg: str) -> None:
+    print(f"bsim: warning: {msg}", file=sys.stderr)
+
+
+def run_headless_recorded(sim, args, record_path: str) -> int:
+    """`bsim run --headless --record PATH`: the file is the scenario plus the check at the end."""
+    from bsim.headless import run_headless
+    try:
+        rec = Recorder.start(record_path, scenario=sim.scenario, history=[], began_at=sim.tick)
+    except RecordingError as exc:
+        raise BsimInputError(f"--record {record_path}: {exc}") from None
+    code = run_headless(sim, args.steps, args.metrics, args.every or 1, timing=not args.no_timing)
+    try:
+        rec.stop(sim)
+    except RecordingError as exc:
+        print(f"bsim: error: {exc}", file=sys.stderr)
+        return 2
+    return code
+
+
+def replay_scenario(args):
+    """The recording named on the command line, with any overrides applied, and its facts."""
+    from bsim.scenario import apply_overrides
+    sc, info = load_recording(args.recording)
+    sc = apply_overrides(
+        sc, problem=args.problem, batch_size=args.batch_size, lr=args.lr, momentum=args.momentum,
+        seed=args.seed, device=args.device, dtype=args.dtype, sampling=args.sampling,
+        lr_scaling=args.lr_scaling,
+    )
+    return sc, info
+
+
+def replay_steps(args, info, fname: str, sc_path=None) -> int:
+    """How far to replay: --steps, else the recording's final_tick."""
+    if args.steps is not None:
+        return args.steps
+    if info.final_tick is None:
+        where = fname
+        if sc_path is not None:
+            where = f"{fname}:{max(1, len(sc_path.read_text(encoding='utf-8').splitlines()))}"
+        raise BsimInputError(f"{where}: the file ends without a [recording] table (truncated, or a plain scenario), "
+                             f"so it has no final step; expected a recording written by --record, or --steps N")
+    return info.final_tick
+
+
+def cmd_replay(args) -> int:
+    import torch
+
+    from bsim.headless import run_headless
+    from bsim.simulation import Simulation
+
+    torch.set_num_threads(1)
+    if args.headless and args.export:
+        raise BsimInputError("bsim replay: --headless and --export both given; expected one of them")
+    if args.at_captions and not args.export:
+        raise BsimInputError("bsim replay: --at-captions is for --export DIR; expected --export as well")
+    sc, info = replay_scenario(args)
+    fname = args.recording
+    if args.export:
+        from bsim.export import export_frames
+        steps = replay_steps(args, info, fname, sc.path)
+        written = export_frames(sc, args.export, steps=steps, every=args.every, at_captions=args.at_captions)
+        print(f"bsim: {len(written)} screenshots in {args.export}", file=sys.stderr)
+        return 0
+    if not args.headless:
+        from bsim.app import run_app
+        return run_app(sc, record=None, replay=True)
+    steps = replay_steps(args, info, fname, sc.path)
+    sim = Simulation(sc)
+    for w in sim.scenario.warnings:
+        _warn(w)
+    code = run_headless(sim, steps, args.metrics, args.every or 1, timing=not args.no_timing)
+    if code == 130:
+        return code
+    if info.has_check:
+        notice = compare_check(info.table, sim, fname)
+        if notice:
+            _warn(notice)
+    elif info.table.get("bsim"):
+        _warn(f"{fname}: no check (the recording was not stopped): replayed to its last event, "
+              f"step {sim.tick}, with nothing to compare")
+    return code
