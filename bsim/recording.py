@@ -18,6 +18,7 @@ The ``[recording]`` table (format version ``FORMAT``)::
     final_step            # the check, written at stop: steps since the last reset,
     train_loss            #   the train loss there,
     theta_sha256          #   sha256 of the parameters' own bytes (their dtype, little-endian, C order)
+    diverged              #   true when the run had diverged at stop (a replay takes the failing step too)
 
 Every change rewrites the whole file atomically, so a killed terminal loses
 nothing already recorded: a file without the check replays to its last event.
@@ -59,6 +60,7 @@ RECORDING_RULES = {
     "final_step": ((int,), lambda v: v >= 0, "a step number >= 0"),
     "train_loss": ((int, float), None, "a number"),
     "theta_sha256": ((str,), lambda v: bool(_SHA.match(v)), "64 lowercase hex digits (a sha256)"),
+    "diverged": ((bool,), None, "true or false (the run had diverged at stop)"),
 }
 
 
@@ -109,7 +111,7 @@ def check_of(sim) -> dict:
     with torch.no_grad():
         loss = float(sim.problem.train_loss(sim.theta))
     return {"final_tick": int(sim.tick), "final_step": int(sim.step_count),
-            "train_loss": loss, "theta_sha256": theta_sha256(sim.theta)}
+            "train_loss": loss, "theta_sha256": theta_sha256(sim.theta), "diverged": bool(sim.diverged)}
 
 
 def _same_loss(a: float, b: float) -> bool:
@@ -124,13 +126,17 @@ def compare_check(recording: dict, sim, fname: str = "recording") -> str | None:
     if here["final_tick"] != recording["final_tick"]:
         return (f"{fname}: the replay stopped at step {here['final_tick']}, the recording at "
                 f"{recording['final_tick']}; the check was not compared")
-    if here["theta_sha256"] == recording["theta_sha256"] and _same_loss(here["train_loss"], recording["train_loss"]):
+    same_div = here["diverged"] == recording.get("diverged", False)
+    if (here["theta_sha256"] == recording["theta_sha256"] and same_div
+            and _same_loss(here["train_loss"], recording["train_loss"])):
         return None
+    div = "" if same_div else (f"; {'diverged' if here['diverged'] else 'did not diverge'} here, "
+                               f"{'diverged' if recording.get('diverged') else 'did not diverge'} in the recording")
     where_rec = " ".join(f"{k} {recording[k]}" for k in ("device", "dtype", "torch") if k in recording)
     where_now = f"device {sim.device} dtype {str(sim.dtype).removeprefix('torch.')} torch {_torch_version()}"
     return (f"{fname}: the replay differs from the recording at step {here['final_tick']}: "
             f"train loss {here['train_loss']!r} here, {recording['train_loss']!r} recorded; "
-            f"parameter sha256 {here['theta_sha256'][:16]} here, {recording['theta_sha256'][:16]} recorded "
+            f"parameter sha256 {here['theta_sha256'][:16]} here, {recording['theta_sha256'][:16]} recorded{div} "
             f"(recorded on {where_rec or 'an unknown machine'}, replayed on {where_now}); going on")
 
 
@@ -270,6 +276,8 @@ class Recorder:
 
 
 def _toml(v) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
     if isinstance(v, float) and not math.isfinite(v):
         return "nan" if math.isnan(v) else ("inf" if v > 0 else "-inf")
     if isinstance(v, str):
@@ -312,13 +320,14 @@ class RecordingInfo:
     final_tick: int | None      # None: not a recording (a plain scenario has no end)
     table: dict
     has_check: bool
+    diverged: bool = False      # the recorded run had diverged at stop
 
 
 def recording_info(sc: Scenario) -> RecordingInfo:
     """began_at, final_tick and the check of a scenario's ``[recording]`` table (empty if none)."""
     table = dict(sc.recording or {})
     return RecordingInfo(began_at=table.get("began_at", 0), final_tick=table.get("final_tick"), table=table,
-                         has_check=all(k in table for k in CHECK_KEYS))
+                         has_check=all(k in table for k in CHECK_KEYS), diverged=table.get("diverged", False))
 
 
 def load_recording(name_or_path: str) -> tuple[Scenario, RecordingInfo]:

@@ -56,7 +56,8 @@ def replay_steps(args, info, fname: str, sc_path=None) -> int:
             where = f"{fname}:{max(1, len(sc_path.read_text(encoding='utf-8').splitlines()))}"
         raise BsimInputError(f"{where}: the file ends without a [recording] table (truncated, or a plain scenario), "
                              f"so it has no final step; expected a recording written by --record, or --steps N")
-    return info.final_tick
+    # a diverged run stopped at the step that failed (not counted): take that step as well
+    return info.final_tick + (1 if info.diverged else 0)
 
 
 def cmd_replay(args) -> int:
