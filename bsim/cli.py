@@ -111,13 +111,12 @@ def cmd_scenarios() -> int:
 def cmd_run(args) -> int:
     import torch
 
-    from bsim.headless import run_headless
-    from bsim.simulation import Simulation
+    from bsim.headless import build_simulation, run_headless
 
     torch.set_num_threads(1)
     sc = _scenario_from_args(args)
     if args.headless:
-        sim = Simulation(sc)
+        sim = build_simulation(sc)
         for w in sim.scenario.warnings:
             print(f"bsim: warning: {w}", file=sys.stderr)
         if getattr(args, "record", None):

@@ -261,6 +261,10 @@ class Simulation:
         return f"problem {old} -> {kind} ({other.title})"
 
     # ------------------------------------------------------------------ frames
+    def restart_rate(self) -> None:
+        """Measure steps/s and samples/s from now on: the next frame reports the rate since."""
+        self._rate = (time.perf_counter(), self.tick, self.sampler.samples)
+
     def frame(self, timing: bool = True) -> Frame:
         """Read the metrics of the step just taken (one host sync)."""
         p, s = self.problem, self.sampler

@@ -2,9 +2,10 @@
 
 The parameters are one flat vector laid out as ``torch.nn.LSTM``'s (gate
 order i, f, g, o; two bias vectors) plus a linear read-out. The training
-step runs the fused ``nn.LSTM`` kernel on views of that vector
-(``torch.func.functional_call``); ``predict`` is the same function as an
-unrolled cell, which ``torch.func.vmap`` can map ``grad`` over. The loss is l_i = (1/2)(f(x_i; theta) - y_i)^2.
+step runs the fused LSTM kernel (``torch.lstm``, what ``nn.LSTM`` calls) on
+views of that vector, with no module in between; ``predict`` is the same
+function as an unrolled cell, which ``torch.func.vmap`` can map ``grad``
+over. The loss is l_i = (1/2)(f(x_i; theta) - y_i)^2.
 There is no known optimum: the app shows the spread around the running
 average of the iterates instead.
 """
@@ -48,7 +49,7 @@ class LSTMProblem(Problem):
         H = self.hidden
         self.shapes = [("weight_ih_l0", (4 * H, 1)), ("weight_hh_l0", (4 * H, H)), ("bias_ih_l0", (4 * H,)),
                        ("bias_hh_l0", (4 * H,)), ("w_out", (H,)), ("b_out", ())]
-        self.module = torch.nn.LSTM(1, H, batch_first=True).to(device=device, dtype=dtype)
+        self._sizes = [math.prod(shape) for _, shape in self.shapes]
 
     @property
     def n_params(self) -> int:
@@ -63,12 +64,8 @@ class LSTMProblem(Problem):
         return theta.to(device=self.device, dtype=self.dtype)
 
     def unpack(self, theta: torch.Tensor) -> list[torch.Tensor]:
-        out, i = [], 0
-        for _, shape in self.shapes:
-            n = math.prod(shape)
-            out.append(theta[i:i + n].view(shape))
-            i += n
-        return out
+        """Views of theta, one per tensor of ``shapes`` (one split: its backward is one cat)."""
+        return [part.view(shape) for part, (_, shape) in zip(theta.split(self._sizes), self.shapes)]
 
     def predict(self, theta: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """f(x; theta) for x of shape (..., T): the unrolled LSTM cell, then a linear read-out."""
@@ -86,10 +83,11 @@ class LSTMProblem(Problem):
         return h @ w_out + b_out
 
     def predict_fused(self, theta: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        """The same f(x; theta) as ``predict`` for x of shape (B, T), on the fused nn.LSTM kernel."""
+        """The same f(x; theta) as ``predict`` for x of shape (B, T), on the fused LSTM kernel."""
         w_ih, w_hh, b_ih, b_hh, w_out, b_out = self.unpack(theta)
-        weights = {"weight_ih_l0": w_ih, "weight_hh_l0": w_hh, "bias_ih_l0": b_ih, "bias_hh_l0": b_hh}
-        out, _ = torch.func.functional_call(self.module, weights, (x.unsqueeze(-1),))
+        h0 = x.new_zeros(1, x.shape[0], self.hidden)
+        # torch.lstm(input, hx, params, has_biases, num_layers, dropout, train, bidirectional, batch_first)
+        out, _, _ = torch.lstm(x.unsqueeze(-1), (h0, h0), [w_ih, w_hh, b_ih, b_hh], True, 1, 0.0, True, False, True)
         return out[:, -1] @ w_out + b_out
 
     def loss(self, theta, X, y):

@@ -1,0 +1,137 @@
+"""Engine speed: steps per second of a headless bsim run against a bare PyTorch SGD loop.
+
+Both arms train the same problem on the same data, batch size, dtype and
+device, with one thread. bsim runs the way ``bsim run --headless --every K``
+does (the Simulation built as the command line builds it, a CSV row every K
+steps, statistics hooks included when the command line attaches any); the
+bare loop is hand-written: ``torch.optim.SGD``, autograd, ``nn.Linear(bias=False)``
+or ``nn.LSTM`` + ``nn.Linear``, a fresh ``randperm`` each epoch and consecutive
+slices of it (the same sampling as bsim's shuffle mode). The arms alternate
+over repeats; the table shows the median steps/s of each and their ratio
+(bsim / bare, higher is better). Goals: >= 1.0 for linreg, >= 0.9 for the LSTM.
+
+    python bench/engine.py [--repeats R] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bsim.headless import build_simulation, write_rows  # noqa: E402
+from bsim.scenario import apply_overrides, find_scenario  # noqa: E402
+from bsim.simulation import Simulation  # noqa: E402
+
+CASES = [
+    # name, bundled scenario, problem overrides, batch size, goal
+    ("linreg d=2", "default", {"dim": 2}, 32, 1.0),
+    ("linreg d=50", "default", {"dim": 50}, 32, 1.0),
+    ("lstm h=16 T=16", "lstm", {"hidden": 16, "seq_len": 16}, 32, 0.9),
+]
+
+
+def make_sim(name: str, problem: dict, batch_size: int) -> Simulation:
+    """The simulation as ``bsim run NAME --batch-size B --device cpu --headless`` builds it."""
+    sc = apply_overrides(find_scenario(name), batch_size=batch_size, device="cpu")
+    for k, v in problem.items():
+        setattr(sc.problem, k, v)
+    return build_simulation(sc)
+
+
+def bsim_arm(sim: Simulation, steps: int, every: int) -> float:
+    """Seconds for ``steps`` steps of a headless run writing a row every ``every`` steps."""
+    t0 = time.perf_counter()
+    write_rows(sim, steps, io.StringIO(), every=every, timing=True)
+    return time.perf_counter() - t0
+
+
+class Bare:
+    """A hand-written PyTorch SGD loop on the same data, batch size, lr and dtype."""
+
+    def __init__(self, sim: Simulation, batch_size: int):
+        p = sim.problem
+        self.X, self.y, self.B = p.X, p.y, batch_size
+        self.n = self.X.shape[0]
+        dt, dev = p.dtype, p.device
+        if p.kind == "lstm":
+            self.lstm = torch.nn.LSTM(1, p.hidden, batch_first=True).to(device=dev, dtype=dt)
+            self.head = torch.nn.Linear(p.hidden, 1).to(device=dev, dtype=dt)
+            params = [*self.lstm.parameters(), *self.head.parameters()]
+            self.forward = self._lstm_forward
+        else:
+            self.lin = torch.nn.Linear(self.X.shape[1], 1, bias=False).to(device=dev, dtype=dt)
+            torch.nn.init.zeros_(self.lin.weight)
+            params = list(self.lin.parameters())
+            self.forward = lambda xb: self.lin(xb).squeeze(-1)
+        self.opt = torch.optim.SGD(params, lr=sim.lr)
+        self.gen = torch.Generator(device=dev)
+        self.gen.manual_seed(0)
+        self.perm, self.pos = None, self.n
+
+    def _lstm_forward(self, xb):
+        out, _ = self.lstm(xb.unsqueeze(-1))
+        return self.head(out[:, -1]).squeeze(-1)
+
+    def run(self, steps: int) -> float:
+        t0 = time.perf_counter()
+        X, y, B, n, opt = self.X, self.y, self.B, self.n, self.opt
+        for _ in range(steps):
+            if self.pos >= n:
+                self.perm, self.pos = torch.randperm(n, generator=self.gen, device=X.device), 0
+            idx = self.perm[self.pos:self.pos + B]
+            self.pos += B
+            loss = 0.5 * ((self.forward(X[idx]) - y[idx]) ** 2).mean()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        return time.perf_counter() - t0
+
+
+def measure(case, repeats: int, steps: int, every: int) -> dict:
+    label, name, problem, B, goal = case
+    sim = make_sim(name, problem, B)
+    bare = Bare(sim, B)
+    bsim_arm(sim, min(steps, 200), every)  # warm-up both arms
+    bare.run(min(steps, 200))
+    t_bsim, t_bare = [], []
+    for _ in range(repeats):  # interleaved, so drifts of the machine hit both arms alike
+        t_bsim.append(steps / bsim_arm(sim, steps, every))
+        t_bare.append(steps / bare.run(steps))
+    a, b = statistics.median(t_bsim), statistics.median(t_bare)
+    return {"case": label, "dtype": str(sim.dtype).replace("torch.", ""), "B": B, "bsim": a, "bare": b,
+            "ratio": a / b, "goal": goal, "diverged": sim.diverged}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeats", type=int, default=7)
+    ap.add_argument("--steps", type=int, default=2000, help="steps per repeat and arm")
+    ap.add_argument("--every", type=int, default=2000, help="bsim's CSV row every K steps")
+    ap.add_argument("--quick", action="store_true", help="3 repeats of 500 steps, a row every 500")
+    args = ap.parse_args(argv)
+    if args.quick:
+        args.repeats, args.steps, args.every = 3, 500, 500
+    torch.set_num_threads(1)
+    print(f"torch {torch.__version__}, 1 thread, cpu; {args.repeats} interleaved repeats of {args.steps} steps, "
+          f"bsim writes a row every {args.every} steps; median steps/s")
+    print(f"{'case':<16} {'dtype':<8} {'B':>3} {'bsim steps/s':>13} {'bare steps/s':>13} {'ratio':>6}  goal")
+    ok = True
+    for case in CASES:
+        r = measure(case, args.repeats, args.steps, args.every)
+        met = r["ratio"] >= r["goal"] and not r["diverged"]
+        ok &= met
+        print(f"{r['case']:<16} {r['dtype']:<8} {r['B']:>3} {r['bsim']:>13,.0f} {r['bare']:>13,.0f} "
+              f"{r['ratio']:>6.2f}  >= {r['goal']:.1f} {'met' if met else 'MISSED'}", flush=True)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
