@@ -227,8 +227,20 @@ class Recorder:
         self.history.append((tick, item))
         self._write()
 
+    def take_over(self, tick: int) -> None:
+        """The user took over a replay at ``tick``: the scenario's events from ``tick`` on are dropped."""
+        if self.stopped:
+            raise RecordingError(f"{self.path}: the recording is stopped; start a new one")
+        self.scenario.timeline = [ev for ev in self.scenario.timeline if ev.at < tick]
+        self._write()
+
     def stop(self, sim) -> dict:
-        """Write the check of ``sim`` (final tick and step, train loss, parameter hash); returns it."""
+        """Write the check of ``sim`` (final tick and step, train loss, parameter hash); returns it.
+
+        The scenario's events are taken from ``sim.timeline`` as it stands (a
+        take-over of a replay drops the rest of the timeline there).
+        """
+        self.scenario.timeline = [dataclasses.replace(ev) for ev in sim.timeline]
         self.check = check_of(sim)
         self.device = str(sim.device)
         self.stopped = True

@@ -225,3 +225,38 @@ def test_data_paths_follow_the_recording_to_another_folder(tmp_path):
     live, _, _ = live_run(sc, rec_path, steps=30, plan={12: [A.SetBatchSize(20)]})
     assert 'data = "../../data/train.csv"' in rec_path.read_text()
     assert replay_csv(rec_path, tmp_path / "r.csv") == live
+
+
+@pytest.mark.parametrize("runner_tells_the_recorder", [True, False])
+def test_taking_over_a_replay_records_what_really_happened(tmp_path, runner_tells_the_recorder):
+    """Replay a recording, record meanwhile, take over at tick 100: the new recording replays the live run.
+
+    Taking over drops the rest of the replayed timeline (as the runner does); with
+    ``take_over`` the file is right while recording, and at stop in any case.
+    """
+    first = tmp_path / "first.toml"
+    live_run(small_scenario(), first)
+    sc = load_scenario(first)
+    sim = Simulation(sc)
+    second = tmp_path / "second.toml"
+    rec = Recorder.start(second, scenario=sc, history=[], began_at=0)
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    sim.frame(timing=False)
+    for _ in range(160):
+        if sim.tick == 100:
+            sim.timeline = [ev for ev in sim.timeline if ev.at < sim.tick]
+            if runner_tells_the_recorder:
+                rec.take_over(sim.tick)
+            sim.apply(A.SetBatchSize(3))
+            rec.add(sim.tick, A.SetBatchSize(3))
+        assert sim.step()
+        writer.writerow(sim.frame(timing=False).csv_row())
+    live = buf.getvalue()
+    if runner_tells_the_recorder:   # the file as a killed terminal would leave it
+        assert replay_csv(second, tmp_path / "partial.csv").splitlines() == live.splitlines()[:101]
+    rec.stop(sim)
+    assert replay_csv(second, tmp_path / "replay.csv") == live
+    # the first recording's events after tick 100 (its problem switch at 150) are gone
+    assert all(ev.at <= 100 for ev in load_scenario(second).timeline)
