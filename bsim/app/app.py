@@ -1,0 +1,429 @@
+"""The Textual app: panels that sample the runner's latest frame, and keys that send it actions.
+
+The simulation lives in the runner's thread (bsim.runner); this module only
+sends actions and draws frames. Every change shows the notice the simulation
+returns; a bad value or a key at a bad moment is a notice, never a crash.
+"""
+
+from __future__ import annotations
+
+import datetime
+import math
+from pathlib import Path
+
+from textual.app import App, ComposeResult, SystemCommand
+from textual.binding import Binding
+from textual.containers import Grid, Horizontal
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import Footer, Header, Static
+
+from bsim import actions as A
+from bsim import runner as R
+from bsim.app.history import History
+from bsim.app.screens import AskScreen, HelpScreen
+from bsim.app.widgets.ball import BallPanel, PlaneWanted
+from bsim.app.widgets.counters import CountersPanel
+from bsim.app.widgets.gradient import GradientPanel
+from bsim.app.widgets.loss import LossPanel
+from bsim.app.widgets.variance import VariancePanel
+from bsim.scenario import LR_SCALINGS, PROBLEMS, SAMPLINGS
+
+#: below this the app shows a "too small" message instead of the panels
+MIN_SIZE = (70, 20)
+PRESETS = {str(k): 2 ** (k - 1) for k in range(1, 10)}   # keys 1-9: B = 1, 2, 4, ... 256
+
+
+class FrameReady(Message):
+    def __init__(self, frame):
+        super().__init__()
+        self.frame = frame
+
+
+class RunnerEvent(Message):
+    def __init__(self, kind: str, text: str):
+        super().__init__()
+        self.kind, self.text = kind, text
+
+
+def _next(options, current):
+    options = list(options)
+    return options[(options.index(current) + 1) % len(options)] if current in options else options[0]
+
+
+class BsimApp(App):
+    CSS_PATH = "app.tcss"
+    TITLE = "bsim"
+    ENABLE_COMMAND_PALETTE = True
+    BINDINGS = [
+        Binding("space", "toggle_pause", "pause"),
+        Binding("n", "step", "step"),
+        Binding("left_square_bracket", "halve_batch", "B/2", key_display="["),
+        Binding("right_square_bracket", "double_batch", "B×2", key_display="]"),
+        *[Binding(k, f"preset('{k}')", f"B={b}", show=False) for k, b in PRESETS.items()],
+        Binding("b", "ask_batch_size", "type B"),
+        Binding("minus", "halve_lr", "lr/2", key_display="-"),
+        Binding("plus,equals_sign", "double_lr", "lr×2", key_display="+"),
+        Binding("l", "cycle_lr_scaling", "scaling", show=False),
+        Binding("s", "cycle_sampling", "sampling", show=False),
+        Binding("f", "faster", "faster", show=False),
+        Binding("F,shift+f", "slower", "slower", show=False),
+        Binding("r", "reset", "reset"),
+        Binding("R,shift+r", "toggle_recording", "record", show=False),
+        Binding("c", "ask_caption", "caption", show=False),
+        Binding("j", "jump", "next caption", show=False),
+        Binding("p", "switch_problem", "problem"),
+        Binding("y", "toggle_log", "log y", show=False),
+        Binding("ctrl+s", "screenshot_svg", "SVG", show=False),
+        Binding("question_mark", "help", "help", key_display="?"),
+        Binding("q", "quit", "quit"),
+    ]
+
+    def __init__(self, sim, *, scenario=None, record: str | None = None, replay: bool = False,
+                 threaded: bool = True, paused: bool = False, timing: bool = True, speed: int | None = None,
+                 screenshots_dir: str | Path = "screenshots", recordings_dir: str | Path = "recordings",
+                 fps: float = 20.0):
+        super().__init__()
+        self.sim = sim                      # owned by the runner once it starts; the app never touches it
+        self.scenario = (scenario or sim.scenario).copy()
+        self.record_path = record
+        self.replay = replay
+        self.threaded, self.start_paused, self.timing = threaded, paused, timing
+        self.speed = speed
+        self.fps = fps
+        self.screenshots_dir = Path(screenshots_dir)
+        self.recordings_dir = Path(recordings_dir)
+        self.history = History()
+        self.runner: R.Runner | None = None
+        self.notices: list[tuple[str, str]] = []   # (kind, text): every notice shown, oldest first
+        self.frames_drawn = 0
+
+    # ------------------------------------------------------------- layout
+    def compose(self) -> ComposeResult:
+        yield Header(show_clock=False, icon="≈")
+        yield Static("", id="caption")
+        with Horizontal(id="main"):
+            yield CountersPanel(self.history, frozen_rates=not self.timing, id="counters")
+            with Grid(id="charts"):
+                yield LossPanel(self.history, id="loss")
+                yield GradientPanel(self.history, id="gradient")
+                yield VariancePanel(self.history, id="variance")
+                yield BallPanel(self.history, id="ball")
+        yield Static("", id="notice")
+        yield Static("", id="too-small")
+        yield Footer()
+
+    @property
+    def panels(self):
+        return [self.query_one(f"#{i}") for i in ("counters", "loss", "gradient", "variance", "ball")]
+
+    def on_mount(self) -> None:
+        self._set_titles(self.sim)
+        self._check_size()
+        self._start_runner(self.sim, replay=self.replay)
+        for w in self.sim.scenario.warnings:
+            self._notice("error", f"warning: {w}")
+        if self.record_path:
+            self.runner.submit(R.ToggleRecording(self.record_path))
+
+    def _start_runner(self, sim, replay: bool = False) -> None:
+        rec = self.scenario.recording or {}
+        end = rec.get("final_tick") if replay else None
+        self.runner = R.Runner(
+            sim, self.scenario, on_frame=self._post_frame, on_event=self._post_event, fps=self.fps,
+            paused=self.start_paused, timing=self.timing, replay=replay, threaded=self.threaded,
+            speed=self.speed if self.speed is not None else (1000 if replay else None),
+            recordings_dir=self.recordings_dir, replay_end=end if isinstance(end, int) and end > 0 else None,
+        )
+        began = rec.get("began_at", 0) if replay else 0
+        if isinstance(began, int) and began > 0:
+            self.runner.fast_forward(began)
+            self._notice("notice", f"fast-forwarded to step {began}, where the recording began")
+        self.runner.start()
+
+    def _set_titles(self, sim) -> None:
+        self.title = f"bsim · {sim.scenario.title}"
+        p = sim.problem
+        self.sub_title = f"{p.kind} · d={p.n_params} · N={p.n_train} · {sim.device}"
+
+    def on_resize(self, event) -> None:
+        self._check_size()
+
+    def _check_size(self) -> None:
+        w, h = self.size
+        small = w < MIN_SIZE[0] or h < MIN_SIZE[1]
+        self.screen.set_class(small, "-too-small")
+        self.screen.set_class(w < 100, "-narrow")
+        if small:
+            self.query_one("#too-small", Static).update(
+                f"The terminal is {w}x{h}: bsim needs at least {MIN_SIZE[0]}x{MIN_SIZE[1]}.\n"
+                "Make the window larger (it is usable at 80x24, best at 120x36). q quits.")
+
+    # ------------------------------------------------------------- runner -> screen
+    def _post_frame(self, frame) -> None:
+        self.post_message(FrameReady(frame))
+
+    def _post_event(self, kind: str, text: str) -> None:
+        self.post_message(RunnerEvent(kind, text))
+
+    def on_frame_ready(self, message: FrameReady) -> None:
+        self.history.add(message.frame)
+        if self.runner is not None and message.frame is not self.runner.latest:
+            return   # a newer frame is on its way: draw that one
+        self.frames_drawn += 1
+        for p in self.panels:
+            p.show(self.history)
+
+    def on_runner_event(self, message: RunnerEvent) -> None:
+        if message.kind == "caption":
+            self._caption(message.text)
+        else:
+            self._notice(message.kind, message.text)
+
+    def on_plane_wanted(self, message: PlaneWanted) -> None:
+        if self.runner is not None:
+            self.runner.submit(message.request)
+
+    def _notice(self, kind: str, text: str) -> None:
+        self.notices.append((kind, text))
+        bar = self.query_one("#notice", Static)
+        bar.set_class(kind == "error", "-error")
+        bar.update(text)
+
+    def _caption(self, text: str) -> None:
+        cap = self.query_one("#caption", Static)
+        cap.update(f"❝ {text} ❞")
+        cap.set_class(bool(text), "-shown")
+
+    # ------------------------------------------------------------- sending
+    def send(self, item) -> None:
+        if self.runner is None:
+            self._notice("error", "not started yet")
+            return
+        self.runner.submit(item)
+
+    def _state(self):
+        f = self.history.latest
+        return f.extra.get("runner") if f is not None else None
+
+    def _current(self) -> tuple[int, float, str, str]:
+        """The settings in force (batch size, lr, lr scaling, sampling) as last shown."""
+        f, rs = self.history.latest, self._state()
+        if f is None:
+            opt = self.scenario.optimizer
+            return opt.batch_size, opt.lr, opt.lr_scaling, opt.sampling
+        b = rs.next_batch_size if rs is not None else f.batch_size
+        lr = rs.next_lr if rs is not None else f.lr
+        return b, lr, f.lr_scaling, f.sampling
+
+    # ------------------------------------------------------------- key actions
+    def action_toggle_pause(self) -> None:
+        self.send(R.TogglePause())
+
+    def action_step(self) -> None:
+        self.send(R.Step())
+
+    def action_halve_batch(self) -> None:
+        b = self._current()[0]
+        if b <= 1:
+            self._notice("error", "batch size is already 1, the smallest")
+            return
+        self.send(A.SetBatchSize(max(b // 2, 1)))
+
+    def action_double_batch(self) -> None:
+        f = self.history.latest
+        b = self._current()[0]
+        if f is not None and b >= f.n_train:
+            self._notice("error", f"batch size is already N = {f.n_train}, the whole training set")
+            return
+        self.send(A.SetBatchSize(b * 2))
+
+    def action_preset(self, key: str) -> None:
+        self.send(A.SetBatchSize(PRESETS[key]))
+
+    def action_ask_batch_size(self) -> None:
+        self.ask("Batch size (an integer from 1 to N):", self.set_batch_size_text, str(self._current()[0]))
+
+    def set_batch_size_text(self, text: str | None) -> None:
+        if text is None or not text.strip():
+            return
+        try:
+            value = int(text.strip().replace("_", "").replace(",", ""))
+        except ValueError:
+            self._notice("error", f"batch size {text.strip()!r}: expected an integer >= 1")
+            return
+        if value < 1:
+            self._notice("error", f"batch size {value}: expected an integer >= 1")
+            return
+        self.send(A.SetBatchSize(value))
+
+    def action_halve_lr(self) -> None:
+        self.send(A.SetLR(self._current()[1] / 2))
+
+    def action_double_lr(self) -> None:
+        self.send(A.SetLR(self._current()[1] * 2))
+
+    def action_ask_lr(self) -> None:
+        self.ask("Learning rate (a number > 0):", self.set_lr_text, f"{self._current()[1]:g}")
+
+    def set_lr_text(self, text: str | None) -> None:
+        if text is None or not text.strip():
+            return
+        try:
+            value = float(text.strip())
+        except ValueError:
+            self._notice("error", f"lr {text.strip()!r}: expected a number > 0")
+            return
+        if not math.isfinite(value) or value <= 0:
+            self._notice("error", f"lr {text.strip()}: expected a number > 0")
+            return
+        self.send(A.SetLR(value))
+
+    def action_cycle_lr_scaling(self) -> None:
+        self.send(A.SetLRScaling(_next(LR_SCALINGS, self._current()[2])))
+
+    def action_set_lr_scaling(self, mode: str) -> None:
+        self.send(A.SetLRScaling(mode))
+
+    def action_cycle_sampling(self) -> None:
+        self.send(A.SetSampling(_next(SAMPLINGS, self._current()[3])))
+
+    def action_set_sampling(self, mode: str) -> None:
+        self.send(A.SetSampling(mode))
+
+    def action_faster(self) -> None:
+        self.send(R.Faster())
+
+    def action_slower(self) -> None:
+        self.send(R.Slower())
+
+    def action_reset(self) -> None:
+        self.send(A.Reset())
+
+    def action_switch_problem(self, kind: str | None = None) -> None:
+        f = self.history.latest
+        current = f.problem if f is not None else self.scenario.problem.kind
+        self.send(A.SwitchProblem(kind or _next(PROBLEMS, current)))
+
+    def action_toggle_recording(self) -> None:
+        self.send(R.ToggleRecording(None))
+
+    def action_ask_caption(self) -> None:
+        rs = self._state()
+        if rs is None or not rs.recording:
+            self._notice("error", "captions are for recordings: press R to start recording first")
+            return
+        self.ask("Caption (shown as a banner when the recording is replayed):", self.add_caption_text)
+
+    def add_caption_text(self, text: str | None) -> None:
+        if text is not None and text.strip():
+            self.send(R.AddCaption(text))
+
+    def action_jump(self) -> None:
+        self.send(R.JumpToCaption())
+
+    def action_toggle_log(self) -> None:
+        log = self.query_one(LossPanel).toggle_log()
+        self._notice("notice", f"loss axis: {'log' if log else 'linear'} scale")
+
+    def action_screenshot_svg(self) -> None:
+        from bsim.atomic import atomic_write_text
+        stamp = datetime.datetime.now().strftime("%Y-%m-%d_%H-%M-%S-%f")[:-3]
+        path = self.screenshots_dir / f"bsim-{stamp}.svg"
+        try:
+            self.screenshots_dir.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(path, self.export_screenshot())
+        except OSError as exc:
+            self._notice("error", f"cannot write the screenshot {path}: {exc.strerror or exc}")
+            return
+        self._notice("notice", f"screenshot saved: {path}")
+
+    def action_help(self) -> None:
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen())
+
+    def action_open_scenario(self) -> None:
+        self.ask("Scenario: a bundled name (default, logreg, lstm, ...) or a TOML path:", self.open_scenario_text)
+
+    def open_scenario_text(self, text: str | None) -> None:
+        if text is None or not text.strip():
+            return
+        from bsim.errors import BsimInputError
+        from bsim.scenario import find_scenario
+        from bsim.simulation import Simulation
+        try:
+            sc = find_scenario(text.strip())
+            sim = Simulation(sc)
+        except BsimInputError as exc:
+            self._notice("error", str(exc))
+            return
+        except Exception as exc:  # noqa: BLE001 - a bad file must not take the app down
+            self._notice("error", f"{text.strip()}: cannot open: {type(exc).__name__}: {exc}")
+            return
+        old = self.runner
+        self.runner = None
+        if old is not None:
+            old.stop()
+        self.sim, self.scenario = sim, sc.copy()
+        self.history.clear()
+        self.history.latest = None
+        self._caption("")
+        self._set_titles(sim)
+        self._start_runner(sim)
+        self._notice("notice", f"opened {text.strip()}: {sc.title}")
+
+    def ask(self, prompt: str, callback, value: str = "") -> None:
+        if isinstance(self.screen, AskScreen):
+            return
+        self.push_screen(AskScreen(prompt, value=value), callback)
+
+    async def action_quit(self) -> None:
+        self._stop_runner()
+        self.exit(0)
+
+    def _stop_runner(self) -> None:
+        if self.runner is not None:
+            runner, self.runner = self.runner, None
+            runner.stop()
+
+    def on_unmount(self) -> None:
+        self._stop_runner()
+
+    # ------------------------------------------------------------- palette
+    def get_system_commands(self, screen: Screen):
+        cmd = SystemCommand
+        yield cmd("Set batch size...", "Type an exact batch size (b)", self.action_ask_batch_size)
+        yield cmd("Double batch size", "B x 2 (])", self.action_double_batch)
+        yield cmd("Halve batch size", "B / 2 ([)", self.action_halve_batch)
+        for k, b in PRESETS.items():
+            yield cmd(f"Batch size {b}", f"preset key {k}", lambda k=k: self.action_preset(k), discover=False)
+        yield cmd("Set learning rate...", "Type an exact learning rate", self.action_ask_lr)
+        yield cmd("Double learning rate", "lr x 2 (+)", self.action_double_lr)
+        yield cmd("Halve learning rate", "lr / 2 (-)", self.action_halve_lr)
+        yield cmd("Cycle lr scaling", "none -> linear -> sqrt (l)", self.action_cycle_lr_scaling)
+        for mode in LR_SCALINGS:
+            yield cmd(f"Set lr scaling: {mode}", "how lr follows a batch-size change",
+                      lambda m=mode: self.action_set_lr_scaling(m), discover=False)
+        yield cmd("Cycle sampling", "shuffle -> iid -> replacement (s)", self.action_cycle_sampling)
+        for mode in SAMPLINGS:
+            yield cmd(f"Set sampling: {mode}", "how each batch is drawn",
+                      lambda m=mode: self.action_set_sampling(m), discover=False)
+        for kind in PROBLEMS:
+            yield cmd(f"Switch problem: {kind}", "the bundled scenario of that problem (p cycles)",
+                      lambda k=kind: self.action_switch_problem(k))
+        yield cmd("Open scenario...", "A bundled scenario or a TOML file", self.action_open_scenario)
+        yield cmd("Pause / resume", "space", self.action_toggle_pause)
+        yield cmd("Single step", "one step while paused (n)", self.action_step)
+        yield cmd("Faster", "raise the steps-per-second cap (f)", self.action_faster)
+        yield cmd("Slower", "lower the steps-per-second cap (F)", self.action_slower)
+        yield cmd("Reset", "back to step 0, keeping the settings (r)", self.action_reset)
+        yield cmd("Start / stop recording", "record into recordings/ (R)", self.action_toggle_recording)
+        yield cmd("Add caption...", "while recording (c)", self.action_ask_caption)
+        yield cmd("Jump to next caption", "fast-forward a replay (j)", self.action_jump)
+        yield cmd("Toggle loss log scale", "log or linear y axis (y)", self.action_toggle_log)
+        yield cmd("Screenshot (SVG)", "into screenshots/ (ctrl+s)", self.action_screenshot_svg)
+        yield cmd("Help", "what each panel shows (?)", self.action_help)
+        yield cmd("Quit", "q", self.action_quit)
+        sweep = getattr(self, "sweep_commands", None)
+        if callable(sweep):
+            yield from sweep()

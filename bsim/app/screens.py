@@ -1,0 +1,93 @@
+"""Modal screens: the help (?) and a one-line question (type a batch size, an lr, a caption...)."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Input, Static
+
+PANELS_HELP = [
+    ("Counters",
+     "Where the run stands: steps taken, the epoch and how far through it (Epoch 3 · batch 37/128), and the "
+     "examples seen. Below: the batch size, learning rate and sampling the next step will use, the speed, and "
+     "the SGD temperature lr (N/B - 1) / (1 - momentum), which sets how far the iterates wander."),
+    ("Loss",
+     "The loss of each shown batch (grey dots: noisy, because each batch is a small sample), the loss on the "
+     "whole training set (blue) and on held-out data (orange). A purple line marks each batch-size change. "
+     "Press y to switch the y axis between log and linear."),
+    ("Batch gradient",
+     "The length of the batch gradient |g_B| against the full gradient |G| over all N examples, and the "
+     "cosine between them. Far from the optimum they agree (cos near 1); near it |G| goes to 0 but |g_B| "
+     "stays at the noise level and the cosine falls to about 0: the steps are mostly noise."),
+    ("Variance across batches",
+     "How much batch gradients scatter around G, against the batch size B on log-log axes. The line is the "
+     "theory c_B tr(Sigma), which falls as 1/B and reaches 0 at B = N; the green dots are measured at each B "
+     "you visited. The purple line is the noise scale B_simple = tr(Sigma)/|G|^2: above it, a bigger batch "
+     "buys little."),
+    ("ε-ball",
+     "SGD with a fixed learning rate does not converge to θ*; it settles into a ball around it whose size "
+     "the noise sets. For two parameters you see the plane: loss contours, the recent iterates, the predicted "
+     "(orange) and measured (green) radius, and the last step. Grow B and the ball shrinks about as 1/sqrt(B)."),
+]
+
+KEYS_HELP = [
+    ("space", "pause / resume"), ("n", "one step (while paused)"), ("[  ]", "halve / double the batch size"),
+    ("1-9", "batch size 1, 2, 4, ... 256"), ("b", "type a batch size"), ("-  +", "halve / double the lr"),
+    ("l", "cycle lr scaling (none, linear, sqrt)"), ("s", "cycle sampling (shuffle, iid, replacement)"),
+    ("f  F", "faster / slower"), ("r", "reset to step 0"), ("p", "switch problem"),
+    ("R", "start / stop recording"), ("c", "add a caption (while recording)"),
+    ("j", "jump to the next caption (replays)"), ("y", "loss axis log / linear"),
+    ("ctrl+s", "SVG screenshot into screenshots/"), ("ctrl+p", "command palette: every action"),
+    ("?", "this help"), ("q", "quit"),
+]
+
+
+def help_text() -> Text:
+    t = Text()
+    t.append("bsim: what the batch size does to SGD\n\n", style="bold")
+    for title, body in PANELS_HELP:
+        t.append(title + "\n", style="bold underline")
+        t.append(body + "\n\n")
+    t.append("Keys\n", style="bold underline")
+    for key, what in KEYS_HELP:
+        t.append(f"  {key:<8}", style="bold")
+        t.append(what + "\n")
+    t.append("\nEsc, ? or q closes this help.", style="dim")
+    return t
+
+
+class HelpScreen(ModalScreen[None]):
+    BINDINGS = [Binding("escape,question_mark,q", "dismiss_help", "close")]
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="help-box"):
+            yield Static(help_text(), id="help-text")
+
+    def action_dismiss_help(self) -> None:
+        self.dismiss(None)
+
+
+class AskScreen(ModalScreen[str | None]):
+    """One question, one line of answer; Enter answers, Esc cancels (None)."""
+
+    BINDINGS = [Binding("escape", "cancel", "cancel")]
+
+    def __init__(self, prompt: str, placeholder: str = "", value: str = ""):
+        super().__init__()
+        self.prompt, self.placeholder, self.value = prompt, placeholder, value
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="ask-box"):
+            yield Static(self.prompt, id="ask-prompt")
+            yield Input(value=self.value, placeholder=self.placeholder, id="ask-input")
+            yield Static("Enter to apply · Esc to cancel", id="ask-hint")
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.dismiss(event.value)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)

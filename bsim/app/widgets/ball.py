@@ -1,0 +1,189 @@
+"""The epsilon-ball: how far the iterates wander around theta*, measured against predicted.
+
+Measured radius: sqrt(mean |theta - theta*|^2) over the second half of the frames
+since the settings last changed. Predicted: the frame's ball_radius_theory
+(sqrt(tr S) of the stationary second moment, exact for iid sampling on least
+squares, a linearisation at theta* for logistic regression). For 2-D problems
+the panel is the parameter plane: loss contours, theta*, the recent iterates,
+both radii as circles and the step just taken as a line ending at theta.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from textual.message import Message
+
+from bsim.app.format import num
+from bsim.app.history import History
+from bsim.app.widgets.canvas import Chart, data_range
+from bsim.app.widgets.loss import thin
+from bsim.app.widgets.panel import Panel, text_strip
+from bsim.runner import PlaneRequest
+
+
+class PlaneWanted(Message):
+    """The panel needs the loss on this grid of the parameter plane."""
+
+    def __init__(self, request: PlaneRequest):
+        super().__init__()
+        self.request = request
+
+
+def contour_mask(losses: np.ndarray, levels_per_octave: float = 1.0) -> np.ndarray:
+    """Dots where the loss crosses a level L_min + d 2^(k / levels_per_octave) (k integer).
+
+    Levels are spaced geometrically above the grid's minimum so that the
+    ellipses near theta* are as visible as the far ones.
+    """
+    lo, hi = float(np.nanmin(losses)), float(np.nanmax(losses))
+    span = hi - lo
+    if not math.isfinite(span) or span <= 0:
+        return np.zeros(losses.shape, dtype=bool)
+    d = span * 2.0 ** -7
+    with np.errstate(invalid="ignore", divide="ignore"):
+        q = np.floor(np.log2((losses - lo) / d + 1.0) * levels_per_octave)
+    q[~np.isfinite(q)] = -1
+    m = np.zeros(losses.shape, dtype=bool)
+    m[:, :-1] |= q[:, :-1] != q[:, 1:]
+    m[:-1, :] |= q[:-1, :] != q[1:, :]
+    return m
+
+
+class BallPanel(Panel):
+    TITLE = "ε-ball around θ*"
+
+    def __init__(self, history: History, **kwargs):
+        super().__init__(history, **kwargs)
+        self._radius = None          # half-width of the plane window (hysteresis)
+        self._runs = -1
+        self._wanted = None          # the last plane asked for
+
+    def readout(self, f) -> list:
+        meas, n = self.history.measured_radius()
+        pred = f.ball_radius_theory
+        parts = [("rms |θ-θ*| ", "axis")]
+        parts += [(num(meas), "green"), (" meas", "axis")] if meas is not None else [("settling…", "axis")]
+        if pred is not None:
+            parts += [("  ", None), (num(pred), "orange"), (" pred", "axis")]
+            if meas is not None and pred > 0:
+                parts += [(f"  ×{meas / pred:.2f}", None)]
+        return parts
+
+    def theory_note(self, f) -> str:
+        why = f.extra.get("ball_why")
+        if f.ball_radius_theory is None:
+            return why or "prediction: not yet measured"
+        kind = "linearised at θ*" if f.problem == "logreg" else "exact for iid"
+        note = f"prediction: iid theory ({kind}); sampling now {f.sampling}"
+        if f.sampling == "shuffle":
+            note += " (shuffled epochs settle inside it)"
+        return note
+
+    def build(self, width: int, height: int):
+        h = self.history
+        f = h.latest
+        if f is None:
+            return self.message("starting…", width, height)
+        if f.dist_to_opt is None:
+            self.border_title = "Spread (no θ*)"
+            spread = f.extra.get("spread")
+            text = ("no known optimum: the LSTM is non-convex, so there is no θ* to measure a ball around"
+                    if f.problem == "lstm" else "no known optimum for this problem")
+            if isinstance(spread, (int, float)):
+                text += f". Spread of the iterates around their running average: {num(spread)}"
+            else:
+                text += f". {f.extra.get('spread_why', 'The spread around the running average: not yet measured.')}"
+            return self.message(text, width, height)
+        self.border_title = self.TITLE
+        if len(f.theta) == 2 and f.theta_star is not None:
+            return self.build_plane(width, height)
+        return self.build_distance(width, height)
+
+    # ----------------------------------------------------------- d > 2
+    def build_distance(self, width: int, height: int):
+        h, f = self.history, self.history.latest
+        data = h.trace.array()
+        out = [text_strip([("━ |θ-θ*| ", "blue"), ("┄ predicted ", "orange"), ("┄ measured rms", "green")], width)]
+        if len(data) == 0:
+            return out + self.message("no step yet", width, height - 1)
+        rows = thin(data, 4 * width)
+        step, dist = rows[:, 0], rows[:, 7]
+        pred = f.ball_radius_theory
+        meas, _ = h.measured_radius()
+        yr = data_range(dist, [pred] if pred else None, [meas] if meas else None, log=True) or (1e-3, 1.0)
+        chart = Chart(width, height - 3, xlim=(float(step[0]), float(max(step[-1], step[0] + 1))), ylim=yr, ylog=True)
+        if pred:
+            chart.hline(pred, "orange")
+        if meas:
+            chart.hline(meas, "green")
+        chart.line(step, dist, "blue")
+        out += chart.strips()
+        out.append(text_strip(self.readout(f), width))
+        out.append(text_strip(self.theory_note(f), width))
+        return out[:height]
+
+    # ----------------------------------------------------------- d = 2
+    def window(self, f, cw: int, ch: int) -> tuple[tuple[float, float], tuple[float, float]]:
+        """Plane limits centred on theta*, equal units per dot on both axes, with hysteresis."""
+        h = self.history
+        if self._runs != h.runs:
+            self._runs, self._radius = h.runs, None
+        star = np.asarray(f.theta_star, dtype=float)
+        pts = np.asarray(list(h.iterates)[-60:] or [f.theta], dtype=float)
+        need = float(np.nanmax(np.linalg.norm(pts - star, axis=1))) * 1.15
+        if f.ball_radius_theory:
+            need = max(need, 1.6 * f.ball_radius_theory)
+        meas, _ = h.measured_radius()
+        if meas:
+            need = max(need, 1.6 * meas)
+        if not math.isfinite(need) or need <= 0:
+            need = 1.0
+        r = self._radius
+        if r is None or need > r or need < r / 3:
+            r = self._radius = float(10 ** (math.ceil(math.log10(need) * 8) / 8))  # a few fixed sizes per decade
+        dw, dh = 2 * cw, 4 * ch
+        u = 2 * r / (min(dw, dh) - 1)
+        hx, hy = u * (dw - 1) / 2, u * (dh - 1) / 2
+        return (star[0] - hx, star[0] + hx), (star[1] - hy, star[1] + hy)
+
+    def build_plane(self, width: int, height: int):
+        h, f = self.history, self.history.latest
+        legend = [("+θ* ", "white"), ("· iterates ", "blue"), ("○ pred ", "orange"), ("○ meas ", "green"),
+                  ("→ step", "yellow")]
+        out = [text_strip(legend, width)]
+        chart_h = height - 3
+        ylw = 6
+        cw, ch = width - ylw - 1, chart_h - 1
+        if cw < 4 or ch < 2:
+            return self.message("too small for the plane", width, height)
+        xlim, ylim = self.window(f, cw, ch)
+        chart = Chart(width, chart_h, xlim=xlim, ylim=ylim, ylabel_width=ylw)
+        req = PlaneRequest(float(xlim[0]), float(xlim[1]), float(ylim[0]), float(ylim[1]), 2 * cw, 4 * ch)
+        rs = f.extra.get("runner")
+        plane = rs.plane if rs is not None else None
+        if plane is not None and plane[0] == req and plane[1] is not None:
+            mask = contour_mask(plane[1])
+            iy, ix = np.nonzero(mask[::-1, :])   # row 0 of the grid is y0, the bottom
+            chart.canvas.dots(ix, iy, "contour")
+        elif rs is not None and req != self._wanted:
+            self._wanted = req
+            self.app.post_message(PlaneWanted(req))   # to the app, which asks the runner
+        star = f.theta_star
+        pts = np.asarray(list(h.iterates), dtype=float)
+        if len(pts):
+            chart.points(pts[:, 0], pts[:, 1], "blue")
+        if f.ball_radius_theory:
+            chart.circle(star[0], star[1], f.ball_radius_theory, "orange")
+        meas, _ = h.measured_radius()
+        if meas:
+            chart.circle(star[0], star[1], meas, "green")
+        if rs is not None and rs.theta_prev is not None and len(rs.theta_prev) == 2:
+            a, b = rs.theta_prev, f.theta
+            chart.line([a[0], b[0]], [a[1], b[1]], "yellow")
+        chart.mark(star[0], star[1], "+", "white")
+        out += chart.strips()
+        out.append(text_strip(self.readout(f), width))
+        out.append(text_strip(self.theory_note(f), width))
+        return out[:height]

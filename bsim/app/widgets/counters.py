@@ -1,0 +1,88 @@
+"""Counters: where the run stands (steps, epochs, samples) and the settings in force."""
+
+from __future__ import annotations
+
+from bsim.app.format import count, num, rate
+from bsim.app.history import History
+from bsim.app.widgets.panel import Panel, text_strip
+from bsim.runner import SPEEDS
+
+
+def speed_text(speed) -> str:
+    return "max" if speed is None else f"≤{num(speed)} steps/s"
+
+
+class CountersPanel(Panel):
+    TITLE = "Counters"
+
+    def __init__(self, history: History, frozen_rates: bool = False, **kwargs):
+        super().__init__(history, **kwargs)
+        self.frozen_rates = frozen_rates   # tests: no wall-clock numbers on screen
+
+    def rows(self, history: History) -> list[tuple[str, str, str | None]]:
+        f = history.latest
+        if f is None:
+            return [("", "starting…", None)]
+        rs = f.extra.get("runner")
+        b = rs.next_batch_size if rs is not None else f.batch_size
+        lr = rs.next_lr if rs is not None else f.lr
+        if rs is None:
+            status, scol = f.status, None
+        elif f.status == "diverged":
+            status, scol = "diverged", "red"
+        elif rs.paused:
+            status, scol = "paused", "yellow"
+        else:
+            status, scol = "running", "green"
+        if rs is not None and rs.recording:
+            status += " · ● rec"
+        if rs is not None and rs.replay:
+            status += " · replay"
+        sps = None if self.frozen_rates else f.steps_per_sec
+        xps = None if self.frozen_rates else f.samples_per_sec
+        if rs is not None and rs.paused:
+            sps = xps = None
+        epoch = f"Epoch {f.epochs_done + 1} · batch {f.batch_in_epoch}/{f.batches_per_epoch}"
+        rows = [
+            ("step", count(f.step), None),
+            ("", epoch, "white"),
+            ("epochs", f"{f.epoch:.3f}", None),
+            ("samples", count(f.samples), None),
+            ("batch size", f"{b}  (N = {count(f.n_train)})", "blue"),
+            ("lr", f"{num(lr, 4)}  ({f.lr_scaling} scaling)", None),
+        ]
+        if f.momentum:
+            rows.append(("momentum", num(f.momentum), None))
+        rows += [
+            ("sampling", f.sampling, None),
+            ("steps/s", rate(sps, ""), None),
+            ("samples/s", rate(xps, ""), None),
+            ("device", f.device, None),
+            ("speed", speed_text(rs.speed if rs is not None else None), None),
+            ("status", status, scol),
+        ]
+        if f.noise_scale is not None:
+            rows.append(("B_simple", num(f.noise_scale), "purple"))
+        if f.n_train and b:
+            # SGD temperature (Smith & Le 2017): lr (N/B - 1) / (1 - momentum)
+            temp = lr * (f.n_train / b - 1) / (1 - f.momentum)
+            rows.append(("temperature", num(temp), None))
+        return rows
+
+    def build(self, width: int, height: int):
+        rows = self.rows(self.history)
+        label_w = 12 if width >= 26 else 9
+        out = []
+        for label, value, color in rows:
+            if label:
+                out.append(text_strip([(f"{label[:label_w - 1]:<{label_w}}", "axis"), (value, color)], width))
+            else:
+                out.append(text_strip([(value, color or None)], width))
+        if len(out) > height and height > 0:
+            keep = [i for i, r in enumerate(rows) if r[0] in ("step", "", "batch size", "lr", "sampling", "status",
+                                                              "steps/s", "samples", "device")]
+            out = [out[i] for i in keep]
+        return out[:height]
+
+
+__all__ = ["CountersPanel", "SPEEDS"]

@@ -1,0 +1,50 @@
+"""Batch gradient: |g_B| against the full gradient |G| and cos(g_B, G), step by step.
+
+Far from the optimum g_B points along G (cos near 1); near it |G| -> 0 while
+|g_B| stays at the noise level, about sqrt(c_B tr(Sigma)), and cos falls to ~0.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from bsim.app.format import num
+from bsim.app.history import History
+from bsim.app.widgets.canvas import Chart, data_range
+from bsim.app.widgets.loss import thin
+from bsim.app.widgets.panel import Panel, text_strip
+
+
+class GradientPanel(Panel):
+    TITLE = "Batch gradient"
+
+    def build(self, width: int, height: int):
+        h = self.history
+        f = h.latest
+        data = h.trace.array()
+        if f is None or len(data) == 0 or f.grad_norm is None:
+            return self.message("no step yet: the batch gradient of each step appears once the run moves "
+                                "(n takes one step while paused)", width, height)
+        legend = [("● |g_B| ", "orange"), ("━ |G| ", "blue"), ("━ cos(g_B,G)", "green")]
+        out = [text_strip(legend, width)]
+        rows = thin(data, 4 * width)
+        step, g, G, cos = rows[:, 0], rows[:, 4], rows[:, 5], rows[:, 6]
+        xr = (float(step[0]), float(max(step[-1], step[0] + 1)))
+        avail = height - 2
+        h_top = max(avail - max(avail // 3, 3), 3)
+        h_cos = avail - h_top
+        yr = data_range(g, G, log=True) or (1e-3, 1.0)
+        top = Chart(width, h_top, xlim=xr, ylim=yr, ylog=True, xaxis=False)
+        top.points(step, g, "orange")
+        top.line(step, G, "blue")
+        out += top.strips()
+        if h_cos >= 2:
+            bottom = Chart(width, h_cos, xlim=xr, ylim=(-1.05, 1.05), xaxis=h_cos >= 3)
+            bottom.hline(0.0, "grey")
+            ok = np.isfinite(cos)
+            bottom.line(step[ok], cos[ok], "green")
+            out += bottom.strips()
+        readout = [("|g_B| ", "axis"), (num(f.grad_norm), "orange"), ("  |G| ", "axis"), (num(f.full_grad_norm), "blue"),
+                   ("  cos ", "axis"), (num(f.cos_to_full, 2), "green")]
+        out.append(text_strip(readout, width))
+        return out[:height]

@@ -1,0 +1,110 @@
+"""The base of every panel: a titled box whose lines are built once per change and size.
+
+A panel's ``build(width, height)`` returns its lines as Strips. ``show(history)``
+marks it dirty only when what it draws changed (``key``), so a paused run costs
+nothing and a running one rebuilds each panel at most once per frame.
+"""
+
+from __future__ import annotations
+
+from rich.segment import Segment
+from rich.style import Style
+from textual.strip import Strip
+from textual.widget import Widget
+
+from bsim.app.history import History
+from bsim.app.widgets.canvas import COLORS
+
+_STYLE_CACHE: dict[str | None, Style] = {}
+
+
+def style(name: str | None) -> Style:
+    """A colour of the palette by name (or any Rich style string); None is plain."""
+    if name not in _STYLE_CACHE:
+        if name is None:
+            _STYLE_CACHE[name] = Style()
+        elif name in COLORS:
+            _STYLE_CACHE[name] = Style(color=COLORS[name])
+        else:
+            _STYLE_CACHE[name] = Style.parse(name)
+    return _STYLE_CACHE[name]
+
+
+def text_strip(parts, width: int) -> Strip:
+    """One line from (text, colour) parts, cut or padded to ``width`` cells."""
+    if isinstance(parts, str):
+        parts = [(parts, None)]
+    return Strip([Segment(t, style(c)) for t, c in parts if t]).adjust_cell_length(width)
+
+
+def wrap(text: str, width: int) -> list[str]:
+    """Words wrapped to ``width`` cells."""
+    lines, cur = [], ""
+    for word in text.split():
+        if cur and len(cur) + 1 + len(word) > width:
+            lines.append(cur)
+            cur = word
+        else:
+            cur = f"{cur} {word}" if cur else word
+    if cur:
+        lines.append(cur)
+    return lines or [""]
+
+
+class Panel(Widget):
+    """A titled panel that draws from the frame history."""
+
+    DEFAULT_CSS = """
+    Panel {
+        border: round $primary-darken-1;
+        border-title-color: $text;
+        border-title-style: bold;
+        padding: 0 0;
+    }
+    """
+    TITLE = "panel"
+
+    def __init__(self, history: History, **kwargs):
+        super().__init__(**kwargs)
+        self.history = history
+        self.border_title = self.TITLE
+        self._lines: list[Strip] | None = None
+        self._built_for: tuple[int, int] | None = None
+        self._key = None
+        self.builds = 0
+
+    def key(self, history: History):
+        """What the panel's picture depends on; it is rebuilt only when this changes."""
+        return history.version
+
+    def show(self, history: History) -> None:
+        k = self.key(history)
+        if k != self._key:
+            self._key = k
+            self._lines = None
+            self.refresh()
+
+    def build(self, width: int, height: int) -> list[Strip]:
+        raise NotImplementedError
+
+    def render_line(self, y: int) -> Strip:
+        w, h = self.size.width, self.size.height
+        if self._lines is None or self._built_for != (w, h):
+            self._built_for = (w, h)
+            self.builds += 1
+            try:
+                lines = self.build(w, h) if w > 0 and h > 0 else []
+            except Exception as exc:  # noqa: BLE001 - a panel that cannot draw says why; the app goes on
+                lines = [text_strip(f"cannot draw: {type(exc).__name__}: {exc}", w)]
+            self._lines = lines
+        if y < len(self._lines):
+            return self._lines[y]
+        return Strip.blank(w)
+
+    def message(self, text: str, width: int, height: int, color: str = "axis") -> list[Strip]:
+        """A panel that has nothing to plot says why, wrapped and centred vertically."""
+        lines = wrap(text, max(width - 2, 8))
+        top = max((height - len(lines)) // 2, 0)
+        out = [Strip.blank(width)] * top
+        out += [text_strip([(" " + ln, color)], width) for ln in lines]
+        return out[:height]
