@@ -83,6 +83,8 @@ def build_parser() -> argparse.ArgumentParser:
     g = rep.add_argument_group("demo export (SVG screenshots of the app, no terminal needed)")
     g.add_argument("--export", metavar="DIR", help="write SVG screenshots of the app into DIR")
     g.add_argument("--at-captions", action="store_true", help="with --export: a screenshot at every caption")
+    g.add_argument("--cast", action="store_true",
+                   help="with --export: also DIR/replay.cast (asciicast v2, the captions as markers)")
     sub.add_parser("scenarios", help="list the bundled scenarios")
     return parser
 

@@ -69,15 +69,17 @@ def cmd_replay(args) -> int:
     torch.set_num_threads(1)
     if args.headless and args.export:
         raise BsimInputError("bsim replay: --headless and --export both given; expected one of them")
-    if args.at_captions and not args.export:
-        raise BsimInputError("bsim replay: --at-captions is for --export DIR; expected --export as well")
+    if (args.at_captions or args.cast) and not args.export:
+        flag = "--at-captions" if args.at_captions else "--cast"
+        raise BsimInputError(f"bsim replay: {flag} is for --export DIR; expected --export as well")
     sc, info = replay_scenario(args)
     fname = args.recording
     if args.export:
         from bsim.export import export_frames
         steps = replay_steps(args, info, fname, sc.path)
-        written = export_frames(sc, args.export, steps=steps, every=args.every, at_captions=args.at_captions)
-        print(f"bsim: {len(written)} screenshots in {args.export}", file=sys.stderr)
+        written = export_frames(sc, args.export, steps=steps, every=args.every, at_captions=args.at_captions,
+                                cast=args.cast)
+        print(f"bsim: wrote {len(written)} files in {args.export}", file=sys.stderr)
         return 0
     if not args.headless:
         from bsim.app import run_app
