@@ -389,8 +389,11 @@ class Runner:
         sim = self.sim
         dropped = len(sim.timeline) - sum(1 for ev in sim.timeline if ev.at < sim.tick)
         sim.timeline = [ev for ev in sim.timeline if ev.at < sim.tick]
+        self.initial_scenario.timeline = [ev for ev in self.initial_scenario.timeline if ev.at < sim.tick]
         self.replay = False
         self.replay_end = None
+        if self.recorder is not None:
+            self.recorder.take_over(sim.tick)
         self.on_event("notice", f"you took over: the rest of the recording ({dropped} events) is dropped; "
                                 "this is a live run now")
 

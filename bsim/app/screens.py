@@ -13,7 +13,7 @@ PANELS_HELP = [
     ("Counters",
      "Where the run stands: steps taken, the epoch and how far through it (Epoch 3 · batch 37/128), and the "
      "examples seen. Below: the batch size, learning rate and sampling the next step will use, the speed, and "
-     "the SGD temperature lr (N/B - 1) / (1 - momentum), which sets how far the iterates wander."),
+     "the SGD temperature lr N / (B (1 - momentum)), which sets how far the iterates wander."),
     ("Loss",
      "The loss of each shown batch (grey dots: noisy, because each batch is a small sample), the loss on the "
      "whole training set (blue) and on held-out data (orange). A purple line marks each batch-size change. "

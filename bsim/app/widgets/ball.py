@@ -60,26 +60,45 @@ class BallPanel(Panel):
         self._runs = -1
         self._wanted = None          # the last plane asked for
 
+    # ----------------------------------------------------------- numbers
+    def radii(self, f) -> tuple[float | None, float | None]:
+        """(measured, predicted) RMS radius: the statistics' window when there is one, else the frames shown."""
+        ball = f.extra.get("ball")
+        if ball is not None:
+            return ball.radius_measured, ball.radius_theory
+        meas, _ = self.history.measured_radius()
+        return meas, f.ball_radius_theory
+
     def readout(self, f) -> list:
-        meas, n = self.history.measured_radius()
-        pred = f.ball_radius_theory
-        parts = [("rms |θ-θ*| ", "axis")]
-        parts += [(num(meas), "green"), (" meas", "axis")] if meas is not None else [("settling…", "axis")]
+        meas, pred = self.radii(f)
+        ball = f.extra.get("ball")
+        parts = [("rms ", "axis")]
+        if meas is not None:
+            parts += [(num(meas), "green"), (" meas", "axis")]
+        elif ball is not None and ball.burn_in_left > 0:
+            parts += [(f"settling ({num(ball.burn_in_left)} steps)", "axis")]
+        else:
+            parts += [("settling…", "axis")]
         if pred is not None:
             parts += [("  ", None), (num(pred), "orange"), (" pred", "axis")]
             if meas is not None and pred > 0:
                 parts += [(f"  ×{meas / pred:.2f}", None)]
         return parts
 
-    def theory_note(self, f) -> str:
-        why = f.extra.get("ball_why")
-        if f.ball_radius_theory is None:
-            return why or "prediction: not yet measured"
-        kind = "linearised at θ*" if f.problem == "logreg" else "exact for iid"
-        note = f"prediction: iid theory ({kind}); sampling now {f.sampling}"
+    def theory_note(self, f) -> list:
+        ball = f.extra.get("ball")
+        meas, pred = self.radii(f)
+        if ball is not None and ball.stable is False:
+            limit = f" (lr limit {num(ball.lr_limit)})" if ball.lr_limit else ""
+            return [(f"unstable: no stationary ball{limit}; lower the lr", "red")]
+        if pred is None:
+            note = getattr(ball, "note", "") if ball is not None else ""
+            return [(note or "prediction: not yet measured", "axis")]
+        kind = "linearised" if f.problem == "logreg" else "exact"
+        text = f"pred: iid theory ({kind}) · on: {f.sampling}"
         if f.sampling == "shuffle":
-            note += " (shuffled epochs settle inside it)"
-        return note
+            text += " (smaller)"
+        return [(text, "axis")]
 
     def build(self, width: int, height: int):
         h = self.history
@@ -88,13 +107,17 @@ class BallPanel(Panel):
             return self.message("starting…", width, height)
         if f.dist_to_opt is None:
             self.border_title = "Spread (no θ*)"
-            spread = f.extra.get("spread")
-            text = ("no known optimum: the LSTM is non-convex, so there is no θ* to measure a ball around"
+            ball = f.extra.get("ball")
+            text = ("no known optimum: the LSTM is non-convex, so there is no θ* to draw a ball around"
                     if f.problem == "lstm" else "no known optimum for this problem")
-            if isinstance(spread, (int, float)):
-                text += f". Spread of the iterates around their running average: {num(spread)}"
+            if ball is not None and ball.radius_measured is not None:
+                text += (f". Measured instead: the iterates' rms spread around their running average is "
+                         f"{num(ball.radius_measured)} (over {num(ball.window_steps)} steps).")
+            elif ball is not None:
+                text += (". The spread around the running average of the iterates: settling "
+                         f"({num(ball.burn_in_left)} steps to go).")
             else:
-                text += f". {f.extra.get('spread_why', 'The spread around the running average: not yet measured.')}"
+                text += ". The spread around the running average of the iterates: not yet measured."
             return self.message(text, width, height)
         self.border_title = self.TITLE
         if len(f.theta) == 2 and f.theta_star is not None:
@@ -110,8 +133,7 @@ class BallPanel(Panel):
             return out + self.message("no step yet", width, height - 1)
         rows = thin(data, 4 * width)
         step, dist = rows[:, 0], rows[:, 7]
-        pred = f.ball_radius_theory
-        meas, _ = h.measured_radius()
+        meas, pred = self.radii(f)
         yr = data_range(dist, [pred] if pred else None, [meas] if meas else None, log=True) or (1e-3, 1.0)
         chart = Chart(width, height - 3, xlim=(float(step[0]), float(max(step[-1], step[0] + 1))), ylim=yr, ylog=True)
         if pred:
@@ -133,11 +155,10 @@ class BallPanel(Panel):
         star = np.asarray(f.theta_star, dtype=float)
         pts = np.asarray(list(h.iterates)[-60:] or [f.theta], dtype=float)
         need = float(np.nanmax(np.linalg.norm(pts - star, axis=1))) * 1.15
-        if f.ball_radius_theory:
-            need = max(need, 1.6 * f.ball_radius_theory)
-        meas, _ = h.measured_radius()
-        if meas:
-            need = max(need, 1.6 * meas)
+        meas, pred = self.radii(f)
+        for r in (meas, pred):
+            if r:
+                need = max(need, 1.6 * r)
         if not math.isfinite(need) or need <= 0:
             need = 1.0
         r = self._radius
@@ -146,12 +167,12 @@ class BallPanel(Panel):
         dw, dh = 2 * cw, 4 * ch
         u = 2 * r / (min(dw, dh) - 1)
         hx, hy = u * (dw - 1) / 2, u * (dh - 1) / 2
-        return (star[0] - hx, star[0] + hx), (star[1] - hy, star[1] + hy)
+        return (float(star[0] - hx), float(star[0] + hx)), (float(star[1] - hy), float(star[1] + hy))
 
     def build_plane(self, width: int, height: int):
         h, f = self.history, self.history.latest
         legend = [("+θ* ", "white"), ("· iterates ", "blue"), ("○ pred ", "orange"), ("○ meas ", "green"),
-                  ("→ step", "yellow")]
+                  ("─ step", "yellow")]
         out = [text_strip(legend, width)]
         chart_h = height - 3
         ylw = 6
@@ -160,7 +181,7 @@ class BallPanel(Panel):
             return self.message("too small for the plane", width, height)
         xlim, ylim = self.window(f, cw, ch)
         chart = Chart(width, chart_h, xlim=xlim, ylim=ylim, ylabel_width=ylw)
-        req = PlaneRequest(float(xlim[0]), float(xlim[1]), float(ylim[0]), float(ylim[1]), 2 * cw, 4 * ch)
+        req = PlaneRequest(xlim[0], xlim[1], ylim[0], ylim[1], 2 * cw, 4 * ch)
         rs = f.extra.get("runner")
         plane = rs.plane if rs is not None else None
         if plane is not None and plane[0] == req and plane[1] is not None:
@@ -174,14 +195,15 @@ class BallPanel(Panel):
         pts = np.asarray(list(h.iterates), dtype=float)
         if len(pts):
             chart.points(pts[:, 0], pts[:, 1], "blue")
-        if f.ball_radius_theory:
-            chart.circle(star[0], star[1], f.ball_radius_theory, "orange")
-        meas, _ = h.measured_radius()
+        meas, pred = self.radii(f)
+        if pred:
+            chart.circle(star[0], star[1], pred, "orange")
         if meas:
             chart.circle(star[0], star[1], meas, "green")
         if rs is not None and rs.theta_prev is not None and len(rs.theta_prev) == 2:
             a, b = rs.theta_prev, f.theta
             chart.line([a[0], b[0]], [a[1], b[1]], "yellow")
+            chart.points([b[0]], [b[1]], "white")
         chart.mark(star[0], star[1], "+", "white")
         out += chart.strips()
         out.append(text_strip(self.readout(f), width))

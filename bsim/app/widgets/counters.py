@@ -63,9 +63,10 @@ class CountersPanel(Panel):
         ]
         if f.noise_scale is not None:
             rows.append(("B_simple", num(f.noise_scale), "purple"))
-        if f.n_train and b:
-            # SGD temperature (Smith & Le 2017): lr (N/B - 1) / (1 - momentum)
-            temp = lr * (f.n_train / b - 1) / (1 - f.momentum)
+        temp = getattr(f, "temperature", None)
+        if temp is None and f.n_train and b:
+            temp = lr * f.n_train / (b * (1 - f.momentum))   # SGD temperature (Smith & Le 2017)
+        if temp is not None:
             rows.append(("temperature", num(temp), None))
         return rows
 

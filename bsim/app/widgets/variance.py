@@ -20,15 +20,27 @@ from bsim.app.widgets.panel import Panel, text_strip
 
 
 def trace_sigma(f) -> float | None:
-    """tr(Sigma) at the step's parameters: the frame's own value, else grad_noise_theory / c_B."""
-    for key in ("trace_sigma", "tr_sigma"):
-        v = f.extra.get(key)
-        if isinstance(v, (int, float)) and math.isfinite(v):
-            return float(v)
+    """tr(Sigma) at the step's parameters: the statistics' value, else grad_noise_theory / c_B."""
+    v = getattr(f, "trace_sigma", None)
+    if isinstance(v, (int, float)) and math.isfinite(v):
+        return float(v)
     if f.grad_noise_theory is None or not f.batch_size:
         return None
     c = c_B(f.batch_size, f.n_train, f.sampling)
     return f.grad_noise_theory / c if c > 0 else None
+
+
+def measured_points(f, history: History) -> list[tuple[int, float, int, float | None, float | None]]:
+    """(B, mean |g_B - G|^2, steps, standard error, mean theory over the same steps) per batch size.
+
+    From the statistics (every step at each B under the sampling in force) when
+    the frame has them, else from the frames this panel was shown.
+    """
+    stats = f.extra.get("stats")
+    if stats is not None and getattr(stats, "variance_measured", None) is not None:
+        return [(p.batch_size, p.grad_noise_mean, p.steps, p.grad_noise_se, p.theory_mean)
+                for p in stats.variance_measured if p.steps > 0]
+    return [(b, mean, n, None, None) for b, mean, n in history.variance.points()]
 
 
 class VariancePanel(Panel):
@@ -39,13 +51,11 @@ class VariancePanel(Panel):
         f = h.latest
         if f is None:
             return self.message("starting…", width, height)
-        pts = h.variance.points()
+        pts = measured_points(f, h)
         tr = trace_sigma(f)
         if not pts and tr is None:
-            why = f.extra.get("grad_noise_why") or (
-                "not yet measured: |g_B - G|^2 appears once the run takes a step and the noise statistics "
-                "measure it")
-            return self.message(why, width, height)
+            return self.message("not yet measured: |g_B - G|^2 and its theory c_B tr(Σ) appear once the run "
+                                "takes a step (n steps once while paused)", width, height)
         n = max(f.n_train, 2)
         rs = f.extra.get("runner")
         b_now = rs.next_batch_size if rs is not None and rs.next_batch_size else f.batch_size
@@ -60,26 +70,40 @@ class VariancePanel(Panel):
         mv = np.array([p[1] for p in pts], dtype=float)
         half = bs <= max(n // 2, 1)
         yr = data_range(theory[half] if theory is not None else None, mv, log=True, pad=0.08) or (1e-3, 1.0)
-        chart = Chart(width, height - 2, xlim=(1.0, float(n)), ylim=yr, xlog=True, ylog=True)
+        chart = Chart(width, height - 3, xlim=(1.0, float(n)), ylim=yr, xlog=True, ylog=True)
         chart.xlabels = [(float(b), str(b)) for b in (8, 64, 512) if b < n / 2]
         chart.vline(float(b_now), "blue")
         if f.noise_scale is not None and f.noise_scale > 0:
             chart.vline(float(f.noise_scale), "purple")
         if theory is not None:
             chart.line(bs.astype(float), theory, "orange")
+        for b, v, _n, se, _t in pts:
+            if se is not None and se > 0:   # +- 2 standard errors
+                chart.line([b, b], [max(v - 2 * se, v * 1e-3), v + 2 * se], "green")
         for b, v in zip(mb, mv):
             chart.mark(b, v, "●", "green")
         out += chart.strips()
         here = next((p for p in pts if p[0] == b_now), None)
         readout = [(f"B={b_now} ", "blue")]
         if here is not None:
-            readout += [("meas ", "axis"), (num(here[1]), "green"), (f" (n={here[2]})", "axis")]
-        if tr is not None:
-            t_here = tr * c_B(b_now, n, f.sampling)
-            readout += [("  theory ", "axis"), (num(t_here), "orange")]
+            readout += [("meas ", "axis"), (num(here[1]), "green")]
+        t_here = here[4] if here is not None and here[4] is not None else (
+            tr * c_B(b_now, n, f.sampling) if tr is not None else None)
+        if t_here is not None:
+            readout += [(" theory ", "axis"), (num(t_here), "orange")]
             if here is not None and t_here > 0:
-                readout += [("  ratio ", "axis"), (f"{here[1] / t_here:.2f}", None)]
+                readout += [(" ×", "axis"), (f"{here[1] / t_here:.2f}", None)]
         else:
-            readout += [("  theory: not yet measured", "axis")]
+            readout += [(" theory: not yet measured", "axis")]
         out.append(text_strip(readout, width))
+        note = [("trΣ ", "axis"), (num(tr), None)]
+        if f.noise_scale is not None:
+            note += [("  B_simple ", "axis"), (num(f.noise_scale), "purple")]
+        if here is not None:
+            note += [(f"  {num(here[2])} steps at B", "axis")]
+        stats = f.extra.get("stats")
+        label = getattr(stats, "trace_sigma_label", "") if stats is not None else ""
+        if label.startswith("two-batch"):
+            note += [("  (two-batch estimate)", "axis")]
+        out.append(text_strip(note, width))
         return out[:height]
