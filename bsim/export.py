@@ -70,7 +70,9 @@ def export_frames(sc, outdir: str | Path, steps: int, every: int | None = None, 
     except OSError as exc:
         raise BsimInputError(f"--export {out}: cannot make the folder: {exc.strerror or exc}; "
                              f"expected a writable folder") from None
-    ticks = frame_ticks(steps, sc.timeline, every, at_captions)
+    from bsim.recording import recording_info
+    began = recording_info(sc).began_at     # the replay fast-forwards to where recording began
+    ticks = [t for t in frame_ticks(steps, sc.timeline, every, at_captions) if t >= began] or [steps]
     shots = asyncio.run(_shoot(sc, ticks, size, chunk or default_chunk(steps)))
     written = []
     for tick, svg, _text, _caption in shots:
@@ -114,6 +116,8 @@ async def _shoot(sc, ticks: list[int], size: tuple[int, int], chunk: int):
             if runner.replay and any(ev.caption and ev.at == sim.tick for ev in sim.timeline):
                 runner.advance(1)         # shows the banner and holds before the step
                 caption = next((ev.caption for ev in sim.timeline if ev.caption and ev.at == sim.tick), None)
+            if shots and shots[-1][0] == sim.tick:
+                continue                  # the run diverged before the target: one frame of that step
             await pilot.pause()
             title = f"bsim · {sc.title} · step {sim.tick}"
             shots.append((sim.tick, app.export_screenshot(title=title), _ansi(app), caption))

@@ -113,3 +113,13 @@ def test_an_export_folder_that_cannot_be_made(recording, tmp_path, capsys):
     code = main(["replay", str(recording), "--export", str(tmp_path / "file" / "frames")])
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1 and "frames" in err
+
+
+def test_a_recording_begun_mid_run_exports_from_where_it_began(recording, tmp_path):
+    rec = tmp_path / "mid.toml"
+    rec.write_text(recording.read_text().replace("began_at = 0", "began_at = 50"))
+    out = tmp_path / "frames"
+    assert main(["replay", str(rec), "--export", str(out), "--every", "30", "--at-captions"]) == 0
+    assert sorted(p.name for p in out.iterdir()) == [f"step-{t:06d}.svg" for t in (60, 90, 100)]
+    screen = "\n".join(svg_lines((out / "step-000060.svg").read_text()))
+    assert re.search(r"step\s+60\b", screen) and "B = 32 now" in screen
