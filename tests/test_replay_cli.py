@@ -103,6 +103,13 @@ def test_a_diverging_run_replays_to_the_same_divergence(tmp_path, capsys):
     code, err = run_cli(capsys, "replay", str(rec), "--headless", "--no-timing", "--metrics", str(tmp_path / "b.csv"))
     assert code == 3 and "differs" not in err
     assert (tmp_path / "b.csv").read_text() == (tmp_path / "a.csv").read_text()
+    # the app's replay stops at final_tick, before the failing step: its check agrees too
+    from bsim.recording import compare_check
+    from bsim.simulation import Simulation
+    sc, info = load_recording(str(rec))
+    sim = Simulation(sc)
+    assert sim.run(final) == final and not sim.diverged
+    assert compare_check(info.table, sim) is None
 
 
 # ------------------------------------------------------------------ bad input
