@@ -260,3 +260,37 @@ def test_taking_over_a_replay_records_what_really_happened(tmp_path, runner_tell
     assert replay_csv(second, tmp_path / "replay.csv") == live
     # the first recording's events after tick 100 (its problem switch at 150) are gone
     assert all(ev.at <= 100 for ev in load_scenario(second).timeline)
+
+
+def test_a_recorder_killed_mid_write_leaves_a_valid_file(tmp_path):
+    """SIGKILL a process that rewrites its recording as fast as it can: the file is always whole."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    rec_path = tmp_path / "busy.toml"
+    child = subprocess.Popen([sys.executable, "-c", f"""
+import sys
+from bsim import actions as A
+from bsim.recording import Recorder
+from bsim.scenario import find_scenario
+rec = Recorder.start({str(rec_path)!r}, scenario=find_scenario("default"))
+tick = 0
+while True:
+    tick += 1
+    rec.add(tick, A.Caption("x" * 2000 + str(tick)))
+    if tick == 5:
+        print("writing", flush=True)
+"""], stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout.readline().strip() == "writing"
+        time.sleep(0.5)
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+    sc = load_scenario(rec_path)
+    last = sc.timeline[-1]
+    assert sc.recording["final_tick"] == last.at >= 5
+    assert [ev.at for ev in sc.timeline] == list(range(1, last.at + 1))
+    assert last.caption == "x" * 2000 + str(last.at)
