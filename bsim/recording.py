@@ -41,7 +41,7 @@ from bsim import actions as A
 from bsim.atomic import atomic_open
 from bsim.errors import BsimInputError
 from bsim.scenario import (
-    DTYPES, Event, Scenario, _Locator, _check_table, _where, find_scenario, scenario_to_toml,
+    DTYPES, Event, Scenario, _Locator, _check_table, _toml_value, _where, find_scenario, scenario_to_toml,
 )
 
 FORMAT = 1
@@ -294,7 +294,7 @@ def _toml(v) -> str:
     if isinstance(v, float) and not math.isfinite(v):
         return "nan" if math.isnan(v) else ("inf" if v > 0 else "-inf")
     if isinstance(v, str):
-        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        return _toml_value(v)
     return repr(v)
 
 

@@ -294,3 +294,13 @@ while True:
     assert sc.recording["final_tick"] == last.at >= 5
     assert [ev.at for ev in sc.timeline] == list(range(1, last.at + 1))
     assert last.caption == "x" * 2000 + str(last.at)
+
+
+def test_odd_characters_in_the_scenario_survive_a_recording(tmp_path):
+    (tmp_path / "sc.toml").write_text('title = "bell \\u0007, tab \\t, quote \\" and \\\\"\n'
+                                      'description = "line\\r\\nbreak \\u007f é"\n')
+    sc = load_scenario(tmp_path / "sc.toml")
+    Recorder.start(tmp_path / "rec.toml", scenario=sc).stop(Simulation(sc))
+    again = load_scenario(tmp_path / "rec.toml")
+    assert (again.title, again.description) == (sc.title, sc.description)
+    assert again.title == 'bell \x07, tab \t, quote " and \\'
