@@ -106,6 +106,8 @@ class RunnerState:
     caption: tuple[int, str] | None = None   # the latest caption shown
     plane: tuple[PlaneRequest, Any] | None = None   # (request, numpy array ny x nx of losses)
     theta_prev: tuple[float, ...] | None = None     # where the last step started (small problems)
+    title: str = ""                   # the scenario's title (a problem switch changes it)
+    n_params: int = 0
     extra: dict = field(default_factory=dict)
 
 
@@ -200,6 +202,7 @@ class Runner:
 
     # ------------------------------------------------------------ the thread
     def _loop(self) -> None:
+        """Step as fast as allowed; publish a frame every 1/fps s and right after the step following a change."""
         period = 1.0 / self.fps
         next_pub = time.perf_counter()
         try:
@@ -207,20 +210,26 @@ class Runner:
                 self._drain()
                 if self._stop.is_set():
                     break
+                if self.paused or self.sim.diverged:
+                    if self._dirty:
+                        self._publish()
+                    self._wait(None)
+                    continue
+                if self.speed is not None:
+                    now = time.perf_counter()
+                    wait = self._next_step_at - now
+                    if wait > 0:
+                        if self._dirty or now >= next_pub:
+                            self._publish()
+                            next_pub = now + period
+                        self._wait(min(wait, period))
+                        continue
+                    self._next_step_at = max(self._next_step_at + 1.0 / self.speed, now - 0.1)
+                self._one_step()
                 now = time.perf_counter()
                 if self._dirty or now >= next_pub:
                     self._publish()
                     next_pub = now + period
-                if self.paused or self.sim.diverged:
-                    self._wait(None)
-                    continue
-                if self.speed is not None:
-                    wait = self._next_step_at - now
-                    if wait > 0:
-                        self._wait(min(wait, max(next_pub - now, 0.0)))
-                        continue
-                    self._next_step_at = max(self._next_step_at + 1.0 / self.speed, now - 0.1)
-                self._one_step()
         except Exception as exc:  # a bug must not leave a silent, frozen screen
             self.paused = True
             self.on_event("error", f"the simulation stopped: {type(exc).__name__}: {exc}")
@@ -464,7 +473,7 @@ class Runner:
             recording=str(self.recorder.path) if self.recorder is not None else None,
             replay=self.replay, next_batch_size=sim.batch_size, next_lr=sim.lr,
             timeline_left=left, next_caption_at=nxt, caption=self._caption,
-            plane=self._plane, theta_prev=theta_prev,
+            plane=self._plane, theta_prev=theta_prev, title=sim.scenario.title, n_params=sim.problem.n_params,
         )
 
     def _publish(self) -> None:

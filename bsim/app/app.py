@@ -142,15 +142,18 @@ class BsimApp(App):
         self.runner.start()
 
     def _set_titles(self, sim) -> None:
-        self.title = f"bsim · {sim.scenario.title}"
         p = sim.problem
-        self.sub_title = f"{p.kind} · d={p.n_params} · N={p.n_train} · {sim.device}"
+        self._show_titles(sim.scenario.title, p.kind, p.n_params, p.n_train, str(sim.device))
+
+    def _show_titles(self, title: str, kind: str, n_params: int, n_train: int, device: str) -> None:
+        self.title = f"bsim · {title}"
+        self.sub_title = f"{kind} · d={n_params} · N={n_train} · {device}"
 
     def on_resize(self, event) -> None:
-        self._check_size()
+        self._check_size(event.size)
 
-    def _check_size(self) -> None:
-        w, h = self.size
+    def _check_size(self, size=None) -> None:
+        w, h = size or self.size
         small = w < MIN_SIZE[0] or h < MIN_SIZE[1]
         self.screen.set_class(small, "-too-small")
         self.screen.set_class(w < 100, "-narrow")
@@ -167,7 +170,12 @@ class BsimApp(App):
         self.post_message(RunnerEvent(kind, text))
 
     def on_frame_ready(self, message: FrameReady) -> None:
-        self.history.add(message.frame)
+        f, last = message.frame, self.history.latest
+        if last is not None and (f.problem, f.n_train) != (last.problem, last.n_train):
+            rs = f.extra.get("runner")
+            if rs is not None:
+                self._show_titles(rs.title, f.problem, rs.n_params, f.n_train, f.device)
+        self.history.add(f)
         if self.runner is not None and message.frame is not self.runner.latest:
             return   # a newer frame is on its way: draw that one
         self.frames_drawn += 1

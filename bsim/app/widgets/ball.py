@@ -180,7 +180,7 @@ class BallPanel(Panel):
         if cw < 4 or ch < 2:
             return self.message("too small for the plane", width, height)
         xlim, ylim = self.window(f, cw, ch)
-        chart = Chart(width, chart_h, xlim=xlim, ylim=ylim, ylabel_width=ylw)
+        chart = Chart(width, chart_h, xlim=xlim, ylim=ylim, ylabel_width=ylw, digits=3)
         req = PlaneRequest(xlim[0], xlim[1], ylim[0], ylim[1], 2 * cw, 4 * ch)
         rs = f.extra.get("runner")
         plane = rs.plane if rs is not None else None

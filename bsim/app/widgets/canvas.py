@@ -62,10 +62,11 @@ class Canvas:
 
     def dots(self, px, py, color: str) -> None:
         """Set dots at integer dot coordinates (py = 0 at the top); outside ones are dropped."""
-        px = np.asarray(px, dtype=np.int64).ravel()
-        py = np.asarray(py, dtype=np.int64).ravel()
-        m = (px >= 0) & (px < self.dots_w) & (py >= 0) & (py < self.dots_h)
-        px, py = px[m], py[m]
+        px = np.asarray(px, dtype=float).ravel()
+        py = np.asarray(py, dtype=float).ravel()
+        m = np.isfinite(px) & np.isfinite(py)
+        m[m] = (px[m] >= 0) & (px[m] < self.dots_w) & (py[m] >= 0) & (py[m] < self.dots_h)
+        px, py = px[m].astype(np.int64), py[m].astype(np.int64)
         if px.size == 0:
             return
         r, c = py // 4, px // 2
@@ -173,17 +174,24 @@ class Chart:
     """A canvas with a y-axis label column on the left and an x-axis label row below."""
 
     def __init__(self, width: int, height: int, *, xlim=(0.0, 1.0), ylim=(0.0, 1.0), xlog=False, ylog=False,
-                 ylabel_width: int = 7, xaxis: bool = True, yaxis: bool = True):
+                 ylabel_width: int | None = None, xaxis: bool = True, yaxis: bool = True, digits: int = 2):
         self.width, self.height = width, height
-        self.ylw = ylabel_width if yaxis else 0
-        self.xaxis = xaxis
-        cw = max(width - self.ylw - (1 if yaxis else 0), 1)
+        self.xaxis, self.yaxis = xaxis, yaxis
         ch = max(height - (1 if xaxis else 0), 1)
+        self.sy = Scale(ylim[0], ylim[1], 4 * ch, ylog, flip=True)
+        self.ylabels: dict[int, str] = {}
+        if yaxis:
+            self.ylabels = {0: num(self.sy.inverse(0), digits), ch - 1: num(self.sy.inverse(4 * ch - 1), digits)}
+            if ch >= 7:
+                mid = (ch - 1) // 2
+                self.ylabels[mid] = num(self.sy.inverse(mid * 4 + 1.5), digits)
+        auto = max((len(t) for t in self.ylabels.values()), default=0)
+        self.ylw = (ylabel_width or auto) if yaxis else 0
+        cw = max(width - self.ylw - (1 if yaxis else 0), 1)
         self.canvas = Canvas(cw, ch)
         self.sx = Scale(xlim[0], xlim[1], self.canvas.dots_w, xlog)
-        self.sy = Scale(ylim[0], ylim[1], self.canvas.dots_h, ylog, flip=True)
-        self.yaxis = yaxis
         self.xlabels: list[tuple[float, str]] = []
+        self.digits = digits
 
     # ------------------------------------------------------------- drawing
     def line(self, xs, ys, color: str) -> None:
@@ -235,14 +243,9 @@ class Chart:
         axis = _STYLES[0]
         h = self.canvas.h
         out = []
-        if self.yaxis:
-            top, bottom = self.sy.inverse(0), self.sy.inverse(self.canvas.dots_h - 1)
-            ylab = {0: num(top), h - 1: num(bottom)}
-            if h >= 7:
-                ylab[(h - 1) // 2] = num(self.sy.inverse((h - 1) // 2 * 4 + 1.5))
         for r, segs in enumerate(rows):
             if self.yaxis:
-                lab = ylab.get(r, "")
+                lab = self.ylabels.get(r, "")
                 segs = [Segment(lab.rjust(self.ylw)[: self.ylw] + "┤" if lab else " " * self.ylw + "│", axis)] + segs
             out.append(Strip(segs, self.width))
         if self.xaxis:
@@ -251,7 +254,8 @@ class Chart:
 
     def _xaxis_text(self) -> str:
         w = self.canvas.w
-        left, right = num(self.sx.inverse(0)), num(self.sx.inverse(self.canvas.dots_w - 1))
+        left = num(self.sx.inverse(0), self.digits)
+        right = num(self.sx.inverse(self.canvas.dots_w - 1), self.digits)
         line = [" "] * w
         for i, ch in enumerate(left):
             if i < w:

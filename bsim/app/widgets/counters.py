@@ -8,8 +8,12 @@ from bsim.app.widgets.panel import Panel, text_strip
 from bsim.runner import SPEEDS
 
 
+SHORT = {"batch size": "B", "samples/s": "smpl/s", "temperature": "temp", "momentum": "mom",
+         "lr scaling": "scaling"}
+
+
 def speed_text(speed) -> str:
-    return "max" if speed is None else f"≤{num(speed)} steps/s"
+    return "max" if speed is None else f"≤{speed:,} steps/s"
 
 
 class CountersPanel(Panel):
@@ -19,7 +23,7 @@ class CountersPanel(Panel):
         super().__init__(history, **kwargs)
         self.frozen_rates = frozen_rates   # tests: no wall-clock numbers on screen
 
-    def rows(self, history: History) -> list[tuple[str, str, str | None]]:
+    def rows(self, history: History, narrow: bool = False) -> list[tuple[str, str, str | None]]:
         f = history.latest
         if f is None:
             return [("", "starting…", None)]
@@ -48,8 +52,9 @@ class CountersPanel(Panel):
             ("", epoch, "white"),
             ("epochs", f"{f.epoch:.3f}", None),
             ("samples", count(f.samples), None),
-            ("batch size", f"{b}  (N = {count(f.n_train)})", "blue"),
-            ("lr", f"{num(lr, 4)}  ({f.lr_scaling} scaling)", None),
+            ("batch size", f"{b} of {count(f.n_train)}" if narrow else f"{b}  (N = {count(f.n_train)})", "blue"),
+            ("lr", num(lr, 4), None),
+            ("lr scaling", f.lr_scaling, None),
         ]
         if f.momentum:
             rows.append(("momentum", num(f.momentum), None))
@@ -71,17 +76,20 @@ class CountersPanel(Panel):
         return rows
 
     def build(self, width: int, height: int):
-        rows = self.rows(self.history)
-        label_w = 12 if width >= 26 else 9
+        narrow = width < 28
+        rows = self.rows(self.history, narrow)
+        label_w = 12 if not narrow else 8
         out = []
         for label, value, color in rows:
             if label:
+                if narrow:
+                    label = SHORT.get(label, label)
                 out.append(text_strip([(f"{label[:label_w - 1]:<{label_w}}", "axis"), (value, color)], width))
             else:
                 out.append(text_strip([(value, color or None)], width))
         if len(out) > height and height > 0:
-            keep = [i for i, r in enumerate(rows) if r[0] in ("step", "", "batch size", "lr", "sampling", "status",
-                                                              "steps/s", "samples", "device")]
+            keep = [i for i, r in enumerate(rows) if r[0] in ("step", "", "batch size", "lr", "lr scaling", "sampling",
+                                                              "status", "steps/s", "samples", "device")]
             out = [out[i] for i in keep]
         return out[:height]
 

@@ -34,12 +34,14 @@ class GradientPanel(Panel):
         h_top = max(avail - max(avail // 3, 3), 3)
         h_cos = avail - h_top
         yr = data_range(g, G, log=True) or (1e-3, 1.0)
-        top = Chart(width, h_top, xlim=xr, ylim=yr, ylog=True, xaxis=False)
+        top = Chart(width, h_top, xlim=xr, ylim=yr, ylog=True, xaxis=False, ylabel_width=None)
+        if top.ylw < 4:
+            top = Chart(width, h_top, xlim=xr, ylim=yr, ylog=True, xaxis=False, ylabel_width=4)
         top.points(step, g, "orange")
         top.line(step, G, "blue")
         out += top.strips()
         if h_cos >= 2:
-            bottom = Chart(width, h_cos, xlim=xr, ylim=(-1.05, 1.05), xaxis=h_cos >= 3)
+            bottom = Chart(width, h_cos, xlim=xr, ylim=(-1.0, 1.0), xaxis=h_cos >= 3, ylabel_width=top.ylw)
             bottom.hline(0.0, "grey")
             ok = np.isfinite(cos)
             bottom.line(step[ok], cos[ok], "green")
