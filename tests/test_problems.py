@@ -141,6 +141,13 @@ def test_logreg_separable_classes_with_l2_have_an_optimum(tmp_path):
     assert np.all(np.abs(p.theta_star64) < 100)
 
 
+def test_csv_from_a_spreadsheet_with_a_byte_order_mark(tmp_path):
+    (tmp_path / "d.csv").write_bytes("y,x\r\n1,1\r\n2,3\r\n4,4\r\n".encode("utf-8-sig"))
+    (tmp_path / "s.toml").write_text('[problem]\ndata = "d.csv"\n')
+    p = make_problem(load_scenario(tmp_path / "s.toml"), CPU, F64)
+    assert p.y64.tolist() == [1.0, 2.0, 4.0] and p.X64[:, 0].tolist() == [1.0, 3.0, 4.0]
+
+
 def test_linreg_dependent_columns_is_an_error(tmp_path):
     sc = _write(tmp_path, "a,b,y\n1,2,1\n2,4,3\n3,6,2\n", kind="linreg")
     with pytest.raises(BsimInputError, match=r"d\.csv: got linearly dependent features"):

@@ -18,7 +18,7 @@ def read_xy(path: Path, binary: bool = False, n_features: int | None = None) -> 
     for that many feature columns and at least one row (a training set needs two).
     """
     try:
-        fh = open(path, newline="", encoding="utf-8")
+        fh = open(path, newline="", encoding="utf-8-sig")  # -sig: a spreadsheet's byte-order mark is not part of the header
     except OSError:
         raise BsimInputError(f"{path}: cannot open data file; expected a CSV with a header row and a column y") from None
     with fh:
