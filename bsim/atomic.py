@@ -23,6 +23,11 @@ def atomic_open(path: str | Path, mode: str = "w", keep_on_interrupt: bool = Fal
     what was written (the rows done so far), then re-raises.
     """
     path = Path(path)
+    if path.exists() and not path.is_file():
+        # /dev/null, a FIFO, a terminal: nothing to rename over (renaming would replace the device)
+        with open(path, mode, **({"newline": ""} if "b" not in mode else {})) as fh:
+            yield fh
+        return
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
     kwargs = {"newline": ""} if "b" not in mode else {}
     fh = os.fdopen(fd, mode, **kwargs)
