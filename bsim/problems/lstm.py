@@ -50,6 +50,7 @@ class LSTMProblem(Problem):
         self.shapes = [("weight_ih_l0", (4 * H, 1)), ("weight_hh_l0", (4 * H, H)), ("bias_ih_l0", (4 * H,)),
                        ("bias_hh_l0", (4 * H,)), ("w_out", (H,)), ("b_out", ())]
         self._sizes = [math.prod(shape) for _, shape in self.shapes]
+        self._zeros: dict[int, torch.Tensor] = {}
 
     @property
     def n_params(self) -> int:
@@ -85,18 +86,24 @@ class LSTMProblem(Problem):
     def predict_fused(self, theta: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """The same f(x; theta) as ``predict`` for x of shape (B, T), on the fused LSTM kernel."""
         w_ih, w_hh, b_ih, b_hh, w_out, b_out = self.unpack(theta)
-        h0 = x.new_zeros(1, x.shape[0], self.hidden)
+        B = x.shape[0]
+        h0 = self._zeros.get(B)
+        if h0 is None:  # the initial state, never written to: one per batch size
+            h0 = self._zeros[B] = x.new_zeros(1, B, self.hidden)
         # torch.lstm(input, hx, params, has_biases, num_layers, dropout, train, bidirectional, batch_first)
-        out, _, _ = torch.lstm(x.unsqueeze(-1), (h0, h0), [w_ih, w_hh, b_ih, b_hh], True, 1, 0.0, True, False, True)
-        return out[:, -1] @ w_out + b_out
+        # returns (output, h_T, c_T); h_T is the output's last step
+        _, h_last, _ = torch.lstm(x.unsqueeze(-1), (h0, h0), [w_ih, w_hh, b_ih, b_hh], True, 1, 0.0, True, False, True)
+        return h_last[0] @ w_out + b_out
 
     def loss(self, theta, X, y):
         return 0.5 * ((self.predict_fused(theta, X) - y) ** 2).mean()
 
     def loss_and_grad(self, theta, idx):
+        """L_B = (1/2B) |f(X_B; theta) - y_B|^2 and its gradient by autograd through the fused kernel."""
         with torch.enable_grad():
             t = theta.detach().requires_grad_(True)
-            loss = self.loss(t, self.X[idx], self.y[idx])
+            d = self.predict_fused(t, self.X[idx]) - self.y[idx]
+            loss = d.dot(d) * (0.5 / d.shape[0])
             (g,) = torch.autograd.grad(loss, t)
         return loss.detach(), g
 
