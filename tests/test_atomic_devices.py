@@ -1,0 +1,17 @@
+"""Writing metrics or a recording to /dev/null must not replace the device with a file."""
+
+import os
+import stat
+
+from bsim.atomic import atomic_write_text
+from bsim.cli import main
+
+
+def test_atomic_write_to_dev_null_keeps_the_device():
+    atomic_write_text(os.devnull, "step,epoch\n")
+    assert stat.S_ISCHR(os.stat(os.devnull).st_mode)
+
+
+def test_headless_metrics_to_dev_null(capsys):
+    assert main(["run", "default", "--headless", "--steps", "20", "--metrics", os.devnull]) == 0
+    assert stat.S_ISCHR(os.stat(os.devnull).st_mode)
