@@ -12,6 +12,8 @@ CSV_COLUMNS = (
     "step", "epoch", "samples", "batch_size", "lr", "batch_loss", "train_loss", "test_loss",
     "grad_norm", "full_grad_norm", "cos_to_full", "grad_noise", "grad_noise_theory",
     "noise_scale", "dist_to_opt", "ball_radius_theory", "samples_per_sec",
+    # appended by the noise statistics (bsim.stats); the contract columns above keep their places
+    "ball_radius", "trace_sigma", "temperature", "full_grad_every",
 )
 
 
@@ -48,6 +50,15 @@ class Frame:
     ball_radius_theory: float | None = None
     samples_per_sec: float | None = None
     steps_per_sec: float | None = None
+    # noise statistics (bsim.stats; None without them). ball_radius: measured RMS distance to theta*
+    # (LSTM: to the running average) over the window after burn-in; trace_sigma: tr(Sigma) at the step's
+    # parameters; temperature: lr N / (B (1 - momentum)); full_grad_every: K, the full gradient enters
+    # the averages every K steps (1: every step). More in extra["stats"], extra["ball"], extra["probe"]:
+    # see bsim/stats/info.py.
+    ball_radius: float | None = None
+    trace_sigma: float | None = None
+    temperature: float | None = None
+    full_grad_every: int | None = None
     # state
     status: str = "running"       # running | diverged
     message: str = ""

@@ -40,7 +40,8 @@ def scaling_factor(mode: str, batch_size: int, base_batch_size: int) -> float:
 
 
 class Simulation:
-    def __init__(self, scenario: Scenario, device: str | torch.device | None = None):
+    def __init__(self, scenario: Scenario, device: str | torch.device | None = None, stats: bool = True):
+        """``stats=False`` runs without the noise statistics (bsim.stats), e.g. for benchmarks."""
         self.scenario = scenario.copy()
         self.device = resolve_device(device or scenario.device)
         self.check_every = 1 if self.device.type == "cpu" else 32
@@ -48,6 +49,10 @@ class Simulation:
         self.observers: list = []      # callables(sim) after every step (statistics)
         self.frame_hooks: list = []    # callables(sim, frame) filling a frame's extra quantities
         self._build_problem()
+        self.noise_stats = None   # bsim.stats.NoiseStats: gradient noise and the epsilon-ball, per step
+        if stats:
+            from bsim.stats import NoiseStats
+            self.noise_stats = NoiseStats(self)
         self.timeline = list(self.scenario.timeline)
         for ev in self.timeline:  # warn now of timeline batch sizes that will be clamped
             if ev.problem is not None:
@@ -291,10 +296,11 @@ class Simulation:
             if self.last_grad is not None:
                 f.batch_loss = float(self.last_loss)
                 f.grad_norm = float(self.last_grad.norm())
-                G = p.full_grad(self.last_theta)
-                f.full_grad_norm = float(G.norm())
-                denom = f.grad_norm * f.full_grad_norm
-                f.cos_to_full = float(self.last_grad.dot(G)) / denom if denom > 0 else None
+                if self.noise_stats is None:  # otherwise the statistics fill |G| and the cosine
+                    G = p.full_grad(self.last_theta)
+                    f.full_grad_norm = float(G.norm())
+                    denom = f.grad_norm * f.full_grad_norm
+                    f.cos_to_full = float(self.last_grad.dot(G)) / denom if denom > 0 else None
         if timing:
             now, t0, s0 = time.perf_counter(), self._rate[0], self._rate[2]
             steps0 = self._rate[1]

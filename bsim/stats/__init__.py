@@ -1,0 +1,18 @@
+"""Gradient-noise statistics and the epsilon-ball (DESIGN.md, "The science it must get right").
+
+One quantity per module, apart from any drawing:
+  cfactor     c_B, the SGD temperature, the variance-vs-B theory line
+  perexample  per-example gradients: closed form, torch.func vmap, a loop
+  twobatch    the two-batch-size estimator of tr(Sigma) and |G|^2
+  fullgrad    the full gradient and tr(Sigma) at many parameters at once (linear models)
+  lyapunov    the stationary second moment of SGD as a linear system
+  ball        the predicted epsilon-ball per setting, cached
+  window      the measured ball and variance averages over steps
+  chains      many independent SGD chains, vectorised (precise ball measurements)
+  info        what goes into frame.extra
+  monitor     NoiseStats: all of it attached to a running Simulation
+"""
+
+from bsim.stats.monitor import NoiseStats
+
+__all__ = ["NoiseStats"]

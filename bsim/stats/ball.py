@@ -1,0 +1,196 @@
+"""The predicted epsilon-ball: stationary RMS distance of SGD's iterates to theta*.
+
+For least squares the model of ``lyapunov`` is exact (the per-example
+Hessians A_i = x_i x_i^T do not depend on theta) and the prediction is exact
+for iid and replacement sampling. For logistic regression it is the
+linearisation at theta*: A_i = p_i (1 - p_i) x_i x_i^T (+ l2 I) and the
+per-example gradients at theta*. With shuffled epochs the prediction shown is
+the iid one (distinct examples, same c_B): shuffling cancels noise within an
+epoch and the measured ball is smaller.
+
+ball radius = sqrt(tr S11); approximations: additive noise (drop the
+multiplicative term) and small lr, tr S11 ~ lr c_B tr(H^-1 Sigma*) / (2 (1 - m)).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from bsim.stats import lyapunov as L
+from bsim.stats.cfactor import c_factor
+
+#: largest dimension for which the exact d(d+1)/2 (or, with momentum, d(2d+1)) system is solved
+MAX_DIM_PLAIN = 40
+MAX_DIM_MOMENTUM = 20
+#: burn-in before the measured ball counts, in relaxation times of the mean, -2 / ln rho(T) ~ 1 / (lr lambda_min)
+BURN_IN_RELAXATIONS = 8
+
+
+@dataclass(frozen=True)
+class QuadModel:
+    """What the theory needs of a problem, in float64: e' = e - lr (H_B e + g*_B)."""
+
+    H: np.ndarray            # mean Hessian at theta* (d x d), l2 included
+    a: np.ndarray            # N x d: per-example Hessians are a_i a_i^T (+ a constant, which cancels)
+    sigma_star: np.ndarray   # (1/N) sum (g_i* - G*)(g_i* - G*)^T at theta*
+    n: int
+    label: str               # "exact" | "linearisation at theta*"
+
+    @property
+    def dim(self) -> int:
+        return self.H.shape[0]
+
+
+def sigmoid(z: np.ndarray) -> np.ndarray:
+    return 0.5 * (1.0 + np.tanh(0.5 * z))
+
+
+def quad_model(problem) -> QuadModel | None:
+    """The quadratic model of a linear problem at theta* (None for problems without one)."""
+    kind = getattr(problem, "kind", "")
+    if kind not in ("linreg", "logreg") or problem.theta_star is None:
+        return None
+    X, y, th = problem.X64, problem.y64, problem.theta_star64
+    n, d = X.shape
+    l2 = float(getattr(problem, "l2", 0.0) or 0.0)
+    if kind == "linreg":
+        a = X
+        resid = X @ th - y
+        label = "exact"
+    else:
+        p = sigmoid(X @ th)
+        a = X * np.sqrt(p * (1.0 - p))[:, None]
+        resid = p - y
+        label = "linearisation at theta*"
+    g = resid[:, None] * X + l2 * th
+    gc = g - g.mean(axis=0)
+    H = a.T @ a / n + l2 * np.eye(d)
+    return QuadModel(H=H, a=a, sigma_star=gc.T @ gc / n, n=n, label=label)
+
+
+@dataclass(frozen=True)
+class BallTheory:
+    """The predicted ball for one (batch size, lr, momentum, sampling).
+
+    radius: sqrt(tr S) of the exact (or linearised) equation, None when unstable
+    or not computed (``note`` says why). covariance: S (d x d), the stationary
+    second moment of theta - theta*. lr_limit: the largest stable lr at this
+    batch size and momentum (spectral radius of the operator = 1).
+    relaxation_steps: -2 / ln rho, the time for the mean to relax (~ 1/(lr lambda_min)).
+    """
+
+    label: str
+    sampling: str
+    c_b: float
+    stable: bool
+    radius: float | None
+    covariance: np.ndarray | None
+    radius_additive: float | None
+    radius_small_lr: float | None
+    lr_limit: float | None
+    spectral_radius: float | None
+    relaxation_steps: float
+    note: str
+
+    @property
+    def burn_in(self) -> int:
+        """Steps discarded before the measured ball counts."""
+        return max(10, int(math.ceil(BURN_IN_RELAXATIONS * self.relaxation_steps)))
+
+
+def _radius(S: np.ndarray | None) -> float | None:
+    if S is None or not np.all(np.isfinite(S)):
+        return None
+    tr = float(np.trace(S))
+    return math.sqrt(tr) if tr >= 0 else None
+
+
+def additive_plain(model: QuadModel, lr: float, c: float) -> np.ndarray | None:
+    """S = (I - lr H) S (I - lr H) + lr^2 c Sigma*, solved in the eigenbasis of H."""
+    lam, U = np.linalg.eigh(model.H)
+    f = 1.0 - lr * lam
+    den = 1.0 - f[:, None] * f[None, :]
+    if np.any(den <= 0):
+        return None
+    St = (U.T @ model.sigma_star @ U) * (lr * lr * c) / den
+    return U @ St @ U.T
+
+
+def small_lr_trace(model: QuadModel, lr: float, c: float, momentum: float) -> float:
+    """tr S ~ lr c_B tr(H^-1 Sigma*) / (2 (1 - m)), from H S + S H = lr c_B Sigma* / (1 - m)."""
+    return lr * c * float(np.trace(np.linalg.solve(model.H, model.sigma_star))) / (2.0 * (1.0 - momentum))
+
+
+def predict_ball(model: QuadModel, batch_size: int, lr: float, momentum: float, sampling: str) -> BallTheory:
+    """The exact (or linearised) stationary ball and its approximations for these settings."""
+    d = model.dim
+    c = c_factor(model.n, batch_size, sampling)
+    theory_sampling = "iid" if sampling == "shuffle" else sampling
+    label = f"{model.label} ({'with replacement' if theory_sampling == 'replacement' else 'iid sampling'})"
+    notes = []
+    if sampling == "shuffle":
+        notes.append("shuffle sampling is on: this is the iid prediction; shuffled epochs cancel noise, "
+                     "so expect a smaller measured ball")
+    lam = np.linalg.eigvalsh(model.H)
+    small = math.sqrt(max(small_lr_trace(model, lr, c, momentum), 0.0))
+    exact_ok = d <= (MAX_DIM_PLAIN if momentum == 0.0 else MAX_DIM_MOMENTUM)
+    S = add = rho = limit = None
+    if exact_ok:
+        mult = L.multiplicative(model.a)
+        T = L.operator(model.H, mult, lr, c, momentum)
+        n_state = d if momentum == 0.0 else 2 * d
+        if momentum == 0.0:
+            limit = L.lr_limit_plain(model.H, mult, c)
+            rho = L.spectral_radius(T, symmetric=True)
+            stable = rho < 1.0
+        else:
+            limit = L.lr_limit_bisect(model.H, mult, c, momentum)
+            stable = L.is_stable(T, n_state)
+            rho = L.spectral_radius(T, symmetric=False)
+        if stable:
+            s = L.solve_stationary(T, L.source(model.sigma_star, lr, c, momentum))
+            S = None if s is None else L.smat(s, n_state)[:d, :d]
+            Ta = L.operator(model.H, None, lr, c, momentum)
+            sa = L.solve_stationary(Ta, L.source(model.sigma_star, lr, c, momentum))
+            add = None if sa is None else L.smat(sa, n_state)[:d, :d]
+    else:
+        notes.append(f"exact prediction not computed: d = {d} is above "
+                     f"{MAX_DIM_PLAIN if momentum == 0.0 else MAX_DIM_MOMENTUM}"
+                     f"{' with momentum' if momentum else ''} (a system of "
+                     f"{(d if momentum == 0.0 else 2 * d) * ((d if momentum == 0.0 else 2 * d) + 1) // 2} unknowns)")
+        stable = bool(lr * lam[-1] < 2.0 * (1.0 + momentum))
+        if momentum == 0.0:
+            add = additive_plain(model, lr, c)
+    if not stable:
+        notes.insert(0, f"unstable: lr above the limit {limit:.4g}" if limit is not None
+                     else f"unstable: lr above the limit {2 * (1 + momentum) / lam[-1]:.4g}")
+        S = add = None
+        small = None
+    if rho is not None and 0.0 < rho < 1.0:
+        relax = -2.0 / math.log(rho)
+    else:
+        relax = (1.0 - momentum) / (lr * lam[0]) if lam[0] > 0 else 1000.0
+    return BallTheory(label=label, sampling=sampling, c_b=c, stable=stable, radius=_radius(S), covariance=S,
+                      radius_additive=_radius(add), radius_small_lr=small, lr_limit=limit, spectral_radius=rho,
+                      relaxation_steps=relax, note="; ".join(notes))
+
+
+class BallCache:
+    """Predictions per (batch size, lr, momentum, sampling): computed once, never per step."""
+
+    def __init__(self, model: QuadModel, size: int = 64):
+        self.model, self.size = model, size
+        self._cache: dict[tuple, BallTheory] = {}
+
+    def get(self, batch_size: int, lr: float, momentum: float, sampling: str) -> BallTheory:
+        key = (int(batch_size), float(lr), float(momentum), sampling)
+        hit = self._cache.pop(key, None)
+        if hit is None:
+            hit = predict_ball(self.model, *key)
+        self._cache[key] = hit                     # most recent last
+        while len(self._cache) > self.size:
+            self._cache.pop(next(iter(self._cache)))
+        return hit

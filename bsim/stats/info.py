@@ -1,0 +1,110 @@
+"""What the statistics put into a frame's ``extra`` for the views to draw.
+
+frame.extra["stats"]: StatsInfo, frame.extra["ball"]: BallInfo, and, after a
+probe was asked for, frame.extra["probe"]: ProbeResult. All values are plain
+floats, ints, strings and tuples (None where a quantity does not exist).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bsim.stats.cfactor import VarianceTheory
+
+
+@dataclass(frozen=True)
+class VariancePoint:
+    """The measured grad_noise = |g_B - G|^2 averaged over the steps taken at one batch size."""
+
+    batch_size: int
+    sampling: str
+    steps: int                     # steps averaged (every step for linear models, every K for the LSTM)
+    grad_noise_mean: float
+    grad_noise_se: float | None    # standard error of the mean
+    theory_mean: float             # mean of c_B tr(Sigma) over the same steps
+
+
+@dataclass(frozen=True)
+class StatsInfo:
+    """Gradient-noise quantities at the parameters of the step just taken.
+
+    trace_sigma: tr(Sigma); exact for linear models, the two-batch estimate for
+    the LSTM (``trace_sigma_label`` says which). noise_scale: B_simple =
+    tr(Sigma) / |G|^2. temperature: lr N / (B (1 - momentum)) at the current
+    settings. variance_theory(B) = c_B tr(Sigma) draws the theory line over any
+    range of B; variance_measured holds the measured points at the batch sizes
+    visited under the current sampling. full_grad_every: the full gradient (and
+    grad_noise in the averages) is computed every K steps (1 = every step).
+    """
+
+    trace_sigma: float | None
+    trace_sigma_label: str
+    full_grad_norm2: float | None
+    noise_scale: float | None
+    temperature: float
+    c_b: float
+    batch_size: int
+    sampling: str
+    n_train: int
+    variance_theory: VarianceTheory | None
+    variance_measured: tuple[VariancePoint, ...]
+    full_grad_every: int
+    note: str
+    full_grad: tuple[float, ...] | None = None    # G itself (d <= 8), for drawing the step as an arrow
+    batch_grad: tuple[float, ...] | None = None   # g_B itself (d <= 8)
+
+
+@dataclass(frozen=True)
+class BallInfo:
+    """The epsilon-ball: predicted against measured spread of the iterates.
+
+    center: theta* (linear models), or the running average of the iterates
+    (LSTM), given only for problems with at most 8 parameters; center_label
+    says which. radius_theory: sqrt(tr S) of the exact (least squares) or
+    linearised (logreg) stationary equation for the settings in force, None
+    when there is none (note says why: unstable, LSTM, too many parameters).
+    covariance: S as rows (d <= 8), for drawing the predicted ellipse
+    (x - theta*)^T S^-1 (x - theta*) = 1 in two dimensions. radius_measured:
+    RMS distance to the center over ``window_steps`` steps after a burn-in of
+    ``burn_in`` steps (``burn_in_left`` still to go); the window restarts when
+    B, lr, momentum or sampling change.
+    """
+
+    label: str
+    sampling: str
+    center: tuple[float, ...] | None
+    center_label: str
+    radius_theory: float | None
+    radius_measured: float | None
+    radius_se: float | None
+    window_steps: int
+    burn_in: int
+    burn_in_left: int
+    covariance: tuple[tuple[float, ...], ...] | None
+    radius_additive: float | None
+    radius_small_lr: float | None
+    lr_limit: float | None
+    spectral_radius: float | None
+    stable: bool | None
+    note: str
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    """K fresh batches at the current parameters (PROBE stream): their spread against c_B tr(Sigma).
+
+    batch_grads and full_grad are given for problems with at most 8 parameters
+    (to draw the cloud of batch gradients around G).
+    """
+
+    step: int
+    batch_size: int
+    sampling: str
+    batches: int
+    grad_noise_mean: float
+    grad_noise_se: float
+    predicted: float | None
+    trace_sigma: float | None
+    ratio: float | None            # grad_noise_mean / predicted
+    full_grad: tuple[float, ...] | None
+    batch_grads: tuple[tuple[float, ...], ...] | None
