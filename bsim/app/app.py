@@ -194,6 +194,9 @@ class BsimApp(App):
 
     def _notice(self, kind: str, text: str) -> None:
         self.notices.append((kind, text))
+        self.history.notices.append((kind, text))
+        self.history.version += 1
+        self.query_one(CountersPanel).show(self.history)
         bar = self.query_one("#notice", Static)
         bar.set_class(kind == "error", "-error")
         bar.update(text)

@@ -87,6 +87,7 @@ class History:
         self.iterates: deque = deque(maxlen=iterates)
         self.radius_window: list[float] = []             # dist_to_opt^2 since the settings last changed
         self.latest: Frame | None = None
+        self.notices: deque = deque(maxlen=12)           # (kind, text) of the latest notices, oldest first
         self.runs = 0                                    # how many times a new run began (reset, switch)
         self.version = 0
         self._settings = None

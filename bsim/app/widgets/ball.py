@@ -96,8 +96,6 @@ class BallPanel(Panel):
             return [(note or "prediction: not yet measured", "axis")]
         kind = "linearised" if f.problem == "logreg" else "exact"
         text = f"pred: iid theory ({kind}) · on: {f.sampling}"
-        if f.sampling == "shuffle":
-            text += " (smaller)"
         return [(text, "axis")]
 
     def build(self, width: int, height: int):
@@ -153,7 +151,7 @@ class BallPanel(Panel):
         if self._runs != h.runs:
             self._runs, self._radius = h.runs, None
         star = np.asarray(f.theta_star, dtype=float)
-        pts = np.asarray(list(h.iterates)[-60:] or [f.theta], dtype=float)
+        pts = np.asarray(list(h.iterates)[-40:] or [f.theta], dtype=float)
         need = float(np.nanmax(np.linalg.norm(pts - star, axis=1))) * 1.15
         meas, pred = self.radii(f)
         for r in (meas, pred):

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from bsim.app.format import count, num, rate
 from bsim.app.history import History
-from bsim.app.widgets.panel import Panel, text_strip
+from textual.strip import Strip
+
+from bsim.app.widgets.panel import Panel, text_strip, wrap
 from bsim.runner import SPEEDS
 
 
@@ -91,7 +93,21 @@ class CountersPanel(Panel):
             keep = [i for i, r in enumerate(rows) if r[0] in ("step", "", "batch size", "lr", "lr scaling", "sampling",
                                                               "status", "steps/s", "samples", "device")]
             out = [out[i] for i in keep]
-        return out[:height]
+        out = out[:height]
+        room = height - len(out) - 2
+        if room >= 2 and self.history.notices:
+            out.append(Strip.blank(width))
+            out.append(text_strip([("recent", "axis")], width))
+            lines = []
+            for kind, text in reversed(self.history.notices):
+                wrapped = wrap(text, max(width - 2, 8))
+                color = "red" if kind == "error" else None
+                lines += [text_strip([("· " if i == 0 else "  ", "axis"), (ln, color)], width)
+                          for i, ln in enumerate(wrapped)]
+                if len(lines) >= room:
+                    break
+            out += lines[:room]
+        return out
 
 
 __all__ = ["CountersPanel", "SPEEDS"]

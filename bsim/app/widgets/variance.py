@@ -100,7 +100,7 @@ class VariancePanel(Panel):
         if f.noise_scale is not None:
             note += [("  B_simple ", "axis"), (num(f.noise_scale), "purple")]
         if here is not None:
-            note += [(f"  {num(here[2])} steps at B", "axis")]
+            note += [(f"  n={num(here[2])}", "axis")]
         stats = f.extra.get("stats")
         label = getattr(stats, "trace_sigma_label", "") if stats is not None else ""
         if label.startswith("two-batch"):
