@@ -86,6 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--cast", action="store_true",
                    help="with --export: also DIR/replay.cast (asciicast v2, the captions as markers)")
     sub.add_parser("scenarios", help="list the bundled scenarios")
+    from bsim.sweep.command import add_arguments as _add_sweep
+    _add_sweep(sub.add_parser("sweep", help="steps to a target loss against batch size; the critical batch size"))
     return parser
 
 
@@ -136,6 +138,9 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(argv or ["run"])
         if args.command == "scenarios":
             return cmd_scenarios()
+        if args.command == "sweep":
+            from bsim.sweep.command import cmd_sweep
+            return cmd_sweep(args)
         if args.command == "replay":
             from bsim.replay import cmd_replay
             return cmd_replay(args)

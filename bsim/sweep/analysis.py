@@ -1,0 +1,139 @@
+"""From a sweep's rows to its answer: the lr kept per batch size, the fit, the noise scale.
+
+Under ``tuned`` the lr kept for a batch size is the one whose seeds reach the
+target most often, then in the fewest steps on average (Shallue et al. 2018);
+under the other rules each batch size has one lr. The fit uses the tasks at
+the kept lr that reached the target (diverged and unfinished tasks are counted
+and reported, not fitted). The measured noise scales are the medians over
+those tasks of B_simple and (linear problems) B_noise at the parameters where
+each reached the target.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from bsim.sweep.fit import Fit, Spread, bootstrap_b_crit, fit_tradeoff
+from bsim.sweep.state import finite
+
+
+@dataclass
+class PerB:
+    batch_size: int
+    lr: float
+    n: int                       # tasks (seeds) at the kept lr
+    reached: int
+    diverged: int
+    steps: list[float] = field(default_factory=list)
+    samples: list[float] = field(default_factory=list)
+    b_simple: list[float] = field(default_factory=list)
+    b_noise: list[float] = field(default_factory=list)
+
+    @property
+    def mean_steps(self) -> float | None:
+        return statistics.fmean(self.steps) if self.steps else None
+
+    @property
+    def mean_samples(self) -> float | None:
+        return statistics.fmean(self.samples) if self.samples else None
+
+
+@dataclass
+class Summary:
+    rows: list[dict]
+    per_b: list[PerB]
+    fit: Fit
+    spread: Spread | None
+    b_simple: float | None          # medians over the fitted tasks
+    b_noise: float | None
+
+    @property
+    def meta(self) -> dict:
+        return self.rows[0] if self.rows else {}
+
+    def lines(self) -> list[str]:
+        m = self.meta
+        seeds = sorted({r["seed"] for r in self.rows})
+        out = [f"sweep of {m.get('scenario')} ({m.get('problem')}): steps until the {m.get('on')} loss <= "
+               f"{_target_words(m.get('target', ''))}, lr rule {m.get('lr_rule')}, {len(seeds)} seed(s), "
+               f"{len(self.per_b)} batch sizes, max {m.get('max_steps')} steps",
+               f"{'B':>6} {'lr':>10} {'reached':>8} {'S (mean)':>10} {'E (mean)':>11} {'B_simple':>9} {'B_noise':>9}"]
+        for pb in self.per_b:
+            s = f"{pb.mean_steps:,.0f}" if pb.steps else "-"
+            e = f"{pb.mean_samples:,.0f}" if pb.samples else "-"
+            bs = f"{statistics.median(pb.b_simple):.3g}" if pb.b_simple else "-"
+            bn = f"{statistics.median(pb.b_noise):.3g}" if pb.b_noise else "-"
+            note = f"  ({pb.diverged} diverged)" if pb.diverged else ""
+            out.append(f"{pb.batch_size:>6} {pb.lr:>10.4g} {pb.reached:>5}/{pb.n:<2} {s:>10} {e:>11} {bs:>9} {bn:>9}{note}")
+        f = self.fit
+        if f.ok:
+            line = (f"fit (S/S_min - 1)(E/E_min - 1) = 1: S_min = {f.s_min:,.1f} steps, E_min = {f.e_min:,.0f} examples, "
+                    f"B_crit = E_min/S_min = {f.b_crit:.3g}")
+            if self.spread is None:
+                line += " (one seed per batch size: no spread; use --seeds 3 or more)"
+            elif self.spread.n_ok:
+                line += (f" (68% bootstrap interval over seeds {self.spread.lo:.3g}..{self.spread.hi:.3g}, "
+                         f"{self.spread.n_ok}/{self.spread.n} resamples fitted)")
+            else:
+                line += " (no bootstrap resample could be fitted: no spread)"
+            out.append(line)
+            if f.reason:
+                out.append(f"  caution: {f.reason}")
+        else:
+            out.append(f"no fit: {f.reason}")
+        n = sum(len(p.b_simple) for p in self.per_b)
+        for name, v, what in (("B_simple", self.b_simple, "tr(Sigma)/|G|^2"),
+                              ("B_noise", self.b_noise, "tr(H Sigma)/(G^T H G)")):
+            if v is None:
+                continue
+            out.append(f"measured {name} = {what} where each task reached the target: {v:.3g} (median of {n})")
+            if f.ok:
+                out.append(f"  B_crit / {name} = {f.b_crit / v:.2f}   (McCandlish et al. 2018: B_crit ~ B_noise)")
+        return out
+
+
+def _target_words(text: str) -> str:
+    if text.startswith("opt+"):
+        return f"(its value at theta*) + {float(text[4:]):g}"
+    return f"{float(text):g}" if text else "?"
+
+
+def kept_lrs(rows: list[dict]) -> dict[int, float]:
+    """Batch size -> the lr whose seeds reach the target most often, then in the fewest mean steps."""
+    by = defaultdict(lambda: defaultdict(list))
+    for r in rows:
+        by[r["batch_size"]][r["lr"]].append(r)
+    out = {}
+    for b, lrs in by.items():
+        def score(item):
+            lr, rs = item
+            steps = [r["steps"] for r in rs if r["reached"]]
+            return (-len(steps) / len(rs), statistics.fmean(steps) if steps else float("inf"), lr)
+        out[b] = min(lrs.items(), key=score)[0]
+    return out
+
+
+def summarize(rows: list[dict]) -> Summary:
+    kept = kept_lrs(rows)
+    per_b = []
+    groups: dict[int, list[tuple[float, float]]] = {}
+    for b in sorted(kept):
+        rs = [r for r in rows if r["batch_size"] == b and r["lr"] == kept[b]]
+        ok = [r for r in rs if r["reached"]]
+        pb = PerB(b, kept[b], len(rs), len(ok), sum(bool(r["diverged"]) for r in rs),
+                  [r["steps"] for r in ok], [r["samples"] for r in ok],
+                  [r["b_simple"] for r in ok if finite(r["b_simple"])],
+                  [r["b_noise"] for r in ok if finite(r["b_noise"])])
+        per_b.append(pb)
+        groups[b] = [(r["steps"], r["samples"]) for r in ok]
+    S = [s for g in groups.values() for s, _ in g]
+    E = [e for g in groups.values() for _, e in g]
+    B = [b for b, g in groups.items() for _ in g]
+    fit = fit_tradeoff(S, E, B)
+    spread = bootstrap_b_crit(groups) if fit.ok else None
+    simple = [v for pb in per_b for v in pb.b_simple]
+    noise = [v for pb in per_b for v in pb.b_noise]
+    return Summary(rows, per_b, fit, spread, statistics.median(simple) if simple else None,
+                   statistics.median(noise) if noise else None)

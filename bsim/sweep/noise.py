@@ -1,0 +1,65 @@
+"""Gradient noise scales at given parameters, from per-example gradients.
+
+With G = (1/N) sum g_i and Sigma = (1/N) sum (g_i - G)(g_i - G)^T over the
+whole training set (McCandlish et al. 2018):
+- B_simple = tr(Sigma) / |G|^2, the simple noise scale (needs no Hessian);
+- B_noise = tr(H Sigma) / (G^T H G), the scale their theory sets B_crit equal
+  to; B_simple equals it when H is a multiple of I and differs from it
+  otherwise. Given for the linear problems, where H is exact:
+  H = X^T diag(w) X / N + l2 I, w = 1 (least squares), p(1 - p) (logistic).
+The per-example gradients come from bsim.stats.perexample: closed form for
+the linear problems, torch.func (vmap of grad, in chunks) for the LSTM.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+CHUNK = 256
+
+
+def per_example_grads(problem, theta: torch.Tensor) -> torch.Tensor:
+    """Rows g_i for every training example (N x n_params), via bsim.stats (closed form or torch.func)."""
+    from bsim.stats.perexample import per_example_grads as rows
+    n, dev = problem.n_train, problem.X.device
+    with torch.no_grad():
+        return torch.cat([rows(problem, theta, torch.arange(i, min(i + CHUNK, n), device=dev))
+                          for i in range(0, n, CHUNK)])
+
+
+def hessian(problem, theta: torch.Tensor) -> torch.Tensor | None:
+    """H(theta) of a linear problem (float64); None for the others."""
+    if problem.kind not in ("linreg", "logreg"):
+        return None
+    X = problem.X.to(torch.float64)
+    if problem.kind == "linreg":
+        w = torch.ones(X.shape[0], dtype=torch.float64, device=X.device)
+    else:
+        p = torch.sigmoid(X @ theta.to(torch.float64))
+        w = p * (1 - p)
+    H = (X * w[:, None]).T @ X / X.shape[0]
+    if problem.l2:
+        H = H + problem.l2 * torch.eye(X.shape[1], dtype=torch.float64, device=X.device)
+    return H
+
+
+def _ratio(num: float, den: float) -> float:
+    if not (math.isfinite(num) and math.isfinite(den)):
+        return math.nan
+    return num / den if den > 0 else math.inf
+
+
+def noise_scales(problem, theta: torch.Tensor) -> tuple[float, float | None]:
+    """(B_simple, B_noise) at theta; B_noise is None without a Hessian. inf where G = 0."""
+    with torch.no_grad():
+        g = per_example_grads(problem, theta).to(torch.float64)
+        G = g.mean(0)
+        D = g - G
+        b_simple = _ratio(float((D * D).sum(1).mean()), float(G.dot(G)))
+        H = hessian(problem, theta)
+        if H is None:
+            return b_simple, None
+        b_noise = _ratio(float(((D @ H) * D).sum(1).mean()), float(G @ H @ G))
+    return b_simple, b_noise

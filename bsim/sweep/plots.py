@@ -1,0 +1,147 @@
+"""Terminal pictures of a sweep (plotext): the trade-off and the learning curves.
+
+1. Steps S and examples E to reach the target against B, log-log, every
+   task a point, the fit S = S_min + E_min/B and E = E_min + S_min B drawn,
+   the regimes marked: perfect scaling for B < B_crit/4 (E within 25% of
+   E_min), diminishing returns between, maximal data parallelism for
+   B > 4 B_crit (S within 25% of S_min).
+2. One learning curve per batch size (the kept lr, the first seed): train
+   loss and test loss against steps, side by side, the target drawn.
+The same figures draw into textual-plotext widgets (``draw_*`` take any
+object with plotext's API), so the app's sweep screen shows them too.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import plotext
+from plotext._figure import _figure_class as Figure
+
+from bsim.sweep.analysis import Summary
+from bsim.sweep.state import finite
+
+REGIME = 4.0   # the regime boundaries: B_crit / 4 and 4 B_crit
+
+REGIMES_CAPTION = ("regimes: perfect scaling B < B_crit/4 (E within 25% of E_min) | diminishing returns | "
+                   "maximal data parallelism B > 4 B_crit (S within 25% of S_min)")
+
+
+def _log_ticks(lo: float, hi: float) -> list[float]:
+    """Powers of 2 (or 10 when the range is wide) covering [lo, hi]."""
+    base = 2 if hi / max(lo, 1e-300) <= 2 ** 12 else 10
+    a, b = math.floor(math.log(lo, base)), math.ceil(math.log(hi, base))
+    step = max(1, math.ceil((b - a) / 6))
+    return [float(base) ** k for k in range(a, b + 1, step)]
+
+
+def _fmt(v: float) -> str:
+    return f"{v:.0f}" if v >= 1 and abs(v - round(v)) < 1e-9 else f"{v:.3g}"
+
+
+def _set_xticks(plt, lo, hi):
+    ticks = _log_ticks(lo, hi)
+    plt.xticks(ticks, [_fmt(t) for t in ticks])
+
+
+def draw_tradeoff(plt, summary: Summary, which: str) -> None:
+    """One panel: steps (which='steps') or examples ('samples') against B."""
+    pts_b, pts_v = [], []
+    for pb in summary.per_b:
+        vals = pb.steps if which == "steps" else pb.samples
+        pts_b += [pb.batch_size] * len(vals)
+        pts_v += [float(v) for v in vals]
+    plt.xscale("log")
+    plt.yscale("log")
+    plt.title(("steps S" if which == "steps" else "examples E") + " to the target: a dot per task, the fit drawn")
+    plt.xlabel("batch size B")
+    if not pts_b:
+        plt.text("no task reached the target", 1, 1)
+        return
+    bs = [pb.batch_size for pb in summary.per_b]
+    lo, hi = min(bs), max(bs)
+    plt.scatter(pts_b, pts_v, marker="dot")
+    f = summary.fit
+    ymin, ymax = min(pts_v), max(pts_v)
+    if f.ok:
+        grid = np.geomspace(lo, hi, 60)
+        curve = f.steps_at(grid) if which == "steps" else f.examples_at(grid)
+        plt.plot(grid.tolist(), curve.tolist(), marker="braille")
+        floor = f.s_min if which == "steps" else f.e_min
+        ymin, ymax = min(ymin, float(curve.min())), max(ymax, float(curve.max()))
+        plt.hline(floor)
+        for x in (f.b_crit / REGIME, f.b_crit, f.b_crit * REGIME):
+            if lo <= x <= hi:
+                plt.vline(x)
+        marks = [("perfect scaling", lo, "left", lo < f.b_crit / REGIME),
+                 (f"B_crit={f.b_crit:.3g}", f.b_crit, "center", True),
+                 ("max parallel", hi, "right", hi > f.b_crit * REGIME)]
+        for label, x, align, show in marks:
+            if show and lo <= x <= hi:
+                plt.text(label, x, ymax, alignment=align)
+    _set_xticks(plt, lo, hi)
+
+
+CURVE_MARKERS = "abcdefghijklmnopqrstuvwxyz"
+MAX_CURVES = 6
+
+
+def curve_batch_sizes(summary: Summary) -> list[int]:
+    """At most MAX_CURVES batch sizes, spread evenly over the sweep's (always the first and last)."""
+    bs = [pb.batch_size for pb in summary.per_b]
+    if len(bs) <= MAX_CURVES:
+        return bs
+    idx = np.unique(np.round(np.linspace(0, len(bs) - 1, MAX_CURVES)).astype(int))
+    return [bs[i] for i in idx]
+
+
+def draw_curves(plt, summary: Summary, curves: dict, which: str, letters: bool = False) -> None:
+    """One panel: the train (which='train') or test loss against steps, a line per batch size.
+
+    ``letters`` draws each line with its own letter (for text without colour)."""
+    m = summary.meta
+    plt.xscale("log")
+    plt.yscale("log")
+    plt.title(f"{which} loss, one curve per batch size")
+    plt.xlabel("steps")
+    drawn, xmax = 0, 1
+    for k, b in enumerate(curve_batch_sizes(summary)):
+        c = curves.get(b)
+        if not c:
+            continue
+        xs, ys = [], []
+        for s, v in zip(c["step"], c[f"{which}_loss"]):
+            if s and s >= 1 and finite(v) and v > 0:
+                xs.append(s)
+                ys.append(v)
+        if xs:
+            mark = CURVE_MARKERS[k] if letters else "braille"
+            plt.plot(xs, ys, marker=mark, label=f"{mark + ' ' if letters else ''}B={b}")
+            drawn += 1
+            xmax = max(xmax, max(xs))
+    if not drawn:
+        plt.text("no curves saved", 1, 1)
+        return
+    first = next((r for r in summary.rows if finite(r.get("target_loss"))), None)
+    if m.get("on") == which and first:
+        plt.hline(first["target_loss"])
+    _set_xticks(plt, 1, xmax)
+
+
+def render(summary: Summary, curves: dict, width: int = 120, height: int = 22, color: bool = False) -> str:
+    """The report, the trade-off figure and the curves figure as text (a fresh plotext figure each)."""
+    parts = ["\n".join(summary.lines())]
+    for panels in ((lambda p: draw_tradeoff(p, summary, "steps"), lambda p: draw_tradeoff(p, summary, "samples")),
+                   (lambda p: draw_curves(p, summary, curves, "train", not color),
+                    lambda p: draw_curves(p, summary, curves, "test", not color))):
+        fig = Figure()
+        fig.theme("pro" if color else "clear")
+        fig.subplots(1, 2)
+        fig.plotsize(width, height)
+        for i, draw in enumerate(panels, start=1):
+            draw(fig.subplot(1, i))
+        text = fig.build()
+        parts.append(text if color else plotext.uncolorize(text))
+    parts.append(REGIMES_CAPTION)
+    return "\n".join(parts)

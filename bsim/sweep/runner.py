@@ -1,0 +1,218 @@
+"""Run a sweep's tasks in-process, on a local process pool, or on a Ray cluster.
+
+Every engine yields TaskResults as tasks finish; ``run_sweep`` saves each one
+(its curve, then the CSV rewritten atomically) before the next, so the CSV is
+always the state: a rerun of the same command skips the tasks in it.
+- inline (workers = 1): in this process, in order.
+- pool (workers >= 2, the default: every core): a ProcessPoolExecutor of
+  spawned workers, one torch thread each. If a worker process dies, the pool
+  is rebuilt and the unfinished tasks resubmitted (up to MAX_RETRIES times).
+- ray: one remote task per sweep task (num_cpus=1, max_retries=MAX_RETRIES,
+  so a task whose worker is lost runs again); ``ray.init()`` with no address
+  starts a local Ray (or joins RAY_ADDRESS), an address joins that cluster.
+Tasks are deterministic from their seed, so every engine writes the same rows
+(but wall_s).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+import time
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Callable, Iterator
+
+import multiprocessing as mp
+
+from bsim.errors import BsimInputError
+from bsim.sweep import state
+from bsim.sweep.spec import SweepSpec, Task
+from bsim.sweep.task import TaskResult, run_task
+
+MAX_RETRIES = 3
+TaskFn = Callable[[SweepSpec, Task], TaskResult]
+
+
+class SweepInterrupted(Exception):
+    def __init__(self, done: int, total: int):
+        super().__init__(f"interrupted: {done} of {total} tasks done")
+        self.done, self.total = done, total
+
+
+@dataclass
+class Outcome:
+    rows: list[dict]
+    ran: int          # tasks run by this call
+    skipped: int      # tasks found done in the CSV
+
+
+class Progress:
+    """A one-line progress bar with an ETA on stderr (only when it is a terminal)."""
+
+    def __init__(self, total: int, done: int = 0, stream: IO | None = None, enabled: bool | None = None):
+        self.stream = stream or sys.stderr
+        self.total, self.start_done, self.done = total, done, done
+        self.enabled = self.stream.isatty() if enabled is None else enabled
+        self.t0 = time.perf_counter()
+
+    def text(self, last: str = "") -> str:
+        frac = self.done / self.total if self.total else 1.0
+        ran, left = self.done - self.start_done, self.total - self.done
+        dt = time.perf_counter() - self.t0
+        eta = f"ETA {dt / ran * left:5.0f}s" if ran else "ETA     ?"
+        return f"\r[{'#' * int(30 * frac):<30}] {self.done}/{self.total} tasks  {dt:5.0f}s  {eta}  {last:<34}"
+
+    def update(self, done: int, last: str = "") -> None:
+        self.done = done
+        if self.enabled:
+            self.stream.write(self.text(last))
+            self.stream.flush()
+
+    def close(self) -> None:
+        if self.enabled:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+# ------------------------------------------------------------------ engines
+
+def run_inline(spec: SweepSpec, tasks: list[Task], task_fn: TaskFn = run_task) -> Iterator[TaskResult]:
+    for t in tasks:
+        yield task_fn(spec, t)
+
+
+def _init_worker() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)   # the driver handles Ctrl-C and ends the workers
+    import torch
+    torch.set_num_threads(1)
+
+
+def _kill(executor: ProcessPoolExecutor) -> None:
+    for p in list((getattr(executor, "_processes", None) or {}).values()):
+        p.terminate()
+    executor.shutdown(wait=False, cancel_futures=True)
+
+
+def run_pool(spec: SweepSpec, tasks: list[Task], workers: int, task_fn: TaskFn = run_task) -> Iterator[TaskResult]:
+    """A process pool; a dead worker breaks the pool, which is rebuilt for the unfinished tasks."""
+    left = list(tasks)
+    for attempt in range(MAX_RETRIES + 1):
+        ex = ProcessPoolExecutor(max_workers=max(1, min(workers, len(left))), mp_context=mp.get_context("spawn"),
+                                 initializer=_init_worker)
+        futures = {ex.submit(task_fn, spec, t): t for t in left}
+        try:
+            pending = set(futures)
+            while pending:
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for f in done:
+                    res = f.result()
+                    left.remove(futures[f])
+                    yield res
+            ex.shutdown()
+            return
+        except BrokenProcessPool:
+            _kill(ex)
+            if attempt == MAX_RETRIES:
+                raise
+            print(f"bsim: a pool worker died; retrying {len(left)} unfinished tasks", file=sys.stderr)
+        except BaseException:
+            _kill(ex)
+            raise
+
+
+def _ray_call(task_fn: TaskFn, spec: SweepSpec, task: Task) -> TaskResult:
+    import torch
+    torch.set_num_threads(1)
+    return task_fn(spec, task)
+
+
+def run_ray(spec: SweepSpec, tasks: list[Task], address: str | None, task_fn: TaskFn = run_task) -> Iterator[TaskResult]:
+    """Remote tasks on Ray (retried up to MAX_RETRIES times when their worker is lost)."""
+    try:
+        import ray
+    except ImportError:
+        raise BsimInputError("--ray: Ray is not installed; expected the optional extra: pip install 'bsim[ray]'") from None
+    own = not ray.is_initialized()
+    if own:
+        kwargs = dict(include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
+        if address:
+            import bsim
+            kwargs["runtime_env"] = {"py_modules": [os.path.dirname(bsim.__file__)]}
+        try:
+            ray.init(address=address or None, **kwargs)
+        except (ConnectionError, RuntimeError, ValueError) as exc:
+            raise BsimInputError(f"--ray {address or ''}: cannot start or join Ray: {str(exc).splitlines()[0]}") from None
+    remote = ray.remote(num_cpus=1, max_retries=MAX_RETRIES, retry_exceptions=False)(_ray_call)
+    pending: dict = {}
+    try:
+        spec_ref = ray.put(spec)
+        pending = {remote.remote(task_fn, spec_ref, t): t for t in tasks}
+        while pending:
+            ready, _ = ray.wait(list(pending), num_returns=1)
+            for ref in ready:
+                del pending[ref]
+                yield ray.get(ref)
+    finally:
+        for ref in pending:
+            ray.cancel(ref, force=True)
+        if own:
+            ray.shutdown()
+
+
+# ------------------------------------------------------------------- driver
+
+def check_resumable(rows: list[dict], spec: SweepSpec, out: Path) -> None:
+    ident = spec.identity()
+    for r in rows:
+        for k, v in ident.items():
+            if state.cell(r[k]) != v:
+                raise BsimInputError(f"{out}: holds a sweep with {k} = {state.cell(r[k])}, not {v}; expected the same "
+                                     f"scenario and flags to resume it, or another --out")
+
+
+def run_sweep(spec: SweepSpec, out: str | Path, workers: int | None = None, ray_address: str | None = None,
+              use_ray: bool = False, task_fn: TaskFn = run_task, progress: Progress | None = None,
+              log: IO | None = sys.stderr) -> Outcome:
+    """Run the tasks of ``spec`` not yet in ``out``, saving each as it finishes."""
+    out = Path(out)
+    rows = state.read_rows(out) if out.exists() else []
+    check_resumable(rows, spec, out)
+    done_keys = {state.row_key(r) for r in rows}
+    tasks = spec.tasks()
+    todo = [t for t in tasks if t.key not in done_keys]
+    skipped = len(tasks) - len(todo)
+    if skipped and log:
+        print(f"bsim: resuming {out}: {skipped} of {len(tasks)} tasks already done", file=log)
+    workers = workers or os.cpu_count() or 1
+    if use_ray:
+        engine = run_ray(spec, todo, ray_address, task_fn)
+    elif workers <= 1 or len(todo) <= 1:
+        engine = run_inline(spec, todo, task_fn)
+    else:
+        engine = run_pool(spec, todo, workers, task_fn)
+    ident = spec.identity()
+    curves = state.curves_dir(out)
+    prog = progress or Progress(len(tasks), skipped)
+    ran = 0
+    try:
+        prog.update(skipped)
+        for res in engine:
+            state.write_curve(curves, res.task.name, res.curve)
+            rows.append({**res.row, **{k: state.parse_cell(k, v) for k, v in ident.items()}})
+            state.write_rows(out, rows)
+            ran += 1
+            r = res.row
+            last = f"B={r['batch_size']} S={r['steps']}" if r["reached"] else \
+                   f"B={r['batch_size']} {'diverged' if r['diverged'] else 'not reached'}"
+            prog.update(skipped + ran, last)
+    except KeyboardInterrupt:
+        engine.close()
+        prog.close()
+        raise SweepInterrupted(skipped + ran, len(tasks)) from None
+    prog.close()
+    return Outcome(rows, ran, skipped)

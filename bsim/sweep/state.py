@@ -1,0 +1,132 @@
+"""A sweep's state on disk: the CSV (one row per finished task) and its curves folder.
+
+``sweep.csv`` is rewritten atomically (bsim.atomic) after every finished task,
+rows sorted by (batch_size, seed, lr), so a killed sweep leaves the rows done
+so far and a rerun of the same command skips them. Beside it,
+``sweep.curves/`` holds one small CSV per task (its downsampled train and
+test curve), each written once, atomically, before its row.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from pathlib import Path
+
+from bsim.atomic import atomic_write_text
+from bsim.errors import BsimInputError
+
+TASK_COLUMNS = ("batch_size", "seed", "lr")
+RESULT_COLUMNS = ("reached", "diverged", "stop", "steps", "samples", "steps_run", "target_loss", "train_loss", "test_loss",
+                  "b_simple", "b_noise", "check_every", "wall_s")
+IDENTITY_COLUMNS = ("target", "on", "lr_rule", "max_steps", "scenario", "problem", "scenario_hash")
+COLUMNS = TASK_COLUMNS + RESULT_COLUMNS + IDENTITY_COLUMNS
+CURVE_COLUMNS = ("step", "samples", "train_loss", "test_loss", "b_simple", "b_noise")
+
+_INT = {"batch_size", "seed", "steps", "samples", "steps_run", "check_every", "max_steps"}
+_FLOAT = {"lr", "target_loss", "train_loss", "test_loss", "b_simple", "b_noise", "wall_s"}
+_BOOL = {"reached", "diverged"}
+
+
+def cell(v) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, float):
+        return repr(v)
+    return str(v)
+
+
+def parse_cell(col: str, text: str):
+    if text == "":
+        return None
+    if col in _INT:
+        return int(text)
+    if col in _FLOAT:
+        return float(text)
+    if col in _BOOL:
+        if text not in ("true", "false"):
+            raise ValueError(text)
+        return text == "true"
+    return text
+
+
+def curves_dir(csv_path: str | Path) -> Path:
+    p = Path(csv_path)
+    return p.with_name(p.stem + ".curves")
+
+
+def row_key(row: dict) -> tuple[int, int, float]:
+    return (row["batch_size"], row["seed"], row["lr"])
+
+
+def rows_text(rows: list[dict]) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(COLUMNS)
+    for r in sorted(rows, key=row_key):
+        w.writerow([cell(r.get(c)) for c in COLUMNS])
+    return buf.getvalue()
+
+
+def write_rows(path: str | Path, rows: list[dict]) -> None:
+    atomic_write_text(path, rows_text(rows))
+
+
+def read_rows(path: str | Path) -> list[dict]:
+    """The rows of a sweep CSV; a BsimInputError naming the file and line when it is not one."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise BsimInputError(f"{p}: no such file; expected a sweep CSV written by `bsim sweep --out`") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise BsimInputError(f"{p}: cannot read: {exc}") from None
+    reader = csv.reader(io.StringIO(text))
+    header = next(reader, None)
+    if header is None or tuple(header) != COLUMNS:
+        raise BsimInputError(f"{p}:1: not a bsim sweep CSV; expected the header {','.join(COLUMNS)}")
+    rows = []
+    for n, rec in enumerate(reader, start=2):
+        if len(rec) != len(COLUMNS):
+            raise BsimInputError(f"{p}:{n}: got {len(rec)} cells, expected {len(COLUMNS)}")
+        try:
+            rows.append({c: parse_cell(c, v) for c, v in zip(COLUMNS, rec)})
+        except ValueError:
+            raise BsimInputError(f"{p}:{n}: a cell is not of its column's type (numbers, true/false)") from None
+    return rows
+
+
+def write_curve(folder: Path, name: str, points: list[tuple]) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(CURVE_COLUMNS)
+    for pt in points:
+        w.writerow([cell(v) for v in pt])
+    atomic_write_text(folder / f"{name}.csv", buf.getvalue())
+
+
+def read_curve(folder: Path, name: str) -> dict[str, list] | None:
+    """Columns of a task's curve; None when the file is missing or unreadable."""
+    try:
+        text = (folder / f"{name}.csv").read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+    rows = list(csv.reader(io.StringIO(text)))
+    if not rows or tuple(rows[0]) != CURVE_COLUMNS:
+        return None
+    out: dict[str, list] = {c: [] for c in CURVE_COLUMNS}
+    try:
+        for rec in rows[1:]:
+            for c, v in zip(CURVE_COLUMNS, rec):
+                out[c].append(None if v == "" else float(v))
+    except ValueError:
+        return None
+    return out
+
+
+def finite(v) -> bool:
+    return v is not None and isinstance(v, (int, float)) and math.isfinite(v)
