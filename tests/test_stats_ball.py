@@ -171,7 +171,7 @@ def test_chains_step_like_the_simulation():
 def test_theory_is_cached_not_recomputed_per_step(monkeypatch):
     calls = []
     real = ball_mod.predict_ball
-    monkeypatch.setattr(ball_mod, "predict_ball", lambda *a: calls.append(a) or real(*a))
+    monkeypatch.setattr(ball_mod, "predict_ball", lambda *a, **k: calls.append(a) or real(*a, **k))
     sim = Simulation(apply_overrides(find_scenario("default"), sampling="iid"))
     for k in range(300):
         if k == 150:
@@ -181,3 +181,14 @@ def test_theory_is_cached_not_recomputed_per_step(monkeypatch):
     assert sorted(c[1] for c in calls) == [8, 16]
     cache = BallCache(quad_model(sim.problem))
     assert cache.get(4, 0.1, 0.0, "iid") is cache.get(4, 0.1, 0.0, "iid")
+
+
+def test_limit_cached_across_lr_and_power_iteration_radius(wellcond):
+    p, m = wellcond
+    cache = BallCache(m)
+    cache.get(4, 0.05, 0.5, "iid")
+    fresh = predict_ball(m, 4, 0.2, 0.5, "iid")
+    assert cache.get(4, 0.2, 0.5, "iid").lr_limit == fresh.lr_limit
+    T = L.operator(m.H, L.multiplicative(m.a), 0.2, fresh.c_b, 0.5)
+    dense = L.spectral_radius(T, symmetric=False)
+    assert L.spectral_radius(T, symmetric=False, max_dense=0, iters=5000) == pytest.approx(dense, rel=1e-6)

@@ -148,3 +148,18 @@ def test_unstable_lr_says_so_and_divergence_does_not_crash():
     assert sim.diverged
     f = sim.frame()
     assert f.status == "diverged" and not f.extra["ball"].stable
+
+
+def test_big_data_enters_every_K_steps_and_frames_stay_exact():
+    """logreg with N d = 163840: an O(N d) pass per step would dominate, so every 3rd step enters the
+    averages (stated as full_grad_every); a frame's own step is computed exactly all the same."""
+    sc = apply_overrides(find_scenario("logreg"), batch_size=16)
+    sc.problem.n_train, sc.problem.dim = 8192, 20
+    sim = Simulation(sc)
+    sim.run(301)                                   # the last step, 301, is not a multiple of 3
+    f = sim.frame()
+    assert f.full_grad_every == 3 and f.extra["stats"].variance_measured[0].steps == 100
+    P = sim.problem.per_example_grads(sim.last_theta)
+    G = P.mean(0)
+    assert f.grad_noise == pytest.approx(float(((sim.last_grad - G) ** 2).sum()), rel=1e-9)
+    assert f.trace_sigma == pytest.approx(float(((P - G) ** 2).sum(1).mean()), rel=1e-9)

@@ -124,7 +124,8 @@ def small_lr_trace(model: QuadModel, lr: float, c: float, momentum: float) -> fl
     return lr * c * float(np.trace(np.linalg.solve(model.H, model.sigma_star))) / (2.0 * (1.0 - momentum))
 
 
-def predict_ball(model: QuadModel, batch_size: int, lr: float, momentum: float, sampling: str) -> BallTheory:
+def predict_ball(model: QuadModel, batch_size: int, lr: float, momentum: float, sampling: str,
+                 lr_limit: float | None = None) -> BallTheory:
     """The exact (or linearised) stationary ball and its approximations for these settings."""
     d = model.dim
     c = c_factor(model.n, batch_size, sampling)
@@ -143,13 +144,13 @@ def predict_ball(model: QuadModel, batch_size: int, lr: float, momentum: float, 
         T = L.operator(model.H, mult, lr, c, momentum)
         n_state = d if momentum == 0.0 else 2 * d
         if momentum == 0.0:
-            limit = L.lr_limit_plain(model.H, mult, c)
+            limit = lr_limit if lr_limit is not None else L.lr_limit_plain(model.H, mult, c)
             rho = L.spectral_radius(T, symmetric=True)
             stable = rho < 1.0
         else:
-            limit = L.lr_limit_bisect(model.H, mult, c, momentum)
+            limit = lr_limit if lr_limit is not None else L.lr_limit_bisect(model.H, mult, c, momentum)
             stable = L.is_stable(T, n_state)
-            rho = L.spectral_radius(T, symmetric=False)
+            rho = L.spectral_radius(T, symmetric=False) if stable else None
         if stable:
             s = L.solve_stationary(T, L.source(model.sigma_star, lr, c, momentum))
             S = None if s is None else L.smat(s, n_state)[:d, :d]
@@ -184,12 +185,15 @@ class BallCache:
     def __init__(self, model: QuadModel, size: int = 64):
         self.model, self.size = model, size
         self._cache: dict[tuple, BallTheory] = {}
+        self._limits: dict[tuple, float | None] = {}     # the lr limit does not depend on lr
 
     def get(self, batch_size: int, lr: float, momentum: float, sampling: str) -> BallTheory:
         key = (int(batch_size), float(lr), float(momentum), sampling)
         hit = self._cache.pop(key, None)
         if hit is None:
-            hit = predict_ball(self.model, *key)
+            lkey = (key[0], key[2], "replacement" if sampling == "replacement" else "iid")
+            hit = predict_ball(self.model, *key, lr_limit=self._limits.get(lkey))
+            self._limits[lkey] = hit.lr_limit
         self._cache[key] = hit                     # most recent last
         while len(self._cache) > self.size:
             self._cache.pop(next(iter(self._cache)))

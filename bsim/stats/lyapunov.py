@@ -131,13 +131,24 @@ def is_stable(T: np.ndarray, n: int) -> bool:
     return bool(np.linalg.eigvalsh(smat(x, n))[0] > 0.0)
 
 
-def spectral_radius(T: np.ndarray, symmetric: bool, max_dense: int = 900) -> float | None:
-    """rho(T): eigvalsh when T is symmetric (m = 0), eigvals up to ``max_dense`` unknowns, else None."""
+def spectral_radius(T: np.ndarray, symmetric: bool, max_dense: int = 300, iters: int = 500) -> float:
+    """rho(T): eigvalsh when T is symmetric (m = 0), eigvals up to ``max_dense`` unknowns, else power
+    iteration from the identity (inside the cone of a positive map: it converges to the Perron root)."""
     if symmetric:
         return float(np.abs(np.linalg.eigvalsh(T)).max())
-    if T.shape[0] > max_dense:
-        return None
-    return float(np.abs(np.linalg.eigvals(T)).max())
+    if T.shape[0] <= max_dense:
+        return float(np.abs(np.linalg.eigvals(T)).max())
+    n = int(round((math.sqrt(8 * T.shape[0] + 1) - 1) / 2))
+    x = svec(np.eye(n))
+    x /= np.linalg.norm(x)
+    rho = 0.0
+    for _ in range(iters):
+        y = T @ x
+        rho = float(np.linalg.norm(y))
+        if rho == 0.0 or not math.isfinite(rho):
+            break
+        x = y / rho
+    return rho
 
 
 def lr_limit_plain(H: np.ndarray, mult: np.ndarray, c: float) -> float:
@@ -157,18 +168,25 @@ def lr_limit_plain(H: np.ndarray, mult: np.ndarray, c: float) -> float:
     return math.inf if mu <= 0 else float(1.0 / mu)
 
 
-def lr_limit_bisect(H: np.ndarray, mult: np.ndarray, c: float, momentum: float, rtol: float = 1e-4) -> float:
+def lr_limit_bisect(H: np.ndarray, mult: np.ndarray, c: float, momentum: float, rtol: float = 1e-3) -> float:
     """The largest stable lr with momentum, by bisection on the positive-definite test.
 
     The stable learning rates are taken to be an interval (0, limit); the
     deterministic heavy-ball limit 2 (1 + m) / lambda_max bounds it above.
+    T(lr) = T0 - 2 lr T1 + lr^2 T2 is assembled once (Abar = A0 - lr A1).
     """
-    n = 2 * H.shape[0] if momentum else H.shape[0]
+    d = H.shape[0]
+    A0 = transition(np.zeros_like(H), 0.0, momentum)
+    A1 = A0 - transition(H, 1.0, momentum)            # the part of Abar proportional to lr
+    T0, T1, T2 = congruence(A0, A0), congruence(A0, A1), congruence(A1, A1)
+    idx = embed_index(d, A0.shape[0])
+    T2[np.ix_(idx, idx)] += c * mult
+    n = A0.shape[0]
     hi = 2.0 * (1.0 + momentum) / np.linalg.eigvalsh(H)[-1]
     lo = 0.0
     while hi - lo > rtol * hi:
         mid = 0.5 * (lo + hi)
-        if is_stable(operator(H, mult, mid, c, momentum), n):
+        if is_stable(T0 - 2.0 * mid * T1 + mid * mid * T2, n):
             lo = mid
         else:
             hi = mid

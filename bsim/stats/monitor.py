@@ -29,7 +29,7 @@ from bsim.problems.base import PROBE_STREAM, stream_seed
 from bsim.sampler import Sampler
 from bsim.stats.ball import BallCache, quad_model
 from bsim.stats.cfactor import VarianceTheory, c_factor, temperature
-from bsim.stats.fullgrad import full_grad_engine, stats_dtype
+from bsim.stats.fullgrad import LinearFullPass, full_grad_engine, stats_dtype
 from bsim.stats.info import BallInfo, ProbeResult, StatsInfo, VariancePoint
 from bsim.stats.twobatch import TwoBatchAverage, half_batch_grad
 from bsim.stats.window import BallWindow, VarianceByBatchSize
@@ -78,7 +78,9 @@ class NoiseStats:
             self.engine = full_grad_engine(p)
             model = quad_model(p)
             self.balls = BallCache(model) if model is not None else None
-            self.full_every = 1
+            # an O(N d) pass per step: on big data sets only every K-th step enters (K = 1 up to N d = 65536)
+            cost = self.n * p.n_params if isinstance(self.engine, LinearFullPass) else 0
+            self.full_every = int(self._every_arg or max(1, math.ceil(cost / 65536)))
             self.cap = min(self._buffer_arg, max(8, 2 ** 16 // max(self.n, 1)))  # the K x N pass stays in cache
         else:
             self.engine, self.balls = None, None
@@ -88,8 +90,7 @@ class NoiseStats:
 
     def _clear(self) -> None:
         """Forget every average (a reset or a problem switch)."""
-        self._thetas, self._grads, self._bsz, self._small, self._fulls = [], [], [], [], []
-        self._buf_first = 0
+        self._thetas, self._grads, self._bsz, self._small, self._fulls, self._steps = [], [], [], [], [], []
         self._pending: list = []
         self._segments: list[tuple[int, tuple]] = []
         self._key = None
@@ -125,8 +126,9 @@ class NoiseStats:
         if key != self._key:
             self._key = key
             self._segments.append((step, key))
-        if not self._thetas:
-            self._buf_first = step
+        if self.linear and self.full_every > 1 and step % self.full_every:
+            return
+        self._steps.append(step)
         self._thetas.append(sim.last_theta)
         self._grads.append(sim.last_grad)
         self._bsz.append(sim.last_batch_size)
@@ -144,10 +146,10 @@ class NoiseStats:
             return
         with torch.no_grad():
             chunk = self._flush_linear() if self.linear else self._flush_lstm()
-        chunk["first"] = self._buf_first
+        chunk["steps"] = np.asarray(self._steps, dtype=np.int64)
         chunk["bsz"] = np.asarray(self._bsz, dtype=np.int64)
         self._pending.append(chunk)
-        self._thetas, self._grads, self._bsz, self._small, self._fulls = [], [], [], [], []
+        self._thetas, self._grads, self._bsz, self._small, self._fulls, self._steps = [], [], [], [], [], []
 
     def _flush_linear(self) -> dict:
         Th = torch.stack(self._thetas)
@@ -205,17 +207,16 @@ class NoiseStats:
             self._fold(ch)
         self._pending = []
 
-    def _segment_ranges(self, first: int, k: int):
-        """(lo, hi, key, segment start) over the chunk's steps first .. first + k - 1."""
-        starts = [s for s, _ in self._segments]
-        i = max(0, int(np.searchsorted(starts, first, side="right")) - 1)
+    def _segment_ranges(self, steps: np.ndarray):
+        """(lo, hi, key, segment start) over runs of a chunk's (sorted) steps in one settings segment."""
+        starts = np.array([s for s, _ in self._segments])
+        seg = np.maximum(np.searchsorted(starts, steps, side="right") - 1, 0)
         lo = 0
-        while lo < k:
-            seg_start, key = self._segments[i]
-            nxt = self._segments[i + 1][0] if i + 1 < len(self._segments) else first + k
-            hi = min(k, nxt - first)
+        while lo < len(steps):
+            hi = lo + int(np.searchsorted(seg[lo:], seg[lo], side="right"))
+            seg_start, key = self._segments[int(seg[lo])]
             yield lo, hi, key, seg_start
-            lo, i = hi, i + 1
+            lo = hi
 
     def _window_for(self, seg_start: int, key: tuple) -> BallWindow:
         if self._window is None or self._window_start != seg_start:
@@ -229,14 +230,13 @@ class NoiseStats:
         return self._window
 
     def _fold(self, ch: dict) -> None:
-        first, bsz = ch["first"], ch["bsz"]
+        steps, bsz = ch["steps"], ch["bsz"]
         k = len(bsz)
-        steps = first + np.arange(k)
         if self.linear:
             v = ch["vals"]
             g2, gG, G2, noise, tr = v[0], v[1], v[2], v[3], v[-1]
             d2 = v[4] if ch["has_d2"] else None
-            for lo, hi, key, seg_start in self._segment_ranges(first, k):
+            for lo, hi, key, seg_start in self._segment_ranges(steps):
                 samp = key[3]
                 c = np.array([c_factor(self.n, int(b), samp) for b in bsz[lo:hi]])
                 self.by_b.add(samp, bsz[lo:hi], noise[lo:hi], c * tr[lo:hi])
@@ -259,9 +259,8 @@ class NoiseStats:
             samp = str(samp_of[p])
             theory = c_factor(self.n, int(bsz[p]), samp) * tr if tr is not None else math.nan
             self.by_b.add(samp, bsz[p:p + 1], full[0, j:j + 1], np.array([theory]))
-        for lo, hi, key, seg_start in self._segment_ranges(first, k):
+        for lo, hi, key, seg_start in self._segment_ranges(steps):
             self._window_for(seg_start, key).add(steps[lo:hi], ch["d2"][lo:hi])
-        self._last = dict(step=int(steps[-1]), g2=nb[-1], bsz=int(bsz[-1]), sampling=str(samp_of[-1]))
 
     def _key_at(self, step: int) -> tuple:
         starts = [s for s, _ in self._segments]
@@ -275,33 +274,22 @@ class NoiseStats:
         B, lr, m, samp = sim.batch_size, sim.lr, sim.momentum, sim.sampling
         f.temperature = temperature(lr, self.n, B, m)
         f.full_grad_every = self.full_every
-        last = self._last if (sim.step_count > 0 and self._last and self._last["step"] == sim.step_count) else None
-        trace = g_full = G2 = None
-        if last is not None:
-            if self.linear:
-                trace, G2 = float(last["trace"]), float(last["G2"])
-                noise, gG, g2 = float(last["noise"]), float(last["gG"]), float(last["g2"])
-                g_full, g_batch = last["G"], last["g"]
-            else:
-                trace = self.two.trace_sigma
-                G = self._frame_full_grad(sim)
-                g = sim.last_grad
-                noise, gG, g2 = float(((g - G) ** 2).sum()), float((g * G).sum()), float((g * g).sum())
-                G2 = float((G * G).sum())
-                g_full, g_batch = None, None
+        row = self._row(sim) if (sim.step_count > 0 and sim.last_grad is not None) else None
+        trace = G2 = g_full = g_batch = None
+        if row is not None:
+            trace, G2, g_full, g_batch = row["trace"], row["G2"], row["G"], row["g"]
             f.full_grad_norm = math.sqrt(max(G2, 0.0))
-            den = math.sqrt(max(g2, 0.0)) * f.full_grad_norm
-            f.cos_to_full = gG / den if den > 0 else None
-            f.grad_noise = noise
-            cb_last = c_factor(self.n, last["bsz"], last["sampling"])
+            den = math.sqrt(max(row["g2"], 0.0)) * f.full_grad_norm
+            f.cos_to_full = row["gG"] / den if den > 0 else None
+            f.grad_noise = row["noise"]
+            samp_last = self._key[3] if self._key else samp      # the sampling of the step just taken
+            cb_last = c_factor(self.n, sim.last_batch_size, samp_last)
             f.grad_noise_theory = cb_last * trace if trace is not None else None
             if self.linear:
                 f.noise_scale = trace / G2 if G2 > 0 else None
             else:
                 f.noise_scale = self.two.noise_scale
             f.trace_sigma = trace
-        else:
-            g_batch = None
         ball = self._ball_info(sim, (B, lr, m, samp))
         f.ball_radius_theory = ball.radius_theory
         f.ball_radius = ball.radius_measured
@@ -309,6 +297,23 @@ class NoiseStats:
         f.extra["stats"] = self._stats_info(sim, trace, G2, f.temperature, g_full, g_batch)
         if self.probe_result is not None:
             f.extra["probe"] = self.probe_result
+
+    def _row(self, sim) -> dict:
+        """The quantities of the step just taken: from the last flush when it covered it, else computed now."""
+        last = self._last
+        if self.linear and last is not None and last["step"] == sim.step_count:
+            return {k: (float(v) if isinstance(v, (np.floating, float)) else v) for k, v in last.items()}
+        with torch.no_grad():
+            g = sim.last_grad.to(self.dtype)
+            if self.linear:
+                G, tr, _ = self.engine(sim.last_theta[None])
+                G, trace = G[0], float(tr[0])
+            else:
+                G, trace = self._frame_full_grad(sim).to(self.dtype), self.two.trace_sigma
+            noise, gG, g2, G2 = torch.stack([((g - G) ** 2).sum(), (g * G).sum(), (g * g).sum(), (G * G).sum()]).tolist()
+        small = self.linear and self.problem.n_params <= SMALL
+        return dict(step=sim.step_count, noise=noise, gG=gG, g2=g2, G2=G2, trace=trace,
+                    G=_vec(G) if small else None, g=_vec(g) if small else None)
 
     def _frame_full_grad(self, sim) -> torch.Tensor:
         if self._frame_full is None or self._frame_full[0] != sim.step_count:
