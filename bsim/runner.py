@@ -146,6 +146,10 @@ class Runner:
         self._plane_req: PlaneRequest | None = None
         self._plane: tuple[PlaneRequest, Any] | None = None
         self._next_step_at = time.perf_counter()
+        #: set by a screen while it draws a frame: the thread then leaves the GIL to it (up to
+        #: ``max_yield`` s per frame), so drawing is not slowed by stepping, nor a key by either
+        self.ui_busy = threading.Event()
+        self.max_yield = 0.05
 
     # ------------------------------------------------------------ public API
     def submit(self, item) -> None:
@@ -225,6 +229,9 @@ class Runner:
                         self._wait(min(wait, period))
                         continue
                     self._next_step_at = max(self._next_step_at + 1.0 / self.speed, now - 0.1)
+                if self.ui_busy.is_set():
+                    self._yield_to_ui()
+                    continue
                 self._one_step()
                 now = time.perf_counter()
                 if self._dirty or now >= next_pub:
@@ -233,6 +240,13 @@ class Runner:
         except Exception as exc:  # a bug must not leave a silent, frozen screen
             self.paused = True
             self.on_event("error", f"the simulation stopped: {type(exc).__name__}: {exc}")
+
+    def _yield_to_ui(self) -> None:
+        """Sleep (the GIL released) while the screen draws, until it is done, an item comes, or max_yield."""
+        end = time.perf_counter() + self.max_yield
+        while self.ui_busy.is_set() and self._q.empty() and time.perf_counter() < end:
+            time.sleep(0.0005)
+        self.ui_busy.clear()
 
     def _wait(self, timeout: float | None) -> None:
         try:

@@ -25,6 +25,7 @@ class Terminal:
         env.pop("TEXTUAL", None)
         self.child = pexpect.spawn(str(bsim), args, cwd=str(cwd), env=env, dimensions=(36, 120),
                                    encoding="utf-8", codec_errors="replace", timeout=60)
+        self.child.delaybeforesend = None       # pexpect waits 50 ms before each send by default
         self.text = ""
 
     def wait_for(self, pattern: str, timeout: float = 60.0) -> re.Match:

@@ -104,7 +104,7 @@ class BallPanel(Panel):
         if f is None:
             return self.message("starting…", width, height)
         if f.dist_to_opt is None:
-            self.border_title = "Spread (no θ*)"
+            self._title("Spread (no θ*)")
             ball = f.extra.get("ball")
             text = ("no known optimum: the LSTM is non-convex, so there is no θ* to draw a ball around"
                     if f.problem == "lstm" else "no known optimum for this problem")
@@ -117,7 +117,7 @@ class BallPanel(Panel):
             else:
                 text += ". The spread around the running average of the iterates: not yet measured."
             return self.message(text, width, height)
-        self.border_title = self.TITLE
+        self._title(self.TITLE)
         if len(f.theta) == 2 and f.theta_star is not None:
             return self.build_plane(width, height)
         return self.build_distance(width, height)
@@ -129,7 +129,7 @@ class BallPanel(Panel):
         out = [text_strip([("━ |θ-θ*| ", "blue"), ("┄ predicted ", "orange"), ("┄ measured rms", "green")], width)]
         if len(data) == 0:
             return out + self.message("no step yet", width, height - 1)
-        rows = thin(data, 4 * width)
+        rows = thin(data, 2 * width)
         step, dist = rows[:, 0], rows[:, 7]
         meas, pred = self.radii(f)
         yr = data_range(dist, [pred] if pred else None, [meas] if meas else None, log=True) or (1e-3, 1.0)

@@ -102,11 +102,15 @@ class Canvas:
         chars = _BRAILLE[self.bits]
         colors = self.color.copy()
         empty = self.bits == 0
-        colors[empty] = 0
         chars[empty] = " "
         for (r, c), (ch, ci) in self.text.items():
             chars[r, c] = ch
             colors[r, c] = ci
+            empty[r, c] = False
+        # a blank cell takes the colour of the cell before it: fewer runs, fewer segments to draw
+        idx = np.where(empty, 0, np.arange(self.w)[None, :])
+        np.maximum.accumulate(idx, axis=1, out=idx)
+        colors = np.take_along_axis(colors, idx, axis=1)
         out = []
         for r in range(self.h):
             row_c = colors[r]

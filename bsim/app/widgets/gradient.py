@@ -27,7 +27,7 @@ class GradientPanel(Panel):
                                 "(n takes one step while paused)", width, height)
         legend = [("● |g_B| ", "orange"), ("━ |G| ", "blue"), ("━ cos(g_B,G)", "green")]
         out = [text_strip(legend, width)]
-        rows = thin(data, 4 * width)
+        rows = thin(data, 2 * width)
         step, g, G, cos = rows[:, 0], rows[:, 4], rows[:, 5], rows[:, 6]
         xr = (float(step[0]), float(max(step[-1], step[0] + 1)))
         avail = height - 2

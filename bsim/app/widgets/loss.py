@@ -45,7 +45,7 @@ class LossPanel(Panel):
             legend.append(("━ test ", "orange"))
         legend.append((f"  {scale} (y)", "axis"))
         out = [text_strip(legend, width)]
-        rows = thin(data, 4 * width)
+        rows = thin(data, 2 * width)
         step, batch, train, test = rows[:, 0], rows[:, 1], rows[:, 2], rows[:, 3]
         xr = (float(step[0]), float(max(step[-1], step[0] + 1)))
         yr = data_range(batch, train, test, log=self.log_scale) or (1e-3, 1.0)

@@ -73,6 +73,11 @@ class Panel(Widget):
         self._key = None
         self.builds = 0
 
+    def _title(self, title: str) -> None:
+        """Change the border title (only when it differs: setting it redraws the panel)."""
+        if self.border_title != title:
+            self.border_title = title
+
     def key(self, history: History):
         """What the panel's picture depends on; it is rebuilt only when this changes."""
         return history.version

@@ -1,0 +1,171 @@
+"""Benchmark of the app in a real pseudo-terminal at 120x36, while training runs at full speed.
+
+Prints, measured in one run:
+  - frames/s: screen updates written to the terminal per second (goal >= 15);
+  - steps/s in the app against the same scenario stepped headless in this process,
+    before the app starts (goal: the app keeps >= 50% of it);
+  - key-to-frame latency: from writing ``]`` / ``[`` into the terminal to the first
+    screen update whose counters show the new batch size (median; goal <= 100 ms);
+  - start-up: from spawning ``bsim`` to the first screen update showing a step taken.
+
+The app runs as a child process (``python bench/tui.py --child``): the real app
+with its runner thread, whose screen updates (App._display) are timestamped;
+the parent drains the terminal so the child never blocks on output.
+
+    python bench/tui.py [--scenario default] [--seconds 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+
+# ------------------------------------------------------------------ the child: the app, instrumented
+def child(out: str, scenario: str) -> int:
+    import torch
+
+    from bsim.app.app import BsimApp
+    from bsim.scenario import find_scenario
+    from bsim.simulation import Simulation
+
+    torch.set_num_threads(1)
+    log = {"frames": [], "shown": []}
+
+    class BenchApp(BsimApp):
+        def _display(self, screen, renderable):
+            super()._display(screen, renderable)
+            if renderable is None:
+                return
+            f = self.history.latest
+            rs = f.extra.get("runner") if f is not None else None
+            log["frames"].append(time.time())
+            log["shown"].append((time.time(), rs.next_batch_size if rs else None, f.tick if f else 0))
+
+    sc = find_scenario(scenario)
+    app = BenchApp(Simulation(sc), scenario=sc)
+    app.run()
+    Path(out).write_text(json.dumps(log))
+    return 0
+
+
+# ------------------------------------------------------------------ the parent
+def headless_steps_per_sec(scenario: str, seconds: float) -> float:
+    """The same scenario stepped with no screen (noise statistics on, as in the app)."""
+    import torch
+
+    from bsim.scenario import find_scenario
+    from bsim.simulation import Simulation
+
+    torch.set_num_threads(1)
+    sim = Simulation(find_scenario(scenario))
+    sim.run(200)
+    t0, n = time.perf_counter(), 0
+    while time.perf_counter() - t0 < seconds:
+        n += sim.run(200)
+        sim.frame()                  # the runner reads a frame 20 times a second; this is about as often
+    return n / (time.perf_counter() - t0)
+
+
+def run_app(scenario: str, seconds: float, key_every: float) -> dict:
+    import pexpect
+
+    out = Path(tempfile.mkdtemp(prefix="bsim-bench-")) / "log.json"
+    env = dict(os.environ, TERM="xterm-256color", COLORTERM="truecolor")
+    t_spawn = time.time()
+    proc = pexpect.spawn(sys.executable, [__file__, "--child", str(out), "--scenario", scenario],
+                         dimensions=(36, 120), env=env, cwd=str(out.parent), encoding="utf-8",
+                         codec_errors="replace", timeout=5)
+    proc.delaybeforesend = None      # pexpect sleeps 50 ms before each send by default
+    tail = [""]
+
+    def drain(for_seconds: float) -> None:
+        end = time.time() + for_seconds
+        while time.time() < end:
+            try:
+                tail[0] = (tail[0] + proc.read_nonblocking(1 << 16, timeout=max(min(end - time.time(), 0.02), 0.001)))[-4000:]
+            except pexpect.TIMEOUT:
+                pass
+            except pexpect.EOF:
+                raise SystemExit(f"bench/tui.py: the app ended early; its last output:\n{tail[0]}") from None
+
+    drain(4.0)                       # start-up and warm-up
+    keys, b = [], None
+    t_start = time.time()
+    while time.time() - t_start < seconds:
+        key = "]" if len(keys) % 2 == 0 else "["
+        keys.append((time.time(), key))
+        proc.send(key)
+        drain(key_every)
+    t_end = time.time()
+    proc.send("q")
+    try:
+        proc.expect(pexpect.EOF, timeout=30)
+    finally:
+        proc.close(force=True)
+    log = json.loads(out.read_text())
+    log.update(t_spawn=t_spawn, t_start=t_start, t_end=t_end, keys=keys, exit=proc.exitstatus)
+    del b
+    return log
+
+
+def analyse(log: dict, base_b: int) -> dict:
+    t0, t1 = log["t_start"], log["t_end"]
+    frames = [t for t in log["frames"] if t0 <= t <= t1]
+    shown = [s for s in log["shown"] if t0 <= s[0] <= t1]
+    fps = len(frames) / (t1 - t0)
+    steps = (shown[-1][2] - shown[0][2]) / (shown[-1][0] - shown[0][0]) if len(shown) > 1 else 0.0
+    # key k (0-based) doubles B when k is even (base -> 2 base), halves it back when odd
+    lat = []
+    for k, (t_key, _key) in enumerate(log["keys"]):
+        want = 2 * base_b if k % 2 == 0 else base_b
+        hit = next((t for t, b, _ in log["shown"] if t >= t_key and b == want), None)
+        if hit is not None:
+            lat.append(hit - t_key)
+    first_step = next((t for t, _, tick in log["shown"] if tick > 0), None)
+    return {"fps": fps, "app_steps_per_sec": steps, "latency_ms": [x * 1000 for x in lat],
+            "startup_s": (first_step - log["t_spawn"]) if first_step else None, "keys": len(log["keys"])}
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--scenario", default="default")
+    p.add_argument("--seconds", type=float, default=10.0)
+    p.add_argument("--key-every", type=float, default=0.5)
+    p.add_argument("--child", metavar="OUT.json", help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.child:
+        return child(args.child, args.scenario)
+
+    from bsim.scenario import find_scenario
+    base_b = find_scenario(args.scenario).optimizer.batch_size
+    print(f"bench/tui.py: scenario {args.scenario}, 120x36, {args.seconds:g} s of training with a key every "
+          f"{args.key_every:g} s; {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}")
+    before = headless_steps_per_sec(args.scenario, 4.0)
+    log = run_app(args.scenario, args.seconds, args.key_every)
+    after = headless_steps_per_sec(args.scenario, 4.0)
+    headless = (before + after) / 2     # the machine's load may change while the app runs
+    r = analyse(log, base_b)
+    lat = r["latency_ms"]
+    med = statistics.median(lat) if lat else float("nan")
+    ratio = r["app_steps_per_sec"] / headless if headless else float("nan")
+    print(f"  frames/s of the whole screen      {r['fps']:8.1f}   (goal >= 15)   {'ok' if r['fps'] >= 15 else 'MISSED'}")
+    print(f"  steps/s headless                  {headless:8.0f}   (before the app {before:.0f}, after {after:.0f})")
+    print(f"  steps/s in the app                {r['app_steps_per_sec']:8.0f}   = {ratio:.0%} of headless "
+          f"(goal >= 50%)   {'ok' if ratio >= 0.5 else 'MISSED'}")
+    print(f"  key-to-frame latency, median      {med:8.1f} ms (goal <= 100 ms, {len(lat)} of {r['keys']} keys; "
+          f"max {max(lat) if lat else float('nan'):.0f} ms)   {'ok' if med <= 100 else 'MISSED'}")
+    if r["startup_s"] is not None:
+        print(f"  start-up to the first step shown  {r['startup_s']:8.2f} s")
+    print(f"  exit code of the app              {log['exit']}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
