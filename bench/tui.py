@@ -55,6 +55,35 @@ def child(out: str, scenario: str) -> int:
     return 0
 
 
+def screenshot(path: Path, size: tuple[int, int], scenario: str = "default") -> Path:
+    """The app's own SVG screenshot (ctrl+s) of a fixed run: 1500 steps, ] (B 8 -> 16), 1500 more.
+
+    Stepped from here without a thread and without rates, so the picture is the same every time.
+    """
+    import asyncio
+
+    import torch
+
+    from bsim.app.app import BsimApp
+    from bsim.scenario import find_scenario
+    from bsim.simulation import Simulation
+
+    torch.set_num_threads(1)
+
+    async def go():
+        sc = find_scenario(scenario)
+        app = BsimApp(Simulation(sc), scenario=sc, threaded=False, paused=True, timing=False)
+        async with app.run_test(size=size) as pilot:
+            for i in range(60):
+                if i == 30:
+                    await pilot.press("right_square_bracket")
+                app.runner.advance(50)
+                await pilot.pause()
+            await pilot.pause()
+            return app.save_svg(path)
+    return asyncio.run(go())
+
+
 # ------------------------------------------------------------------ the parent
 def headless_steps_per_sec(scenario: str, seconds: float) -> float:
     """The same scenario stepped with no screen (noise statistics on, as in the app)."""
@@ -139,9 +168,15 @@ def main(argv=None) -> int:
     p.add_argument("--seconds", type=float, default=10.0)
     p.add_argument("--key-every", type=float, default=0.5)
     p.add_argument("--child", metavar="OUT.json", help=argparse.SUPPRESS)
+    p.add_argument("--screenshots", action="store_true",
+                   help="write screenshots/app-120x36.svg and app-80x24.svg (the README's) and stop")
     args = p.parse_args(argv)
     if args.child:
         return child(args.child, args.scenario)
+    if args.screenshots:
+        for size in ((120, 36), (80, 24)):
+            print(screenshot(Path("screenshots") / f"app-{size[0]}x{size[1]}.svg", size))
+        return 0
 
     from bsim.scenario import find_scenario
     base_b = find_scenario(args.scenario).optimizer.batch_size

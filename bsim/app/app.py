@@ -349,13 +349,19 @@ class BsimApp(App):
         log = self.query_one(LossPanel).toggle_log()
         self._notice("notice", f"loss axis: {'log' if log else 'linear'} scale")
 
-    def action_screenshot_svg(self) -> None:
+    def save_svg(self, path: str | Path) -> Path:
+        """Write the screen as SVG, atomically (the folder is made if needed); OSError if it cannot."""
         from bsim.atomic import atomic_write_text
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(path, self.export_screenshot())
+        return path
+
+    def action_screenshot_svg(self) -> None:
         stamp = datetime.datetime.now().strftime("%Y-%m-%d_%H-%M-%S-%f")[:-3]
         path = self.screenshots_dir / f"bsim-{stamp}.svg"
         try:
-            self.screenshots_dir.mkdir(parents=True, exist_ok=True)
-            atomic_write_text(path, self.export_screenshot())
+            self.save_svg(path)
         except OSError as exc:
             self._notice("error", f"cannot write the screenshot {path}: {exc.strerror or exc}")
             return
@@ -449,6 +455,9 @@ class BsimApp(App):
         yield cmd("Screenshot (SVG)", "into screenshots/ (ctrl+s)", self.action_screenshot_svg)
         yield cmd("Help", "what each panel shows (?)", self.action_help)
         yield cmd("Quit", "q", self.action_quit)
-        sweep = getattr(self, "sweep_commands", None)
-        if callable(sweep):
-            yield from sweep()
+        try:   # the sweep results screen, when installed, adds its own commands
+            from bsim.app import sweep_screen
+        except ImportError:
+            sweep_screen = None
+        if sweep_screen is not None and hasattr(sweep_screen, "palette_commands"):
+            yield from sweep_screen.palette_commands(self)
