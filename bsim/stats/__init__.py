@@ -9,6 +9,7 @@ One quantity per module, apart from any drawing:
   ball        the predicted epsilon-ball per setting, cached
   window      the measured ball and variance averages over steps
   chains      many independent SGD chains, vectorised (precise ball measurements)
+  probe       K fresh batches at the current parameters
   info        what goes into frame.extra
   monitor     NoiseStats: all of it attached to a running Simulation
 """

@@ -26,11 +26,11 @@ import numpy as np
 import torch
 
 from bsim.problems.base import PROBE_STREAM, stream_seed
-from bsim.sampler import Sampler
 from bsim.stats.ball import BallCache, quad_model
 from bsim.stats.cfactor import VarianceTheory, c_factor, temperature
 from bsim.stats.fullgrad import LinearFullPass, full_grad_engine, stats_dtype
 from bsim.stats.info import BallInfo, ProbeResult, StatsInfo, VariancePoint
+from bsim.stats.probe import run_probe, vec
 from bsim.stats.twobatch import TwoBatchAverage, half_batch_grad
 from bsim.stats.window import BallWindow, VarianceByBatchSize
 
@@ -45,9 +45,7 @@ SMALL = 8
 
 
 def _vec(t) -> tuple[float, ...] | None:
-    if t is None:
-        return None
-    return tuple(float(v) for v in (t.tolist() if isinstance(t, torch.Tensor) else t))
+    return vec(t)
 
 
 class NoiseStats:
@@ -375,34 +373,10 @@ class NoiseStats:
 
     # ----------------------------------------------------------------- probe
     def probe(self, batches: int = 32) -> ProbeResult:
-        """K fresh batches at the current parameters, from the PROBE stream.
-
-        The training trajectory and its sampler are untouched: the batches come
-        from a separate generator and nothing of the simulation is written.
-        """
-        if batches < 2:
-            raise ValueError("a probe needs at least 2 batches")
+        """K fresh batches at the current parameters from the PROBE stream (``bsim.stats.probe``);
+        later frames carry the result in extra["probe"]."""
         self._sync_run()
-        sim, p = self.sim, self.problem
-        theta, B, samp = sim.theta, sim.batch_size, sim.sampling
-        sampler = Sampler(self.n, "replacement" if samp == "replacement" else "iid", False, self._probe_gen, self.device)
-        with torch.no_grad():
-            grads = torch.stack([p.loss_and_grad(theta, sampler.next_batch(B))[1] for _ in range(batches)]).to(self.dtype)
-            if self.linear:
-                G, tr, _ = self.engine(theta[None])
-                G, trace = G[0], float(tr[0])
-            else:
-                G, trace = p.full_grad(theta).to(self.dtype), self.two.trace_sigma
-            noise = ((grads - G) ** 2).sum(1).cpu().numpy()
-        mean = float(noise.mean())
-        se = float(noise.std(ddof=1) / math.sqrt(len(noise)))
-        pred = c_factor(self.n, B, samp) * trace if trace is not None else None
-        small = p.n_params <= SMALL
-        self.probe_result = ProbeResult(
-            step=sim.step_count, batch_size=B, sampling=samp, batches=batches, grad_noise_mean=mean,
-            grad_noise_se=se, predicted=pred, trace_sigma=trace, ratio=mean / pred if pred else None,
-            full_grad=_vec(G) if small else None,
-            batch_grads=tuple(_vec(g) for g in grads) if small else None)
+        self.probe_result = run_probe(self, batches)
         return self.probe_result
 
     def clear_probe(self) -> None:
