@@ -112,17 +112,17 @@ class History:
         last = self.latest
         self.latest = f
         self.version += 1
+        b = _setting_b(f)                  # a change made while paused is marked where it was made
+        prev_b = self.b_changes[-1][2] if self.b_changes else None
+        if prev_b is None:
+            self.b_changes.append((f.step, b, b))
+        elif b != prev_b:
+            self.b_changes.append((f.step, prev_b, b))
         if f.step == 0 or (last is not None and f.step == last.step and f.tick == last.tick):
             return  # no step since the last frame (paused): nothing to plot
         self.trace.append((f.step, _f(f.batch_loss), _f(f.train_loss), _f(f.test_loss), _f(f.grad_norm),
                            _f(f.full_grad_norm), _f(f.cos_to_full), _f(f.dist_to_opt), _f(f.grad_noise),
                            _f(f.ball_radius_theory)))
-        b = _setting_b(f)
-        prev_b = self.b_changes[-1][2] if self.b_changes else None
-        if prev_b is None:
-            self.b_changes.append((0, b, b))
-        elif b != prev_b:
-            self.b_changes.append((f.step, prev_b, b))
         if f.grad_noise is not None:
             self.variance.add(f.batch_size, f.grad_noise)
         if f.theta:
