@@ -64,8 +64,7 @@ class Driver:
 
     async def type_answer(self, text: str) -> None:
         assert isinstance(self.app.screen, AskScreen)
-        await self.pilot.press(*("ctrl+a", "ctrl+k"))     # the field starts with the current value
-        await self.pilot.press(*text)
+        await self.pilot.press(*text)       # the field starts with the current value, selected: typing replaces it
         await self.press("enter")
 
     @property
