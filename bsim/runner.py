@@ -18,7 +18,6 @@ takes steps synchronously: how tests drive it.
 from __future__ import annotations
 
 import datetime
-import math
 import queue
 import threading
 import time
@@ -36,41 +35,45 @@ SPEEDS: tuple[int | None, ...] = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000
 # ---------------------------------------------------------------- controls
 @dataclass(frozen=True)
 class Pause:
-    pass
+    """Stop stepping (while recording, a pause point is recorded)."""
 
 
 @dataclass(frozen=True)
 class Resume:
-    pass
+    """Go on stepping (not while diverged: reset first)."""
 
 
 @dataclass(frozen=True)
 class TogglePause:
-    pass
+    """Pause or resume (space)."""
 
 
 @dataclass(frozen=True)
 class Step:
-    """One step while paused (the panels then show that step's batch gradient)."""
+    """One step while paused (the panels then show that step's batch gradient); pauses when running."""
 
 
 @dataclass(frozen=True)
 class Faster:
-    pass
+    """The next higher steps/s cap of SPEEDS (f)."""
 
 
 @dataclass(frozen=True)
 class Slower:
-    pass
+    """The next lower steps/s cap of SPEEDS (F)."""
 
 
 @dataclass(frozen=True)
 class ToggleRecording:
+    """Start recording (into ``path``, or recordings/<time>.toml), or stop it (R)."""
+
     path: str | None = None
 
 
 @dataclass(frozen=True)
 class AddCaption:
+    """A caption at the current tick (only while recording)."""
+
     text: str
 
 
@@ -530,6 +533,3 @@ def _one_line(exc: Exception) -> str:
     text = str(exc).strip().replace("\n", " ") or type(exc).__name__
     return text if len(text) < 300 else text[:297] + "..."
 
-
-def finite(x) -> bool:
-    return x is not None and math.isfinite(x)

@@ -12,7 +12,7 @@ import math
 import sys
 from pathlib import Path
 
-from textual.app import App, ComposeResult, SystemCommand
+from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, Horizontal
 from textual.message import Message
@@ -21,6 +21,7 @@ from textual.widgets import Footer, Header, Static
 
 from bsim import actions as A
 from bsim import runner as R
+from bsim.app.commands import PRESETS
 from bsim.app.history import History
 from bsim.app.screens import AskScreen, HelpScreen
 from bsim.app.widgets.ball import BallPanel, PlaneWanted
@@ -34,7 +35,6 @@ from bsim.scenario import LR_SCALINGS, PROBLEMS, SAMPLINGS
 SWITCH_INTERVAL = 0.001
 #: below this the app shows a "too small" message instead of the panels
 MIN_SIZE = (70, 20)
-PRESETS = {str(k): 2 ** (k - 1) for k in range(1, 10)}   # keys 1-9: B = 1, 2, 4, ... 256
 
 
 class FrameReady(Message):
@@ -422,42 +422,5 @@ class BsimApp(App):
 
     # ------------------------------------------------------------- palette
     def get_system_commands(self, screen: Screen):
-        cmd = SystemCommand
-        yield cmd("Set batch size...", "Type an exact batch size (b)", self.action_ask_batch_size)
-        yield cmd("Double batch size", "B x 2 (])", self.action_double_batch)
-        yield cmd("Halve batch size", "B / 2 ([)", self.action_halve_batch)
-        for k, b in PRESETS.items():
-            yield cmd(f"Batch size {b}", f"preset key {k}", lambda k=k: self.action_preset(k), discover=False)
-        yield cmd("Set learning rate...", "Type an exact learning rate", self.action_ask_lr)
-        yield cmd("Double learning rate", "lr x 2 (+)", self.action_double_lr)
-        yield cmd("Halve learning rate", "lr / 2 (-)", self.action_halve_lr)
-        yield cmd("Cycle lr scaling", "none -> linear -> sqrt (l)", self.action_cycle_lr_scaling)
-        for mode in LR_SCALINGS:
-            yield cmd(f"Set lr scaling: {mode}", "how lr follows a batch-size change",
-                      lambda m=mode: self.action_set_lr_scaling(m), discover=False)
-        yield cmd("Cycle sampling", "shuffle -> iid -> replacement (s)", self.action_cycle_sampling)
-        for mode in SAMPLINGS:
-            yield cmd(f"Set sampling: {mode}", "how each batch is drawn",
-                      lambda m=mode: self.action_set_sampling(m), discover=False)
-        for kind in PROBLEMS:
-            yield cmd(f"Switch problem: {kind}", "the bundled scenario of that problem (p cycles)",
-                      lambda k=kind: self.action_switch_problem(k))
-        yield cmd("Open scenario...", "A bundled scenario or a TOML file", self.action_open_scenario)
-        yield cmd("Pause / resume", "space", self.action_toggle_pause)
-        yield cmd("Single step", "one step while paused (n)", self.action_step)
-        yield cmd("Faster", "raise the steps-per-second cap (f)", self.action_faster)
-        yield cmd("Slower", "lower the steps-per-second cap (F)", self.action_slower)
-        yield cmd("Reset", "back to step 0, keeping the settings (r)", self.action_reset)
-        yield cmd("Start / stop recording", "record into recordings/ (R)", self.action_toggle_recording)
-        yield cmd("Add caption...", "while recording (c)", self.action_ask_caption)
-        yield cmd("Jump to next caption", "fast-forward a replay (j)", self.action_jump)
-        yield cmd("Toggle loss log scale", "log or linear y axis (y)", self.action_toggle_log)
-        yield cmd("Screenshot (SVG)", "into screenshots/ (ctrl+s)", self.action_screenshot_svg)
-        yield cmd("Help", "what each panel shows (?)", self.action_help)
-        yield cmd("Quit", "q", self.action_quit)
-        try:   # the sweep results screen, when installed, adds its own commands
-            from bsim.app import sweep_screen
-        except ImportError:
-            sweep_screen = None
-        if sweep_screen is not None and hasattr(sweep_screen, "palette_commands"):
-            yield from sweep_screen.palette_commands(self)
+        from bsim.app.commands import palette_commands
+        yield from palette_commands(self)

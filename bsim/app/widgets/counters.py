@@ -7,7 +7,6 @@ from bsim.app.history import History
 from textual.strip import Strip
 
 from bsim.app.widgets.panel import Panel, text_strip, wrap
-from bsim.runner import SPEEDS
 
 
 SHORT = {"batch size": "B", "samples/s": "smpl/s", "temperature": "temp", "momentum": "mom",
@@ -109,5 +108,3 @@ class CountersPanel(Panel):
             out += lines[:room]
         return out
 
-
-__all__ = ["CountersPanel", "SPEEDS"]

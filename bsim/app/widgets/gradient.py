@@ -9,7 +9,6 @@ from __future__ import annotations
 import numpy as np
 
 from bsim.app.format import num
-from bsim.app.history import History
 from bsim.app.widgets.canvas import Chart, data_range
 from bsim.app.widgets.loss import thin
 from bsim.app.widgets.panel import Panel, text_strip
