@@ -24,7 +24,7 @@ from bsim.sweep.state import finite
 
 REGIME = 4.0   # the regime boundaries: B_crit / 4 and 4 B_crit
 
-REGIMES_CAPTION = ("regimes: perfect scaling B < B_crit/4 (E within 25% of E_min) | diminishing returns | "
+REGIMES_CAPTION = ("a dot per task, the line the fit; regimes: perfect scaling B < B_crit/4 (E within 25% of E_min) | diminishing returns | "
                    "maximal data parallelism B > 4 B_crit (S within 25% of S_min)")
 
 
@@ -54,7 +54,7 @@ def draw_tradeoff(plt, summary: Summary, which: str) -> None:
         pts_v += [float(v) for v in vals]
     plt.xscale("log")
     plt.yscale("log")
-    plt.title(("steps S" if which == "steps" else "examples E") + " to the target: a dot per task, the fit drawn")
+    plt.title(("steps S" if which == "steps" else "examples E") + " to the target")
     plt.xlabel("batch size B")
     if not pts_b:
         plt.text("no task reached the target", 1, 1)

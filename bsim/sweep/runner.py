@@ -177,7 +177,7 @@ def check_resumable(rows: list[dict], spec: SweepSpec, out: Path) -> None:
 
 def run_sweep(spec: SweepSpec, out: str | Path, workers: int | None = None, ray_address: str | None = None,
               use_ray: bool = False, task_fn: TaskFn = run_task, progress: Progress | None = None,
-              log: IO | None = sys.stderr) -> Outcome:
+              quiet: bool = False) -> Outcome:
     """Run the tasks of ``spec`` not yet in ``out``, saving each as it finishes."""
     out = Path(out)
     rows = state.read_rows(out) if out.exists() else []
@@ -186,8 +186,8 @@ def run_sweep(spec: SweepSpec, out: str | Path, workers: int | None = None, ray_
     tasks = spec.tasks()
     todo = [t for t in tasks if t.key not in done_keys]
     skipped = len(tasks) - len(todo)
-    if skipped and log:
-        print(f"bsim: resuming {out}: {skipped} of {len(tasks)} tasks already done", file=log)
+    if skipped and not quiet:
+        print(f"bsim: resuming {out}: {skipped} of {len(tasks)} tasks already done", file=sys.stderr)
     workers = workers or os.cpu_count() or 1
     if use_ray:
         engine = run_ray(spec, todo, ray_address, task_fn)

@@ -1,0 +1,63 @@
+"""The Ray engine against a local Ray started here: the same rows as in-process, and a lost worker is retried."""
+
+import os
+import sys
+
+import pytest
+import ray
+
+from bsim.sweep import state
+from bsim.sweep.runner import Progress, run_sweep
+from bsim.sweep.task import run_task
+from test_sweep import SMALL, spec_of, without_wall
+
+# the crash-once task below is defined here: ship this module to the workers by value
+ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield
+    ray.shutdown()
+
+
+@pytest.fixture
+def small(tmp_path):
+    p = tmp_path / "small.toml"
+    p.write_text(SMALL)
+    return p
+
+
+QUIET = Progress(1, enabled=False)
+
+
+def test_ray_gives_the_rows_of_an_in_process_run(local_ray, small, tmp_path):
+    spec = spec_of(small, batch_sizes=(1, 4, 16, 64), seeds=(0, 1))
+    here = run_sweep(spec, tmp_path / "here.csv", workers=1, progress=QUIET, quiet=True).rows
+    there = run_sweep(spec, tmp_path / "ray.csv", use_ray=True, progress=QUIET, quiet=True).rows
+    assert len(there) == 8
+    assert without_wall(there) == without_wall(here)
+    name = "B16-seed1-lr0.2.csv"
+    assert (tmp_path / "ray.curves" / name).read_text() == (tmp_path / "here.curves" / name).read_text()
+
+
+def crash_once_in(folder):
+    """A task function that kills its worker process the first time the B = 16 task runs (a lost node)."""
+    def crash_once(spec, task):
+        marker = os.path.join(folder, f"{task.name}.crashed")
+        if task.batch_size == 16 and not os.path.exists(marker):
+            open(marker, "w").close()
+            os._exit(1)
+        return run_task(spec, task)
+    return crash_once
+
+
+def test_a_task_whose_ray_worker_dies_is_retried(local_ray, small, tmp_path):
+    spec = spec_of(small, batch_sizes=(4, 16), seeds=(0,))
+    rows = run_sweep(spec, tmp_path / "ray.csv", use_ray=True, task_fn=crash_once_in(str(tmp_path)),
+                     progress=QUIET, quiet=True).rows
+    assert (tmp_path / "B16-seed0-lr0.2.crashed").exists()        # the worker did die once
+    here = run_sweep(spec, tmp_path / "here.csv", workers=1, progress=QUIET, quiet=True).rows
+    assert without_wall(rows) == without_wall(here)
+    assert [r["batch_size"] for r in state.read_rows(tmp_path / "ray.csv")] == [4, 16]
