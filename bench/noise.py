@@ -41,6 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bsim.scenario import apply_overrides, find_scenario  # noqa: E402
 from bsim.simulation import Simulation  # noqa: E402
 from bsim.stats.perexample import per_example_grads, per_example_vmap  # noqa: E402
+from bsim.stats.monitor import NoiseStats  # noqa: E402
 
 try:  # benchmark-only
     from backpack import backpack, extend
@@ -63,7 +64,13 @@ def make_sim(name: str, problem: dict, batch_size: int, stats: bool = True) -> S
     sc = apply_overrides(find_scenario(name), batch_size=batch_size, device="cpu")
     for k, v in problem.items():
         setattr(sc.problem, k, v)
-    return Simulation(sc, stats=stats)
+    sim = Simulation(sc, stats=stats)
+    if stats and not hasattr(sim.problem, "per_example_grads"):
+        # the bar is for statistics EVERY step: the LSTM's default takes the two-batch estimate every
+        # LSTM_STRIDE steps (see bench/engine.py for the default cadence); here stride 1, the full gradient every 50
+        sim.noise_stats.detach()
+        sim.noise_stats = NoiseStats(sim, full_grad_every=50, stride=1)
+    return sim
 
 
 class Shuffle:

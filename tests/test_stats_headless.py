@@ -15,6 +15,7 @@ from bsim.headless import write_rows
 from bsim.scenario import apply_overrides, find_scenario
 from bsim.simulation import Simulation
 from bsim.stats.cfactor import c_factor
+from bsim.stats.monitor import LSTM_FULL_GRAD_EVERY
 
 CONTRACT = ["grad_noise", "grad_noise_theory", "noise_scale", "ball_radius_theory"]
 
@@ -108,14 +109,14 @@ def test_lstm_columns_and_labels(capsys, tmp_path):
     for r in rows:
         for col in ("grad_noise", "grad_noise_theory", "noise_scale", "trace_sigma", "temperature"):
             assert r[col] != "", col
-        assert r["ball_radius_theory"] == "" and r["full_grad_every"] == "50"
+        assert r["ball_radius_theory"] == "" and r["full_grad_every"] == str(LSTM_FULL_GRAD_EVERY)
     sim = Simulation(find_scenario("lstm"))
     sim.run(700)
     f = sim.frame()
     assert f.extra["ball"].label.startswith("spread around the running average")
     assert f.extra["ball"].radius_measured > 0 and f.ball_radius == f.extra["ball"].radius_measured
     assert f.extra["stats"].trace_sigma_label.startswith("two-batch estimate")
-    assert f.extra["stats"].variance_measured[0].steps == 14        # every 50 steps
+    assert f.extra["stats"].variance_measured[0].steps == 700 // LSTM_FULL_GRAD_EVERY
     assert f.grad_noise_theory == pytest.approx(c_factor(1024, 32, "shuffle") * f.trace_sigma)
 
 

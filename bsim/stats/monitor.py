@@ -34,8 +34,10 @@ from bsim.stats.probe import run_probe, vec
 from bsim.stats.twobatch import TwoBatchAverage, half_batch_grad
 from bsim.stats.window import BallWindow, VarianceByBatchSize
 
-#: LSTM: the full gradient (N examples) every this many steps
-LSTM_FULL_GRAD_EVERY = 50
+#: LSTM: the two-batch estimate (a half-batch gradient) every this many steps
+LSTM_STRIDE = 8
+#: LSTM: the full gradient (N examples, ~N/B steps' worth of work) every this many steps (a multiple of the stride)
+LSTM_FULL_GRAD_EVERY = 400
 #: LSTM: horizon (steps) of the running average the spread is measured around
 SPREAD_HORIZON = 200
 #: LSTM: horizon (steps) of the two-batch averages of tr(Sigma) and |G|^2
@@ -51,9 +53,10 @@ def _vec(t) -> tuple[float, ...] | None:
 class NoiseStats:
     """Attach with ``NoiseStats(sim)`` (Simulation does it unless stats=False)."""
 
-    def __init__(self, sim, full_grad_every: int | None = None, buffer: int = 256):
+    def __init__(self, sim, full_grad_every: int | None = None, buffer: int = 256, stride: int | None = None):
         self.sim = sim
         self._every_arg = full_grad_every
+        self._stride_arg = stride
         self._buffer_arg = max(1, int(buffer))
         sim.observers.append(self.observe)
         sim.frame_hooks.append(self.fill)
@@ -79,10 +82,14 @@ class NoiseStats:
             # an O(N d) pass per step: on big data sets only every K-th step enters (K = 1 up to N d = 65536)
             cost = self.n * p.n_params if isinstance(self.engine, LinearFullPass) else 0
             self.full_every = int(self._every_arg or max(1, math.ceil(cost / 65536)))
+            self.stride = 1
             self.cap = min(self._buffer_arg, max(8, 2 ** 16 // max(self.n, 1)))  # the K x N pass stays in cache
         else:
             self.engine, self.balls = None, None
+            self.stride = int(self._stride_arg or LSTM_STRIDE)
             self.full_every = int(self._every_arg or LSTM_FULL_GRAD_EVERY)
+            if self.full_every % self.stride:
+                raise ValueError(f"full_grad_every {self.full_every} is not a multiple of the stride {self.stride}")
             self.cap = self._buffer_arg
         self._clear()
 
@@ -126,6 +133,8 @@ class NoiseStats:
             self._segments.append((step, key))
         if self.linear and self.full_every > 1 and step % self.full_every:
             return
+        if not self.linear and step % self.stride:
+            return  # the LSTM's statistics cost a half-batch gradient: every `stride` steps
         self._steps.append(step)
         self._thetas.append(sim.last_theta)
         self._grads.append(sim.last_grad)
@@ -170,7 +179,7 @@ class NoiseStats:
         if self._ema is None:
             self._ema = Th[0].clone()
         run = torch.empty_like(Th)
-        ema, w = self._ema, 1.0 / SPREAD_HORIZON
+        ema, w = self._ema, self.stride / SPREAD_HORIZON  # one sample stands for `stride` steps
         for k in range(Th.shape[0]):
             torch.lerp(ema, Th[k], w, out=run[k])
             ema = run[k]
@@ -327,7 +336,8 @@ class NoiseStats:
             ns = trace / G2 if (trace is not None and G2) else None
             note = ""
         else:
-            label = f"two-batch estimate (B and B/2 of each batch), averaged over ~{TWO_BATCH_HORIZON} steps"
+            label = (f"two-batch estimate (B and B/2 of the batch every {self.stride} steps), "
+                     f"averaged over ~{TWO_BATCH_HORIZON} estimates")
             ns = self.two.noise_scale
             note = (f"the full gradient is computed every {self.full_every} steps (and at every frame's own step); "
                     f"grad_noise averages use those steps")
