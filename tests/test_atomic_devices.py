@@ -15,3 +15,17 @@ def test_atomic_write_to_dev_null_keeps_the_device():
 def test_headless_metrics_to_dev_null(capsys):
     assert main(["run", "default", "--headless", "--steps", "20", "--metrics", os.devnull]) == 0
     assert stat.S_ISCHR(os.stat(os.devnull).st_mode)
+
+
+def test_headless_into_a_closed_pipe_is_quiet():
+    """`bsim run --headless | head -1`: no BrokenPipeError traceback when the reader leaves."""
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-m", "bsim", "run", "default", "--headless", "--steps", "20000"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.readline()
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 0
+    assert "Traceback" not in err and "BrokenPipe" not in err
