@@ -1,0 +1,115 @@
+"""The sweep screen: a saved sweep's steps and examples against B and its learning curves.
+
+Opened from the command palette ("Open sweep results...") or by
+``bsim sweep --show sweep.csv --app``. It draws the same figures as the
+terminal (bsim.sweep.plots) into textual-plotext widgets, and reloads the CSV
+on r, so a sweep still running can be watched. A file that is not a sweep is
+a notice on the screen, never a crash.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual.app import App, ComposeResult, SystemCommand
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import Footer, Static
+from textual_plotext import PlotextPlot
+
+from bsim.errors import BsimInputError
+
+
+class SweepScreen(Screen):
+    """Four panels: S against B, E against B, the train curves, the test curves; the report above."""
+
+    BINDINGS = [Binding("escape,q", "close", "close"), Binding("r", "reload", "reload")]
+    DEFAULT_CSS = """
+    SweepScreen #sweep-report { height: auto; max-height: 16; padding: 0 1; }
+    SweepScreen .sweep-row { height: 1fr; }
+    SweepScreen PlotextPlot { width: 1fr; }
+    """
+
+    def __init__(self, path: str | Path, standalone: bool = False):
+        super().__init__()
+        self.path = Path(path)
+        self.standalone = standalone     # closing it quits (bsim sweep --show --app)
+        self.summary = None
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Static("", id="sweep-report")
+            with Horizontal(classes="sweep-row"):
+                yield PlotextPlot(id="sweep-steps")
+                yield PlotextPlot(id="sweep-samples")
+            with Horizontal(classes="sweep-row"):
+                yield PlotextPlot(id="sweep-train")
+                yield PlotextPlot(id="sweep-test")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.action_reload()
+
+    def action_reload(self) -> None:
+        from bsim.sweep import load_sweep
+        from bsim.sweep.plots import REGIMES_CAPTION, draw_curves, draw_tradeoff
+        report = self.query_one("#sweep-report", Static)
+        try:
+            summary, curves = load_sweep(self.path)
+        except BsimInputError as exc:
+            report.update(f"[b]cannot show the sweep[/b]: {exc}")
+            self.summary = None
+            return
+        self.summary = summary
+        report.update("\n".join(summary.lines() + [REGIMES_CAPTION]), layout=True)
+        panels = {"#sweep-steps": lambda p: draw_tradeoff(p, summary, "steps"),
+                  "#sweep-samples": lambda p: draw_tradeoff(p, summary, "samples"),
+                  "#sweep-train": lambda p: draw_curves(p, summary, curves, "train"),
+                  "#sweep-test": lambda p: draw_curves(p, summary, curves, "test")}
+        for sel, draw in panels.items():
+            widget = self.query_one(sel, PlotextPlot)
+            widget.plt.clear_data()
+            widget.plt.clear_figure()
+            draw(widget.plt)
+            widget.refresh()
+
+    def action_close(self) -> None:
+        if self.standalone:
+            self.app.exit(0)
+        else:
+            self.app.pop_screen()
+
+
+def open_sweep(app, path: str | None) -> None:
+    """Push the sweep screen for ``path`` (the answer of the palette's question; None: cancelled)."""
+    if path is None or not path.strip():
+        return
+    app.push_screen(SweepScreen(path.strip()))
+
+
+def palette_commands(app):
+    """The palette entry: ask for a sweep CSV, then open its screen."""
+    def ask():
+        if hasattr(app, "ask"):
+            app.ask("Sweep CSV to show (written by bsim sweep --out):", lambda p: open_sweep(app, p), value="sweep.csv")
+        else:
+            open_sweep(app, "sweep.csv")
+    yield SystemCommand("Open sweep results...", "steps and examples to a target against B, from a sweep CSV", ask)
+
+
+class SweepApp(App):
+    """The sweep screen on its own (``bsim sweep --show PATH --app``)."""
+
+    def __init__(self, path: str | Path):
+        super().__init__()
+        self.path = path
+
+    def on_mount(self) -> None:
+        self.push_screen(SweepScreen(self.path, standalone=True))
+
+
+def run_sweep_app(path: str | Path) -> int:
+    app = SweepApp(path)
+    result = app.run()
+    return 0 if result is None else int(result)
