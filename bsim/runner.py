@@ -149,8 +149,8 @@ class Runner:
         self._plane_req: PlaneRequest | None = None
         self._plane: tuple[PlaneRequest, Any] | None = None
         self._next_step_at = time.perf_counter()
-        #: set by a screen while it draws a frame: the thread then leaves the GIL to it (up to
-        #: ``max_yield`` s per frame), so drawing is not slowed by stepping, nor a key by either
+        #: set by a screen while it draws the frame that answers a key: the thread then leaves the
+        #: GIL to it (up to ``max_yield`` s), so the key's effect is not drawn behind training steps
         self.ui_busy = threading.Event()
         self.max_yield = 0.05
 

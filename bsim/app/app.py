@@ -100,6 +100,7 @@ class BsimApp(App):
         self.runner: R.Runner | None = None
         self.notices: list[tuple[str, str]] = []   # (kind, text): every notice shown, oldest first
         self.frames_drawn = 0
+        self._urgent = False          # a key was pressed: draw the next frame before the runner goes on
 
     # ------------------------------------------------------------- layout
     def compose(self) -> ComposeResult:
@@ -189,9 +190,11 @@ class BsimApp(App):
         self.frames_drawn += 1
         for p in self.panels:
             p.show(self.history)
-        if self.threaded and self.runner is not None:
+        if self._urgent and self.threaded and self.runner is not None:
+            # the first frame after a key: the runner leaves the GIL to the screen until it is drawn
+            self._urgent = False
             busy = self.runner.ui_busy
-            busy.set()                           # the runner leaves the GIL to us until the frame is drawn
+            busy.set()
             self.call_after_refresh(busy.clear)
 
     def on_runner_event(self, message: RunnerEvent) -> None:
@@ -223,6 +226,7 @@ class BsimApp(App):
         if self.runner is None:
             self._notice("error", "not started yet")
             return
+        self._urgent = True
         self.runner.submit(item)
 
     def _state(self):
