@@ -140,9 +140,11 @@ def test_threaded_runner_applies_an_action_before_the_next_step():
     r.stop()
     [(tick, action)] = r.history
     assert action == A.SetBatchSize(64)
-    # every frame after the change shows a step of 64 examples, and it came right after
+    # every frame after the change shows a step of 64 examples (or the short last batch of a shuffled
+    # epoch, after which a new epoch begins), and the first came right after the change
     after = [f for f in log.frames if f.tick > tick]
-    assert after and all(f.batch_size == 64 for f in after)
+    assert after and all(f.batch_size == 64 or (f.batch_size < 64 and f.batch_in_epoch == 0) for f in after)
+    assert all(f.extra["runner"].next_batch_size == 64 for f in after)
     assert min(f.tick for f in after) == tick + 1
     assert r.paused and not r._thread.is_alive()
 
