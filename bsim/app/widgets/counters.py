@@ -47,7 +47,7 @@ class CountersPanel(Panel):
         xps = None if self.frozen_rates else f.samples_per_sec
         if rs is not None and rs.paused:
             sps = xps = None
-        epoch = f"Epoch {f.epochs_done + 1} · batch {f.batch_in_epoch}/{f.batches_per_epoch}"
+        epoch = f"Epoch {f.epochs_done + 1} · {'' if narrow else 'batch '}{f.batch_in_epoch}/{f.batches_per_epoch}"
         rows = [
             ("step", count(f.step), None),
             ("", epoch, "white"),
