@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import math
 import shutil
+import signal
 import sys
 from pathlib import Path
 
@@ -158,11 +159,16 @@ def cmd_sweep(args) -> int:
     spec = build_spec(args)
     for w in spec.warnings:
         print(f"bsim: warning: {w}", file=sys.stderr)
+    def terminated(signum, frame):     # a scheduler's SIGTERM ends the sweep as Ctrl-C does
+        raise KeyboardInterrupt
+    previous = signal.signal(signal.SIGTERM, terminated)
     try:
         run_sweep(spec, out, workers=args.workers, use_ray=args.ray is not None, ray_address=args.ray or None)
     except SweepInterrupted as exc:
         print(f"bsim: {exc}; they are saved in {out}: run the same command to resume", file=sys.stderr)
         return 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     return show(out, plots=not args.no_plots)
 
 

@@ -177,8 +177,11 @@ def check_resumable(rows: list[dict], spec: SweepSpec, out: Path) -> None:
 
 def run_sweep(spec: SweepSpec, out: str | Path, workers: int | None = None, ray_address: str | None = None,
               use_ray: bool = False, task_fn: TaskFn = run_task, progress: Progress | None = None,
-              quiet: bool = False) -> Outcome:
-    """Run the tasks of ``spec`` not yet in ``out``, saving each as it finishes."""
+              quiet: bool = False, in_process: bool | None = None) -> Outcome:
+    """Run the tasks of ``spec`` not yet in ``out``, saving each as it finishes.
+
+    ``in_process`` (default: when workers <= 1) runs them here rather than in a pool.
+    """
     out = Path(out)
     rows = state.read_rows(out) if out.exists() else []
     check_resumable(rows, spec, out)
@@ -191,7 +194,7 @@ def run_sweep(spec: SweepSpec, out: str | Path, workers: int | None = None, ray_
     workers = workers or os.cpu_count() or 1
     if use_ray:
         engine = run_ray(spec, todo, ray_address, task_fn)
-    elif workers <= 1 or len(todo) <= 1:
+    elif in_process if in_process is not None else (workers <= 1 or len(todo) <= 1):
         engine = run_inline(spec, todo, task_fn)
     else:
         engine = run_pool(spec, todo, workers, task_fn)

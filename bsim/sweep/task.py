@@ -202,9 +202,7 @@ class _Run:
         theta = self.hit[2] if reached else self.sim.theta
         tr, te = self.losses(theta)
         steps_run = self.hit[0] if reached else self.sim.step_count
-        bs, bn = self.scales(theta) if self.linear else (math.nan, None)
-        if not self.linear and not diverged:
-            bs, bn = noise_scales(self.p, theta)
+        bs, bn = (None, None) if diverged else noise_scales(self.p, theta)
         if not reached:
             self.curve.add(steps_run, self.samples, tr, te, (bs, bn))
         row = {
@@ -214,6 +212,8 @@ class _Run:
             "steps_run": steps_run, "target_loss": self.target, "train_loss": tr, "test_loss": te,
             "b_simple": bs, "b_noise": bn, "check_every": self.every, "wall_s": time.perf_counter() - t0,
         }
+        # NaN (a diverged run's leftovers) is written as an empty cell, so rows compare equal
+        row = {k: None if isinstance(v, float) and math.isnan(v) else v for k, v in row.items()}
         return TaskResult(self.task, row, self.curve.points)
 
 
