@@ -10,7 +10,6 @@ key) and what is expected.
 from __future__ import annotations
 
 import copy
-import dataclasses
 import json
 import math
 import re
@@ -27,6 +26,8 @@ SAMPLINGS = ("shuffle", "iid", "replacement")
 LR_SCALINGS = ("none", "linear", "sqrt")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 DTYPES = ("auto", "float32", "float64")
+#: problem kind -> the bundled scenario whose problem and optimizer `--problem` and a problem switch take
+PROBLEM_SCENARIOS = {"linreg": "default", "logreg": "logreg", "lstm": "lstm"}
 
 
 @dataclass
@@ -324,13 +325,16 @@ def find_scenario(name_or_path: str | None) -> Scenario:
 def apply_overrides(sc: Scenario, **overrides: Any) -> Scenario:
     """Return a copy with command-line overrides applied (None means not given)."""
     sc = sc.copy()
+    kind = overrides.pop("problem", None)
+    if kind is not None and kind != sc.problem.kind:
+        # another problem: its bundled scenario's problem and optimizer (an lr for linreg suits no LSTM),
+        # then the other flags on top; seed, device and timeline stay the scenario's
+        other = find_scenario(PROBLEM_SCENARIOS[kind])
+        sc.problem, sc.optimizer, sc.dtype = other.problem, other.optimizer, other.dtype
     for key, value in overrides.items():
         if value is None:
             continue
-        if key == "problem":
-            if value != sc.problem.kind:
-                sc.problem = dataclasses.replace(ProblemSpec(), kind=value)
-        elif key in ("seed", "device", "dtype"):
+        if key in ("seed", "device", "dtype"):
             setattr(sc, key, value)
         else:
             setattr(sc.optimizer, key, value)

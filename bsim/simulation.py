@@ -27,10 +27,8 @@ from bsim.frame import Frame
 from bsim.problems import make_problem
 from bsim.problems.base import SAMPLE_STREAM, stream_seed
 from bsim.sampler import Sampler
-from bsim.scenario import LR_SCALINGS, SAMPLINGS, Scenario
+from bsim.scenario import LR_SCALINGS, PROBLEM_SCENARIOS, SAMPLINGS, Scenario
 
-#: problem kind -> bundled scenario whose problem and optimizer a switch takes
-PROBLEM_SCENARIOS = {"linreg": "default", "logreg": "logreg", "lstm": "lstm"}
 
 
 def scaling_factor(mode: str, batch_size: int, base_batch_size: int) -> float:

@@ -119,6 +119,15 @@ def test_overrides_return_a_copy():
     assert apply_overrides(sc, problem="linreg").problem == sc.problem
 
 
+def test_problem_override_takes_that_problems_settings_then_the_other_flags():
+    """`bsim run default --problem lstm`: the LSTM's own lr and B (linreg's lr 0.05 would barely move it)."""
+    sc, lstm = find_scenario("default"), find_scenario("lstm")
+    o = apply_overrides(sc, problem="lstm")
+    assert o.problem == lstm.problem and o.optimizer == lstm.optimizer and o.seed == sc.seed
+    o = apply_overrides(sc, batch_size=64, problem="lstm")      # the flag wins, whatever the order
+    assert o.optimizer.batch_size == 64 and o.optimizer.lr == lstm.optimizer.lr
+
+
 def test_data_paths_resolve_against_the_scenario_file(tmp_path):
     (tmp_path / "sub").mkdir()
     (tmp_path / "sub" / "train.csv").write_text("x,y\n1,2\n2,3\n")
