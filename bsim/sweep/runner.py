@@ -5,7 +5,7 @@ Every engine yields TaskResults as tasks finish; ``run_sweep`` saves each one
 always the state: a rerun of the same command skips the tasks in it.
 - inline (workers = 1): in this process, in order.
 - pool (workers >= 2, the default: every core): a ProcessPoolExecutor of
-  spawned workers, one torch thread each. If a worker process dies, the pool
+  spawned workers, one torch and one BLAS thread each. If a worker process dies, the pool
   is rebuilt and the unfinished tasks resubmitted (up to MAX_RETRIES times).
 - ray: one remote task per sweep task (num_cpus=1, max_retries=MAX_RETRIES,
   so a task whose worker is lost runs again); ``ray.init()`` with no address
@@ -16,6 +16,7 @@ Tasks are deterministic from their seed, so every engine writes the same rows
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -98,8 +99,31 @@ def _kill(executor: ProcessPoolExecutor) -> None:
     executor.shutdown(wait=False, cancel_futures=True)
 
 
+#: one BLAS/OpenMP thread per worker: W workers with a multi-threaded (spinning) OpenBLAS
+#: each oversubscribe the cores (measured: 2 workers on 2 cores ran 4x slower)
+SINGLE_THREAD_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
+@contextlib.contextmanager
+def _child_env(env: dict[str, str]) -> Iterator[None]:
+    """Set environment variables for the processes spawned meanwhile (this process keeps its libraries)."""
+    old = {k: os.environ.get(k) for k in env}
+    os.environ.update({k: v for k, v in env.items() if old[k] is None})
+    try:
+        yield
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+
+
 def run_pool(spec: SweepSpec, tasks: list[Task], workers: int, task_fn: TaskFn = run_task) -> Iterator[TaskResult]:
     """A process pool; a dead worker breaks the pool, which is rebuilt for the unfinished tasks."""
+    with _child_env(SINGLE_THREAD_ENV):
+        yield from _run_pool(spec, tasks, workers, task_fn)
+
+
+def _run_pool(spec: SweepSpec, tasks: list[Task], workers: int, task_fn: TaskFn) -> Iterator[TaskResult]:
     left = list(tasks)
     for attempt in range(MAX_RETRIES + 1):
         ex = ProcessPoolExecutor(max_workers=max(1, min(workers, len(left))), mp_context=mp.get_context("spawn"),
@@ -142,7 +166,7 @@ def run_ray(spec: SweepSpec, tasks: list[Task], address: str | None, task_fn: Ta
         kwargs = dict(include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
         if address:
             import bsim
-            kwargs["runtime_env"] = {"py_modules": [os.path.dirname(bsim.__file__)]}
+            kwargs["runtime_env"] = {"py_modules": [os.path.dirname(bsim.__file__)], "env_vars": SINGLE_THREAD_ENV}
         try:
             ray.init(address=address or None, **kwargs)
         except (ConnectionError, RuntimeError, ValueError) as exc:
