@@ -251,3 +251,42 @@ def test_bad_sweep_input_is_one_line_and_exit_2(small, tmp_path, capsys, args, m
     assert err.startswith("bsim: error:") and "\n" not in err and "Traceback" not in err
     assert message in err, err
     assert not (tmp_path / "o.csv").exists()
+
+
+def crash_once(folder, spec, task):
+    """Kill this pool worker the first time the B = 16 task runs (a lost process), then run tasks normally."""
+    import os
+    marker = os.path.join(folder, f"{task.name}.crashed")
+    if task.batch_size == 16 and not os.path.exists(marker):
+        open(marker, "w").close()
+        os._exit(1)
+    return run_task(spec, task)
+
+
+def test_a_pool_whose_worker_dies_is_rebuilt_and_finishes_the_sweep(small, tmp_path, capsys):
+    import functools
+    spec = spec_of(small, batch_sizes=(4, 16, 64), seeds=(0,))
+    rows = run_sweep(spec, tmp_path / "pool.csv", workers=2, task_fn=functools.partial(crash_once, str(tmp_path)),
+                     progress=QUIET, quiet=True).rows
+    assert (tmp_path / "B16-seed0-lr0.2.crashed").exists()          # the worker did die once
+    assert "a pool worker died; retrying" in capsys.readouterr().err
+    here = run_sweep(spec, tmp_path / "here.csv", workers=1, progress=QUIET, quiet=True).rows
+    assert without_wall(rows) == without_wall(here)
+
+
+def always_crash(spec, task):
+    import os
+    os._exit(1)
+
+
+def test_a_task_that_always_kills_its_worker_ends_the_sweep_in_one_line(small, tmp_path, monkeypatch, capsys):
+    import bsim.sweep.runner as runner
+    monkeypatch.setattr(runner, "MAX_RETRIES", 1)          # one rebuild of the pool, then give up
+    real = runner.run_sweep
+    monkeypatch.setattr(runner, "run_sweep", lambda *a, **k: real(*a, **{**k, "task_fn": always_crash}))
+    rc = main(["sweep", str(small), "--batch-sizes", "4,16", "--target", "opt+0.05", "--out", str(tmp_path / "s.csv"),
+               "--workers", "2", "--no-plots"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 1
+    assert err[-1].startswith("bsim: the sweep stopped after 0 of 2 tasks: BrokenProcessPool")
+    assert "Traceback" not in "\n".join(err)

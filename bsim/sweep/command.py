@@ -1,7 +1,8 @@
 """`bsim sweep`: run a batch-size sweep (or show a saved one) from the command line.
 
-Exit codes: 0 done, 2 bad input (one line), 130 interrupted (the finished
-tasks are saved; the same command resumes).
+Exit codes: 0 done, 1 the engine gave up (a worker that keeps dying), 2 bad
+input (one line), 130 interrupted. The finished tasks are saved in every case;
+the same command resumes.
 """
 
 from __future__ import annotations
@@ -108,7 +109,7 @@ def _check_problem(spec: SweepSpec) -> None:
 
     from bsim.simulation import Simulation
     for seed in spec.seeds:
-        sim = Simulation(spec.task_scenario(Task(spec.batch_sizes[0], seed, spec.base_lr)))
+        sim = Simulation(spec.task_scenario(Task(spec.batch_sizes[0], seed, spec.base_lr)), stats=False)
         p = sim.problem
         big = [b for b in spec.batch_sizes if b > p.n_train]
         if big:
@@ -135,7 +136,7 @@ def _check_problem(spec: SweepSpec) -> None:
 
 
 def cmd_sweep(args) -> int:
-    from bsim.sweep.runner import SweepInterrupted, run_sweep
+    from bsim.sweep.runner import SweepFailed, SweepInterrupted, run_sweep
     if args.show:
         if args.scenario:
             raise BsimInputError("bsim sweep: give a SCENARIO to run a sweep, or --show PATH.csv, not both")
@@ -167,6 +168,10 @@ def cmd_sweep(args) -> int:
     except SweepInterrupted as exc:
         print(f"bsim: {exc}; they are saved in {out}: run the same command to resume", file=sys.stderr)
         return 130
+    except SweepFailed as exc:
+        print(f"bsim: {exc}; the finished tasks are saved in {out}: run the same command to resume",
+              file=sys.stderr)
+        return 1
     finally:
         signal.signal(signal.SIGTERM, previous)
     return show(out, plots=not args.no_plots)

@@ -45,6 +45,16 @@ class SweepInterrupted(Exception):
         self.done, self.total = done, total
 
 
+class SweepFailed(Exception):
+    """The engine gave up (a task that keeps killing its worker, a lost cluster): the finished rows are saved."""
+
+    def __init__(self, done: int, total: int, cause: BaseException):
+        what = str(cause).splitlines()[0] if str(cause) else ""
+        super().__init__(f"the sweep stopped after {done} of {total} tasks: {type(cause).__name__}"
+                         + (f": {what}" if what else ""))
+        self.done, self.total = done, total
+
+
 @dataclass
 class Outcome:
     rows: list[dict]
@@ -241,5 +251,12 @@ def run_sweep(spec: SweepSpec, out: str | Path, workers: int | None = None, ray_
         engine.close()
         prog.close()
         raise SweepInterrupted(skipped + ran, len(tasks)) from None
+    except BsimInputError:
+        prog.close()
+        raise
+    except Exception as exc:     # noqa: BLE001 - reported in one line; the rows so far are saved
+        engine.close()
+        prog.close()
+        raise SweepFailed(skipped + ran, len(tasks), exc) from exc
     prog.close()
     return Outcome(rows, ran, skipped)
