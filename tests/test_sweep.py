@@ -290,3 +290,32 @@ def test_a_task_that_always_kills_its_worker_ends_the_sweep_in_one_line(small, t
     assert rc == 1
     assert err[-1].startswith("bsim: the sweep stopped after 0 of 2 tasks: BrokenProcessPool")
     assert "Traceback" not in "\n".join(err)
+
+
+def test_progress_shows_tasks_done_and_an_eta():
+    import io
+    p = Progress(40, done=10, stream=io.StringIO(), enabled=True)
+    assert "10/40 tasks" in p.text() and "ETA     ?" in p.text()      # nothing run yet: no rate, no ETA
+    p.t0 -= 10.0                                                       # 10 s ago; 5 tasks done since
+    p.update(15, "B=4 S=120")
+    line = p.stream.getvalue()
+    assert "15/40 tasks" in line and "B=4 S=120" in line
+    eta = float(line.split("ETA")[1].split("s")[0])
+    assert eta == pytest.approx(10.0 / 5 * 25, abs=1)                  # 2 s a task, 25 left
+
+
+def test_the_bundled_least_squares_sweep_finds_the_same_b_crit_on_other_seeds(tmp_path, capsys):
+    """Done-when of the issue: reruns (seeds 0-2 and 3-5, both fixed) agree within the stated bootstrap spread."""
+    fits = []
+    for seed in (0, 3):
+        out = tmp_path / f"s{seed}.csv"
+        assert main(["sweep", "sweep-linreg", "--seed", str(seed), "--out", str(out), "--workers", "2",
+                     "--no-plots"]) == 0
+        summary, _ = load_sweep(out)
+        assert summary.fit.ok and summary.spread is not None
+        steps = [pb.mean_steps for pb in summary.per_b]
+        assert steps == sorted(steps, reverse=True)                    # S falls with B at the tuned lr
+        fits.append((summary.fit.b_crit, summary.spread))
+    (b0, sp0), (b3, sp3) = fits
+    assert sp0.lo <= b3 <= sp0.hi and sp3.lo <= b0 <= sp3.hi
+    capsys.readouterr()
