@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from rich.text import Text
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -58,11 +59,11 @@ class SweepScreen(Screen):
         try:
             summary, curves = load_sweep(self.path)
         except BsimInputError as exc:
-            report.update(f"[b]cannot show the sweep[/b]: {exc}")
+            report.update(Text.assemble(("cannot show the sweep", "bold"), f": {exc}"))
             self.summary = None
             return
         self.summary = summary
-        report.update("\n".join(summary.lines() + [REGIMES_CAPTION]), layout=True)
+        report.update(Text("\n".join(summary.lines() + [REGIMES_CAPTION])))   # plain text: no markup
         panels = {"#sweep-steps": lambda p: draw_tradeoff(p, summary, "steps"),
                   "#sweep-samples": lambda p: draw_tradeoff(p, summary, "samples"),
                   "#sweep-train": lambda p: draw_curves(p, summary, curves, "train"),
