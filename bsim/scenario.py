@@ -1,7 +1,8 @@
 """Scenario and recording files: TOML, validated with the line of every error.
 
 A scenario names a problem, an optimizer and a timeline of events keyed by
-step. A recording is a scenario whose timeline was written by the app, plus a
+step; an optional ``[sweep]`` table holds the defaults of ``bsim sweep``
+(``bsim run`` ignores it). A recording is a scenario whose timeline was written by the app, plus a
 ``[recording]`` table (see ``bsim.recording``). Unknown keys, wrong types and
 values out of range are ``BsimInputError``s naming the file, the line (or the
 key) and what is expected.
@@ -26,6 +27,8 @@ SAMPLINGS = ("shuffle", "iid", "replacement")
 LR_SCALINGS = ("none", "linear", "sqrt")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 DTYPES = ("auto", "float32", "float64")
+SWEEP_LR_RULES = ("none", "linear", "sqrt", "tuned")   # how a sweep's lr follows B (bsim.sweep.spec)
+SWEEP_ON = ("train", "test")                              # which loss a sweep's target is on
 #: problem kind -> the bundled scenario whose problem and optimizer `--problem` and a problem switch take
 PROBLEM_SCENARIOS = {"linreg": "default", "logreg": "logreg", "lstm": "lstm"}
 
@@ -81,6 +84,7 @@ class Scenario:
     problem: ProblemSpec = field(default_factory=ProblemSpec)
     optimizer: OptimizerSpec = field(default_factory=OptimizerSpec)
     timeline: list[Event] = field(default_factory=list)
+    sweep: dict[str, Any] | None = None       # the [sweep] table (keys as written, lists as tuples); None: absent
     recording: dict[str, Any] | None = None
     path: Path | None = None    # where it was read from; data paths are relative to it
     warnings: list[str] = field(default_factory=list)
@@ -114,6 +118,22 @@ def _pos(v): return math.isfinite(v) and v > 0
 def _nonneg(v): return math.isfinite(v) and v >= 0
 def _mom(v): return 0 <= v < 1
 def _choice(options): return lambda v: v in options
+def _plain_int(v): return isinstance(v, int) and not isinstance(v, bool)
+def _plain_num(v): return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _sweep_target(v) -> bool:
+    """A finite loss, or the string "opt+EPS" with a finite EPS > 0 (EPS above the loss at theta*)."""
+    if isinstance(v, str):
+        s = v.strip()
+        if not s.startswith("opt+"):
+            return False
+        try:
+            eps = float(s[4:])
+        except ValueError:
+            return False
+        return math.isfinite(eps) and eps > 0
+    return math.isfinite(v)
 
 
 # key -> (python types, check, what is expected)
@@ -158,6 +178,19 @@ EVENT_RULES: dict[str, _Rule] = {
     "reset": ((bool,), None, "true or false"),
     "pause": ((bool,), None, "true or false"),
     "caption": ((str,), None, "a string"),
+}
+
+
+SWEEP_RULES: dict[str, _Rule] = {
+    "batch_sizes": ((list,), lambda v: v != [] and all(_plain_int(x) and x >= 1 for x in v),
+                    "a non-empty list of integers >= 1"),
+    "target": ((int, float, str), _sweep_target, "a finite loss, or \"opt+EPS\" (EPS > 0 above the optimum's loss)"),
+    "on": ((str,), _choice(SWEEP_ON), "one of " + ", ".join(SWEEP_ON)),
+    "seeds": ((int,), _pos_int, "an integer >= 1"),
+    "lr_rule": ((str,), _choice(SWEEP_LR_RULES), "one of " + ", ".join(SWEEP_LR_RULES)),
+    "lr_grid": ((list,), lambda v: v != [] and all(_plain_num(x) and 0 < x < math.inf for x in v),
+                "a non-empty list of finite numbers > 0"),
+    "max_steps": ((int,), _pos_int, "an integer >= 1"),
 }
 
 
@@ -215,7 +248,9 @@ def _check_table(data: dict, rules: dict[str, _Rule], fname: str, loc: _Locator,
         ok_type = isinstance(value, types) and not (isinstance(value, bool) and bool not in types)
         if not ok_type or (check is not None and not check(value)):
             raise BsimInputError(f"{_where(fname, loc, table, key, index)}: got {value!r}, expected {expected}")
-        out[key] = float(value) if float in types and not isinstance(value, bool) and int in types else value
+        if isinstance(value, int) and not isinstance(value, bool) and float in types:
+            value = float(value)   # a number field: 1 and 1.0 are the same value
+        out[key] = value
     return out
 
 
@@ -226,17 +261,17 @@ def parse_scenario(text: str, fname: str = "<scenario>", path: Path | None = Non
     except tomllib.TOMLDecodeError as exc:
         raise BsimInputError(_toml_error(fname, text, str(exc))) from None
     loc = _Locator(text)
-    tables = {"problem", "optimizer", "timeline", "recording"}
+    tables = {"problem", "optimizer", "timeline", "sweep", "recording"}
     top = {k: v for k, v in raw.items() if k not in tables}
-    for name in ("problem", "optimizer", "recording"):
+    for name in ("problem", "optimizer", "sweep", "recording"):
         if name in raw and not isinstance(raw[name], dict):
             raise BsimInputError(f"{_where(fname, loc, None, name)}: got {raw[name]!r}, expected a table [{name}]")
     if "timeline" in raw and not (isinstance(raw["timeline"], list)
                                    and all(isinstance(e, dict) for e in raw["timeline"])):
         raise BsimInputError(f"{_where(fname, loc, None, 'timeline')}: got {raw['timeline']!r}, "
                              f"expected [[timeline]] tables")
-    sc = Scenario(**_check_table(top, TOP_RULES, fname, loc, None, also=("[problem]", "[optimizer]", "[[timeline]]")),
-                  path=path)
+    also = ("[problem]", "[optimizer]", "[[timeline]]", "[sweep]")
+    sc = Scenario(**_check_table(top, TOP_RULES, fname, loc, None, also=also), path=path)
     sc.problem = ProblemSpec(**_check_table(raw.get("problem", {}), PROBLEM_RULES, fname, loc, "problem"))
     sc.optimizer = OptimizerSpec(**_check_table(raw.get("optimizer", {}), OPTIMIZER_RULES, fname, loc, "optimizer"))
     for i, ev in enumerate(raw.get("timeline", [])):
@@ -247,11 +282,23 @@ def parse_scenario(text: str, fname: str = "<scenario>", path: Path | None = Non
             raise BsimInputError(f"{where}: timeline[{i}] has no 'at'; expected the step number of the event")
         sc.timeline.append(Event(**fields))
     sc.timeline.sort(key=lambda e: e.at)  # stable: events at one step keep file order
+    if "sweep" in raw:
+        sc.sweep = _sweep_table(raw["sweep"], fname, loc)
     if "recording" in raw:
         from bsim.recording import validate_recording_table  # format version, keys, types
         sc.recording = validate_recording_table(raw["recording"], fname, loc)
     _check_consistency(sc, fname, loc)
     return sc
+
+
+def _sweep_table(raw: dict, fname: str, loc: _Locator) -> dict[str, Any]:
+    """The [sweep] table, checked key by key; lists become tuples, lr_grid numbers floats."""
+    table = _check_table(raw, SWEEP_RULES, fname, loc, "sweep")
+    if "lr_grid" in table:
+        table["lr_grid"] = tuple(float(x) for x in table["lr_grid"])
+    if "batch_sizes" in table:
+        table["batch_sizes"] = tuple(table["batch_sizes"])
+    return table
 
 
 def _toml_error(fname: str, text: str, msg: str) -> str:
@@ -347,6 +394,9 @@ def scenario_to_toml(sc: Scenario) -> str:
     for name, spec, rules in (("problem", sc.problem, PROBLEM_RULES), ("optimizer", sc.optimizer, OPTIMIZER_RULES)):
         lines += ["", f"[{name}]"]
         lines += [f"{k} = {_toml_value(getattr(spec, k))}" for k in rules if getattr(spec, k) is not None]
+    if sc.sweep is not None:
+        lines += ["", "[sweep]"]
+        lines += [f"{k} = {_toml_value(v)}" for k, v in sc.sweep.items()]
     for ev in sc.timeline:
         lines += ["", "[[timeline]]"]
         default = Event(at=0)
@@ -365,6 +415,8 @@ def _toml_value(v: Any) -> str:
         return "true" if v else "false"
     if isinstance(v, (int, float)):
         return repr(v)
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
     if isinstance(v, str):  # a TOML basic string: JSON's escapes are TOML's (control characters too)
         return json.dumps(v, ensure_ascii=False).replace("\x7f", "\\u007f")
     raise TypeError(f"cannot write {v!r} to TOML")

@@ -21,10 +21,10 @@ import hashlib
 import math
 from dataclasses import dataclass, field
 
+from bsim.scenario import SWEEP_LR_RULES as LR_RULES   # the choices the [sweep] table is checked against
+from bsim.scenario import SWEEP_ON as ON
 from bsim.scenario import Scenario, scenario_to_toml
 
-LR_RULES = ("none", "linear", "sqrt", "tuned")
-ON = ("train", "test")
 DEFAULT_GRID_EXPONENTS = tuple(range(-3, 4))
 
 
@@ -84,7 +84,7 @@ class SweepSpec:
     def scenario_hash(self) -> str:
         """A short hash of the scenario as trained (its TOML), to refuse resuming another sweep."""
         sc = self.scenario.copy()
-        sc.seed, sc.timeline, sc.recording = 0, [], None
+        sc.seed, sc.timeline, sc.recording, sc.sweep = 0, [], None, None   # the [sweep] table is not trained
         return hashlib.sha256(scenario_to_toml(sc).encode()).hexdigest()[:12]
 
     @property
@@ -115,4 +115,5 @@ class SweepSpec:
         sc.optimizer.lr_scaling = "none"
         sc.timeline = []
         sc.recording = None
+        sc.sweep = None
         return sc
