@@ -1,5 +1,5 @@
 """Scenario files: the bundled ones, parsing, defaults, round trips, overrides,
-and the line numbers in validation messages (the CLI's view is in test_cli.py)."""
+the [sweep] table, and the line numbers in validation messages (the CLI's view is in test_cli.py)."""
 
 from __future__ import annotations
 
@@ -152,6 +152,26 @@ def test_find_scenario_by_name_and_path(tmp_path):
     ('[optimizer]\nlr = 1\n[ optimiser ]\nlr = 2\n', "x.toml:3: optimiser", "got an unknown key"),
     ('a = 1\nb = \n', "x.toml:2: not valid TOML", "column 5"),
     ('[[timeline]]\nbatch_size = 2\n', "x.toml:1: timeline[0] has no 'at'", "expected the step number"),
+    # the [sweep] table: an unknown key, wrong types, values out of range, each with its line
+    ('seed = 1\n\n[sweep]\nseeds = 2\ncolour = "red"\n', "x.toml:5: sweep.colour",
+     "got an unknown key, expected one of batch_sizes, target, on, seeds, lr_rule, lr_grid, max_steps"),
+    ('[optimizer]\nbatch_size = 4\n[sweep]\nbatch_sizes = "1,2,4"\n', "x.toml:4: sweep.batch_sizes",
+     "got '1,2,4', expected a non-empty list of integers >= 1"),
+    ('[sweep]\nbatch_sizes = [1, 2.5]\n', "x.toml:2: sweep.batch_sizes", "got [1, 2.5], expected"),
+    ('[sweep]\nbatch_sizes = [4, 0]\n', "x.toml:2: sweep.batch_sizes", "got [4, 0], expected"),
+    ('[sweep]\nbatch_sizes = []\n', "x.toml:2: sweep.batch_sizes", "got [], expected a non-empty list"),
+    ('[sweep]\ntarget = "opt+0"\n', "x.toml:2: sweep.target", "got 'opt+0', expected a finite loss, or \"opt+EPS\""),
+    ('[sweep]\ntarget = "0.1"\n', "x.toml:2: sweep.target", "got '0.1', expected a finite loss"),
+    ('[sweep]\ntarget = nan\n', "x.toml:2: sweep.target", "got nan, expected a finite loss"),
+    ('[sweep]\ntarget = true\n', "x.toml:2: sweep.target", "got True, expected"),
+    ('[sweep]\non = "valid"\n', "x.toml:2: sweep.on", "got 'valid', expected one of train, test"),
+    ('[sweep]\nseeds = 0\n', "x.toml:2: sweep.seeds", "got 0, expected an integer >= 1"),
+    ('[sweep]\nseeds = true\n', "x.toml:2: sweep.seeds", "got True, expected an integer >= 1"),
+    ('[sweep]\nlr_rule = "cubic"\n', "x.toml:2: sweep.lr_rule", "expected one of none, linear, sqrt, tuned"),
+    ('[sweep]\nlr_grid = [0.1, 0]\n', "x.toml:2: sweep.lr_grid", "expected a non-empty list of finite numbers > 0"),
+    ('[sweep]\nlr_grid = 0.1\n', "x.toml:2: sweep.lr_grid", "got 0.1, expected a non-empty list"),
+    ('[sweep]\nmax_steps = 1.5\n', "x.toml:2: sweep.max_steps", "got 1.5, expected an integer >= 1"),
+    ('sweep = [1, 2]\n', "x.toml:1: sweep", "expected a table [sweep]"),
 ])
 def test_messages_name_the_line_and_the_key(text, where, what):
     with pytest.raises(BsimInputError) as err:
@@ -165,3 +185,67 @@ def test_missing_file_is_an_input_error(tmp_path):
         load_scenario(tmp_path / "nope.toml")
     with pytest.raises(BsimInputError, match="no such file"):
         find_scenario(str(Path(tmp_path) / "nope.toml"))
+
+
+SWEEP = """
+[sweep]
+batch_sizes = [1, 4, 16]
+target = "opt+0.05"
+on = "test"
+seeds = 2
+lr_rule = "tuned"
+lr_grid = [0.5, 1]
+max_steps = 500
+"""
+
+
+def test_sweep_table_is_read_and_round_trips():
+    sc = parse_scenario(FULL + SWEEP, "s.toml")
+    assert sc.sweep == {"batch_sizes": (1, 4, 16), "target": "opt+0.05", "on": "test", "seeds": 2,
+                        "lr_rule": "tuned", "lr_grid": (0.5, 1.0), "max_steps": 500}
+    again = parse_scenario(scenario_to_toml(sc), "again.toml")
+    assert again == sc
+    # a number target stays a number; a file without the table has none, and writes none back
+    plain = parse_scenario('[sweep]\ntarget = 1\n')
+    assert plain.sweep == {"target": 1.0} and parse_scenario(scenario_to_toml(plain)).sweep == {"target": 1.0}
+    assert parse_scenario(FULL).sweep is None and "[sweep]" not in scenario_to_toml(parse_scenario(FULL))
+
+
+@pytest.mark.parametrize("name", ["sweep-linreg", "sweep-logreg", "sweep-lstm"])
+def test_a_bundled_sweep_scenario_runs_with_bsim_run_which_ignores_the_table(name, tmp_path):
+    """`bsim run sweep-X --headless --steps 10` works, and gives the same rows as the file without [sweep]."""
+    from bsim.cli import main
+    sc = find_scenario(name)
+    assert sc.sweep and sc.sweep["batch_sizes"]
+    text = sc.path.read_text()
+    table = text.index("[sweep]")
+    assert "\n[" not in text[table:], "keep [sweep] the last table, so this test can cut it off"
+    (tmp_path / "no-sweep.toml").write_text(text[:table])
+    assert load_scenario(tmp_path / "no-sweep.toml").sweep is None
+    rows = {}
+    for label, scenario in (("with", name), ("without", str(tmp_path / "no-sweep.toml"))):
+        out = tmp_path / f"{label}.csv"
+        assert main(["run", scenario, "--headless", "--steps", "10", "--no-timing", "--metrics", str(out)]) == 0
+        rows[label] = out.read_text().splitlines()
+    assert len(rows["with"]) == 11 and rows["with"] == rows["without"]
+
+
+def test_a_scenario_with_a_sweep_table_records_and_replays(tmp_path):
+    from bsim import actions as A
+    from bsim.cli import main
+    from bsim.recording import Recorder
+    from bsim.simulation import Simulation
+    sc = find_scenario("sweep-logreg")
+    sim = Simulation(sc)
+    rec = Recorder.start(tmp_path / "rec.toml", scenario=sc)
+    for t in range(30):
+        if t == 10:
+            sim.apply(A.SetBatchSize(4))
+            rec.add(t, A.SetBatchSize(4))
+        assert sim.step()
+    rec.stop(sim)
+    assert load_scenario(tmp_path / "rec.toml").sweep == sc.sweep
+    # the replay runs to the recorded step and checks the parameters' hash there (exit 0 only if it matches)
+    assert main(["replay", str(tmp_path / "rec.toml"), "--headless", "--no-timing",
+                 "--metrics", str(tmp_path / "r.csv")]) == 0
+    assert len((tmp_path / "r.csv").read_text().splitlines()) == 31

@@ -239,13 +239,17 @@ def run_cli(capsys, *args):
     (["--show", "{small}"], "not a bsim sweep CSV"),
     (["{lstm}", "--batch-sizes", "1,2", "--target", "opt+0.1", "--out", "{out}"], "no known optimum"),
     (["{nots}", "--batch-sizes", "1,2", "--target", "0.5", "--on", "test", "--out", "{out}"], "no test set"),
+    (["{table}", "--out", "{out}"], "table.toml:15: sweep.lr_rule: got 'cubic', expected one of none, linear"),
 ])
 def test_bad_sweep_input_is_one_line_and_exit_2(small, tmp_path, capsys, args, message):
     lstm = tmp_path / "lstm.toml"
     lstm.write_text(TINY_LSTM)
     nots = tmp_path / "nots.toml"
     nots.write_text(SMALL.replace("n_test = 64", "n_test = 0"))
-    fill = dict(small=small, out=tmp_path / "o.csv", missing=tmp_path / "missing.csv", lstm=lstm, nots=nots)
+    table = tmp_path / "table.toml"    # a bad [sweep] table: its file, line and key, before any flag is used
+    table.write_text(SMALL + '[sweep]\nlr_rule = "cubic"\n')
+    fill = dict(small=small, out=tmp_path / "o.csv", missing=tmp_path / "missing.csv", lstm=lstm, nots=nots,
+                table=table)
     code, err = run_cli(capsys, "sweep", *[a.format(**fill) for a in args])
     assert code == 2, err
     assert err.startswith("bsim: error:") and "\n" not in err and "Traceback" not in err

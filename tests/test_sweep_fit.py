@@ -1,5 +1,6 @@
-"""The steps-examples fit, the bootstrap, the lr kept per batch size, and the flag parsers."""
+"""The steps-examples fit, the bootstrap, the lr kept per batch size, the flag parsers and the [sweep] table."""
 
+import argparse
 import math
 
 import numpy as np
@@ -9,7 +10,8 @@ from hypothesis import strategies as st
 
 from bsim.errors import BsimInputError
 from bsim.sweep.analysis import kept_lrs, summarize
-from bsim.sweep.defaults import parse_batch_sizes, parse_lr_grid, parse_target, sweep_defaults
+from bsim.sweep.command import add_arguments, build_spec
+from bsim.sweep.defaults import parse_batch_sizes, parse_lr_grid, parse_target
 from bsim.sweep.fit import bootstrap_b_crit, fit_tradeoff
 
 POWERS = np.array([1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024], dtype=float)
@@ -115,14 +117,40 @@ def test_target_and_lr_grid_parsers():
             parse_lr_grid(bad)
 
 
-def test_sweep_comment_lines_of_a_scenario_are_defaults(tmp_path):
+SCENARIO = """title = "small least squares"
+[problem]
+kind = "linreg"
+n_train = 256
+dim = 4
+[optimizer]
+lr = 0.05
+batch_size = 4
+"""
+
+
+def sweep_args(*argv):
+    p = argparse.ArgumentParser()
+    add_arguments(p)
+    return p.parse_args(list(argv))
+
+
+def test_the_sweep_table_of_a_scenario_gives_the_defaults_and_flags_override_them(tmp_path):
     p = tmp_path / "s.toml"
-    p.write_text('title = "x"\n# sweep: batch_sizes = [1, 4, 16]\n#sweep: target = "opt+0.1"\n# sweep: seeds = 2\n'
-                 '# an ordinary comment\n[problem]\nkind = "linreg"\n')
-    assert sweep_defaults(p) == {"batch_sizes": (1, 4, 16), "target": "opt+0.1", "seeds": 2}
-    p.write_text('title = "x"\n\n# sweep: seeds = 0\n')
-    with pytest.raises(BsimInputError, match=r"s.toml:3: sweep.seeds: got 0"):
-        sweep_defaults(p)
-    p.write_text('# sweep: colour = "red"\n')
-    with pytest.raises(BsimInputError, match=r"s.toml:1: sweep.colour: got an unknown key"):
-        sweep_defaults(p)
+    p.write_text(SCENARIO + '[sweep]\nbatch_sizes = [16, 1, 4]\ntarget = "opt+0.1"\non = "test"\nseeds = 2\n'
+                            'lr_rule = "tuned"\nlr_grid = [0.2, 0.1]\nmax_steps = 300\n')
+    spec = build_spec(sweep_args(str(p), "--out", "x.csv"))
+    assert (spec.batch_sizes, spec.target, spec.excess, spec.on) == ((1, 4, 16), 0.1, True, "test")
+    assert (spec.seeds, spec.lr_rule, spec.lr_grid, spec.max_steps) == ((0, 1), "tuned", (0.1, 0.2), 300)
+    spec = build_spec(sweep_args(str(p), "--out", "x.csv", "--batch-sizes", "2,8", "--target", "opt+0.2", "--on",
+                                 "train", "--seeds", "3", "--seed", "5", "--lr-rule", "linear", "--max-steps", "50"))
+    assert (spec.batch_sizes, spec.target, spec.excess, spec.on) == ((2, 8), 0.2, True, "train")
+    assert (spec.seeds, spec.lr_rule, spec.lr_grid, spec.max_steps) == ((5, 6, 7), "linear", (), 50)
+    # what neither gives is missing, and the message says where it could have come from
+    p.write_text(SCENARIO + "[sweep]\ntarget = 0.5\n")
+    with pytest.raises(BsimInputError, match=r"^--batch-sizes: missing; .* \(or batch_sizes = \.\.\. in the \[sweep\] "
+                                             r"table of s\.toml\)$"):
+        build_spec(sweep_args(str(p), "--out", "x.csv"))
+    # a bad table is the scenario's error: file, line, key
+    p.write_text(SCENARIO + "[sweep]\nbatch_sizes = [1, 4]\nseeds = 0\n")
+    with pytest.raises(BsimInputError, match=r"s\.toml:11: sweep\.seeds: got 0, expected an integer >= 1"):
+        build_spec(sweep_args(str(p), "--out", "x.csv"))

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 from bsim.errors import BsimInputError
-from bsim.sweep.defaults import parse_batch_sizes, parse_lr_grid, parse_target, sweep_defaults
+from bsim.sweep.defaults import parse_batch_sizes, parse_lr_grid, parse_target
 from bsim.sweep.spec import LR_RULES, ON, SweepSpec, Task
 
 DEFAULT_MAX_STEPS = 20_000
@@ -73,11 +73,11 @@ def _check_ray_address(addr: str) -> None:
 
 
 def build_spec(args) -> SweepSpec:
-    """The sweep asked for: flags over the scenario's `# sweep:` settings; checked before any task runs."""
+    """The sweep asked for: flags over the scenario's [sweep] table; checked before any task runs."""
     from bsim.scenario import find_scenario
-    sc = find_scenario(args.scenario)
-    d = sweep_defaults(sc.path)
-    where = f" (or a '# sweep: {{}} = ...' line in {sc.path.name if sc.path else 'the scenario'})"
+    sc = find_scenario(args.scenario)   # a bad [sweep] table is an error naming its file, line and key
+    d = sc.sweep or {}
+    where = f" (or {{}} = ... in the [sweep] table of {sc.path.name if sc.path else 'the scenario'})"
     batch_sizes = parse_batch_sizes(args.batch_sizes) if args.batch_sizes else d.get("batch_sizes")
     if batch_sizes is None:
         raise BsimInputError("--batch-sizes: missing; expected a list such as 1,2,4,...,1024" + where.format("batch_sizes"))

@@ -1,83 +1,14 @@
-"""Sweep settings a scenario file may carry, and the flag parsers.
+"""The parsers of `bsim sweep`'s flags (--batch-sizes, --target, --lr-grid).
 
-A scenario meant for sweeps states its settings in comment lines that start
-with ``# sweep:``, so that the file stays a plain scenario (``bsim run``
-ignores comments) while ``bsim sweep`` reads them as defaults that flags
-override, e.g.::
-
-    # sweep: batch_sizes = [1, 2, 4, 8, 16, 32, 64]
-    # sweep: target = 0.14
-    # sweep: lr_rule = "tuned"
+A scenario's own sweep defaults live in its ``[sweep]`` table, checked by
+``bsim.scenario`` (``Scenario.sweep``); flags override them.
 """
 
 from __future__ import annotations
 
 import math
-import re
-import tomllib
-from pathlib import Path
 
 from bsim.errors import BsimInputError
-from bsim.sweep.spec import LR_RULES, ON
-
-_LINE = re.compile(r"^\s*#\s*sweep:\s?(.*)$")
-
-KEYS = {
-    "batch_sizes": "a list of integers >= 1",
-    "target": "a loss, or \"opt+EPS\" (EPS > 0 above the optimum's loss)",
-    "on": "one of " + ", ".join(ON),
-    "seeds": "an integer >= 1",
-    "lr_rule": "one of " + ", ".join(LR_RULES),
-    "lr_grid": "a list of numbers > 0",
-    "max_steps": "an integer >= 1",
-}
-
-
-def _valid(key: str, v) -> bool:
-    num = lambda x: isinstance(x, (int, float)) and not isinstance(x, bool)  # noqa: E731
-    if key == "batch_sizes":
-        return isinstance(v, list) and v != [] and all(isinstance(x, int) and not isinstance(x, bool) and x >= 1 for x in v)
-    if key == "lr_grid":
-        return isinstance(v, list) and v != [] and all(num(x) and 0 < x < float("inf") for x in v)
-    if key == "target":
-        if isinstance(v, str):
-            try:
-                parse_target(v)
-            except BsimInputError:
-                return False
-            return True
-        return num(v)
-    if key in ("seeds", "max_steps"):
-        return isinstance(v, int) and not isinstance(v, bool) and v >= 1
-    if key == "on":
-        return v in ON
-    return v in LR_RULES
-
-
-def sweep_defaults(path: Path | None) -> dict:
-    """The ``# sweep:`` settings of a scenario file (empty when it has none), validated with their line."""
-    if path is None:
-        return {}
-    try:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError):
-        return {}
-    out = {}
-    for n, raw in enumerate(lines, start=1):
-        m = _LINE.match(raw)
-        if not m or not m.group(1).strip():
-            continue
-        try:
-            item = tomllib.loads(m.group(1))
-        except tomllib.TOMLDecodeError:
-            raise BsimInputError(f"{path}:{n}: '# sweep:' line is not `key = value` in TOML") from None
-        for key, v in item.items():
-            if key not in KEYS:
-                raise BsimInputError(f"{path}:{n}: sweep.{key}: got an unknown key, expected one of {', '.join(KEYS)}")
-            if not _valid(key, v):
-                raise BsimInputError(f"{path}:{n}: sweep.{key}: got {v!r}, expected {KEYS[key]}")
-            out[key] = tuple(v) if isinstance(v, list) else v
-    return out
 
 
 def parse_batch_sizes(text: str) -> tuple[int, ...]:
