@@ -20,7 +20,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Callable
 
-from bsim.errors import BsimInputError
+from bsim.errors import BsimInputError, read_user_text
 
 PROBLEMS = ("linreg", "logreg", "lstm")
 SAMPLINGS = ("shuffle", "iid", "replacement")
@@ -338,12 +338,7 @@ def _check_consistency(sc: Scenario, fname: str, loc: _Locator) -> None:
 def load_scenario(path: str | Path) -> Scenario:
     """Read a scenario file from disk (errors name the file)."""
     p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise BsimInputError(f"{p}: no such file; expected a scenario TOML or a bundled name (see `bsim scenarios`)") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise BsimInputError(f"{p}: cannot read: {exc}") from None
+    text = read_user_text(p, "a scenario TOML or a bundled name (see `bsim scenarios`)")
     return parse_scenario(text, fname=str(p), path=p.resolve())
 
 

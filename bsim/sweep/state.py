@@ -15,7 +15,7 @@ import math
 from pathlib import Path
 
 from bsim.atomic import atomic_write_text
-from bsim.errors import BsimInputError
+from bsim.errors import BsimInputError, read_user_text
 
 TASK_COLUMNS = ("batch_size", "seed", "lr")
 RESULT_COLUMNS = ("reached", "diverged", "stop", "steps", "samples", "steps_run", "target_loss", "train_loss", "test_loss",
@@ -78,12 +78,7 @@ def write_rows(path: str | Path, rows: list[dict]) -> None:
 def read_rows(path: str | Path) -> list[dict]:
     """The rows of a sweep CSV; a BsimInputError naming the file and line when it is not one."""
     p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise BsimInputError(f"{p}: no such file; expected a sweep CSV written by `bsim sweep --out`") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise BsimInputError(f"{p}: cannot read: {exc}") from None
+    text = read_user_text(p, "a sweep CSV written by `bsim sweep --out`")
     reader = csv.reader(io.StringIO(text))
     header = next(reader, None)
     if header is None or tuple(header) != COLUMNS:
