@@ -18,9 +18,9 @@ def resolve_device(name: str | torch.device) -> torch.device:
             return torch.device("mps")
         return torch.device("cpu")
     if name == "cuda" and not torch.cuda.is_available():
-        raise BsimInputError("device cuda: no CUDA GPU is available here; expected auto or cpu")
+        raise BsimInputError("device cuda: no CUDA GPU is available here; expected auto or cpu (--device cpu overrides)")
     if name == "mps" and not (getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()):
-        raise BsimInputError("device mps: no Apple GPU is available here; expected auto or cpu")
+        raise BsimInputError("device mps: no Apple GPU is available here; expected auto or cpu (--device cpu overrides)")
     if name not in ("cpu", "cuda", "mps"):
         raise BsimInputError(f"device {name!r}: expected auto, cpu, cuda or mps")
     return torch.device(name)

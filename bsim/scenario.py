@@ -101,6 +101,18 @@ class Scenario:
             p = self.path.parent / p
         return p
 
+    def where(self, key: str, table: str | None = None, value: Any = None) -> str | None:
+        """``file:line`` of a key in the file this scenario was read from, or None when the file
+        does not set it (to ``value``, when given: a command-line flag may have overridden it)."""
+        try:
+            loc = _Locator(self.path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, AttributeError):
+            return None
+        line = loc.line_of(table, key)
+        if line is None or (value is not None and _toml_value(value) not in loc.lines[line - 1]):
+            return None
+        return f"{self.path}:{line}"
+
     def resolved_dtype(self) -> str:
         if self.dtype != "auto":
             return self.dtype

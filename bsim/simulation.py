@@ -23,6 +23,7 @@ import torch
 
 from bsim import actions as A
 from bsim.devices import resolve_device, torch_dtype
+from bsim.errors import BsimInputError
 from bsim.frame import Frame
 from bsim.problems import make_problem
 from bsim.problems.base import SAMPLE_STREAM, stream_seed
@@ -41,7 +42,13 @@ class Simulation:
     def __init__(self, scenario: Scenario, device: str | torch.device | None = None, stats: bool = True):
         """``stats=False`` runs without the noise statistics (bsim.stats), e.g. for benchmarks."""
         self.scenario = scenario.copy()
-        self.device = resolve_device(device or scenario.device)
+        try:
+            self.device = resolve_device(device or scenario.device)
+        except BsimInputError as exc:
+            where = scenario.where("device", value=scenario.device) if device is None else None
+            if where:  # the file asked for it (not a flag): name the file and line
+                raise BsimInputError(f"{where}: {exc}") from None
+            raise
         self.check_every = 1 if self.device.type == "cpu" else 32
         self.tick = 0
         self.observers: list = []      # callables(sim) after every step (statistics)
