@@ -129,13 +129,12 @@ class BsimApp(App):
             sys.setswitchinterval(SWITCH_INTERVAL)
         self._set_titles(self.sim)
         self._check_size()
-        self._start_runner(self.sim, replay=self.replay)
+        self._start_runner(self.sim, replay=self.replay, record=self.record_path)
         for w in self.sim.scenario.warnings:
             self._notice("error", f"warning: {w}")
-        if self.record_path:
-            self.runner.submit(R.ToggleRecording(self.record_path))
 
-    def _start_runner(self, sim, replay: bool = False) -> None:
+    def _start_runner(self, sim, replay: bool = False, record: str | None = None) -> None:
+        """A runner on ``sim``; ``record``: start recording there before its thread takes the first step."""
         rec = self.scenario.recording or {}
         end = rec.get("final_tick") if replay else None
         self.runner = R.Runner(
@@ -148,6 +147,8 @@ class BsimApp(App):
         if isinstance(began, int) and began > 0:
             self.runner.fast_forward(began)
             self._notice("notice", f"fast-forwarded to step {began}, where the recording began")
+        if record:
+            self.runner.submit(R.ToggleRecording(record))   # no thread yet: handled now, at this tick
         self.runner.start()
 
     def _set_titles(self, sim) -> None:
