@@ -83,6 +83,17 @@ class JumpToCaption:
 
 
 @dataclass(frozen=True)
+class Probe:
+    """K fresh batches at the current parameters (``sim.noise_stats.probe``), between steps (v).
+
+    The batches come from the statistics' own generator: the trajectory is untouched.
+    The result rides on the frames (extra["probe"]) until B, lr or sampling change or the run is reset.
+    """
+
+    batches: int = 64
+
+
+@dataclass(frozen=True)
 class PlaneRequest:
     """Loss on a grid of the 2-D parameter plane: nx x ny points over [x0, x1] x [y0, y1]."""
 
@@ -148,6 +159,7 @@ class Runner:
         self._caption: tuple[int, str] | None = None
         self._plane_req: PlaneRequest | None = None
         self._plane: tuple[PlaneRequest, Any] | None = None
+        self._probe_key: tuple | None = None    # the settings the shown probe was taken at
         self._next_step_at = time.perf_counter()
         #: set by a screen while it draws the frame that answers a key: the thread then leaves the
         #: GIL to it (up to ``max_yield`` s), so the key's effect is not drawn behind training steps
@@ -401,6 +413,8 @@ class Runner:
                 self._add_caption(item.text)
             elif isinstance(item, JumpToCaption):
                 self._jump()
+            elif isinstance(item, Probe):
+                self._probe(item.batches)
             elif isinstance(item, PlaneRequest):
                 if item != self._plane_req:
                     self._plane_req = item
@@ -479,6 +493,35 @@ class Runner:
             self._held_at = None
             self._hold_for_events()
 
+    def _probe(self, batches: int) -> None:
+        """Run the probe now (between steps), say what it found, publish a frame that carries it."""
+        sim = self.sim
+        stats = getattr(sim, "noise_stats", None)
+        if stats is None:
+            self.on_event("error", "no probe: the noise statistics are off for this run")
+            return
+        if sim.diverged:
+            self._diverged_notice()
+            return
+        res = stats.probe(batches=batches)
+        self._probe_key = self._settings_key()
+        pred = (f"predicted {res.predicted:.4g} (ratio {res.ratio:.3f})" if res.predicted is not None
+                else "no prediction yet")
+        self.on_event("notice", f"probe at step {res.step}: {res.batches} batches at B={res.batch_size}, "
+                                f"mean |g_B - G|^2 = {res.grad_noise_mean:.4g} ± {res.grad_noise_se:.2g}, {pred}")
+        self._publish()
+
+    def _settings_key(self) -> tuple:
+        sim = self.sim
+        return (id(sim.problem), sim.batch_size, sim.lr, sim.sampling)
+
+    def _drop_stale_probe(self) -> None:
+        """Forget a probe once B, lr, sampling or the problem changed, or the run was reset."""
+        stats = getattr(self.sim, "noise_stats", None)
+        res = stats.probe_result if stats is not None else None
+        if res is not None and (self._settings_key() != self._probe_key or self.sim.step_count < res.step):
+            stats.clear_probe()
+
     # ------------------------------------------------------------ frames
     def state(self) -> RunnerState:
         sim = self.sim
@@ -497,6 +540,7 @@ class Runner:
 
     def _publish(self) -> None:
         self._dirty = False
+        self._drop_stale_probe()
         try:
             frame = self.sim.frame(timing=self.timing)
         except Exception as exc:  # noqa: BLE001

@@ -21,7 +21,7 @@ from textual.widgets import Footer, Header, Static
 
 from bsim import actions as A
 from bsim import runner as R
-from bsim.app.commands import PRESETS
+from bsim.app.commands import PRESETS, PROBE_BATCHES
 from bsim.app.history import History
 from bsim.app.screens import AskScreen, HelpScreen
 from bsim.app.widgets.ball import BallPanel, PlaneWanted
@@ -77,6 +77,7 @@ class BsimApp(App):
         Binding("j", "jump", "next caption", show=False),
         Binding("p", "switch_problem", "problem"),
         Binding("y", "toggle_log", "log y", show=False),
+        Binding("v", "probe", "probe", show=False),
         Binding("ctrl+s", "screenshot_svg", "SVG", show=False),
         Binding("question_mark", "help", "help", key_display="?"),
         Binding("q", "quit", "quit"),
@@ -349,6 +350,10 @@ class BsimApp(App):
 
     def action_jump(self) -> None:
         self.send(R.JumpToCaption())
+
+    def action_probe(self) -> None:
+        """The variance probe: PROBE_BATCHES fresh batches at the current parameters (runner's thread)."""
+        self.send(R.Probe(PROBE_BATCHES))
 
     def action_toggle_log(self) -> None:
         log = self.query_one(LossPanel).toggle_log()

@@ -7,6 +7,8 @@ from textual.app import SystemCommand
 from bsim.scenario import LR_SCALINGS, PROBLEMS, SAMPLINGS
 
 PRESETS = {str(k): 2 ** (k - 1) for k in range(1, 10)}   # keys 1-9: B = 1, 2, 4, ... 256
+#: batches of the variance probe (v): the standard error of its mean is ~1/8 of the spread
+PROBE_BATCHES = 64
 
 
 def palette_commands(app):
@@ -40,6 +42,8 @@ def palette_commands(app):
     yield cmd("Start / stop recording", "record into recordings/ (R)", app.action_toggle_recording)
     yield cmd("Add caption...", "while recording (c)", app.action_ask_caption)
     yield cmd("Jump to next caption", "fast-forward a replay (j)", app.action_jump)
+    yield cmd(f"Probe the gradient noise: {PROBE_BATCHES} fresh batches",
+              "their spread |g_B - G|^2 against c_B tr(Sigma), at the current parameters (v)", app.action_probe)
     yield cmd("Toggle loss log scale", "log or linear y axis (y)", app.action_toggle_log)
     yield cmd("Screenshot (SVG)", "into screenshots/ (ctrl+s)", app.action_screenshot_svg)
     yield cmd("Help", "what each panel shows (?)", app.action_help)

@@ -26,7 +26,8 @@ PANELS_HELP = [
      "How much batch gradients scatter around G, against the batch size B on log-log axes. The line is the "
      "theory c_B tr(Sigma), which falls as 1/B and reaches 0 at B = N; the green dots are measured at each B "
      "you visited. The purple line is the noise scale B_simple = tr(Sigma)/|G|^2: above it, a bigger batch "
-     "buys little."),
+     "buys little. Press v for a probe: 64 fresh batches at the current parameters, drawn as a red diamond "
+     "with ±2 standard errors (shown until B, lr or sampling change)."),
     ("ε-ball",
      "SGD with a fixed learning rate does not converge to θ*; it settles into a ball around it whose size "
      "the noise sets. For two parameters you see the plane: loss contours, the recent iterates, the predicted "
@@ -40,6 +41,7 @@ KEYS_HELP = [
     ("f  F", "faster / slower"), ("r", "reset to step 0"), ("p", "switch problem"),
     ("R", "start / stop recording"), ("c", "add a caption (while recording)"),
     ("j", "jump to the next caption (replays)"), ("y", "loss axis log / linear"),
+    ("v", "variance probe: 64 fresh batches at the current parameters"),
     ("ctrl+s", "SVG screenshot into screenshots/"), ("ctrl+p", "command palette: every action"),
     ("?", "this help"), ("q", "quit"),
 ]

@@ -5,6 +5,8 @@ for B distinct examples (shuffle, iid) and 1/B with replacement: a line of
 slope -1 that bends down to zero at B = N. The points are the measured mean of
 |g_B - G|^2 over the frames shown at each batch size visited. tr(Sigma) is read
 from the frame's grad_noise_theory at the current B (tr Sigma = theory / c_B).
+A probe (v: K fresh batches at one step's parameters, frame.extra["probe"]) is
+a red diamond with +-2 standard errors while it is for the current B and sampling.
 """
 
 from __future__ import annotations
@@ -43,6 +45,14 @@ def measured_points(f, history: History) -> list[tuple[int, float, int, float | 
     return [(b, mean, n, None, None) for b, mean, n in history.variance.points()]
 
 
+def current_probe(f, b_now: int):
+    """The frame's probe when it was taken at the batch size and sampling in force, else None."""
+    pr = f.extra.get("probe")
+    if pr is None or pr.batch_size != b_now or pr.sampling != f.sampling:
+        return None
+    return pr if math.isfinite(pr.grad_noise_mean) and pr.grad_noise_mean > 0 else None
+
+
 class VariancePanel(Panel):
     TITLE = "Variance across batches"
 
@@ -62,14 +72,18 @@ class VariancePanel(Panel):
         legend = [("━ c_B·trΣ ", "orange"), ("● measured ", "green"), ("┆B ", "blue")]
         if f.noise_scale is not None:
             legend.append(("┆B_simple", "purple"))
+        probe = current_probe(f, b_now)
+        if probe is not None:
+            legend.append((" ◆ probe", "red"))
         out = [text_strip(legend, width)]
         bs = np.unique(np.round(np.logspace(0, math.log10(n), 96)).astype(int))
         cs = np.array([c_B(int(b), n, f.sampling) for b in bs])
         theory = tr * cs if tr is not None else None
         mb = np.array([p[0] for p in pts], dtype=float)
         mv = np.array([p[1] for p in pts], dtype=float)
+        pv = mv if probe is None else np.append(mv, probe.grad_noise_mean)
         half = bs <= max(n // 2, 1)
-        yr = data_range(theory[half] if theory is not None else None, mv, log=True, pad=0.08) or (1e-3, 1.0)
+        yr = data_range(theory[half] if theory is not None else None, pv, log=True, pad=0.08) or (1e-3, 1.0)
         chart = Chart(width, height - 3, xlim=(1.0, float(n)), ylim=yr, xlog=True, ylog=True)
         chart.xlabels = [(float(b), str(b)) for b in (8, 64, 512) if b < n / 2]
         chart.vline(float(b_now), "blue")
@@ -82,6 +96,10 @@ class VariancePanel(Panel):
                 chart.line([b, b], [max(v - 2 * se, v * 1e-3), v + 2 * se], "green")
         for b, v in zip(mb, mv):
             chart.mark(b, v, "●", "green")
+        if probe is not None:   # +- 2 standard errors, drawn over the green point at the same B
+            v, se = probe.grad_noise_mean, probe.grad_noise_se
+            chart.line([probe.batch_size] * 2, [max(v - 2 * se, v * 1e-3), v + 2 * se], "red")
+            chart.mark(probe.batch_size, v, "◆", "red")
         out += chart.strips()
         here = next((p for p in pts if p[0] == b_now), None)
         readout = [(f"B={b_now} ", "blue")]
@@ -97,6 +115,9 @@ class VariancePanel(Panel):
             readout += [(" theory: not yet measured", "axis")]
         out.append(text_strip(readout, width))
         note = [("trΣ ", "axis"), (num(tr), None)]
+        if probe is not None:   # before the rest: a narrow panel cuts the end of the line
+            note += [(f"  probe@{probe.step} ", "axis"),
+                     (f"{num(probe.grad_noise_mean)}±{num(probe.grad_noise_se)}", "red")]
         if f.noise_scale is not None:
             note += [("  B_simple ", "axis"), (num(f.noise_scale), "purple")]
         if here is not None:
