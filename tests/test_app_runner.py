@@ -12,14 +12,7 @@ from bsim import actions as A
 from bsim import runner as R
 from bsim.scenario import Event, find_scenario
 from bsim.simulation import Simulation
-
-
-def small(name="default", **opt):
-    sc = find_scenario(name)
-    sc.problem.n_train, sc.problem.n_test = 256, 64
-    for k, v in opt.items():
-        setattr(sc.optimizer, k, v)
-    return sc
+from test_app_keys import small
 
 
 class Log:
