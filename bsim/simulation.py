@@ -276,7 +276,7 @@ class Simulation:
         self._rate = (time.perf_counter(), self.tick, self.sampler.samples)
 
     def frame(self, timing: bool = True) -> Frame:
-        """Read the metrics of the step just taken (one host sync)."""
+        """Read the metrics of the step just taken (the host reads the device here, not per step)."""
         p, s = self.problem, self.sampler
         f = Frame(
             step=self.step_count, tick=self.tick, epoch=s.epoch, epochs_done=s.epochs_done,
