@@ -33,7 +33,11 @@ from bsim.sweep.runner import Progress, run_sweep  # noqa: E402
 from bsim.sweep.spec import SweepSpec  # noqa: E402
 
 
-def make_spec(seeds: int) -> SweepSpec:
+def make_spec(seeds: int, smoke: bool = False) -> SweepSpec:
+    if smoke:   # a few tasks: every engine runs and their rows are compared
+        return SweepSpec(scenario=find_scenario("sweep-linreg"), scenario_name="sweep-linreg",
+                         batch_sizes=(8, 64), target=0.1, excess=True, seeds=(0,), lr_rule="tuned",
+                         lr_grid=(0.125, 0.5), max_steps=2000)
     return SweepSpec(scenario=find_scenario("sweep-linreg"), scenario_name="sweep-linreg",
                      batch_sizes=tuple(2 ** k for k in range(11)), target=0.1, excess=True,
                      seeds=tuple(range(seeds)), lr_rule="tuned", lr_grid=(0.03125, 0.0625, 0.125, 0.25, 0.5, 1.5), max_steps=20000)
@@ -53,15 +57,21 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--smoke", action="store_true",
+                    help="CI: 4 tasks, 1 repeat, no Ray (its start-up alone takes longer); rows still compared")
     args = ap.parse_args()
+    if args.smoke:
+        args.repeats = 1
     import torch
     torch.set_num_threads(1)
-    spec = make_spec(args.seeds)
+    spec = make_spec(args.seeds, smoke=args.smoke)
     n = len(spec.tasks())
     print(f"sweep: {n} tasks (sweep-linreg, B = 1..1024, 6 lrs, {args.seeds} seed(s)), {os.cpu_count()} cores")
     try:
         import ray
     except ImportError:
+        ray = None
+    if args.smoke:
         ray = None
     times: dict[str, float] = {}
     rows: dict[str, list] = {}

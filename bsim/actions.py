@@ -2,11 +2,21 @@
 
 Actions are applied only between steps. Each returns a short notice that
 says what changed ("batch size 8 -> 64, lr 0.05 -> 0.4 (linear scaling)").
+
+``SETTINGS`` is the one table that ties each setting action to its timeline
+event key and to the simulation method that applies it: the timeline reads
+events into actions with it, the recorder writes actions into events with it,
+and ``Simulation.apply`` dispatches with it. Relative actions (``[`` ``]``
+``-`` ``+``) are resolved against the state they reach (``absolute``), and the
+absolute action that ran is what a recording keeps.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
+
+from bsim.scenario import LR_SCALINGS, SAMPLINGS
 
 
 class ActionError(ValueError):
@@ -48,27 +58,110 @@ class SwitchProblem:
     kind: str
 
 
+@dataclass(frozen=True)
+class ScaleBatchSize:
+    """Multiply the batch size in force when the action is applied (``[`` halves, ``]`` doubles)."""
+
+    factor: float
+
+
+@dataclass(frozen=True)
+class ScaleLR:
+    """Multiply the lr in force when the action is applied (``-`` halves, ``+`` doubles)."""
+
+    factor: float
+
+
+@dataclass(frozen=True)
+class CycleSampling:
+    """The next sampling mode after the one in force (``s``)."""
+
+
+@dataclass(frozen=True)
+class CycleLRScaling:
+    """The next lr scaling after the one in force (``l``)."""
+
+
 Action = SetBatchSize | SetLR | SetLRScaling | SetMomentum | SetSampling | Reset | SwitchProblem
+RelativeAction = ScaleBatchSize | ScaleLR | CycleSampling | CycleLRScaling
+
+
+class Setting(NamedTuple):
+    """One row of the table: an action class, its timeline event key, its field, the simulation's method."""
+
+    event_key: str
+    action: type
+    field: str | None          # the action's one field (None: an action without a value, e.g. Reset)
+    method: str                # Simulation.<method>(value) applies it
+
+
+#: in the order the actions of one timeline event are applied (problem and reset first)
+SETTINGS: tuple[Setting, ...] = (
+    Setting("problem", SwitchProblem, "kind", "switch_problem"),
+    Setting("reset", Reset, None, "reset"),
+    Setting("sampling", SetSampling, "mode", "set_sampling"),
+    Setting("momentum", SetMomentum, "momentum", "set_momentum"),
+    Setting("lr_scaling", SetLRScaling, "mode", "set_lr_scaling"),
+    Setting("batch_size", SetBatchSize, "batch_size", "set_batch_size"),
+    Setting("lr", SetLR, "lr", "set_lr"),
+)
+BY_ACTION: dict[type, Setting] = {s.action: s for s in SETTINGS}
+SETTING_ACTIONS: tuple[type, ...] = tuple(BY_ACTION) + (ScaleBatchSize, ScaleLR, CycleSampling, CycleLRScaling)
 
 
 def event_actions(ev) -> list[Action]:
-    """The actions of a timeline event, in a fixed order (problem and reset first)."""
+    """The actions of a timeline event, in the table's order."""
     out: list[Action] = []
-    if ev.problem is not None:
-        out.append(SwitchProblem(ev.problem))
-    if ev.reset:
-        out.append(Reset())
-    if ev.sampling is not None:
-        out.append(SetSampling(ev.sampling))
-    if ev.momentum is not None:
-        out.append(SetMomentum(ev.momentum))
-    if ev.lr_scaling is not None:
-        out.append(SetLRScaling(ev.lr_scaling))
-    if ev.batch_size is not None:
-        out.append(SetBatchSize(ev.batch_size))
-    if ev.lr is not None:
-        out.append(SetLR(ev.lr))
+    for s in SETTINGS:
+        value = getattr(ev, s.event_key)
+        if s.field is None:
+            if value:
+                out.append(s.action())
+        elif value is not None:
+            out.append(s.action(value))
     return out
+
+
+def event_fields(action) -> dict:
+    """The timeline event fields that record an action: {"batch_size": 16}, {"reset": True}."""
+    s = BY_ACTION.get(type(action))
+    if s is None:
+        raise ActionError(f"cannot record {action!r}: expected a setting action")
+    return {s.event_key: True if s.field is None else getattr(action, s.field)}
+
+
+def dispatch(action) -> tuple[str, tuple]:
+    """The simulation method that applies an action, and its arguments."""
+    s = BY_ACTION.get(type(action))
+    if s is None:
+        raise ActionError(f"unknown action {action!r}")
+    return s.method, (() if s.field is None else (getattr(action, s.field),))
+
+
+def absolute(action, settings):
+    """A relative action made absolute against the settings in force; absolute actions pass through.
+
+    ``settings`` has the simulation's batch_size, lr, n_train, sampling and lr_scaling.
+    ``[`` at B = 1 and ``]`` at B = N change nothing: an ActionError says so.
+    """
+    if isinstance(action, ScaleBatchSize):
+        batch_size, n_train = settings.batch_size, settings.n_train
+        new = max(1, min(n_train, int(batch_size * action.factor)))
+        if new == batch_size:
+            edge = "1, the smallest" if action.factor < 1 else f"N = {n_train}, the whole training set"
+            raise ActionError(f"batch size is already {edge}")
+        return SetBatchSize(new)
+    if isinstance(action, ScaleLR):
+        return SetLR(settings.lr * action.factor)
+    if isinstance(action, CycleSampling):
+        return SetSampling(_after(SAMPLINGS, settings.sampling))
+    if isinstance(action, CycleLRScaling):
+        return SetLRScaling(_after(LR_SCALINGS, settings.lr_scaling))
+    return action
+
+
+def _after(options: tuple[str, ...], current: str) -> str:
+    return options[(options.index(current) + 1) % len(options)] if current in options else options[0]
 
 
 # What a recording keeps besides actions (not applied to the simulation).

@@ -92,14 +92,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _scenario_from_args(args) -> "Scenario":  # noqa: F821
-    from bsim.scenario import apply_overrides, find_scenario
-    name = getattr(args, "scenario", None) or getattr(args, "recording", None)
-    sc = find_scenario(name)
-    return apply_overrides(
-        sc, problem=args.problem, batch_size=args.batch_size, lr=args.lr, momentum=args.momentum,
-        seed=args.seed, device=args.device, dtype=args.dtype, sampling=args.sampling,
-        lr_scaling=args.lr_scaling,
-    )
+    from bsim.scenario import apply_overrides, find_scenario, overrides_from
+    return apply_overrides(find_scenario(args.scenario), **overrides_from(args))
 
 
 def cmd_scenarios() -> int:
@@ -113,22 +107,45 @@ def cmd_scenarios() -> int:
 
 
 def cmd_run(args) -> int:
+    """`bsim run`: the app, or a headless run (with --record, a recording of it)."""
     import torch
-
-    from bsim.headless import build_simulation, run_headless
 
     torch.set_num_threads(1)
     sc = _scenario_from_args(args)
-    if args.headless:
-        sim = build_simulation(sc)
-        for w in sim.scenario.warnings:
-            print(f"bsim: warning: {w}", file=sys.stderr)
-        if getattr(args, "record", None):
-            from bsim.replay import run_headless_recorded
-            return run_headless_recorded(sim, args, args.record)
-        return run_headless(sim, args.steps, args.metrics, args.every, timing=not args.no_timing)
-    from bsim.app import run_app
-    return run_app(sc, record=getattr(args, "record", None), replay=args.command == "replay")
+    if not args.headless:
+        from bsim.app import run_app
+        return run_app(sc, record=args.record)
+    from bsim.headless import run_headless
+    from bsim.replay import run_headless_recorded
+    from bsim.simulation import Simulation
+    sim = Simulation(sc)
+    for w in sim.scenario.warnings:
+        print(f"bsim: warning: {w}", file=sys.stderr)
+    if args.record:
+        return run_headless_recorded(sim, args, args.record)
+    return run_headless(sim, args.steps, args.metrics, args.every, timing=not args.no_timing)
+
+
+def cmd_replay(args) -> int:
+    """`bsim replay`: the app, an export of SVG frames, or a headless replay."""
+    import torch
+
+    from bsim import replay
+
+    torch.set_num_threads(1)
+    replay.check_flags(args)
+    sc, info = replay.replay_scenario(args)
+    if args.export:
+        from bsim.app.export import export_frames
+        steps = replay.replay_steps(args, info, args.recording, sc.path)
+        written = export_frames(sc, args.export, steps=steps, every=args.every, at_captions=args.at_captions,
+                                cast=args.cast)
+        print(f"bsim: wrote {len(written)} files in {args.export}", file=sys.stderr)
+        return 0
+    if not args.headless:
+        from bsim.app import run_app
+        return run_app(sc, record=None, replay=True)
+    return replay.replay_headless(sc, info, args)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -142,9 +159,8 @@ def main(argv: list[str] | None = None) -> int:
             from bsim.sweep.command import cmd_sweep
             return cmd_sweep(args)
         if args.command == "replay":
-            from bsim.replay import cmd_replay
             return cmd_replay(args)
-        if args.command in ("run", "replay"):
+        if args.command == "run":
             return cmd_run(args)
         parser.print_help()
         return 0

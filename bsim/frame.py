@@ -7,6 +7,10 @@ of None is a quantity that does not exist for the problem (an empty cell).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from bsim.controls import RunnerState
 
 CSV_COLUMNS = (
     "step", "epoch", "samples", "batch_size", "lr", "batch_loss", "train_loss", "test_loss",
@@ -36,6 +40,11 @@ class Frame:
     sampling: str = "shuffle"
     problem: str = ""
     device: str = "cpu"
+    title: str = ""               # the scenario's title (a problem switch changes it)
+    n_params: int = 0
+    # the settings the next step will use (an action since the step just taken shows here first)
+    next_batch_size: int = 0
+    next_lr: float = 0.0
     # measured quantities (None: not defined for this problem / not yet)
     batch_loss: float | None = None
     train_loss: float | None = None
@@ -64,6 +73,8 @@ class Frame:
     message: str = ""
     theta: tuple[float, ...] = ()          # parameters (only for small problems, for the plane view)
     theta_star: tuple[float, ...] | None = None
+    theta_prev: tuple[float, ...] | None = None   # where the step just taken started (small problems)
+    runner: RunnerState | None = None      # the runner's own state (paused, speed, recording, replay, ...)
     extra: dict = field(default_factory=dict)  # quantities of later modules (statistics, ball)
 
     def csv_row(self) -> list[str]:

@@ -14,15 +14,6 @@ from bsim.frame import CSV_COLUMNS
 from bsim.simulation import Simulation
 
 
-def build_simulation(scenario) -> Simulation:
-    """The simulation of a headless run (``bsim run --headless`` and bench/engine.py build it here).
-
-    Statistics hooks that a headless run computes belong here, so that the
-    engine benchmark times what ``bsim run --headless`` does.
-    """
-    return Simulation(scenario)
-
-
 class Progress:
     """A one-line progress bar on stderr, only when stderr is a terminal."""
 

@@ -8,7 +8,7 @@ tick the user's actions come first, in the order they were applied, then the
 scenario's events of that tick: a live action at tick t is applied between
 steps, before the next ``Simulation.step()`` applies the events due at t.
 
-The ``[recording]`` table (format version ``FORMAT``)::
+The ``[recording]`` table (format version ``FORMAT``, checked by ``bsim.scenario``, which owns every table's schema)::
 
     format = 1            # a newer version than this bsim knows is an error
     bsim, torch, python   # versions that wrote it
@@ -27,41 +27,24 @@ nothing already recorded: a file without the check replays to its last event.
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import hashlib
 import math
 import os
 import platform
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
 from bsim import __version__
-from bsim import actions as A
+from bsim.actions import Caption, PausePoint, event_fields
 from bsim.atomic import atomic_open
 from bsim.errors import BsimInputError
-from bsim.scenario import (
-    DTYPES, Event, Scenario, _Locator, _check_table, _toml_value, _where, find_scenario, scenario_to_toml,
-)
+from bsim.scenario import CHECK_KEYS, RECORDING_FORMAT, Event, Scenario, find_scenario, scenario_to_toml
+from bsim.timeline import Timeline
+from bsim.tomlcheck import toml_value
 
-FORMAT = 1
-CHECK_KEYS = ("final_step", "train_loss", "theta_sha256")   # written at stop, with final_tick
-
-_SHA = re.compile(r"^[0-9a-f]{64}$")
-RECORDING_RULES = {
-    "format": ((int,), lambda v: v >= 1, "an integer >= 1 (the recording format version)"),
-    "bsim": ((str,), None, "a version string"),
-    "torch": ((str,), None, "a version string"),
-    "python": ((str,), None, "a version string"),
-    "device": ((str,), None, "a device name such as cpu or cuda"),
-    "dtype": ((str,), lambda v: v in DTYPES[1:], "float32 or float64"),
-    "began_at": ((int,), lambda v: v >= 0, "a step number >= 0"),
-    "final_tick": ((int,), lambda v: v >= 0, "a step number >= 0"),
-    "final_step": ((int,), lambda v: v >= 0, "a step number >= 0"),
-    "train_loss": ((int, float), None, "a number"),
-    "theta_sha256": ((str,), lambda v: bool(_SHA.match(v)), "64 lowercase hex digits (a sha256)"),
-    "diverged": ((bool,), None, "true or false (the run had diverged at stop)"),
-}
+FORMAT = RECORDING_FORMAT
 
 
 class RecordingError(Exception):
@@ -69,32 +52,6 @@ class RecordingError(Exception):
 
     def __init__(self, message: str):
         super().__init__(message.replace("\n", " "))
-
-
-# ----------------------------------------------------------------- validation
-
-def validate_recording_table(raw: Any, fname: str, loc: _Locator) -> dict:
-    """Check a ``[recording]`` table: format first, then keys and types (errors name the line)."""
-    if "format" not in raw:
-        line = loc.line_of_table("recording")
-        where = f"{fname}:{line}" if line else fname
-        raise BsimInputError(f"{where}: [recording] has no 'format'; expected format = {FORMAT}")
-    fmt = raw["format"]
-    if isinstance(fmt, int) and not isinstance(fmt, bool) and fmt > FORMAT:
-        raise BsimInputError(f"{_where(fname, loc, 'recording', 'format')}: format {fmt} is newer than this bsim "
-                             f"{__version__} reads; expected format <= {FORMAT} (upgrade bsim to replay it)")
-    table = _check_table(raw, RECORDING_RULES, fname, loc, "recording")
-    if "train_loss" in table:
-        table["train_loss"] = float(table["train_loss"])
-    if "began_at" in table and "final_tick" in table and table["began_at"] > table["final_tick"]:
-        raise BsimInputError(f"{_where(fname, loc, 'recording', 'began_at')}: began_at {table['began_at']} is after "
-                             f"final_tick {table['final_tick']}; expected began_at <= final_tick")
-    present = [k for k in CHECK_KEYS if k in table]
-    if present and (len(present) != len(CHECK_KEYS) or "final_tick" not in table):
-        missing = [k for k in ("final_tick",) + CHECK_KEYS if k not in table]
-        raise BsimInputError(f"{_where(fname, loc, 'recording', present[0])}: an incomplete check; "
-                             f"expected final_tick, {', '.join(CHECK_KEYS)} together (missing {', '.join(missing)})")
-    return table
 
 
 # ------------------------------------------------------------------- the check
@@ -149,26 +106,15 @@ def _torch_version() -> str:
 # ---------------------------------------------------------------- the timeline
 
 def item_event(tick: int, item) -> Event:
-    """One timeline event for one user action, caption or pause point."""
-    if isinstance(item, A.SetBatchSize):
-        return Event(at=tick, batch_size=int(item.batch_size))
-    if isinstance(item, A.SetLR):
-        return Event(at=tick, lr=float(item.lr))
-    if isinstance(item, A.SetLRScaling):
-        return Event(at=tick, lr_scaling=str(item.mode))
-    if isinstance(item, A.SetMomentum):
-        return Event(at=tick, momentum=float(item.momentum))
-    if isinstance(item, A.SetSampling):
-        return Event(at=tick, sampling=str(item.mode))
-    if isinstance(item, A.Reset):
-        return Event(at=tick, reset=True)
-    if isinstance(item, A.SwitchProblem):
-        return Event(at=tick, problem=str(item.kind))
-    if isinstance(item, A.Caption):
+    """One timeline event for one action that ran, caption or pause point."""
+    if isinstance(item, Caption):
         return Event(at=tick, caption=_clean_caption(item.text))
-    if isinstance(item, A.PausePoint):
+    if isinstance(item, PausePoint):
         return Event(at=tick, pause=True)
-    raise RecordingError(f"cannot record {item!r}: expected an action, a Caption or a PausePoint")
+    try:
+        return Event(at=tick, **event_fields(item))
+    except ValueError:
+        raise RecordingError(f"cannot record {item!r}: expected an action, a Caption or a PausePoint") from None
 
 
 def _clean_caption(text: str) -> str:
@@ -176,13 +122,13 @@ def _clean_caption(text: str) -> str:
     return "".join(" " if (ord(c) < 32 or ord(c) == 127) else c for c in str(text)).strip()
 
 
-def merged_timeline(scenario_events: Iterable[Event], history: Iterable[tuple[int, Any]]) -> list[Event]:
+def merged_timeline(scenario_events: Iterable[Event], actions: Iterable[tuple[int, Any]]) -> list[Event]:
     """The scenario's events and the user's, ordered by tick; within a tick the user's come first.
 
     That is the live order: an action at tick t is applied between steps, and the
     scenario's events due at t are applied by the next step.
     """
-    keyed = [(int(t), 0, i, item_event(int(t), item)) for i, (t, item) in enumerate(history)]
+    keyed = [(int(t), 0, i, item_event(int(t), item)) for i, (t, item) in enumerate(actions)]
     keyed += [(ev.at, 1, i, dataclasses.replace(ev)) for i, ev in enumerate(scenario_events)]
     keyed.sort(key=lambda k: k[:3])
     return [k[3] for k in keyed]
@@ -190,31 +136,49 @@ def merged_timeline(scenario_events: Iterable[Event], history: Iterable[tuple[in
 
 # ----------------------------------------------------------------- the recorder
 
-class Recorder:
-    """Writes a recording and rewrites it atomically at every event.
+def new_recording_path(folder: str | Path) -> Path:
+    """recordings/<date>_<time>.toml (with -2, -3, ... when taken); the folder is made."""
+    folder = Path(folder)
+    stamp = datetime.datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
+    target, n = folder / f"{stamp}.toml", 2
+    while target.exists():
+        target, n = folder / f"{stamp}-{n}.toml", n + 1
+    folder.mkdir(parents=True, exist_ok=True)
+    return target
 
-    ``Recorder.start(path, scenario, history, began_at)``, then ``add(tick, item)``
-    for each action, caption or pause point, then ``stop(sim)``. Each may raise
-    ``RecordingError`` (the file could not be written).
+
+class Recorder:
+    """Writes one recording and rewrites it atomically at every event.
+
+    Owns its file and its list of the actions that ran (with captions and pause
+    points). Reads, never changes: the run's ``Timeline`` (so a take-over of a
+    replay, which drops the rest of the timeline, is what gets written).
+    ``Recorder.start(path, scenario, actions, began_at, timeline)``, then
+    ``add(tick, item)`` for each action, caption or pause point, then ``stop(sim)``.
+    Each may raise ``RecordingError`` (the file could not be written).
     """
 
-    def __init__(self, path: Path, scenario: Scenario, history: list, began_at: int):
+    def __init__(self, path: Path, scenario: Scenario, actions: list, began_at: int, timeline: Timeline):
         self.path = path
         self.scenario = scenario
-        self.history = history
+        self.actions = actions
         self.began_at = began_at
+        self.timeline = timeline
+        self.device = _device_name(scenario.device)
         self.check: dict | None = None
         self.stopped = False
 
     @classmethod
-    def start(cls, path: str | Path, scenario: Scenario, history: Iterable[tuple[int, Any]] = (),
-              began_at: int = 0) -> "Recorder":
+    def start(cls, path: str | Path, scenario: Scenario, actions: Iterable[tuple[int, Any]] = (),
+              began_at: int = 0, timeline: Timeline | None = None) -> "Recorder":
+        """Start recording: the run's actions so far, from step 0; ``timeline``: the run's (else the scenario's)."""
         if isinstance(began_at, bool) or not isinstance(began_at, int) or began_at < 0:
             raise RecordingError(f"began_at {began_at!r}: expected a step number >= 0")
-        hist = [(int(t), item) for t, item in history]
-        for t, item in hist:
+        done = [(int(t), item) for t, item in actions]
+        for t, item in done:
             item_event(t, item)  # an unknown item fails now, not at the first rewrite
-        rec = cls(Path(path), _portable(scenario, Path(path)), hist, began_at)
+        timeline = timeline if timeline is not None else Timeline(scenario.timeline)
+        rec = cls(Path(path), _portable(scenario, Path(path)), done, began_at, timeline)
         rec._write()
         return rec
 
@@ -225,23 +189,11 @@ class Recorder:
         if isinstance(tick, bool) or not isinstance(tick, int) or tick < 0:
             raise RecordingError(f"tick {tick!r}: expected a step number >= 0")
         item_event(tick, item)
-        self.history.append((tick, item))
-        self._write()
-
-    def take_over(self, tick: int) -> None:
-        """The user took over a replay at ``tick``: the scenario's events from ``tick`` on are dropped."""
-        if self.stopped:
-            raise RecordingError(f"{self.path}: the recording is stopped; start a new one")
-        self.scenario.timeline = [ev for ev in self.scenario.timeline if ev.at < tick]
+        self.actions.append((tick, item))
         self._write()
 
     def stop(self, sim) -> dict:
-        """Write the check of ``sim`` (final tick and step, train loss, parameter hash); returns it.
-
-        The scenario's events are taken from ``sim.timeline`` as it stands (a
-        take-over of a replay drops the rest of the timeline there).
-        """
-        self.scenario.timeline = [dataclasses.replace(ev) for ev in sim.timeline]
+        """Write the check of ``sim`` (final tick and step, train loss, parameter hash); returns it."""
         self.check = check_of(sim)
         self.device = str(sim.device)
         self.stopped = True
@@ -255,18 +207,18 @@ class Recorder:
         table = {
             "format": FORMAT, "bsim": __version__, "torch": torch.__version__,
             "python": platform.python_version(),
-            "device": getattr(self, "device", None) or _device_name(sc.device),
+            "device": self.device,
             "dtype": sc.resolved_dtype(), "began_at": self.began_at,
         }
         if self.check:
             table.update(self.check)
         else:
-            table["final_tick"] = max([self.began_at] + [t for t, _ in self.history])
+            table["final_tick"] = max([self.began_at] + [t for t, _ in self.actions])
         return table
 
     def text(self) -> str:
         sc = self.scenario.copy()
-        sc.timeline = merged_timeline(self.scenario.timeline, self.history)
+        sc.timeline = merged_timeline(self.timeline.events, self.actions)
         sc.recording = None
         lines = [scenario_to_toml(sc).rstrip("\n"), ""]
         if self.check is None:
@@ -275,7 +227,7 @@ class Recorder:
             lines.append("# the check at stop: final_tick, final_step, the train loss there and the")
             lines.append("# sha256 of the parameters' own bytes (their dtype, little-endian)")
         lines.append("[recording]")
-        lines += [f"{k} = {_toml(v)}" for k, v in self.table().items()]
+        lines += [f"{k} = {toml_value(v)}" for k, v in self.table().items()]
         return "\n".join(lines) + "\n"
 
     def _write(self) -> None:
@@ -286,16 +238,6 @@ class Recorder:
         except OSError as exc:
             reason = exc.strerror or str(exc)
             raise RecordingError(f"cannot write the recording {self.path}: {reason}") from None
-
-
-def _toml(v) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, float) and not math.isfinite(v):
-        return "nan" if math.isnan(v) else ("inf" if v > 0 else "-inf")
-    if isinstance(v, str):
-        return _toml_value(v)
-    return repr(v)
 
 
 def _device_name(name: str) -> str:
@@ -353,5 +295,6 @@ def load_recording(name_or_path: str) -> tuple[Scenario, RecordingInfo]:
     return sc, recording_info(sc)
 
 
-__all__ = ["FORMAT", "Recorder", "RecordingError", "RecordingInfo", "check_of", "compare_check",
-           "load_recording", "merged_timeline", "recording_info", "theta_sha256", "validate_recording_table"]
+__all__ = ["FORMAT", "Caption", "PausePoint", "Recorder", "RecordingError", "RecordingInfo", "check_of",
+           "compare_check", "load_recording", "merged_timeline", "new_recording_path", "recording_info",
+           "theta_sha256"]

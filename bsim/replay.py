@@ -1,4 +1,4 @@
-"""`bsim replay` and `bsim run --record` on the command line (headless and export).
+"""Headless `bsim replay` and `bsim run --headless --record` (the app and the export are the CLI's to start).
 
 A headless replay runs the recording from step 0 to its ``final_tick`` and
 writes the same metrics CSV as the original run (byte for byte with
@@ -22,7 +22,7 @@ def run_headless_recorded(sim, args, record_path: str) -> int:
     """`bsim run --headless --record PATH`: the file is the scenario plus the check at the end."""
     from bsim.headless import run_headless
     try:
-        rec = Recorder.start(record_path, scenario=sim.scenario, history=[], began_at=sim.tick)
+        rec = Recorder.start(record_path, scenario=sim.scenario, began_at=sim.tick, timeline=sim.timeline)
     except RecordingError as exc:
         raise BsimInputError(f"--record {record_path}: {exc}") from None
     code = run_headless(sim, args.steps, args.metrics, args.every or 1, timing=not args.no_timing)
@@ -36,14 +36,18 @@ def run_headless_recorded(sim, args, record_path: str) -> int:
 
 def replay_scenario(args):
     """The recording named on the command line, with any overrides applied, and its facts."""
-    from bsim.scenario import apply_overrides
+    from bsim.scenario import apply_overrides, overrides_from
     sc, info = load_recording(args.recording)
-    sc = apply_overrides(
-        sc, problem=args.problem, batch_size=args.batch_size, lr=args.lr, momentum=args.momentum,
-        seed=args.seed, device=args.device, dtype=args.dtype, sampling=args.sampling,
-        lr_scaling=args.lr_scaling,
-    )
-    return sc, info
+    return apply_overrides(sc, **overrides_from(args)), info
+
+
+def check_flags(args) -> None:
+    """--export excludes --headless; --at-captions and --cast need --export."""
+    if args.headless and args.export:
+        raise BsimInputError("bsim replay: --headless and --export both given; expected one of them")
+    if (args.at_captions or args.cast) and not args.export:
+        flag = "--at-captions" if args.at_captions else "--cast"
+        raise BsimInputError(f"bsim replay: {flag} is for --export DIR; expected --export as well")
 
 
 def replay_steps(args, info, fname: str, sc_path=None) -> int:
@@ -60,30 +64,12 @@ def replay_steps(args, info, fname: str, sc_path=None) -> int:
     return info.final_tick + (1 if info.diverged else 0)
 
 
-def cmd_replay(args) -> int:
-    import torch
-
+def replay_headless(sc, info, args) -> int:
+    """Replay to the recording's end (or --steps), write the metrics, then compare the check."""
     from bsim.headless import run_headless
     from bsim.simulation import Simulation
 
-    torch.set_num_threads(1)
-    if args.headless and args.export:
-        raise BsimInputError("bsim replay: --headless and --export both given; expected one of them")
-    if (args.at_captions or args.cast) and not args.export:
-        flag = "--at-captions" if args.at_captions else "--cast"
-        raise BsimInputError(f"bsim replay: {flag} is for --export DIR; expected --export as well")
-    sc, info = replay_scenario(args)
     fname = args.recording
-    if args.export:
-        from bsim.export import export_frames
-        steps = replay_steps(args, info, fname, sc.path)
-        written = export_frames(sc, args.export, steps=steps, every=args.every, at_captions=args.at_captions,
-                                cast=args.cast)
-        print(f"bsim: wrote {len(written)} files in {args.export}", file=sys.stderr)
-        return 0
-    if not args.headless:
-        from bsim.app import run_app
-        return run_app(sc, record=None, replay=True)
     steps = replay_steps(args, info, fname, sc.path)
     sim = Simulation(sc)
     for w in sim.scenario.warnings:

@@ -1,141 +1,50 @@
 """The runner: a worker thread that owns the Simulation and never waits for a screen.
 
 A view sends items with ``submit`` (thread-safe): actions of ``bsim.actions``
-(applied between steps) and the runner's own controls below. The runner
+(applied between steps) and the controls of ``bsim.controls``. The runner
 publishes the latest ``Frame`` through ``on_frame`` at a steady rate (``fps``)
 and right after any change, and reports notices through ``on_event(kind, text)``
-with kind "notice", "error", "caption" or "state". Both callbacks are called on
-the runner's thread: give it something thread-safe (Textual's post_message).
-
-``history`` keeps every user action applied, with the tick at which it was
-applied (and, while recording, captions and pause points): what a recording
-needs. Timeline events (the scenario's own) are the simulation's business.
+with kind "notice", "error" or "caption". Both callbacks are called on the
+runner's thread: give it something thread-safe (Textual's post_message).
 
 Without a thread (``threaded=False``) items are handled at once and ``advance(n)``
-takes steps synchronously: how tests drive it.
+takes steps synchronously: how tests and the export drive it.
 """
 
 from __future__ import annotations
 
-import datetime
 import queue
 import threading
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
-from bsim import actions as A
+from bsim.actions import SETTING_ACTIONS, ActionError, PausePoint, Reset, SwitchProblem, absolute
+from bsim.controls import (
+    SPEEDS, AddCaption, Faster, JumpToCaption, Pause, PlaneRequest, Probe, Resume, RunnerState, Slower, Step,
+    ToggleRecording, TogglePause, speed_text,
+)
 from bsim.frame import Frame
-
-#: steps-per-second caps that f / F move through; None is "as fast as it goes"
-SPEEDS: tuple[int | None, ...] = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, None)
-
-
-# ---------------------------------------------------------------- controls
-@dataclass(frozen=True)
-class Pause:
-    """Stop stepping (while recording, a pause point is recorded)."""
-
-
-@dataclass(frozen=True)
-class Resume:
-    """Go on stepping (not while diverged: reset first)."""
-
-
-@dataclass(frozen=True)
-class TogglePause:
-    """Pause or resume (space)."""
-
-
-@dataclass(frozen=True)
-class Step:
-    """One step while paused (the panels then show that step's batch gradient); pauses when running."""
-
-
-@dataclass(frozen=True)
-class Faster:
-    """The next higher steps/s cap of SPEEDS (f)."""
-
-
-@dataclass(frozen=True)
-class Slower:
-    """The next lower steps/s cap of SPEEDS (F)."""
-
-
-@dataclass(frozen=True)
-class ToggleRecording:
-    """Start recording (into ``path``, or recordings/<time>.toml), or stop it (R)."""
-
-    path: str | None = None
-
-
-@dataclass(frozen=True)
-class AddCaption:
-    """A caption at the current tick (only while recording)."""
-
-    text: str
-
-
-@dataclass(frozen=True)
-class JumpToCaption:
-    """Fast-forward (no frames drawn) to the next caption of the timeline and stop there."""
-
-
-@dataclass(frozen=True)
-class Probe:
-    """K fresh batches at the current parameters (``sim.noise_stats.probe``), between steps (v).
-
-    The batches come from the statistics' own generator: the trajectory is untouched.
-    The result rides on the frames (extra["probe"]) until B, lr or sampling change or the run is reset.
-    """
-
-    batches: int = 64
-
-
-@dataclass(frozen=True)
-class PlaneRequest:
-    """Loss on a grid of the 2-D parameter plane: nx x ny points over [x0, x1] x [y0, y1]."""
-
-    x0: float
-    x1: float
-    y0: float
-    y1: float
-    nx: int
-    ny: int
-
-
-@dataclass
-class RunnerState:
-    """What a view needs to know about the runner (sent in ``frame.extra["runner"]``)."""
-
-    paused: bool = False
-    speed: int | None = None          # steps/s cap, None = max
-    recording: str | None = None      # path while recording
-    replay: bool = False              # a replay whose timeline still drives the run
-    next_batch_size: int = 0          # the settings the next step will use
-    next_lr: float = 0.0
-    timeline_left: int = 0
-    next_caption_at: int | None = None
-    caption: tuple[int, str] | None = None   # the latest caption shown
-    plane: tuple[PlaneRequest, Any] | None = None   # (request, numpy array ny x nx of losses)
-    theta_prev: tuple[float, ...] | None = None     # where the last step started (small problems)
-    title: str = ""                   # the scenario's title (a problem switch changes it)
-    n_params: int = 0
-    extra: dict = field(default_factory=dict)
-
-
-SETTING_ACTIONS = (A.SetBatchSize, A.SetLR, A.SetLRScaling, A.SetMomentum, A.SetSampling, A.Reset, A.SwitchProblem)
+from bsim.recording import Caption, Recorder, compare_check, new_recording_path
 
 
 class Runner:
+    """Steps one Simulation on its own thread (or on demand) and publishes its frames.
+
+    Owns: the simulation once started (nobody else touches it), the pace (pause,
+    speed, yielding to the screen), the holds at the timeline's captions and
+    pause events, the end of a replay and its check, the log of the actions it
+    applied (``action_log``: what a recording holds) and the recorder.
+    May touch: the simulation, the recorder, the two callbacks. Never a view.
+    """
+
     def __init__(self, sim, scenario=None, *, on_frame: Callable[[Frame], None] | None = None,
                  on_event: Callable[[str, str], None] | None = None, fps: float = 20.0,
                  paused: bool = False, timing: bool = True, replay: bool = False,
                  speed: int | None = None, threaded: bool = True, recordings_dir: str | Path = "recordings",
                  replay_end: int | None = None):
         self.sim = sim
-        self.initial_scenario = (scenario or sim.scenario).copy()
+        self.initial_scenario = (scenario or sim.scenario).copy()   # what a recording starts from
         self.on_frame = on_frame or (lambda f: None)
         self.on_event = on_event or (lambda kind, text: None)
         self.fps = fps
@@ -144,12 +53,11 @@ class Runner:
         self.replay = replay
         self.replay_end = replay_end      # a replay pauses at the recording's last tick and checks it
         self.recordings_dir = Path(recordings_dir)
-        self.history: list[tuple[int, object]] = []
+        self.action_log: list[tuple[int, object]] = []   # (tick, action that ran / caption / pause point)
         self.speed = speed
         self.paused = paused
-        self.recorder = None
+        self.recorder: Recorder | None = None
         self.latest: Frame | None = None
-        self.steps_taken = 0              # steps taken by this runner (for the bench)
         self._q: queue.SimpleQueue = queue.SimpleQueue()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -158,9 +66,15 @@ class Runner:
         self._ncaptions = len(sim.captions)
         self._caption: tuple[int, str] | None = None
         self._plane_req: PlaneRequest | None = None
-        self._plane: tuple[PlaneRequest, Any] | None = None
+        self._plane = None
         self._probe_key: tuple | None = None    # the settings the shown probe was taken at
         self._next_step_at = time.perf_counter()
+        self._controls = {
+            Pause: self._pause, Resume: self._resume, TogglePause: self._toggle_pause, Step: self._one_step_paused,
+            Faster: self._change_speed, Slower: self._change_speed, ToggleRecording: self._toggle_recording,
+            AddCaption: self._add_caption, JumpToCaption: self._jump, Probe: self._probe,
+            PlaneRequest: self._plane_request,
+        }
         #: set by a screen while it draws the frame that answers a key: the thread then leaves the
         #: GIL to it (up to ``max_yield`` s), so the key's effect is not drawn behind training steps
         self.ui_busy = threading.Event()
@@ -204,15 +118,13 @@ class Runner:
         return taken
 
     def fast_forward(self, target: int) -> int:
-        """Step (no frames, no pauses) until ``sim.tick`` reaches ``target``; returns steps taken."""
+        """Step (no frames, no holds) until ``sim.tick`` reaches ``target``; returns steps taken."""
         sim = self.sim
         start = sim.tick
         while sim.tick < target and sim.step():
-            self.steps_taken += 1
-        sim.pause_requested = False
-        if len(sim.captions) > self._ncaptions:
-            self._ncaptions = len(sim.captions)
-            self._show_caption(*sim.captions[-1])
+            pass
+        sim.take_notices()
+        self._show_new_captions()
         if sim.diverged:
             self.paused = True
             self.on_event("error", sim.message)
@@ -283,24 +195,16 @@ class Runner:
                 self._handle(item)
 
     # ----------------------------------------------------------- stepping
-    def _upcoming(self) -> list:
-        """Timeline events due before the next step (not yet applied)."""
-        sim = self.sim
-        at = sim.next_event_at()
-        if at is None or at != sim.tick:
-            return []
-        return [ev for ev in sim.timeline if ev.at == at]
-
     def _hold_for_events(self) -> bool:
         """Stop before a caption (replay) or a pause event; True when the step must wait."""
         sim = self.sim
         if self._held_at == sim.tick:
             return False
-        evs = self._upcoming()
-        if not evs:
+        events = sim.timeline.upcoming(sim.tick)
+        if not events:
             return False
-        caption = next((ev.caption for ev in reversed(evs) if ev.caption), None)
-        pause = any(ev.pause for ev in evs) or (self.replay and caption is not None)
+        caption = next((ev.caption for ev in reversed(events) if ev.caption), None)
+        pause = any(ev.pause for ev in events) or (self.replay and caption is not None)
         if caption is not None:
             self._show_caption(sim.tick, caption)
         if pause:
@@ -312,7 +216,7 @@ class Runner:
         return False
 
     def _one_step(self) -> bool:
-        """One step, honouring timeline pauses; False when no step was taken."""
+        """One step, honouring timeline holds; False when no step was taken."""
         sim = self.sim
         if sim.diverged:
             self._diverged_notice()
@@ -320,22 +224,19 @@ class Runner:
         if self._hold_for_events():
             return False
         ok = sim.step()
-        sim.pause_requested = False  # honoured before the step, in _hold_for_events
-        if len(sim.captions) > self._ncaptions:
-            self._ncaptions = len(sim.captions)
-            self._show_caption(*sim.captions[-1])
+        for text in sim.take_notices():
+            self.on_event("notice", f"step {sim.tick}: {text}")
+        self._show_new_captions()
         if not ok:
             self.paused = True
             self._dirty = True
             self.on_event("error", sim.message or "the run diverged: reset (r), and lower the lr (-)")
             return False
-        self.steps_taken += 1
         if self.replay_end is not None and sim.tick >= self.replay_end:
             self._end_of_replay()
         return True
 
     def _end_of_replay(self) -> None:
-        from bsim.recording import compare_check
         end, self.replay_end = self.replay_end, None
         self.replay = False
         self.paused = True
@@ -354,6 +255,12 @@ class Runner:
         self._dirty = True
         self.on_event("error", "the run diverged: reset with r (and lower the lr with -) to go on")
 
+    def _show_new_captions(self) -> None:
+        captions = self.sim.captions
+        if len(captions) > self._ncaptions:
+            self._ncaptions = len(captions)
+            self._show_caption(*captions[-1])
+
     def _show_caption(self, tick: int, text: str) -> None:
         if self._caption != (tick, text):
             self._caption = (tick, text)
@@ -362,128 +269,115 @@ class Runner:
 
     # ------------------------------------------------------------ items
     def _handle(self, item) -> None:
-        sim = self.sim
         self._dirty = True
         try:
             if isinstance(item, SETTING_ACTIONS):
-                if self.replay:
-                    self._take_over()
-                notice = sim.apply(item)
-                self._log(item)
-                if isinstance(item, (A.Reset, A.SwitchProblem)):
-                    self._plane = None
-                    self._ncaptions = len(sim.captions)
-                self.on_event("notice", notice)
-            elif isinstance(item, TogglePause):
-                self._handle(Resume() if self.paused else Pause())
-            elif isinstance(item, Pause):
-                if not self.paused:
-                    self.paused = True
-                    if self.recorder is not None:
-                        self._log(A.PausePoint())
-                    self.on_event("notice", f"paused at step {sim.step_count}: space to go on, n for one step")
-            elif isinstance(item, Resume):
-                if sim.diverged:
-                    self._diverged_notice()
-                elif self.paused:
-                    self.paused = False
-                    self._next_step_at = time.perf_counter()
-                    self.on_event("notice", "running")
-            elif isinstance(item, Step):
-                if not self.paused:
-                    self.paused = True
-                    self.on_event("notice", f"paused at step {sim.step_count}")
-                elif self._one_step():
-                    self.on_event("notice", f"one step: step {sim.step_count}, batch of {sim.last_batch_size}")
-            elif isinstance(item, (Faster, Slower)):
-                i = SPEEDS.index(self.speed)
-                j = min(i + 1, len(SPEEDS) - 1) if isinstance(item, Faster) else max(i - 1, 0)
-                if i == j:
-                    self.on_event("notice", f"speed: already at {_speed_text(self.speed)}")
-                else:
-                    self.speed = SPEEDS[j]
-                    self._next_step_at = time.perf_counter()
-                    self.on_event("notice", f"speed {_speed_text(SPEEDS[i])} -> {_speed_text(self.speed)}")
-            elif isinstance(item, ToggleRecording):
-                if self.recorder is None:
-                    self._start_recording(item.path)
-                else:
-                    self._stop_recording()
-            elif isinstance(item, AddCaption):
-                self._add_caption(item.text)
-            elif isinstance(item, JumpToCaption):
-                self._jump()
-            elif isinstance(item, Probe):
-                self._probe(item.batches)
-            elif isinstance(item, PlaneRequest):
-                if item != self._plane_req:
-                    self._plane_req = item
-                    self._plane = (item, self._plane_losses(item))
+                self._apply_setting(item)
+            elif type(item) in self._controls:
+                self._controls[type(item)](item)
             else:
                 self.on_event("error", f"unknown request {item!r}")
-        except A.ActionError as exc:
+        except ActionError as exc:
             self.on_event("error", str(exc))
         except Exception as exc:  # noqa: BLE001 - a recording error or a bug: a notice, never a crash
             self.on_event("error", _one_line(exc))
 
+    def _apply_setting(self, item) -> None:
+        """Apply a setting action to the state it reaches; the absolute action that ran is logged."""
+        sim = self.sim
+        action = absolute(item, sim)
+        if self.replay:
+            self._take_over()
+        notice = sim.apply(action)
+        self._log(action)
+        if isinstance(action, (Reset, SwitchProblem)):
+            self._plane = None
+            self._ncaptions = len(sim.captions)
+        self.on_event("notice", notice)
+
+    def _toggle_pause(self, _item) -> None:
+        self._resume(None) if self.paused else self._pause(None)
+
+    def _pause(self, _item) -> None:
+        if not self.paused:
+            self.paused = True
+            if self.recorder is not None:
+                self._log(PausePoint())
+            self.on_event("notice", f"paused at step {self.sim.step_count}: space to go on, n for one step")
+
+    def _resume(self, _item) -> None:
+        if self.sim.diverged:
+            self._diverged_notice()
+        elif self.paused:
+            self.paused = False
+            self._next_step_at = time.perf_counter()
+            self.on_event("notice", "running")
+
+    def _one_step_paused(self, _item) -> None:
+        sim = self.sim
+        if not self.paused:
+            self.paused = True
+            self.on_event("notice", f"paused at step {sim.step_count}")
+        elif self._one_step():
+            self.on_event("notice", f"one step: step {sim.step_count}, batch of {sim.last_batch_size}")
+
+    def _change_speed(self, item) -> None:
+        i = SPEEDS.index(self.speed)
+        j = min(i + 1, len(SPEEDS) - 1) if isinstance(item, Faster) else max(i - 1, 0)
+        if i == j:
+            self.on_event("notice", f"speed: already at {speed_text(self.speed)}")
+            return
+        self.speed = SPEEDS[j]
+        self._next_step_at = time.perf_counter()
+        self.on_event("notice", f"speed {speed_text(SPEEDS[i])} -> {speed_text(self.speed)}")
+
     def _take_over(self) -> None:
         """A setting changed during a replay: drop the rest of the timeline, go live."""
-        sim = self.sim
-        dropped = len(sim.timeline) - sum(1 for ev in sim.timeline if ev.at < sim.tick)
-        sim.timeline = [ev for ev in sim.timeline if ev.at < sim.tick]
-        self.initial_scenario.timeline = [ev for ev in self.initial_scenario.timeline if ev.at < sim.tick]
+        dropped = self.sim.timeline.drop_from(self.sim.tick)
         self.replay = False
         self.replay_end = None
-        if self.recorder is not None:
-            self.recorder.take_over(sim.tick)
         self.on_event("notice", f"you took over: the rest of the recording ({dropped} events) is dropped; "
                                 "this is a live run now")
 
     def _log(self, item) -> None:
         tick = self.sim.tick
-        self.history.append((tick, item))
+        self.action_log.append((tick, item))
         if self.recorder is not None:
             try:
                 self.recorder.add(tick, item)
             except Exception as exc:  # noqa: BLE001 - RecordingError: a notice, the run goes on
                 self.on_event("error", _one_line(exc))
 
-    def _start_recording(self, path: str | None) -> None:
-        from bsim.recording import Recorder
-        if path is None:
-            stamp = datetime.datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
-            target = self.recordings_dir / f"{stamp}.toml"
-            n = 2
-            while target.exists():
-                target = self.recordings_dir / f"{stamp}-{n}.toml"
-                n += 1
-            self.recordings_dir.mkdir(parents=True, exist_ok=True)
+    # ------------------------------------------------------------ recording
+    def _toggle_recording(self, item: ToggleRecording) -> None:
+        if self.recorder is None:
+            target = Path(item.path) if item.path is not None else new_recording_path(self.recordings_dir)
+            self.recorder = Recorder.start(target, scenario=self.initial_scenario, actions=self.action_log,
+                                           began_at=self.sim.tick, timeline=self.sim.timeline)
+            self.on_event("notice", f"recording to {target} (R stops, c adds a caption)")
         else:
-            target = Path(path)
-        self.recorder = Recorder.start(target, scenario=self.initial_scenario, history=self.history,
-                                       began_at=self.sim.tick)
-        self.on_event("notice", f"recording to {target} (R stops, c adds a caption)")
+            self._stop_recording()
 
     def _stop_recording(self) -> None:
         rec, self.recorder = self.recorder, None
         rec.stop(self.sim)
         self.on_event("notice", f"recording saved: {rec.path} (replay it with: bsim replay {rec.path})")
 
-    def _add_caption(self, text: str) -> None:
-        text = " ".join(str(text).split())
+    def _add_caption(self, item: AddCaption) -> None:
+        text = " ".join(str(item.text).split())
         if self.recorder is None:
             self.on_event("error", "captions are for recordings: press R to start recording first")
             return
         if not text:
             self.on_event("error", "an empty caption: nothing added")
             return
-        self._log(A.Caption(text))
+        self._log(Caption(text))
         self._show_caption(self.sim.tick, text)
         self.on_event("notice", f"caption at step {self.sim.tick}: {text}")
 
-    def _jump(self) -> None:
+    def _jump(self, _item) -> None:
         sim = self.sim
-        target = next((ev.at for ev in sim.timeline if ev.caption and ev.at > sim.tick), None)
+        target = sim.timeline.next_caption_at(sim.tick, after=True)
         if target is None:
             self.on_event("error", "no caption ahead in the timeline")
             return
@@ -493,17 +387,18 @@ class Runner:
             self._held_at = None
             self._hold_for_events()
 
-    def _probe(self, batches: int) -> None:
+    # ------------------------------------------------------------ probe and plane
+    def _probe(self, item: Probe) -> None:
         """Run the probe now (between steps), say what it found, publish a frame that carries it."""
         sim = self.sim
-        stats = getattr(sim, "noise_stats", None)
+        stats = sim.noise_stats
         if stats is None:
             self.on_event("error", "no probe: the noise statistics are off for this run")
             return
         if sim.diverged:
             self._diverged_notice()
             return
-        res = stats.probe(batches=batches)
+        res = stats.probe(batches=item.batches)
         self._probe_key = self._settings_key()
         pred = (f"predicted {res.predicted:.4g} (ratio {res.ratio:.3f})" if res.predicted is not None
                 else "no prediction yet")
@@ -517,25 +412,24 @@ class Runner:
 
     def _drop_stale_probe(self) -> None:
         """Forget a probe once B, lr, sampling or the problem changed, or the run was reset."""
-        stats = getattr(self.sim, "noise_stats", None)
+        stats = self.sim.noise_stats
         res = stats.probe_result if stats is not None else None
         if res is not None and (self._settings_key() != self._probe_key or self.sim.step_count < res.step):
             stats.clear_probe()
 
+    def _plane_request(self, item: PlaneRequest) -> None:
+        if item != self._plane_req:
+            self._plane_req = item
+            self._plane = (item, _plane_losses(self.sim.problem, item))
+
     # ------------------------------------------------------------ frames
     def state(self) -> RunnerState:
         sim = self.sim
-        nxt = next((ev.at for ev in sim.timeline if ev.caption and ev.at >= sim.tick), None)
-        theta_prev = None
-        if sim.last_theta is not None and sim.problem.n_params <= 8:
-            theta_prev = tuple(float(v) for v in sim.last_theta.tolist())
-        left = len(sim.timeline) - sum(1 for ev in sim.timeline if ev.at < sim.tick)
         return RunnerState(
             paused=self.paused, speed=self.speed,
             recording=str(self.recorder.path) if self.recorder is not None else None,
-            replay=self.replay, next_batch_size=sim.batch_size, next_lr=sim.lr,
-            timeline_left=left, next_caption_at=nxt, caption=self._caption,
-            plane=self._plane, theta_prev=theta_prev, title=sim.scenario.title, n_params=sim.problem.n_params,
+            replay=self.replay, timeline_left=sim.timeline.left(sim.tick),
+            next_caption_at=sim.timeline.next_caption_at(sim.tick), caption=self._caption, plane=self._plane,
         )
 
     def _publish(self) -> None:
@@ -546,34 +440,29 @@ class Runner:
         except Exception as exc:  # noqa: BLE001
             self.on_event("error", f"cannot read the metrics: {_one_line(exc)}")
             return
-        frame.extra["runner"] = self.state()
+        frame.runner = self.state()
         self.latest = frame
         self.on_frame(frame)
 
-    def _plane_losses(self, req: PlaneRequest):
-        """Train loss at every point of the grid (rows: y from y0 to y1; columns: x)."""
-        import numpy as np
-        import torch
-        p = self.sim.problem
-        if p.n_params != 2:
-            return None
-        xs = torch.linspace(req.x0, req.x1, req.nx, dtype=p.dtype, device=p.device)
-        ys = torch.linspace(req.y0, req.y1, req.ny, dtype=p.dtype, device=p.device)
-        gy, gx = torch.meshgrid(ys, xs, indexing="ij")
-        thetas = torch.stack([gx.reshape(-1), gy.reshape(-1)], dim=1)
-        with torch.no_grad():
-            try:
-                losses = torch.func.vmap(lambda th: p.loss(th, p.X, p.y))(thetas)
-            except Exception:  # noqa: BLE001 - a loss vmap cannot batch: one at a time
-                losses = torch.stack([p.loss(th, p.X, p.y) for th in thetas])
-        return np.asarray(losses.reshape(req.ny, req.nx).cpu().numpy(), dtype=float)
 
-
-def _speed_text(speed: int | None) -> str:
-    return "max" if speed is None else f"{speed:,} steps/s"
+def _plane_losses(p, req: PlaneRequest):
+    """Train loss at every point of the grid (rows: y from y0 to y1; columns: x)."""
+    import numpy as np
+    import torch
+    if p.n_params != 2:
+        return None
+    xs = torch.linspace(req.x0, req.x1, req.nx, dtype=p.dtype, device=p.device)
+    ys = torch.linspace(req.y0, req.y1, req.ny, dtype=p.dtype, device=p.device)
+    gy, gx = torch.meshgrid(ys, xs, indexing="ij")
+    thetas = torch.stack([gx.reshape(-1), gy.reshape(-1)], dim=1)
+    with torch.no_grad():
+        try:
+            losses = torch.func.vmap(lambda th: p.loss(th, p.X, p.y))(thetas)
+        except Exception:  # noqa: BLE001 - a loss vmap cannot batch: one at a time
+            losses = torch.stack([p.loss(th, p.X, p.y) for th in thetas])
+    return np.asarray(losses.reshape(req.ny, req.nx).cpu().numpy(), dtype=float)
 
 
 def _one_line(exc: Exception) -> str:
     text = str(exc).strip().replace("\n", " ") or type(exc).__name__
     return text if len(text) < 300 else text[:297] + "..."
-

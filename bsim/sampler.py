@@ -114,19 +114,3 @@ class Sampler:
         """Undo the draws since ``counters()`` (the permutation is never changed in place)."""
         (self.perm, self.pos, self.samples, self.epoch_start_samples,
          self.epochs_done, self.batch_in_epoch) = saved
-
-    def state(self) -> dict:
-        """Everything needed to continue the same draws (for snapshots)."""
-        return {
-            "mode": self.mode, "perm": None if self.perm is None else self.perm.clone(), "pos": self.pos,
-            "samples": self.samples, "epoch_start_samples": self.epoch_start_samples,
-            "epochs_done": self.epochs_done, "batch_in_epoch": self.batch_in_epoch,
-            "gen": self.gen.get_state(),
-        }
-
-    def load_state(self, st: dict) -> None:
-        self.mode, self.pos, self.samples = st["mode"], st["pos"], st["samples"]
-        self.perm = None if st["perm"] is None else st["perm"].clone()
-        self.epoch_start_samples, self.epochs_done = st["epoch_start_samples"], st["epochs_done"]
-        self.batch_in_epoch = st["batch_in_epoch"]
-        self.gen.set_state(st["gen"])

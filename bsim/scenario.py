@@ -11,16 +11,17 @@ key) and what is expected.
 from __future__ import annotations
 
 import copy
-import json
 import math
 import re
 import tomllib
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
+from bsim import __version__
 from bsim.errors import BsimInputError, read_user_text
+from bsim.tomlcheck import Locator, Rule, check_table, toml_error, toml_value, where
 
 PROBLEMS = ("linreg", "logreg", "lstm")
 SAMPLINGS = ("shuffle", "iid", "replacement")
@@ -105,11 +106,11 @@ class Scenario:
         """``file:line`` of a key in the file this scenario was read from, or None when the file
         does not set it (to ``value``, when given: a command-line flag may have overridden it)."""
         try:
-            loc = _Locator(self.path.read_text(encoding="utf-8"))
+            loc = Locator(self.path.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, AttributeError):
             return None
         line = loc.line_of(table, key)
-        if line is None or (value is not None and _toml_value(value) not in loc.lines[line - 1]):
+        if line is None or (value is not None and toml_value(value) not in loc.lines[line - 1]):
             return None
         return f"{self.path}:{line}"
 
@@ -148,17 +149,15 @@ def _sweep_target(v) -> bool:
     return math.isfinite(v)
 
 
-# key -> (python types, check, what is expected)
-_Rule = tuple[tuple[type, ...], Callable[[Any], bool] | None, str]
 _NUM = (int, float)
-TOP_RULES: dict[str, _Rule] = {
+TOP_RULES: dict[str, Rule] = {
     "title": ((str,), None, "a string"),
     "description": ((str,), None, "a string"),
     "seed": ((int,), _nonneg_int, "an integer >= 0"),
     "device": ((str,), _choice(DEVICES), "one of " + ", ".join(DEVICES)),
     "dtype": ((str,), _choice(DTYPES), "one of " + ", ".join(DTYPES)),
 }
-PROBLEM_RULES: dict[str, _Rule] = {
+PROBLEM_RULES: dict[str, Rule] = {
     "kind": ((str,), _choice(PROBLEMS), "one of " + ", ".join(PROBLEMS)),
     "n_train": ((int,), lambda v: 2 <= v <= MAX_EXAMPLES, f"an integer from 2 to {MAX_EXAMPLES:,}"),
     "n_test": ((int,), lambda v: 0 <= v <= MAX_EXAMPLES, f"an integer from 0 to {MAX_EXAMPLES:,}"),
@@ -171,7 +170,7 @@ PROBLEM_RULES: dict[str, _Rule] = {
     "data": ((str,), None, "a path to a CSV file"),
     "test_data": ((str,), None, "a path to a CSV file"),
 }
-OPTIMIZER_RULES: dict[str, _Rule] = {
+OPTIMIZER_RULES: dict[str, Rule] = {
     "lr": (_NUM, _pos, "a finite number > 0"),
     "momentum": (_NUM, _mom, "a number in [0, 1)"),
     "batch_size": ((int,), _pos_int, "an integer >= 1"),
@@ -179,7 +178,7 @@ OPTIMIZER_RULES: dict[str, _Rule] = {
     "sampling": ((str,), _choice(SAMPLINGS), "one of " + ", ".join(SAMPLINGS)),
     "drop_last": ((bool,), None, "true or false"),
 }
-EVENT_RULES: dict[str, _Rule] = {
+EVENT_RULES: dict[str, Rule] = {
     "at": ((int,), _nonneg_int, "a step number >= 0"),
     "batch_size": OPTIMIZER_RULES["batch_size"],
     "lr": OPTIMIZER_RULES["lr"],
@@ -193,7 +192,7 @@ EVENT_RULES: dict[str, _Rule] = {
 }
 
 
-SWEEP_RULES: dict[str, _Rule] = {
+SWEEP_RULES: dict[str, Rule] = {
     "batch_sizes": ((list,), lambda v: v != [] and all(_plain_int(x) and x >= 1 for x in v),
                     "a non-empty list of integers >= 1"),
     "target": ((int, float, str), _sweep_target, "a finite loss, or \"opt+EPS\" (EPS > 0 above the optimum's loss)"),
@@ -206,64 +205,26 @@ SWEEP_RULES: dict[str, _Rule] = {
 }
 
 
-class _Locator:
-    """Finds the line of a key in the TOML text (tomllib gives no positions)."""
 
-    def __init__(self, text: str):
-        self.lines = text.splitlines()
-
-    def line_of(self, table: str | None, key: str, index: int | None = None) -> int | None:
-        if table is None:  # a top-level key, or a table of that name
-            return self._line_of(None, key) or self.line_of_table(key) or self.line_of_table(key, 0)
-        return self._line_of(table, key, index)
-
-    def _line_of(self, table: str | None, key: str, index: int | None = None) -> int | None:
-        header = None if table is None else (f"[[{table}]]" if index is not None else f"[{table}]")
-        current, count = None, -1
-        key_re = re.compile(r"^\s*" + re.escape(key) + r"\s*=")
-        for n, raw in enumerate(self.lines, start=1):
-            s = raw.strip()
-            if s.startswith("["):
-                current = s.split("#")[0].strip().replace(" ", "")
-                if current == header:
-                    count += 1
-                continue
-            if current == header and (index is None or count == index) and key_re.match(raw):
-                return n
-        return None
-
-    def line_of_table(self, table: str, index: int | None = None) -> int | None:
-        header = f"[[{table}]]" if index is not None else f"[{table}]"
-        count = -1
-        for n, raw in enumerate(self.lines, start=1):
-            if raw.split("#")[0].strip().replace(" ", "") == header:
-                count += 1
-                if index is None or count == index:
-                    return n
-        return None
-
-
-def _where(fname: str, loc: _Locator, table: str | None, key: str, index: int | None = None) -> str:
-    line = loc.line_of(table, key, index)
-    qual = key if table is None else (f"{table}[{index}].{key}" if index is not None else f"{table}.{key}")
-    return f"{fname}:{line}: {qual}" if line else f"{fname}: {qual}"
-
-
-def _check_table(data: dict, rules: dict[str, _Rule], fname: str, loc: _Locator,
-                 table: str | None, index: int | None = None, also: tuple[str, ...] = ()) -> dict:
-    out = {}
-    for key, value in data.items():
-        if key not in rules:
-            known = ", ".join((*rules, *also))
-            raise BsimInputError(f"{_where(fname, loc, table, key, index)}: got an unknown key, expected one of {known}")
-        types, check, expected = rules[key]
-        ok_type = isinstance(value, types) and not (isinstance(value, bool) and bool not in types)
-        if not ok_type or (check is not None and not check(value)):
-            raise BsimInputError(f"{_where(fname, loc, table, key, index)}: got {value!r}, expected {expected}")
-        if isinstance(value, int) and not isinstance(value, bool) and float in types:
-            value = float(value)   # a number field: 1 and 1.0 are the same value
-        out[key] = value
-    return out
+#: the recording format this bsim writes and reads (a newer one is refused)
+RECORDING_FORMAT = 1
+#: the check, written when recording stops (with final_tick)
+CHECK_KEYS = ("final_step", "train_loss", "theta_sha256")
+_SHA = re.compile(r"^[0-9a-f]{64}$")
+RECORDING_RULES: dict[str, Rule] = {
+    "format": ((int,), lambda v: v >= 1, "an integer >= 1 (the recording format version)"),
+    "bsim": ((str,), None, "a version string"),
+    "torch": ((str,), None, "a version string"),
+    "python": ((str,), None, "a version string"),
+    "device": ((str,), None, "a device name such as cpu or cuda"),
+    "dtype": ((str,), lambda v: v in DTYPES[1:], "float32 or float64"),
+    "began_at": ((int,), lambda v: v >= 0, "a step number >= 0"),
+    "final_tick": ((int,), lambda v: v >= 0, "a step number >= 0"),
+    "final_step": ((int,), lambda v: v >= 0, "a step number >= 0"),
+    "train_loss": ((int, float), None, "a number"),
+    "theta_sha256": ((str,), lambda v: bool(_SHA.match(v)), "64 lowercase hex digits (a sha256)"),
+    "diverged": ((bool,), None, "true or false (the run had diverged at stop)"),
+}
 
 
 def parse_scenario(text: str, fname: str = "<scenario>", path: Path | None = None) -> Scenario:
@@ -271,41 +232,39 @@ def parse_scenario(text: str, fname: str = "<scenario>", path: Path | None = Non
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise BsimInputError(_toml_error(fname, text, str(exc))) from None
-    loc = _Locator(text)
+        raise BsimInputError(toml_error(fname, text, str(exc))) from None
+    loc = Locator(text)
     tables = {"problem", "optimizer", "timeline", "sweep", "recording"}
     top = {k: v for k, v in raw.items() if k not in tables}
     for name in ("problem", "optimizer", "sweep", "recording"):
         if name in raw and not isinstance(raw[name], dict):
-            raise BsimInputError(f"{_where(fname, loc, None, name)}: got {raw[name]!r}, expected a table [{name}]")
+            raise BsimInputError(f"{where(fname, loc, None, name)}: got {raw[name]!r}, expected a table [{name}]")
     if "timeline" in raw and not (isinstance(raw["timeline"], list)
                                    and all(isinstance(e, dict) for e in raw["timeline"])):
-        raise BsimInputError(f"{_where(fname, loc, None, 'timeline')}: got {raw['timeline']!r}, "
+        raise BsimInputError(f"{where(fname, loc, None, 'timeline')}: got {raw['timeline']!r}, "
                              f"expected [[timeline]] tables")
     also = ("[problem]", "[optimizer]", "[[timeline]]", "[sweep]")
-    sc = Scenario(**_check_table(top, TOP_RULES, fname, loc, None, also=also), path=path)
-    sc.problem = ProblemSpec(**_check_table(raw.get("problem", {}), PROBLEM_RULES, fname, loc, "problem"))
-    sc.optimizer = OptimizerSpec(**_check_table(raw.get("optimizer", {}), OPTIMIZER_RULES, fname, loc, "optimizer"))
+    sc = Scenario(**check_table(top, TOP_RULES, fname, loc, None, also=also), path=path)
+    sc.problem = ProblemSpec(**check_table(raw.get("problem", {}), PROBLEM_RULES, fname, loc, "problem"))
+    sc.optimizer = OptimizerSpec(**check_table(raw.get("optimizer", {}), OPTIMIZER_RULES, fname, loc, "optimizer"))
     for i, ev in enumerate(raw.get("timeline", [])):
-        fields = _check_table(ev, EVENT_RULES, fname, loc, "timeline", i)
+        fields = check_table(ev, EVENT_RULES, fname, loc, "timeline", i)
         if "at" not in fields:
-            line = loc.line_of_table("timeline", i)
-            where = f"{fname}:{line}" if line else fname
-            raise BsimInputError(f"{where}: timeline[{i}] has no 'at'; expected the step number of the event")
+            raise BsimInputError(f"{loc.where_table(fname, 'timeline', i)}: timeline[{i}] has no 'at'; "
+                                 f"expected the step number of the event")
         sc.timeline.append(Event(**fields))
     sc.timeline.sort(key=lambda e: e.at)  # stable: events at one step keep file order
     if "sweep" in raw:
         sc.sweep = _sweep_table(raw["sweep"], fname, loc)
     if "recording" in raw:
-        from bsim.recording import validate_recording_table  # format version, keys, types
         sc.recording = validate_recording_table(raw["recording"], fname, loc)
     _check_consistency(sc, fname, loc)
     return sc
 
 
-def _sweep_table(raw: dict, fname: str, loc: _Locator) -> dict[str, Any]:
+def _sweep_table(raw: dict, fname: str, loc: Locator) -> dict[str, Any]:
     """The [sweep] table, checked key by key; lists become tuples, lr_grid numbers floats."""
-    table = _check_table(raw, SWEEP_RULES, fname, loc, "sweep")
+    table = check_table(raw, SWEEP_RULES, fname, loc, "sweep")
     if "lr_grid" in table:
         table["lr_grid"] = tuple(float(x) for x in table["lr_grid"])
     if "batch_sizes" in table:
@@ -313,37 +272,49 @@ def _sweep_table(raw: dict, fname: str, loc: _Locator) -> dict[str, Any]:
     return table
 
 
-def _toml_error(fname: str, text: str, msg: str) -> str:
-    """'file:LINE: not valid TOML: what (column C)' from tomllib's '... (at line L, column C)'."""
-    m = re.search(r"\s*\(at line (\d+), column (\d+)\)$", msg)
-    if m:
-        return f"{fname}:{m.group(1)}: not valid TOML: {msg[:m.start()]} (column {m.group(2)}); expected TOML syntax"
-    m = re.search(r"\s*\(at end of document\)$", msg)
-    if m:
-        line = max(1, len(text.splitlines()))
-        return f"{fname}:{line}: not valid TOML: {msg[:m.start()]} at the end of the file; expected TOML syntax"
-    return f"{fname}: not valid TOML: {msg}; expected TOML syntax"
+
+def validate_recording_table(raw: Any, fname: str, loc: Locator) -> dict:
+    """Check a ``[recording]`` table: format first, then keys and types (errors name the line)."""
+    if "format" not in raw:
+        raise BsimInputError(f"{loc.where_table(fname, 'recording')}: [recording] has no 'format'; "
+                             f"expected format = {RECORDING_FORMAT}")
+    fmt = raw["format"]
+    if isinstance(fmt, int) and not isinstance(fmt, bool) and fmt > RECORDING_FORMAT:
+        raise BsimInputError(f"{where(fname, loc, 'recording', 'format')}: format {fmt} is newer than this bsim "
+                             f"{__version__} reads; expected format <= {RECORDING_FORMAT} (upgrade bsim to replay it)")
+    table = check_table(raw, RECORDING_RULES, fname, loc, "recording")
+    if "train_loss" in table:
+        table["train_loss"] = float(table["train_loss"])
+    if "began_at" in table and "final_tick" in table and table["began_at"] > table["final_tick"]:
+        raise BsimInputError(f"{where(fname, loc, 'recording', 'began_at')}: began_at {table['began_at']} is after "
+                             f"final_tick {table['final_tick']}; expected began_at <= final_tick")
+    present = [k for k in CHECK_KEYS if k in table]
+    if present and (len(present) != len(CHECK_KEYS) or "final_tick" not in table):
+        missing = [k for k in ("final_tick",) + CHECK_KEYS if k not in table]
+        raise BsimInputError(f"{where(fname, loc, 'recording', present[0])}: an incomplete check; "
+                             f"expected final_tick, {', '.join(CHECK_KEYS)} together (missing {', '.join(missing)})")
+    return table
 
 
-def _check_consistency(sc: Scenario, fname: str, loc: _Locator) -> None:
+def _check_consistency(sc: Scenario, fname: str, loc: Locator) -> None:
     p = sc.problem
     if p.kind == "lstm" and (p.data or p.test_data):
         key = "data" if p.data else "test_data"
-        raise BsimInputError(f"{_where(fname, loc, 'problem', key)}: got {getattr(p, key)!r}, "
+        raise BsimInputError(f"{where(fname, loc, 'problem', key)}: got {getattr(p, key)!r}, "
                              f"expected no data file for lstm (data files are for linreg and logreg)")
     if p.test_data and not p.data:
-        raise BsimInputError(f"{_where(fname, loc, 'problem', 'test_data')}: got {p.test_data!r} without data; "
+        raise BsimInputError(f"{where(fname, loc, 'problem', 'test_data')}: got {p.test_data!r} without data; "
                              f"expected data = \"train.csv\" as well")
     if p.kind == "linreg" and p.l2:
-        raise BsimInputError(f"{_where(fname, loc, 'problem', 'l2')}: got {p.l2!r}, expected 0 for linreg "
+        raise BsimInputError(f"{where(fname, loc, 'problem', 'l2')}: got {p.l2!r}, expected 0 for linreg "
                              f"(the L2 term is logistic regression's)")
     if p.kind != "lstm" and not p.data and p.n_train < p.dim:
-        raise BsimInputError(f"{_where(fname, loc, 'problem', 'n_train')}: got {p.n_train}, expected at least "
+        raise BsimInputError(f"{where(fname, loc, 'problem', 'n_train')}: got {p.n_train}, expected at least "
                              f"dim = {p.dim} examples (else theta* is not unique)")
     for key in ("data", "test_data"):
         rel = getattr(p, key)
         if rel is not None and not sc.resolve(rel).is_file():
-            raise BsimInputError(f"{_where(fname, loc, 'problem', key)}: got {rel!r}, expected a CSV file "
+            raise BsimInputError(f"{where(fname, loc, 'problem', key)}: got {rel!r}, expected a CSV file "
                                  f"(no file at {sc.resolve(rel)}; paths are relative to the scenario file)")
 
 
@@ -376,6 +347,15 @@ def find_scenario(name_or_path: str | None) -> Scenario:
     raise BsimInputError(f"{name}: no such scenario; expected a file path or one of {', '.join(bundled_names())}")
 
 
+#: the command-line flags that override a scenario (``bsim run`` and ``bsim replay``), as attribute names
+OVERRIDE_KEYS = ("problem", "batch_size", "lr", "momentum", "seed", "device", "dtype", "sampling", "lr_scaling")
+
+
+def overrides_from(namespace: Any) -> dict[str, Any]:
+    """The override flags of parsed command-line arguments (None: not given)."""
+    return {key: getattr(namespace, key, None) for key in OVERRIDE_KEYS}
+
+
 def apply_overrides(sc: Scenario, **overrides: Any) -> Scenario:
     """Return a copy with command-line overrides applied (None means not given)."""
     sc = sc.copy()
@@ -397,33 +377,21 @@ def apply_overrides(sc: Scenario, **overrides: Any) -> Scenario:
 
 def scenario_to_toml(sc: Scenario) -> str:
     """Write a scenario back as TOML (the format ``parse_scenario`` reads)."""
-    lines = [f"{k} = {_toml_value(getattr(sc, k))}" for k in TOP_RULES]
+    lines = [f"{k} = {toml_value(getattr(sc, k))}" for k in TOP_RULES]
     for name, spec, rules in (("problem", sc.problem, PROBLEM_RULES), ("optimizer", sc.optimizer, OPTIMIZER_RULES)):
         lines += ["", f"[{name}]"]
-        lines += [f"{k} = {_toml_value(getattr(spec, k))}" for k in rules if getattr(spec, k) is not None]
+        lines += [f"{k} = {toml_value(getattr(spec, k))}" for k in rules if getattr(spec, k) is not None]
     if sc.sweep is not None:
         lines += ["", "[sweep]"]
-        lines += [f"{k} = {_toml_value(v)}" for k, v in sc.sweep.items()]
+        lines += [f"{k} = {toml_value(v)}" for k, v in sc.sweep.items()]
     for ev in sc.timeline:
         lines += ["", "[[timeline]]"]
         default = Event(at=0)
         for k in EVENT_RULES:
             v = getattr(ev, k)
             if k == "at" or (v is not None and v != getattr(default, k)):
-                lines.append(f"{k} = {_toml_value(v)}")
+                lines.append(f"{k} = {toml_value(v)}")
     if sc.recording:
         lines += ["", "[recording]"]
-        lines += [f"{k} = {_toml_value(v)}" for k, v in sc.recording.items()]
+        lines += [f"{k} = {toml_value(v)}" for k, v in sc.recording.items()]
     return "\n".join(lines) + "\n"
-
-
-def _toml_value(v: Any) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, (int, float)):
-        return repr(v)
-    if isinstance(v, (list, tuple)):
-        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
-    if isinstance(v, str):  # a TOML basic string: JSON's escapes are TOML's (control characters too)
-        return json.dumps(v, ensure_ascii=False).replace("\x7f", "\\u007f")
-    raise TypeError(f"cannot write {v!r} to TOML")

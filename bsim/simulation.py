@@ -21,7 +21,7 @@ import time
 
 import torch
 
-from bsim import actions as A
+from bsim.actions import Action, ActionError, dispatch, event_actions
 from bsim.devices import resolve_device, torch_dtype
 from bsim.errors import BsimInputError
 from bsim.frame import Frame
@@ -29,6 +29,7 @@ from bsim.problems import make_problem
 from bsim.problems.base import SAMPLE_STREAM, stream_seed
 from bsim.sampler import Sampler
 from bsim.scenario import LR_SCALINGS, PROBLEM_SCENARIOS, SAMPLINGS, Scenario
+from bsim.timeline import Timeline
 
 
 
@@ -58,16 +59,15 @@ class Simulation:
         if stats:
             from bsim.stats import NoiseStats
             self.noise_stats = NoiseStats(self)
-        self.timeline = list(self.scenario.timeline)
-        for ev in self.timeline:  # warn now of timeline batch sizes that will be clamped
+        self.timeline = Timeline(self.scenario.timeline)
+        for ev in self.timeline.events:  # warn now of timeline batch sizes that will be clamped
             if ev.problem is not None:
                 break
             if ev.batch_size is not None and ev.batch_size > self.n_train:
                 self.scenario.warnings.append(f"timeline event at step {ev.at}: batch size {ev.batch_size} is "
                                               f"above N = {self.n_train}: it will be clamped to {self.n_train}")
-        self._next_event = 0
-        self.captions: list[tuple[int, str]] = []
-        self.pause_requested = False
+        self.captions: list[tuple[int, str]] = []     # (tick, text) of the timeline's captions reached
+        self.notices: list[str] = []                  # what the timeline's events changed, until taken
         self._rate = (time.perf_counter(), 0, 0)
 
     # ---------------------------------------------------------------- set-up
@@ -169,46 +169,28 @@ class Simulation:
                         f"reset, and lower the lr")
 
     # ---------------------------------------------------------------- timeline
-    def apply_due_events(self) -> list[str]:
-        notices = []
-        while self._next_event < len(self.timeline) and self.timeline[self._next_event].at <= self.tick:
-            ev = self.timeline[self._next_event]
-            self._next_event += 1
-            if ev.at < self.tick:
-                continue  # a past event (a timeline loaded mid-run) is not replayed
-            for action in A.event_actions(ev):
-                notices.append(self.apply(action))
+    def apply_due_events(self) -> None:
+        """Apply the timeline's events due now; their notices wait in ``notices`` (see ``take_notices``)."""
+        for ev in self.timeline.due(self.tick):
+            for action in event_actions(ev):
+                self.notices.append(self.apply(action))
             if ev.caption:
                 self.captions.append((self.tick, ev.caption))
-            if ev.pause:
-                self.pause_requested = True
-        return notices
 
-    def next_event_at(self) -> int | None:
-        return self.timeline[self._next_event].at if self._next_event < len(self.timeline) else None
+    def take_notices(self) -> list[str]:
+        """The notices of the timeline events applied since the last call."""
+        out, self.notices = self.notices, []
+        return out
 
     # ----------------------------------------------------------------- actions
-    def apply(self, action: A.Action) -> str:
+    def apply(self, action: Action) -> str:
         """Apply an action between steps; returns a notice of what changed."""
-        if isinstance(action, A.SetBatchSize):
-            return self.set_batch_size(action.batch_size)
-        if isinstance(action, A.SetLR):
-            return self.set_lr(action.lr)
-        if isinstance(action, A.SetLRScaling):
-            return self.set_lr_scaling(action.mode)
-        if isinstance(action, A.SetMomentum):
-            return self.set_momentum(action.momentum)
-        if isinstance(action, A.SetSampling):
-            return self.set_sampling(action.mode)
-        if isinstance(action, A.Reset):
-            return self.reset()
-        if isinstance(action, A.SwitchProblem):
-            return self.switch_problem(action.kind)
-        raise A.ActionError(f"unknown action {action!r}")
+        method, args = dispatch(action)
+        return getattr(self, method)(*args)
 
     def set_batch_size(self, batch_size: int) -> str:
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise A.ActionError(f"batch size {batch_size!r}: expected an integer >= 1")
+            raise ActionError(f"batch size {batch_size!r}: expected an integer >= 1")
         old_b, old_lr = self.batch_size, self.lr
         clamped = batch_size > self.n_train
         self.batch_size = min(batch_size, self.n_train)
@@ -222,7 +204,7 @@ class Simulation:
 
     def set_lr(self, lr: float) -> str:
         if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not math.isfinite(lr) or lr <= 0:
-            raise A.ActionError(f"lr {lr!r}: expected a number > 0")
+            raise ActionError(f"lr {lr!r}: expected a number > 0")
         old = self.lr
         self.lr = float(lr)
         self.base_lr = self.lr / scaling_factor(self.lr_scaling, self.batch_size, self.base_batch_size)
@@ -230,7 +212,7 @@ class Simulation:
 
     def set_lr_scaling(self, mode: str) -> str:
         if mode not in LR_SCALINGS:
-            raise A.ActionError(f"lr scaling {mode!r}: expected one of {', '.join(LR_SCALINGS)}")
+            raise ActionError(f"lr scaling {mode!r}: expected one of {', '.join(LR_SCALINGS)}")
         old = self.lr_scaling
         self.lr_scaling = mode
         self.base_lr = self.lr / scaling_factor(mode, self.batch_size, self.base_batch_size)
@@ -238,14 +220,14 @@ class Simulation:
 
     def set_momentum(self, momentum: float) -> str:
         if isinstance(momentum, bool) or not isinstance(momentum, (int, float)) or not 0 <= momentum < 1:
-            raise A.ActionError(f"momentum {momentum!r}: expected a number in [0, 1)")
+            raise ActionError(f"momentum {momentum!r}: expected a number in [0, 1)")
         old = self.momentum
         self.momentum = float(momentum)
         return f"momentum {old:g} -> {self.momentum:g}"
 
     def set_sampling(self, mode: str) -> str:
         if mode not in SAMPLINGS:
-            raise A.ActionError(f"sampling {mode!r}: expected one of {', '.join(SAMPLINGS)}")
+            raise ActionError(f"sampling {mode!r}: expected one of {', '.join(SAMPLINGS)}")
         old = self.sampling
         self.sampling = mode
         self.sampler.set_mode(mode)
@@ -260,7 +242,7 @@ class Simulation:
         """Switch to the bundled scenario of that problem (its problem and optimizer)."""
         from bsim.scenario import find_scenario
         if kind not in PROBLEM_SCENARIOS:
-            raise A.ActionError(f"problem {kind!r}: expected one of {', '.join(PROBLEM_SCENARIOS)}")
+            raise ActionError(f"problem {kind!r}: expected one of {', '.join(PROBLEM_SCENARIOS)}")
         other = find_scenario(PROBLEM_SCENARIOS[kind])
         old = self.problem.kind
         self.scenario.problem = other.problem
@@ -286,6 +268,7 @@ class Simulation:
             lr=self.last_lr if self.step_count else self.lr,
             momentum=self.momentum, lr_scaling=self.lr_scaling, sampling=self.sampling,
             problem=p.kind, device=str(self.device), status=self.status, message=self.message,
+            next_batch_size=self.batch_size, next_lr=self.lr, title=self.scenario.title, n_params=p.n_params,
         )
         with torch.no_grad():
             theta = self.theta
@@ -298,6 +281,8 @@ class Simulation:
                     f.theta_star = tuple(p.theta_star.tolist())
             if p.n_params <= 8:
                 f.theta = tuple(theta.tolist())
+                if self.last_theta is not None:
+                    f.theta_prev = tuple(self.last_theta.tolist())
             if self.last_grad is not None:
                 f.batch_loss = float(self.last_loss)
                 f.grad_norm = float(self.last_grad.norm())

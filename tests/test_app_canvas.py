@@ -111,13 +111,11 @@ def test_contours_are_ellipses_around_the_minimum():
 
 
 def test_history_marks_batch_size_changes_and_starts_over_on_reset():
-    from bsim.runner import RunnerState
     h = History()
 
     def frame(step, b):
-        f = Frame(step=step, tick=step, batch_size=b, n_train=100, problem="linreg", train_loss=1.0 / step)
-        f.extra["runner"] = RunnerState(next_batch_size=b)
-        return f
+        return Frame(step=step, tick=step, batch_size=b, next_batch_size=b, n_train=100, problem="linreg",
+                     train_loss=1.0 / step)
     for s in range(1, 6):
         h.add(frame(s, 8))
     for s in range(6, 9):

@@ -15,8 +15,10 @@ from pathlib import Path
 
 import pytest
 from rich.console import Console
+from textual import events
 
-from bsim import runner as R
+from bsim import controls
+from bsim.runner import Runner
 from bsim.app.app import BsimApp
 from bsim.app.format import num
 from bsim.app.screens import AskScreen, HelpScreen
@@ -87,7 +89,8 @@ def drive(tmp_path, script, sc=None, size=(120, 36), **kw):
     out = {}
 
     async def go():
-        app = BsimApp(Simulation(sc), scenario=sc, threaded=False, timing=False,
+        kw.setdefault("threaded", False)
+        app = BsimApp(Simulation(sc), scenario=sc, timing=False,
                       screenshots_dir=tmp_path / "screenshots", recordings_dir=tmp_path / "recordings", **kw)
         async with app.run_test(size=size) as pilot:
             await pilot.pause()
@@ -206,11 +209,11 @@ def test_s_cycles_sampling(tmp_path):
 def test_f_and_shift_f_change_the_speed_cap(tmp_path):
     async def script(d: Driver):
         await d.press("F")
-        assert d.app.runner.speed == R.SPEEDS[-2] and d.notice == "speed max -> 10,000 steps/s"
+        assert d.app.runner.speed == controls.SPEEDS[-2] and d.notice == "speed max -> 10,000 steps/s"
         await d.press("F", "F")
-        assert d.app.runner.speed == R.SPEEDS[-4]
+        assert d.app.runner.speed == controls.SPEEDS[-4]
         await d.press("f")
-        assert d.app.runner.speed == R.SPEEDS[-3]
+        assert d.app.runner.speed == controls.SPEEDS[-3]
         assert "≤5,000 steps/s" in d.text
     drive(tmp_path, script)
 
@@ -397,3 +400,24 @@ def test_panels_show_the_statistics_of_the_frame(tmp_path):
         ball = f.extra["ball"]
         assert f"{num(ball.radius_theory)} pred" in panel_text(d.app, "ball")
     drive(tmp_path, script)
+
+
+def test_five_quick_brackets_reach_256_and_the_recording_holds_what_ran(tmp_path):
+    """] is applied by the runner to the batch size it reaches, not to the last frame's (a stale frame
+    made five quick ] from B = 8 give 16): B = 256 on screen, and the recording holds 16 ... 256."""
+    rec = tmp_path / "quick.toml"
+
+    async def script(d: Driver):
+        for _ in range(5):          # a burst, as a terminal delivers it: all five before any frame comes back
+            d.app.post_message(events.Key("right_square_bracket", None))
+        for _ in range(60):                       # the runner's thread answers: wait for its frame
+            if d.app.history.latest is not None and d.app.history.latest.next_batch_size == 256:
+                break
+            await asyncio.sleep(0.05)
+            await d.pilot.pause()
+        assert "batch size  256  (N = 256)" in d.text
+        assert [n for k, n in d.app.notices if n.startswith("batch size")][-5:] == [
+            f"batch size {b} -> {2 * b}" for b in (8, 16, 32, 64, 128)]
+    app, _ = drive(tmp_path, script, threaded=True, record=str(rec))
+    timeline = tomllib.loads(rec.read_text())["timeline"]
+    assert [ev["batch_size"] for ev in timeline if "batch_size" in ev] == [16, 32, 64, 128, 256]

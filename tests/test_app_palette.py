@@ -8,7 +8,8 @@ from test_app_keys import Driver, drive, small
 
 from textual.command import CommandInput, CommandList, CommandPalette
 
-from bsim import runner as R
+from bsim import controls
+from bsim.runner import Runner
 from bsim.app.screens import AskScreen, HelpScreen
 
 
@@ -92,7 +93,7 @@ def test_palette_run_control_and_views(tmp_path):
         await palette(d, "Single step")
         assert d.sim.step_count == 1
         await palette(d, "Slower")
-        assert r.speed == R.SPEEDS[-2]
+        assert r.speed == controls.SPEEDS[-2]
         await palette(d, "Faster")
         assert r.speed is None
         await d.steps(10)
@@ -106,7 +107,7 @@ def test_palette_run_control_and_views(tmp_path):
         assert r.recorder is not None
         await palette(d, "Add caption...")
         await d.type_answer("hello")
-        assert d.app.runner.history[-1][1].text == "hello"
+        assert d.app.runner.action_log[-1][1].text == "hello"
         await palette(d, "Start / stop recording")
         assert r.recorder is None and len(list((d.tmp / "recordings").glob("*.toml"))) == 1
         await palette(d, "Jump to next caption")

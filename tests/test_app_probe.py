@@ -17,7 +17,7 @@ import tomllib
 from test_app_keys import Driver, drive, panel_text
 from test_app_palette import palette
 
-from bsim import actions as A
+from bsim import actions
 from bsim.app.app import BsimApp
 from bsim.app.format import num
 from bsim.app.screens import help_text
@@ -57,8 +57,8 @@ def test_v_probes_shows_the_point_and_leaves_the_trajectory_bit_identical(tmp_pa
     _, (theta, row) = drive(tmp_path, script, sc=sc)
     plain = Simulation(sc)                       # the same run without the probe (B 8 -> 16 -> 8 at step 150)
     plain.run(150)
-    plain.apply(A.SetBatchSize(16))
-    plain.apply(A.SetBatchSize(8))
+    plain.apply(actions.SetBatchSize(16))
+    plain.apply(actions.SetBatchSize(8))
     plain.run(50)
     assert theta == [float(v) for v in plain.theta.tolist()]     # bit for bit
     assert row == plain.frame(timing=False).csv_row()

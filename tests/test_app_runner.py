@@ -8,8 +8,9 @@ import time
 import pytest
 import torch
 
-from bsim import actions as A
-from bsim import runner as R
+from bsim import actions
+from bsim import controls
+from bsim.runner import Runner
 from bsim.scenario import Event, find_scenario
 from bsim.simulation import Simulation
 from test_app_keys import small
@@ -37,7 +38,7 @@ def make(sc=None, **kw):
     log = Log()
     sim = Simulation(sc or small())
     kw.setdefault("threaded", False)
-    r = R.Runner(sim, on_frame=log.frame, on_event=log.event, timing=False, **kw)
+    r = Runner(sim, on_frame=log.frame, on_event=log.event, timing=False, **kw)
     return sim, r, log
 
 
@@ -45,11 +46,11 @@ def test_actions_apply_between_steps_and_history_keeps_their_ticks():
     sim, r, log = make()
     r.start()
     r.advance(5)
-    r.submit(A.SetBatchSize(32))
+    r.submit(actions.SetBatchSize(32))
     r.advance(3)
-    r.submit(A.SetLR(0.01))
+    r.submit(actions.SetLR(0.01))
     r.advance(2)
-    assert r.history == [(5, A.SetBatchSize(32)), (8, A.SetLR(0.01))]
+    assert r.action_log == [(5, actions.SetBatchSize(32)), (8, actions.SetLR(0.01))]
     assert log.texts("notice") == ["batch size 8 -> 32", "lr 0.05 -> 0.01"]
     # the step after the change used the new batch size; the frame of the step says so
     assert log.frames[-1].batch_size == 32 and log.frames[-1].lr == 0.01
@@ -66,51 +67,51 @@ def test_actions_apply_between_steps_and_history_keeps_their_ticks():
 def test_bad_values_are_notices_not_exceptions():
     sim, r, log = make()
     r.start()
-    r.submit(A.SetBatchSize(0))
-    r.submit(A.SetLR(-1.0))
-    r.submit(A.SetSampling("sorted"))
+    r.submit(actions.SetBatchSize(0))
+    r.submit(actions.SetLR(-1.0))
+    r.submit(actions.SetSampling("sorted"))
     assert len(log.texts("error")) == 3
     assert "expected an integer >= 1" in log.texts("error")[0]
-    assert sim.batch_size == 8 and sim.lr == 0.05 and r.history == []
+    assert sim.batch_size == 8 and sim.lr == 0.05 and r.action_log == []
 
 
 def test_batch_size_above_n_is_clamped_with_a_notice():
     sim, r, log = make()
-    r.submit(A.SetBatchSize(5000))
+    r.submit(actions.SetBatchSize(5000))
     assert sim.batch_size == 256
     assert "clamped" in log.texts("notice")[-1]
-    assert r.state().next_batch_size == 256
+    assert r.latest.next_batch_size == 256
 
 
 def test_step_while_paused_takes_exactly_one_step_and_publishes_it():
     sim, r, log = make(paused=True)
     r.start()
-    r.submit(R.Step())
+    r.submit(controls.Step())
     assert sim.step_count == 1
     f = log.frames[-1]
     assert f.step == 1 and f.grad_norm == pytest.approx(float(sim.last_grad.norm()))
     # n while running pauses first (the next n steps)
     sim2, r2, log2 = make(paused=False)
-    r2.submit(R.Step())
+    r2.submit(controls.Step())
     assert r2.paused and sim2.step_count == 0
 
 
 def test_speed_caps_move_through_the_levels():
     _, r, log = make()
     assert r.speed is None
-    r.submit(R.Faster())
+    r.submit(controls.Faster())
     assert r.speed is None and "already" in log.texts()[-1]
-    r.submit(R.Slower())
-    r.submit(R.Slower())
-    assert r.speed == R.SPEEDS[-3]
-    for _ in range(len(R.SPEEDS)):
-        r.submit(R.Slower())
-    assert r.speed == R.SPEEDS[0] == 1
+    r.submit(controls.Slower())
+    r.submit(controls.Slower())
+    assert r.speed == controls.SPEEDS[-3]
+    for _ in range(len(controls.SPEEDS)):
+        r.submit(controls.Slower())
+    assert r.speed == controls.SPEEDS[0] == 1
 
 
 def test_threaded_runner_respects_a_speed_cap():
     sim = Simulation(small())
-    r = R.Runner(sim, timing=False, speed=50)
+    r = Runner(sim, timing=False, speed=50)
     r.start()
     time.sleep(1.0)
     r.stop()
@@ -121,23 +122,23 @@ def test_threaded_runner_respects_a_speed_cap():
 def test_threaded_runner_applies_an_action_before_the_next_step():
     sim = Simulation(small())
     log = Log()
-    r = R.Runner(sim, on_frame=log.frame, on_event=log.event, timing=False)
+    r = Runner(sim, on_frame=log.frame, on_event=log.event, timing=False)
     r.start()
     time.sleep(0.3)
-    r.submit(A.SetBatchSize(64))
+    r.submit(actions.SetBatchSize(64))
     deadline = time.time() + 5
     while not any(f.batch_size == 64 for f in list(log.frames)) and time.time() < deadline:
         time.sleep(0.01)
-    r.submit(R.Pause())
+    r.submit(controls.Pause())
     time.sleep(0.2)
     r.stop()
-    [(tick, action)] = r.history
-    assert action == A.SetBatchSize(64)
+    [(tick, action)] = r.action_log
+    assert action == actions.SetBatchSize(64)
     # every frame after the change shows a step of 64 examples (or the short last batch of a shuffled
     # epoch, after which a new epoch begins), and the first came right after the change
     after = [f for f in log.frames if f.tick > tick]
     assert after and all(f.batch_size == 64 or (f.batch_size < 64 and f.batch_in_epoch == 0) for f in after)
-    assert all(f.extra["runner"].next_batch_size == 64 for f in after)
+    assert all(f.next_batch_size == 64 for f in after)
     assert min(f.tick for f in after) == tick + 1
     assert r.paused and not r._thread.is_alive()
 
@@ -148,11 +149,11 @@ def test_divergence_pauses_with_a_hint_and_reset_recovers():
     r.advance(500)
     assert sim.diverged and r.paused
     assert "lower the lr" in log.texts("error")[-1]
-    r.submit(R.Resume())
+    r.submit(controls.Resume())
     assert r.paused and "reset" in log.texts("error")[-1]
-    r.submit(A.SetLR(0.05))
-    r.submit(A.Reset())
-    r.submit(R.Resume())
+    r.submit(actions.SetLR(0.05))
+    r.submit(actions.Reset())
+    r.submit(controls.Resume())
     assert not r.paused and not sim.diverged
     assert r.advance(10) == 10
 
@@ -164,7 +165,7 @@ def test_timeline_pause_event_stops_before_its_step():
     r.advance(20)
     assert sim.tick == 7 and r.paused
     assert log.texts("caption") == ["look here"]
-    r.submit(R.Resume())
+    r.submit(controls.Resume())
     assert r.advance(5) == 5 and sim.tick == 12
 
 
@@ -173,21 +174,21 @@ def test_replay_holds_at_each_caption_and_jump_goes_to_the_next():
     r.advance(1)                                   # the caption at step 0 holds the replay before the step
     assert sim.tick == 0 and r.paused
     assert log.texts("caption")[0].startswith("B = 4")
-    r.submit(R.JumpToCaption())                    # fast-forward to the next caption (step 3000)
+    r.submit(controls.JumpToCaption())                    # fast-forward to the next caption (step 3000)
     assert sim.tick == 3000 and r.paused
     assert log.texts("caption")[-1].startswith("4x the batch")
-    r.submit(R.Resume())
+    r.submit(controls.Resume())
     r.advance(1)
     assert sim.batch_size == 16                    # the event at 3000 was applied by the next step
 
 
 def test_take_over_drops_the_rest_of_the_timeline():
     sim, r, log = make(sc=find_scenario("ball-shrinks"), replay=True)
-    r.submit(R.Resume())
+    r.submit(controls.Resume())
     r.advance(1)
-    r.submit(R.Resume())
+    r.submit(controls.Resume())
     r.advance(100)
-    r.submit(A.SetBatchSize(8))
+    r.submit(actions.SetBatchSize(8))
     assert not r.replay
     assert any("took over" in t for t in log.texts("notice"))
     r.fast_forward(6500)
@@ -198,12 +199,12 @@ def test_recording_through_the_runner(tmp_path):
     import tomllib
     sim, r, log = make(recordings_dir=tmp_path)
     r.advance(4)
-    r.submit(R.ToggleRecording(None))
-    r.submit(R.AddCaption("  eight,\n  then more "))
-    r.submit(A.SetBatchSize(16))
-    r.submit(R.Pause())
+    r.submit(controls.ToggleRecording(None))
+    r.submit(controls.AddCaption("  eight,\n  then more "))
+    r.submit(actions.SetBatchSize(16))
+    r.submit(controls.Pause())
     r.advance(6)
-    r.submit(R.ToggleRecording(None))
+    r.submit(controls.ToggleRecording(None))
     [path] = tmp_path.glob("*.toml")
     data = tomllib.loads(path.read_text())
     assert data["recording"]["began_at"] == 4 and data["recording"]["final_tick"] == 10
@@ -215,9 +216,9 @@ def test_recording_through_the_runner(tmp_path):
 
 def test_caption_without_recording_and_a_recording_error_are_notices(tmp_path):
     _, r, log = make(recordings_dir=tmp_path)
-    r.submit(R.AddCaption("hello"))
+    r.submit(controls.AddCaption("hello"))
     assert "press R" in log.texts("error")[-1]
-    r.submit(R.ToggleRecording(str(tmp_path / "no" / "such" / "dir" / "x.toml")))
+    r.submit(controls.ToggleRecording(str(tmp_path / "no" / "such" / "dir" / "x.toml")))
     assert "cannot write" in log.texts("error")[-1] and r.recorder is None
     r.advance(3)                                   # the run goes on
 
@@ -226,8 +227,8 @@ def test_plane_request_gives_the_loss_on_the_grid():
     sim, r, log = make()
     p = sim.problem
     star = p.theta_star.tolist()
-    r.submit(R.PlaneRequest(star[0] - 1, star[0] + 1, star[1] - 0.5, star[1] + 0.5, 5, 3))
-    req, grid = log.frames[-1].extra["runner"].plane
+    r.submit(controls.PlaneRequest(star[0] - 1, star[0] + 1, star[1] - 0.5, star[1] + 0.5, 5, 3))
+    req, grid = log.frames[-1].runner.plane
     assert grid.shape == (3, 5)
     # row i is y = y0 + i * dy, column j is x = x0 + j * dx; the centre is theta*
     expect = float(p.loss(torch.tensor([star[0] - 0.5, star[1] + 0.5], dtype=p.dtype), p.X, p.y))
@@ -239,9 +240,9 @@ def test_plane_request_gives_the_loss_on_the_grid():
 def test_stop_finishes_a_recording_and_ends_the_thread(tmp_path):
     import tomllib
     sim = Simulation(small())
-    r = R.Runner(sim, timing=False, recordings_dir=tmp_path)
+    r = Runner(sim, timing=False, recordings_dir=tmp_path)
     r.start()
-    r.submit(R.ToggleRecording(str(tmp_path / "run.toml")))
+    r.submit(controls.ToggleRecording(str(tmp_path / "run.toml")))
     time.sleep(0.3)
     r.stop()
     assert not r._thread.is_alive()

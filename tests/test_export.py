@@ -8,7 +8,7 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from bsim.cli import main
-from bsim.export import main as export_main
+from bsim.app.export import main as export_main
 
 SCENARIO = """\
 title = "export test"

@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from bsim import actions as A
+from bsim import actions
+from bsim.actions import Caption, PausePoint
 from bsim.cli import main
 from bsim.frame import CSV_COLUMNS
 from bsim.recording import Recorder, RecordingError, theta_sha256
@@ -36,16 +37,16 @@ def small_scenario():
 
 # tick -> items the user applies between steps at that tick, in order
 PLAN = {
-    0: [A.SetBatchSize(4)],
-    10: [A.SetLR(0.1 * 3), A.Caption('B = 4, lr "0.3": watch \\ the ball')],
-    25: [A.SetMomentum(0.5), A.SetSampling("iid")],
-    40: [A.SetBatchSize(32)],          # then the scenario's batch_size = 16 applies at the same tick
-    60: [A.SetLRScaling("sqrt"), A.SetBatchSize(64), A.PausePoint()],
-    80: [A.Reset()],
-    90: [A.Caption("after the reset")],
-    120: [A.SetSampling("replacement"), A.SetMomentum(0.0)],
-    150: [A.SwitchProblem("logreg")],
-    170: [A.SetBatchSize(7), A.Caption("logistic regression now")],
+    0: [actions.SetBatchSize(4)],
+    10: [actions.SetLR(0.1 * 3), Caption('B = 4, lr "0.3": watch \\ the ball')],
+    25: [actions.SetMomentum(0.5), actions.SetSampling("iid")],
+    40: [actions.SetBatchSize(32)],          # then the scenario's batch_size = 16 applies at the same tick
+    60: [actions.SetLRScaling("sqrt"), actions.SetBatchSize(64), PausePoint()],
+    80: [actions.Reset()],
+    90: [Caption("after the reset")],
+    120: [actions.SetSampling("replacement"), actions.SetMomentum(0.0)],
+    150: [actions.SwitchProblem("logreg")],
+    170: [actions.SetBatchSize(7), Caption("logistic regression now")],
 }
 STEPS = 200
 
@@ -62,9 +63,9 @@ def live_run(sc, path: Path, steps: int = STEPS, plan=PLAN, record_from: int | N
     for _ in range(steps):
         t = sim.tick
         if record_from == t:
-            rec = Recorder.start(path, scenario=sc, history=history, began_at=t)
+            rec = Recorder.start(path, scenario=sc, actions=history, began_at=t, timeline=sim.timeline)
         for item in plan.get(t, []):
-            if not isinstance(item, (A.Caption, A.PausePoint)):
+            if not isinstance(item, (Caption, PausePoint)):
                 sim.apply(item)
             history.append((t, item))
             if rec is not None:
@@ -135,10 +136,9 @@ def test_captions_and_pause_points_are_replayed_at_their_ticks(tmp_path):
     replay = Simulation(sc)
     pauses = []
     for _ in range(STEPS):
+        if any(ev.pause for ev in replay.timeline.upcoming(replay.tick)):
+            pauses.append(replay.tick)       # the runner holds here, before the step
         replay.step()
-        if replay.pause_requested:
-            pauses.append(replay.tick - 1)   # the event was applied at the start of this step
-            replay.pause_requested = False
     assert replay.captions == [
         (10, 'B = 4, lr "0.3": watch \\ the ball'),
         (90, "after the reset"),
@@ -151,7 +151,7 @@ def test_captions_and_pause_points_are_replayed_at_their_ticks(tmp_path):
 def test_a_caption_is_one_line_of_text(tmp_path):
     sc = small_scenario()
     rec = Recorder.start(tmp_path / "c.toml", scenario=sc)
-    rec.add(3, A.Caption("two\nlines\tand a bell\x07 — ünïcode"))
+    rec.add(3, Caption("two\nlines\tand a bell\x07 — ünïcode"))
     assert load_scenario(tmp_path / "c.toml").timeline[0].caption == "two lines and a bell  — ünïcode"
 
 
@@ -169,14 +169,14 @@ def test_a_killed_session_leaves_a_file_that_replays_to_its_last_event(tmp_path)
 def test_a_failed_rewrite_keeps_the_previous_file(tmp_path, monkeypatch):
     rec_path = tmp_path / "session.toml"
     rec = Recorder.start(rec_path, scenario=small_scenario())
-    rec.add(5, A.SetBatchSize(2))
+    rec.add(5, actions.SetBatchSize(2))
     before = rec_path.read_text()
 
     def disk_full(src, dst):
         raise OSError(28, "No space left on device")
     monkeypatch.setattr("bsim.atomic.os.replace", disk_full)
     with pytest.raises(RecordingError, match="No space left on device"):
-        rec.add(9, A.SetBatchSize(4))
+        rec.add(9, actions.SetBatchSize(4))
     monkeypatch.undo()
     assert rec_path.read_text() == before
     assert load_scenario(rec_path).timeline[0].batch_size == 2
@@ -199,7 +199,7 @@ def test_a_folder_removed_while_recording_is_a_recording_error(tmp_path):
     (folder / "rec.toml").unlink()
     folder.rmdir()
     with pytest.raises(RecordingError):
-        rec.add(1, A.Caption("hello"))
+        rec.add(1, Caption("hello"))
 
 
 def test_adding_after_stop_or_an_unknown_item_is_refused(tmp_path):
@@ -209,7 +209,7 @@ def test_adding_after_stop_or_an_unknown_item_is_refused(tmp_path):
         rec.add(1, "faster please")
     rec.stop(Simulation(sc))
     with pytest.raises(RecordingError):
-        rec.add(2, A.SetBatchSize(3))
+        rec.add(2, actions.SetBatchSize(3))
 
 
 def test_data_paths_follow_the_recording_to_another_folder(tmp_path):
@@ -222,40 +222,37 @@ def test_data_paths_follow_the_recording_to_another_folder(tmp_path):
         '[problem]\nkind = "linreg"\ndata = "train.csv"\n\n[optimizer]\nlr = 0.01\nbatch_size = 5\n')
     sc = load_scenario(data_dir / "scenario.toml")
     rec_path = rec_dir / "rec.toml"
-    live, _, _ = live_run(sc, rec_path, steps=30, plan={12: [A.SetBatchSize(20)]})
+    live, _, _ = live_run(sc, rec_path, steps=30, plan={12: [actions.SetBatchSize(20)]})
     assert 'data = "../../data/train.csv"' in rec_path.read_text()
     assert replay_csv(rec_path, tmp_path / "r.csv") == live
 
 
-@pytest.mark.parametrize("runner_tells_the_recorder", [True, False])
-def test_taking_over_a_replay_records_what_really_happened(tmp_path, runner_tells_the_recorder):
+def test_taking_over_a_replay_records_what_really_happened(tmp_path):
     """Replay a recording, record meanwhile, take over at tick 100: the new recording replays the live run.
 
-    Taking over drops the rest of the replayed timeline (as the runner does); with
-    ``take_over`` the file is right while recording, and at stop in any case.
+    Taking over drops the rest of the replayed timeline (as the runner does); the recorder
+    reads the run's timeline, so the file is right while recording, and at stop.
     """
     first = tmp_path / "first.toml"
     live_run(small_scenario(), first)
     sc = load_scenario(first)
     sim = Simulation(sc)
     second = tmp_path / "second.toml"
-    rec = Recorder.start(second, scenario=sc, history=[], began_at=0)
+    rec = Recorder.start(second, scenario=sc, actions=[], began_at=0, timeline=sim.timeline)
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
     sim.frame(timing=False)
     for _ in range(160):
         if sim.tick == 100:
-            sim.timeline = [ev for ev in sim.timeline if ev.at < sim.tick]
-            if runner_tells_the_recorder:
-                rec.take_over(sim.tick)
-            sim.apply(A.SetBatchSize(3))
-            rec.add(sim.tick, A.SetBatchSize(3))
+            sim.timeline.drop_from(sim.tick)
+            sim.apply(actions.SetBatchSize(3))
+            rec.add(sim.tick, actions.SetBatchSize(3))
         assert sim.step()
         writer.writerow(sim.frame(timing=False).csv_row())
     live = buf.getvalue()
-    if runner_tells_the_recorder:   # the file as a killed terminal would leave it
-        assert replay_csv(second, tmp_path / "partial.csv").splitlines() == live.splitlines()[:101]
+    # the file as a killed terminal would leave it
+    assert replay_csv(second, tmp_path / "partial.csv").splitlines() == live.splitlines()[:101]
     rec.stop(sim)
     assert replay_csv(second, tmp_path / "replay.csv") == live
     # the first recording's events after tick 100 (its problem switch at 150) are gone
@@ -272,14 +269,15 @@ def test_a_recorder_killed_mid_write_leaves_a_valid_file(tmp_path):
     rec_path = tmp_path / "busy.toml"
     child = subprocess.Popen([sys.executable, "-c", f"""
 import sys
-from bsim import actions as A
+from bsim import actions
+from bsim.actions import Caption, PausePoint
 from bsim.recording import Recorder
 from bsim.scenario import find_scenario
 rec = Recorder.start({str(rec_path)!r}, scenario=find_scenario("default"))
 tick = 0
 while True:
     tick += 1
-    rec.add(tick, A.Caption("x" * 2000 + str(tick)))
+    rec.add(tick, Caption("x" * 2000 + str(tick)))
     if tick == 5:
         print("writing", flush=True)
 """], stdout=subprocess.PIPE, text=True)

@@ -10,7 +10,8 @@ import io
 import tomllib
 from pathlib import Path
 
-from bsim import runner as R
+from bsim import controls
+from bsim.runner import Runner
 from bsim.app.app import BsimApp
 from bsim.cli import main
 from bsim.frame import CSV_COLUMNS

@@ -207,14 +207,3 @@ def test_same_seed_same_draws_other_seed_other_draws():
         da = [a.next_batch(8) for _ in range(30)]
         assert all(torch.equal(x, b.next_batch(8)) for x in da)
         assert not all(torch.equal(x, c.next_batch(8)) for x in da)
-
-
-def test_state_round_trip_continues_the_same_draws():
-    a = make(30, "shuffle", seed=9)
-    for B in (4, 7, 2):
-        a.next_batch(B)
-    st_ = a.state()
-    expected = [a.next_batch(5) for _ in range(10)]
-    b = make(30, "iid", seed=0)
-    b.load_state(st_)
-    assert all(torch.equal(x, b.next_batch(5)) for x in expected)

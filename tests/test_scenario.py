@@ -231,7 +231,7 @@ def test_a_bundled_sweep_scenario_runs_with_bsim_run_which_ignores_the_table(nam
 
 
 def test_a_scenario_with_a_sweep_table_records_and_replays(tmp_path):
-    from bsim import actions as A
+    from bsim import actions
     from bsim.cli import main
     from bsim.recording import Recorder
     from bsim.simulation import Simulation
@@ -240,8 +240,8 @@ def test_a_scenario_with_a_sweep_table_records_and_replays(tmp_path):
     rec = Recorder.start(tmp_path / "rec.toml", scenario=sc)
     for t in range(30):
         if t == 10:
-            sim.apply(A.SetBatchSize(4))
-            rec.add(t, A.SetBatchSize(4))
+            sim.apply(actions.SetBatchSize(4))
+            rec.add(t, actions.SetBatchSize(4))
         assert sim.step()
     rec.stop(sim)
     assert load_scenario(tmp_path / "rec.toml").sweep == sc.sweep

@@ -8,7 +8,7 @@ import math
 import pytest
 import torch
 
-from bsim import actions as A
+from bsim import actions
 from bsim.scenario import find_scenario, parse_scenario
 from bsim.simulation import Simulation
 
@@ -55,10 +55,10 @@ def test_same_trajectory_with_actions_applied_between_steps():
     def run():
         sim = Simulation(scenario(sampling="iid"))
         sim.run(10)
-        sim.apply(A.SetBatchSize(32))
+        sim.apply(actions.SetBatchSize(32))
         sim.run(10)
-        sim.apply(A.SetSampling("shuffle"))
-        sim.apply(A.SetMomentum(0.5))
+        sim.apply(actions.SetSampling("shuffle"))
+        sim.apply(actions.SetMomentum(0.5))
         sim.run(10)
         return sim.theta
     assert torch.equal(run(), run())
@@ -88,15 +88,17 @@ def test_timeline_event_applies_exactly_after_its_step():
     assert torch.equal(by_hand.theta, sim.theta)
 
 
-def test_event_at_zero_applies_before_the_first_step_and_pause_is_flagged():
+def test_event_at_zero_applies_before_the_first_step_and_the_pause_comes_next():
     sc = parse_scenario('device = "cpu"\n[[timeline]]\nat = 0\nbatch_size = 4\n[[timeline]]\nat = 2\npause = true\n')
     sim = Simulation(sc)
+    assert [ev.batch_size for ev in sim.timeline.upcoming(0)] == [4]
     sim.step()
-    assert sim.frame().batch_size == 4 and not sim.pause_requested
-    assert sim.next_event_at() == 2
+    assert sim.frame().batch_size == 4 and sim.timeline.next_at() == 2
+    assert sim.take_notices() == ["batch size 8 -> 4"]      # what the event changed, for the runner to show
     sim.step()
+    assert [ev.pause for ev in sim.timeline.upcoming(sim.tick)] == [True]
     sim.step()
-    assert sim.pause_requested and sim.next_event_at() is None
+    assert sim.timeline.next_at() is None and sim.timeline.left(sim.tick) == 0
 
 
 @pytest.mark.parametrize("mode,factor", [("none", 1.0), ("linear", 8.0), ("sqrt", math.sqrt(8.0))])
@@ -145,16 +147,16 @@ def test_event_with_batch_size_and_lr_takes_the_explicit_lr():
 def test_bad_action_values_are_refused_and_change_nothing():
     sim = Simulation(scenario())
     before = (sim.batch_size, sim.lr, sim.momentum, sim.sampling, sim.lr_scaling)
-    for action in (A.SetBatchSize(0), A.SetBatchSize(2.5), A.SetLR(0.0), A.SetLR(float("nan")), A.SetLR(-1),
-                   A.SetMomentum(1.0), A.SetSampling("random"), A.SetLRScaling("cubic"), A.SwitchProblem("mlp")):
-        with pytest.raises(A.ActionError):
+    for action in (actions.SetBatchSize(0), actions.SetBatchSize(2.5), actions.SetLR(0.0), actions.SetLR(float("nan")), actions.SetLR(-1),
+                   actions.SetMomentum(1.0), actions.SetSampling("random"), actions.SetLRScaling("cubic"), actions.SwitchProblem("mlp")):
+        with pytest.raises(actions.ActionError):
             sim.apply(action)
     assert (sim.batch_size, sim.lr, sim.momentum, sim.sampling, sim.lr_scaling) == before
 
 
 def test_batch_size_above_n_is_clamped_with_a_notice():
     sim = Simulation(scenario())
-    notice = sim.apply(A.SetBatchSize(5000))
+    notice = sim.apply(actions.SetBatchSize(5000))
     assert sim.batch_size == 1024 and "clamped" in notice
     sim.step()
     assert sim.frame().batch_size == 1024
@@ -201,7 +203,7 @@ def test_reset_after_divergence_runs_again():
     sim = _diverging()
     sim.run(1000)
     sim.set_lr(0.05)
-    notice = sim.apply(A.Reset())
+    notice = sim.apply(actions.Reset())
     assert "reset" in notice
     assert sim.status == "running" and sim.message == "" and sim.step_count == 0
     assert torch.equal(sim.theta, sim.theta0)
@@ -234,7 +236,7 @@ def test_lstm_divergence_too():
 def test_switch_problem_keeps_the_tick():
     sim = Simulation(scenario())
     sim.run(5)
-    notice = sim.apply(A.SwitchProblem("logreg"))
+    notice = sim.apply(actions.SwitchProblem("logreg"))
     assert sim.problem.kind == "logreg" and sim.step_count == 0 and sim.tick == 5
     assert "linreg -> logreg" in notice
     sim.run(3)

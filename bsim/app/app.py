@@ -19,8 +19,8 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
-from bsim import actions as A
-from bsim import runner as R
+from bsim import actions, controls
+from bsim.runner import Runner
 from bsim.app.commands import PRESETS, PROBE_BATCHES
 from bsim.app.history import History
 from bsim.app.screens import AskScreen, HelpScreen
@@ -29,7 +29,7 @@ from bsim.app.widgets.counters import CountersPanel
 from bsim.app.widgets.gradient import GradientPanel
 from bsim.app.widgets.loss import LossPanel
 from bsim.app.widgets.variance import VariancePanel
-from bsim.scenario import LR_SCALINGS, PROBLEMS, SAMPLINGS
+from bsim.scenario import PROBLEMS
 
 #: GIL switch interval while the runner thread trains (seconds; Python's default is 0.005)
 SWITCH_INTERVAL = 0.001
@@ -98,9 +98,8 @@ class BsimApp(App):
         self.screenshots_dir = Path(screenshots_dir)
         self.recordings_dir = Path(recordings_dir)
         self.history = History()
-        self.runner: R.Runner | None = None
+        self.runner: Runner | None = None
         self.notices: list[tuple[str, str]] = []   # (kind, text): every notice shown, oldest first
-        self.frames_drawn = 0
         self._urgent = False          # a key was pressed: draw the next frame before the runner goes on
 
     # ------------------------------------------------------------- layout
@@ -138,7 +137,7 @@ class BsimApp(App):
         """A runner on ``sim``; ``record``: start recording there before its thread takes the first step."""
         rec = self.scenario.recording or {}
         end = rec.get("final_tick") if replay else None
-        self.runner = R.Runner(
+        self.runner = Runner(
             sim, self.scenario, on_frame=self._post_frame, on_event=self._post_event, fps=self.fps,
             paused=self.start_paused, timing=self.timing, replay=replay, threaded=self.threaded,
             speed=self.speed if self.speed is not None else (1000 if replay else None),
@@ -149,7 +148,7 @@ class BsimApp(App):
             self.runner.fast_forward(began)
             self._notice("notice", f"fast-forwarded to step {began}, where the recording began")
         if record:
-            self.runner.submit(R.ToggleRecording(record))   # no thread yet: handled now, at this tick
+            self.runner.submit(controls.ToggleRecording(record))   # no thread yet: handled now, at this tick
         self.runner.start()
 
     def _set_titles(self, sim) -> None:
@@ -183,13 +182,10 @@ class BsimApp(App):
     def on_frame_ready(self, message: FrameReady) -> None:
         f, last = message.frame, self.history.latest
         if last is not None and (f.problem, f.n_train) != (last.problem, last.n_train):
-            rs = f.extra.get("runner")
-            if rs is not None:
-                self._show_titles(rs.title, f.problem, rs.n_params, f.n_train, f.device)
+            self._show_titles(f.title, f.problem, f.n_params, f.n_train, f.device)
         self.history.add(f)
         if self.runner is not None and message.frame is not self.runner.latest:
             return   # a newer frame is on its way: draw that one
-        self.frames_drawn += 1
         for p in self.panels:
             p.show(self.history)
         if self._urgent and self.threaded and self.runner is not None:
@@ -233,42 +229,33 @@ class BsimApp(App):
 
     def _state(self):
         f = self.history.latest
-        return f.extra.get("runner") if f is not None else None
+        return f.runner if f is not None else None
 
     def _current(self) -> tuple[int, float, str, str]:
         """The settings in force (batch size, lr, lr scaling, sampling) as last shown."""
-        f, rs = self.history.latest, self._state()
+        f = self.history.latest
         if f is None:
             opt = self.scenario.optimizer
             return opt.batch_size, opt.lr, opt.lr_scaling, opt.sampling
-        b = rs.next_batch_size if rs is not None else f.batch_size
-        lr = rs.next_lr if rs is not None else f.lr
-        return b, lr, f.lr_scaling, f.sampling
+        return f.next_batch_size, f.next_lr, f.lr_scaling, f.sampling
 
     # ------------------------------------------------------------- key actions
     def action_toggle_pause(self) -> None:
-        self.send(R.TogglePause())
+        self.send(controls.TogglePause())
 
     def action_step(self) -> None:
-        self.send(R.Step())
+        self.send(controls.Step())
 
     def action_halve_batch(self) -> None:
-        b = self._current()[0]
-        if b <= 1:
-            self._notice("error", "batch size is already 1, the smallest")
-            return
-        self.send(A.SetBatchSize(max(b // 2, 1)))
+        """[ : halve the batch size in force when the runner applies it."""
+        self.send(actions.ScaleBatchSize(0.5))
 
     def action_double_batch(self) -> None:
-        f = self.history.latest
-        b = self._current()[0]
-        if f is not None and b >= f.n_train:
-            self._notice("error", f"batch size is already N = {f.n_train}, the whole training set")
-            return
-        self.send(A.SetBatchSize(b * 2))
+        """] : double the batch size in force when the runner applies it."""
+        self.send(actions.ScaleBatchSize(2))
 
     def action_preset(self, key: str) -> None:
-        self.send(A.SetBatchSize(PRESETS[key]))
+        self.send(actions.SetBatchSize(PRESETS[key]))
 
     def action_ask_batch_size(self) -> None:
         self.ask("Batch size (an integer from 1 to N):", self.set_batch_size_text, str(self._current()[0]))
@@ -284,13 +271,13 @@ class BsimApp(App):
         if value < 1:
             self._notice("error", f"batch size {value}: expected an integer >= 1")
             return
-        self.send(A.SetBatchSize(value))
+        self.send(actions.SetBatchSize(value))
 
     def action_halve_lr(self) -> None:
-        self.send(A.SetLR(self._current()[1] / 2))
+        self.send(actions.ScaleLR(0.5))
 
     def action_double_lr(self) -> None:
-        self.send(A.SetLR(self._current()[1] * 2))
+        self.send(actions.ScaleLR(2))
 
     def action_ask_lr(self) -> None:
         self.ask("Learning rate (a number > 0):", self.set_lr_text, f"{self._current()[1]:g}")
@@ -306,36 +293,36 @@ class BsimApp(App):
         if not math.isfinite(value) or value <= 0:
             self._notice("error", f"lr {text.strip()}: expected a number > 0")
             return
-        self.send(A.SetLR(value))
+        self.send(actions.SetLR(value))
 
     def action_cycle_lr_scaling(self) -> None:
-        self.send(A.SetLRScaling(_next(LR_SCALINGS, self._current()[2])))
+        self.send(actions.CycleLRScaling())
 
     def action_set_lr_scaling(self, mode: str) -> None:
-        self.send(A.SetLRScaling(mode))
+        self.send(actions.SetLRScaling(mode))
 
     def action_cycle_sampling(self) -> None:
-        self.send(A.SetSampling(_next(SAMPLINGS, self._current()[3])))
+        self.send(actions.CycleSampling())
 
     def action_set_sampling(self, mode: str) -> None:
-        self.send(A.SetSampling(mode))
+        self.send(actions.SetSampling(mode))
 
     def action_faster(self) -> None:
-        self.send(R.Faster())
+        self.send(controls.Faster())
 
     def action_slower(self) -> None:
-        self.send(R.Slower())
+        self.send(controls.Slower())
 
     def action_reset(self) -> None:
-        self.send(A.Reset())
+        self.send(actions.Reset())
 
     def action_switch_problem(self, kind: str | None = None) -> None:
         f = self.history.latest
         current = f.problem if f is not None else self.scenario.problem.kind
-        self.send(A.SwitchProblem(kind or _next(PROBLEMS, current)))
+        self.send(actions.SwitchProblem(kind or _next(PROBLEMS, current)))
 
     def action_toggle_recording(self) -> None:
-        self.send(R.ToggleRecording(None))
+        self.send(controls.ToggleRecording(None))
 
     def action_ask_caption(self) -> None:
         rs = self._state()
@@ -346,14 +333,14 @@ class BsimApp(App):
 
     def add_caption_text(self, text: str | None) -> None:
         if text is not None and text.strip():
-            self.send(R.AddCaption(text))
+            self.send(controls.AddCaption(text))
 
     def action_jump(self) -> None:
-        self.send(R.JumpToCaption())
+        self.send(controls.JumpToCaption())
 
     def action_probe(self) -> None:
         """The variance probe: PROBE_BATCHES fresh batches at the current parameters (runner's thread)."""
-        self.send(R.Probe(PROBE_BATCHES))
+        self.send(controls.Probe(PROBE_BATCHES))
 
     def action_toggle_log(self) -> None:
         log = self.query_one(LossPanel).toggle_log()

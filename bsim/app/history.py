@@ -153,6 +153,5 @@ class History:
 
 
 def _setting_b(f: Frame) -> int:
-    """The batch size in force (the runner's setting; the step's own B otherwise)."""
-    rs = f.extra.get("runner")
-    return int(rs.next_batch_size) if rs is not None and rs.next_batch_size else int(f.batch_size)
+    """The batch size in force (what the next step will use)."""
+    return int(f.next_batch_size)

@@ -20,7 +20,7 @@ from bsim.app.history import History
 from bsim.app.widgets.canvas import Chart, data_range
 from bsim.app.widgets.loss import thin
 from bsim.app.widgets.panel import Panel, text_strip
-from bsim.runner import PlaneRequest
+from bsim.controls import PlaneRequest
 
 
 class PlaneWanted(Message):
@@ -180,7 +180,7 @@ class BallPanel(Panel):
         xlim, ylim = self.window(f, cw, ch)
         chart = Chart(width, chart_h, xlim=xlim, ylim=ylim, ylabel_width=ylw, digits=3)
         req = PlaneRequest(xlim[0], xlim[1], ylim[0], ylim[1], 2 * cw, 4 * ch)
-        rs = f.extra.get("runner")
+        rs = f.runner
         plane = rs.plane if rs is not None else None
         if plane is not None and plane[0] == req and plane[1] is not None:
             mask = contour_mask(plane[1])
@@ -198,8 +198,8 @@ class BallPanel(Panel):
             chart.circle(star[0], star[1], pred, "orange")
         if meas:
             chart.circle(star[0], star[1], meas, "green")
-        if rs is not None and rs.theta_prev is not None and len(rs.theta_prev) == 2:
-            a, b = rs.theta_prev, f.theta
+        if f.theta_prev is not None and len(f.theta_prev) == 2:
+            a, b = f.theta_prev, f.theta
             chart.line([a[0], b[0]], [a[1], b[1]], "yellow")
             chart.points([b[0]], [b[1]], "white")
         chart.mark(star[0], star[1], "+", "white")

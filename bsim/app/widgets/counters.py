@@ -28,9 +28,8 @@ class CountersPanel(Panel):
         f = history.latest
         if f is None:
             return [("", "starting…", None)]
-        rs = f.extra.get("runner")
-        b = rs.next_batch_size if rs is not None else f.batch_size
-        lr = rs.next_lr if rs is not None else f.lr
+        rs = f.runner
+        b, lr = f.next_batch_size, f.next_lr
         if rs is None:
             status, scol = f.status, None
         elif f.status == "diverged":

@@ -25,7 +25,7 @@ class LossPanel(Panel):
         super().__init__(history, **kwargs)
         self.log_scale = True
 
-    def key(self, history: History):
+    def cache_key(self, history: History):
         return (history.version, self.log_scale)
 
     def toggle_log(self) -> bool:

@@ -71,19 +71,18 @@ class Panel(Widget):
         self._lines: list[Strip] | None = None
         self._built_for: tuple[int, int] | None = None
         self._key = None
-        self.builds = 0
 
     def _title(self, title: str) -> None:
         """Change the border title (only when it differs: setting it redraws the panel)."""
         if self.border_title != title:
             self.border_title = title
 
-    def key(self, history: History):
+    def cache_key(self, history: History):
         """What the panel's picture depends on; it is rebuilt only when this changes."""
         return history.version
 
     def show(self, history: History) -> None:
-        k = self.key(history)
+        k = self.cache_key(history)
         if k != self._key:
             self._key = k
             self._lines = None
@@ -96,7 +95,6 @@ class Panel(Widget):
         w, h = self.size.width, self.size.height
         if self._lines is None or self._built_for != (w, h):
             self._built_for = (w, h)
-            self.builds += 1
             try:
                 lines = self.build(w, h) if w > 0 and h > 0 else []
             except Exception as exc:  # noqa: BLE001 - a panel that cannot draw says why; the app goes on

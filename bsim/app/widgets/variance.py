@@ -67,8 +67,7 @@ class VariancePanel(Panel):
             return self.message("not yet measured: |g_B - G|^2 and its theory c_B tr(Σ) appear once the run "
                                 "takes a step (n steps once while paused)", width, height)
         n = max(f.n_train, 2)
-        rs = f.extra.get("runner")
-        b_now = rs.next_batch_size if rs is not None and rs.next_batch_size else f.batch_size
+        b_now = f.next_batch_size
         legend = [("━ c_B·trΣ ", "orange"), ("● measured ", "green"), ("┆B ", "blue")]
         if f.noise_scale is not None:
             legend.append(("┆B_simple", "purple"))

@@ -9,7 +9,7 @@ out), so the same recording gives the same SVG files byte for byte.
 At a caption, the replay stops before the step, shows the banner, and the
 screenshot is taken there; then it goes on, as a presenter pressing space.
 
-``python -m bsim.export --readme`` regenerates the README's pictures in
+``python -m bsim.app.export --readme`` regenerates the README's pictures in
 ``screenshots/`` from bundled scenarios (see ``README_PICTURES``).
 """
 
@@ -94,7 +94,7 @@ async def _shoot(sc, ticks: list[int], size: tuple[int, int], chunk: int):
     """Run the app headless; returns [(tick, svg, ansi text, caption shown or None)]."""
     import torch
 
-    from bsim import runner as R
+    from bsim.controls import Resume
     from bsim.app.app import BsimApp
     from bsim.simulation import Simulation
 
@@ -110,19 +110,19 @@ async def _shoot(sc, ticks: list[int], size: tuple[int, int], chunk: int):
             while sim.tick < target and stuck < 3 and not sim.diverged:
                 taken = runner.advance(min(chunk, target - sim.tick))
                 if runner.paused and not sim.diverged:
-                    runner.submit(R.Resume())   # held at a caption or a pause point: go on, as space would
+                    runner.submit(Resume())   # held at a caption or a pause point: go on, as space would
                 stuck = 0 if taken else stuck + 1
             caption = None
-            if runner.replay and any(ev.caption and ev.at == sim.tick for ev in sim.timeline):
+            if runner.replay and sim.timeline.next_caption_at(sim.tick) == sim.tick:
                 runner.advance(1)         # shows the banner and holds before the step
-                caption = next((ev.caption for ev in sim.timeline if ev.caption and ev.at == sim.tick), None)
+                caption = next(ev.caption for ev in sim.timeline.upcoming(sim.tick) if ev.caption)
             if shots and shots[-1][0] == sim.tick:
                 continue                  # the run diverged before the target: one frame of that step
             await pilot.pause()
             title = f"bsim · {sc.title} · step {sim.tick}"
             shots.append((sim.tick, app.export_screenshot(title=title), _ansi(app), caption))
             if runner.paused:
-                runner.submit(R.Resume())
+                runner.submit(Resume())
     return shots
 
 
@@ -166,7 +166,7 @@ def readme_pictures(outdir: str | Path = "screenshots") -> list[Path]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bsim.export",
+    parser = argparse.ArgumentParser(prog="python -m bsim.app.export",
                                      description="Regenerate the README's pictures from bundled scenarios.")
     parser.add_argument("--readme", action="store_true", help="write the README pictures")
     parser.add_argument("--out", default="screenshots", help="folder (default: screenshots)")
