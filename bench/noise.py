@@ -41,7 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bsim.scenario import apply_overrides, find_scenario  # noqa: E402
 from bsim.simulation import Simulation  # noqa: E402
 from bsim.stats.perexample import per_example_grads, per_example_vmap  # noqa: E402
-from bsim.stats.monitor import NoiseStats  # noqa: E402
+from bsim.stats.noise_stats import NoiseStats  # noqa: E402
 
 try:  # benchmark-only
     from backpack import backpack, extend

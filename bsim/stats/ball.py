@@ -50,13 +50,12 @@ def sigmoid(z: np.ndarray) -> np.ndarray:
 
 def quad_model(problem) -> QuadModel | None:
     """The quadratic model of a linear problem at theta* (None for problems without one)."""
-    kind = getattr(problem, "kind", "")
-    if kind not in ("linreg", "logreg") or problem.theta_star is None:
+    if not (problem.closed_form_per_example and problem.has_optimum):
         return None
     X, y, th = problem.X64, problem.y64, problem.theta_star64
     n, d = X.shape
-    l2 = float(getattr(problem, "l2", 0.0) or 0.0)
-    if kind == "linreg":
+    l2 = float(problem.l2)
+    if problem.least_squares:
         a = X
         resid = X @ th - y
         label = "exact"

@@ -1,8 +1,9 @@
-"""What the statistics put into a frame's ``extra`` for the views to draw.
+"""What the statistics put into a frame for the views to draw.
 
-frame.extra["stats"]: StatsInfo, frame.extra["ball"]: BallInfo, and, after a
-probe was asked for, frame.extra["probe"]: ProbeResult. All values are plain
-floats, ints, strings and tuples (None where a quantity does not exist).
+frame.stats: StatsInfo, frame.ball: BallInfo, and, after a probe was asked
+for, frame.probe: ProbeResult. All values are plain floats, ints, strings and
+tuples (None where a quantity does not exist). This module imports nothing
+heavy (``bsim.frame`` names these types for type checkers only).
 """
 
 from __future__ import annotations
@@ -31,8 +32,9 @@ class StatsInfo:
     trace_sigma: tr(Sigma); exact for linear models, the two-batch estimate for
     the LSTM (``trace_sigma_label`` says which). noise_scale: B_simple =
     tr(Sigma) / |G|^2. temperature: lr N / (B (1 - momentum)) at the current
-    settings. variance_theory(B) = c_B tr(Sigma) draws the theory line over any
-    range of B; variance_measured holds the measured points at the batch sizes
+    settings. variance_theory(B) = c_B tr(Sigma) at any B; variance_line holds
+    (B, c_B tr(Sigma)) at about 96 batch sizes log-spaced from 1 to N (the
+    theory line of the variance plot); variance_measured holds the measured points at the batch sizes
     visited under the current sampling. full_grad_every: the full gradient (and
     grad_noise in the averages) is computed every K steps (1 = every step).
     """
@@ -47,6 +49,7 @@ class StatsInfo:
     sampling: str
     n_train: int
     variance_theory: VarianceTheory | None
+    variance_line: tuple[tuple[int, float], ...]
     variance_measured: tuple[VariancePoint, ...]
     full_grad_every: int
     note: str
