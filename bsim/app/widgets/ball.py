@@ -149,7 +149,8 @@ class BallPanel(Panel):
             self._runs, self._radius = h.runs, None
         star = np.asarray(f.theta_star, dtype=float)
         pts = np.asarray(list(h.iterates)[-40:] or [f.theta], dtype=float)
-        need = float(np.nanmax(np.linalg.norm(pts - star, axis=1))) * 1.15
+        with np.errstate(over="ignore", invalid="ignore"):   # a diverging run: need is not finite, handled below
+            need = float(np.nanmax(np.linalg.norm(pts - star, axis=1))) * 1.15
         meas, pred = self.radii(f)
         for r in (meas, pred):
             if r:
