@@ -53,8 +53,8 @@ class StatsInfo:
     variance_measured: tuple[VariancePoint, ...]
     full_grad_every: int
     note: str
-    full_grad: tuple[float, ...] | None = None    # G itself (d <= 8), for drawing the step as an arrow
-    batch_grad: tuple[float, ...] | None = None   # g_B itself (d <= 8)
+    full_grad: tuple[float, ...] | None = None    # G itself (small problems: d <= SMALL_PARAMS), for the arrow
+    batch_grad: tuple[float, ...] | None = None   # g_B itself (small problems)
 
 
 @dataclass(frozen=True)
@@ -62,11 +62,11 @@ class BallInfo:
     """The epsilon-ball: predicted against measured spread of the iterates.
 
     center: theta* (linear models), or the running average of the iterates
-    (LSTM), given only for problems with at most 8 parameters; center_label
+    (LSTM), given only for small problems (SMALL_PARAMS); center_label
     says which. radius_theory: sqrt(tr S) of the exact (least squares) or
     linearised (logreg) stationary equation for the settings in force, None
     when there is none (note says why: unstable, LSTM, too many parameters).
-    covariance: S as rows (d <= 8), for drawing the predicted ellipse
+    covariance: S as rows (small problems), for drawing the predicted ellipse
     (x - theta*)^T S^-1 (x - theta*) = 1 in two dimensions. radius_measured:
     RMS distance to the center over ``window_steps`` steps after a burn-in of
     ``burn_in`` steps (``burn_in_left`` still to go); the window restarts when
