@@ -164,3 +164,16 @@ def test_big_data_enters_every_K_steps_and_frames_stay_exact():
     G = P.mean(0)
     assert f.grad_noise == pytest.approx(float(((sim.last_grad - G) ** 2).sum()), rel=1e-9)
     assert f.trace_sigma == pytest.approx(float(((P - G) ** 2).sum(1).mean()), rel=1e-9)
+
+
+def test_the_variance_theory_line_comes_with_the_frame():
+    """frame.stats.variance_line: (B, (N-B)/(B(N-1)) tr(Sigma)) from B = 1 to N, what the variance panel draws."""
+    sim = Simulation(find_scenario("default"))
+    assert sim.frame().stats.variance_line == ()                  # no step yet: no tr(Sigma)
+    sim.run(3)
+    f = sim.frame()
+    line = f.stats.variance_line
+    bs = [b for b, _ in line]
+    assert bs[0] == 1 and bs[-1] == 1024 and bs == sorted(set(bs)) and len(bs) > 50
+    for b, v in line:
+        assert v == pytest.approx((1024 - b) / (b * 1023) * f.trace_sigma, rel=1e-12)

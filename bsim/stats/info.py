@@ -9,8 +9,9 @@ heavy (``bsim.frame`` names these types for type checkers only).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
-from bsim.stats.cfactor import VarianceTheory
+from bsim.stats.cfactor import VarianceTheory, theory_batch_sizes
 
 
 @dataclass(frozen=True)
@@ -49,12 +50,18 @@ class StatsInfo:
     sampling: str
     n_train: int
     variance_theory: VarianceTheory | None
-    variance_line: tuple[tuple[int, float], ...]
     variance_measured: tuple[VariancePoint, ...]
     full_grad_every: int
     note: str
     full_grad: tuple[float, ...] | None = None    # G itself (small problems: d <= SMALL_PARAMS), for the arrow
     batch_grad: tuple[float, ...] | None = None   # g_B itself (small problems)
+
+    @cached_property
+    def variance_line(self) -> tuple[tuple[int, float], ...]:
+        """(B, c_B tr(Sigma)) at about 96 batch sizes log-spaced from 1 to N (computed when first read)."""
+        if self.variance_theory is None:
+            return ()
+        return tuple(self.variance_theory.points(theory_batch_sizes(max(self.n_train, 2))))
 
 
 @dataclass(frozen=True)

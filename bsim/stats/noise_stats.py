@@ -27,7 +27,7 @@ import math
 import torch
 
 from bsim.problems.base import PROBE_STREAM, stream_seed
-from bsim.stats.cfactor import VarianceTheory, c_factor, temperature, theory_batch_sizes
+from bsim.stats.cfactor import VarianceTheory, c_factor, temperature
 from bsim.stats.exact import ExactNoise
 from bsim.stats.info import ProbeResult, StatsInfo, VariancePoint
 from bsim.stats.probe import run_probe
@@ -80,7 +80,6 @@ class NoiseStats:
             self.strategy = ExactNoise(p, self._every_arg, self._buffer_arg)
         else:
             self.strategy = SampledNoise(p, self._every_arg, self._stride_arg, self._buffer_arg)
-        self._batch_grid = theory_batch_sizes(max(self.n, 2))
         self._clear()
 
     def _clear(self) -> None:
@@ -193,7 +192,7 @@ class NoiseStats:
             trace_sigma=trace, trace_sigma_label=self.strategy.trace_sigma_label,
             full_grad_norm2=q.full_norm2 if q is not None else None, noise_scale=noise_scale, temperature=temp,
             c_b=c_factor(n, settings.batch_size, samp), batch_size=settings.batch_size, sampling=samp, n_train=n,
-            variance_theory=theory, variance_line=tuple(theory.points(self._batch_grid)) if theory else (),
+            variance_theory=theory,
             variance_measured=pts, full_grad_every=self.strategy.full_every, note=note,
             full_grad=q.full_grad if q is not None else None, batch_grad=q.batch_grad if q is not None else None)
 
