@@ -41,7 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bsim.scenario import apply_overrides, find_scenario  # noqa: E402
 from bsim.simulation import Simulation  # noqa: E402
 from bsim.stats.perexample import per_example_grads, per_example_vmap  # noqa: E402
-from bsim.stats.monitor import NoiseStats  # noqa: E402
+from bsim.stats.noise_stats import NoiseStats  # noqa: E402
 
 try:  # benchmark-only
     from backpack import backpack, extend
@@ -257,12 +257,12 @@ def check(p, sim, arms, B):
         out[name] = max(rel(g, g_ref), rel(v, v_ref))
     # the stats arm: G and tr(Sigma) at theta against all N per-example gradients (vmap for the LSTM)
     ns = sim.noise_stats
-    P = per_example_vmap(p, theta, torch.arange(p.n_train)) if p.kind == "lstm" else p.per_example_grads(theta)
+    P = p.per_example_grads(theta) if p.closed_form_per_example else per_example_vmap(p, theta, torch.arange(p.n_train))
     G_all = P.mean(0)
     tr_all = ((P - G_all) ** 2).sum(1).mean()
-    if ns.linear:
-        G, tr, _ = ns.engine(theta[None])
-        out["stats"] = max(rel(G[0], G_all), rel(tr[0], tr_all))
+    if p.closed_form_per_example:
+        G, tr = ns.strategy.full_grad_and_trace(theta)
+        out["stats"] = max(rel(G, G_all), rel(tr, tr_all))
     else:   # the LSTM's G is the problem's full gradient; tr(Sigma) is estimated, not computed
         out["stats"] = rel(p.full_grad(theta), G_all)
     return out

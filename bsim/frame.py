@@ -6,11 +6,12 @@ of None is a quantity that does not exist for the problem (an empty cell).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:   # types only: frame.py stays at the bottom of the layering (no torch, no bsim.stats)
     from bsim.controls import RunnerState
+    from bsim.stats.info import BallInfo, ProbeResult, StatsInfo
 
 CSV_COLUMNS = (
     "step", "epoch", "samples", "batch_size", "lr", "batch_loss", "train_loss", "test_loss",
@@ -62,8 +63,7 @@ class Frame:
     # noise statistics (bsim.stats; None without them). ball_radius: measured RMS distance to theta*
     # (LSTM: to the running average) over the window after burn-in; trace_sigma: tr(Sigma) at the step's
     # parameters; temperature: lr N / (B (1 - momentum)); full_grad_every: K, the full gradient enters
-    # the averages every K steps (1: every step). More in extra["stats"], extra["ball"], extra["probe"]:
-    # see bsim/stats/info.py.
+    # the averages every K steps (1: every step). More in stats, ball and probe below: see bsim/stats/info.py.
     ball_radius: float | None = None
     trace_sigma: float | None = None
     temperature: float | None = None
@@ -75,7 +75,10 @@ class Frame:
     theta_star: tuple[float, ...] | None = None
     theta_prev: tuple[float, ...] | None = None   # where the step just taken started (small problems)
     runner: RunnerState | None = None      # the runner's own state (paused, speed, recording, replay, ...)
-    extra: dict = field(default_factory=dict)  # quantities of later modules (statistics, ball)
+    # the statistics' detail for the views (None without statistics; probe: None until one is asked for)
+    stats: StatsInfo | None = None
+    ball: BallInfo | None = None
+    probe: ProbeResult | None = None
 
     def csv_row(self) -> list[str]:
         return [_cell(getattr(self, c)) for c in CSV_COLUMNS]

@@ -67,7 +67,6 @@ class Runner:
         self._caption: tuple[int, str] | None = None
         self._plane_req: PlaneRequest | None = None
         self._plane = None
-        self._probe_key: tuple | None = None    # the settings the shown probe was taken at
         self._next_step_at = time.perf_counter()
         self._controls = {
             Pause: self._pause, Resume: self._resume, TogglePause: self._toggle_pause, Step: self._one_step_paused,
@@ -399,28 +398,16 @@ class Runner:
             self._diverged_notice()
             return
         res = stats.probe(batches=item.batches)
-        self._probe_key = self._settings_key()
         pred = (f"predicted {res.predicted:.4g} (ratio {res.ratio:.3f})" if res.predicted is not None
                 else "no prediction yet")
         self.on_event("notice", f"probe at step {res.step}: {res.batches} batches at B={res.batch_size}, "
                                 f"mean |g_B - G|^2 = {res.grad_noise_mean:.4g} ± {res.grad_noise_se:.2g}, {pred}")
         self._publish()
 
-    def _settings_key(self) -> tuple:
-        sim = self.sim
-        return (id(sim.problem), sim.batch_size, sim.lr, sim.sampling)
-
-    def _drop_stale_probe(self) -> None:
-        """Forget a probe once B, lr, sampling or the problem changed, or the run was reset."""
-        stats = self.sim.noise_stats
-        res = stats.probe_result if stats is not None else None
-        if res is not None and (self._settings_key() != self._probe_key or self.sim.step_count < res.step):
-            stats.clear_probe()
-
     def _plane_request(self, item: PlaneRequest) -> None:
         if item != self._plane_req:
             self._plane_req = item
-            self._plane = (item, _plane_losses(self.sim.problem, item))
+            self._plane = (item, self.sim.problem.loss_grid(item.x0, item.x1, item.y0, item.y1, item.nx, item.ny))
 
     # ------------------------------------------------------------ frames
     def state(self) -> RunnerState:
@@ -434,7 +421,6 @@ class Runner:
 
     def _publish(self) -> None:
         self._dirty = False
-        self._drop_stale_probe()
         try:
             frame = self.sim.frame(timing=self.timing)
         except Exception as exc:  # noqa: BLE001
@@ -443,24 +429,6 @@ class Runner:
         frame.runner = self.state()
         self.latest = frame
         self.on_frame(frame)
-
-
-def _plane_losses(p, req: PlaneRequest):
-    """Train loss at every point of the grid (rows: y from y0 to y1; columns: x)."""
-    import numpy as np
-    import torch
-    if p.n_params != 2:
-        return None
-    xs = torch.linspace(req.x0, req.x1, req.nx, dtype=p.dtype, device=p.device)
-    ys = torch.linspace(req.y0, req.y1, req.ny, dtype=p.dtype, device=p.device)
-    gy, gx = torch.meshgrid(ys, xs, indexing="ij")
-    thetas = torch.stack([gx.reshape(-1), gy.reshape(-1)], dim=1)
-    with torch.no_grad():
-        try:
-            losses = torch.func.vmap(lambda th: p.loss(th, p.X, p.y))(thetas)
-        except Exception:  # noqa: BLE001 - a loss vmap cannot batch: one at a time
-            losses = torch.stack([p.loss(th, p.X, p.y) for th in thetas])
-    return np.asarray(losses.reshape(req.ny, req.nx).cpu().numpy(), dtype=float)
 
 
 def _one_line(exc: Exception) -> str:

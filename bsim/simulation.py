@@ -40,6 +40,16 @@ def scaling_factor(mode: str, batch_size: int, base_batch_size: int) -> float:
 
 
 class Simulation:
+    """Minibatch SGD on one problem, stepped on demand, with no UI and no thread of its own.
+
+    Owns: the problem (data, model, theta*), the parameters and velocity, the
+    sampler and its counters, the settings in force (batch size, lr and its
+    scaling, momentum, sampling), the run's ``Timeline``, and divergence. Applies
+    actions only between steps (``apply``); reads the device only in ``frame()``.
+    May touch: its problem, its sampler, its noise statistics (``noise_stats``,
+    observers called after each step). Nothing above it (runner, views) is known to it.
+    """
+
     def __init__(self, scenario: Scenario, device: str | torch.device | None = None, stats: bool = True):
         """``stats=False`` runs without the noise statistics (bsim.stats), e.g. for benchmarks."""
         self.scenario = scenario.copy()
@@ -277,9 +287,9 @@ class Simulation:
             f.test_loss = None if tl is None else float(tl)
             if p.theta_star is not None:
                 f.dist_to_opt = float((theta - p.theta_star).norm())
-                if p.n_params <= 8:
+                if p.small:
                     f.theta_star = tuple(p.theta_star.tolist())
-            if p.n_params <= 8:
+            if p.small:
                 f.theta = tuple(theta.tolist())
                 if self.last_theta is not None:
                     f.theta_prev = tuple(self.last_theta.tolist())

@@ -1,4 +1,4 @@
-"""The chart renderer and the view's memory: positions, scales, thinning, contours, c_B."""
+"""The chart renderer and the view's memory: positions, scales, thinning, contours."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from bsim.app.format import num
-from bsim.app.history import History, Trace, c_B
+from bsim.app.history import FrameBuffer, Trace
 from bsim.app.widgets.ball import contour_mask
 from bsim.app.widgets.canvas import Canvas, Chart, Scale, data_range
 from bsim.frame import Frame
@@ -79,16 +79,6 @@ def test_number_format():
         "—", "0", "0.0123", "12.3", "1234", "12.3k", "2.5M", "1.50e-5", "nan"]  # 3 significant digits
 
 
-def test_c_b_is_the_finite_population_factor():
-    n = 1000
-    assert c_B(1, n, "shuffle") == pytest.approx(1.0)
-    assert c_B(n, n, "iid") == 0.0
-    assert c_B(64, n, "iid") == pytest.approx((n - 64) / (64 * (n - 1)))
-    assert c_B(64, n, "replacement") == pytest.approx(1 / 64)
-    # the correction the design quotes: 6% at B = 64, N = 1000
-    assert 1 - c_B(64, n, "iid") / c_B(64, n, "replacement") == pytest.approx(0.063, abs=0.001)
-
-
 def test_trace_thins_by_two_and_keeps_the_whole_run():
     t = Trace(columns=("step",), cap=8)
     for i in range(100):
@@ -110,8 +100,8 @@ def test_contours_are_ellipses_around_the_minimum():
     assert np.allclose(sorted(loss[ys, xs]), sorted(loss[80 - ys, 80 - xs]), rtol=0.2)
 
 
-def test_history_marks_batch_size_changes_and_starts_over_on_reset():
-    h = History()
+def test_frame_buffer_marks_batch_size_changes_and_starts_over_on_reset():
+    h = FrameBuffer()
 
     def frame(step, b):
         return Frame(step=step, tick=step, batch_size=b, next_batch_size=b, n_train=100, problem="linreg",

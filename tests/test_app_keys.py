@@ -393,11 +393,11 @@ def test_panels_show_the_statistics_of_the_frame(tmp_path):
         f = d.app.history.latest
         assert d.app.history.b_changes[-1] == (300, 8, 16)
         assert "B16" in panel_text(d.app, "loss")       # the mark at the change, labelled with the new B
-        pt = next(p for p in f.extra["stats"].variance_measured if p.batch_size == 16)
+        pt = next(p for p in f.stats.variance_measured if p.batch_size == 16)
         var = panel_text(d.app, "variance")
         assert f"B=16 meas {num(pt.grad_noise_mean)} theory {num(pt.theory_mean)}" in var
         assert f"B_simple    {num(f.noise_scale)}" in panel_text(d.app, "counters")
-        ball = f.extra["ball"]
+        ball = f.ball
         assert f"{num(ball.radius_theory)} pred" in panel_text(d.app, "ball")
     drive(tmp_path, script)
 

@@ -41,7 +41,7 @@ def test_v_probes_shows_the_point_and_leaves_the_trajectory_bit_identical(tmp_pa
         assert (int(m[1]), int(m[2]), int(m[3])) == (100, 64, 8) == (res.step, res.batches, res.batch_size)
         assert float(m[4]) == float(f"{res.grad_noise_mean:.4g}") and float(m[6]) == float(f"{res.predicted:.4g}")
         # the frame published right after the key carries the probe, and the variance panel draws it
-        assert d.app.history.latest.extra["probe"] is res
+        assert d.app.history.latest.probe is res
         var = panel_text(d.app, "variance")
         assert "◆ probe" in var and var.count("◆") >= 2                     # legend and the point
         assert f"probe@100 {num(res.grad_noise_mean)}±{num(res.grad_noise_se)}" in var
@@ -49,7 +49,7 @@ def test_v_probes_shows_the_point_and_leaves_the_trajectory_bit_identical(tmp_pa
         assert "probe@100" in panel_text(d.app, "variance")      # same B, lr, sampling: still shown
         await d.press("right_square_bracket")                      # B 8 -> 16: the probe is stale
         assert "probe" not in panel_text(d.app, "variance")
-        assert "probe" not in d.app.history.latest.extra
+        assert d.app.history.latest.probe is None
         await d.press("left_square_bracket")
         await d.steps(50)
         return [float(v) for v in d.sim.theta.tolist()], d.app.runner.latest.csv_row()

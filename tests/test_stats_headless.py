@@ -15,7 +15,7 @@ from bsim.headless import write_rows
 from bsim.scenario import apply_overrides, find_scenario
 from bsim.simulation import Simulation
 from bsim.stats.cfactor import c_factor
-from bsim.stats.monitor import LSTM_FULL_GRAD_EVERY
+from bsim.stats.sampled import LSTM_FULL_GRAD_EVERY
 
 CONTRACT = ["grad_noise", "grad_noise_theory", "noise_scale", "ball_radius_theory"]
 
@@ -54,7 +54,7 @@ def test_measured_ball_in_a_long_run_matches_the_prediction():
     rows = list(csv.DictReader(io.StringIO(buf.getvalue())))
     assert rows[0]["ball_radius"] == ""                          # still burning in at step 100
     last = rows[-1]
-    ball = sim.frame(timing=False).extra["ball"]
+    ball = sim.frame(timing=False).ball
     assert ball.burn_in == pytest.approx(8 / (0.2 * 0.2497), rel=0.05)   # 8 relaxation times 1/(lr lambda_min)
     assert ball.window_steps == 60000 - ball.burn_in
     measured, theory = float(last["ball_radius"]), float(last["ball_radius_theory"])
@@ -69,19 +69,19 @@ def test_measured_ball_in_a_long_run_matches_the_prediction():
 def test_window_restarts_when_the_batch_size_changes():
     sim = Simulation(apply_overrides(find_scenario("default"), sampling="iid", lr=0.2))
     sim.run(3000)
-    before = sim.frame().extra["ball"]
+    before = sim.frame().ball
     assert before.radius_measured is not None
     sim.set_batch_size(32)
-    f = sim.frame().extra["ball"]
+    f = sim.frame().ball
     assert f.radius_measured is None and f.window_steps == 0 and f.burn_in_left == f.burn_in
     assert f.radius_theory < 0.6 * before.radius_theory       # a 4x bigger batch: about half the radius
     sim.run(f.burn_in - 1)                                      # one step of the burn-in still to go
-    mid = sim.frame().extra["ball"]
+    mid = sim.frame().ball
     assert mid.window_steps == 0 and mid.burn_in_left == 1 and mid.radius_measured is None
     sim.run(2000)
-    after = sim.frame().extra["ball"]
+    after = sim.frame().ball
     assert after.window_steps == 1999 and after.burn_in_left == 0
-    pts = {p.batch_size: p for p in sim.frame().extra["stats"].variance_measured}
+    pts = {p.batch_size: p for p in sim.frame().stats.variance_measured}
     assert set(pts) == {8, 32} and pts[8].steps == 3000
     for p in pts.values():
         assert abs(p.grad_noise_mean - p.theory_mean) < 4 * p.grad_noise_se
@@ -99,7 +99,7 @@ def test_probe_leaves_the_trajectory_alone_and_matches_the_prediction():
     assert a.frame(timing=False).csv_row() == b.frame(timing=False).csv_row()
     res = a.noise_stats.probe(batches=600)
     assert abs(res.grad_noise_mean - res.predicted) < 4 * res.grad_noise_se
-    assert a.frame().extra["probe"] is res
+    assert a.frame().probe is res
     again = a.noise_stats.probe(batches=600)
     assert again.grad_noise_mean != res.grad_noise_mean          # fresh batches every time
 
@@ -113,10 +113,10 @@ def test_lstm_columns_and_labels(capsys, tmp_path):
     sim = Simulation(find_scenario("lstm"))
     sim.run(700)
     f = sim.frame()
-    assert f.extra["ball"].label.startswith("spread around the running average")
-    assert f.extra["ball"].radius_measured > 0 and f.ball_radius == f.extra["ball"].radius_measured
-    assert f.extra["stats"].trace_sigma_label.startswith("two-batch estimate")
-    assert f.extra["stats"].variance_measured[0].steps == 700 // LSTM_FULL_GRAD_EVERY
+    assert f.ball.label.startswith("spread around the running average")
+    assert f.ball.radius_measured > 0 and f.ball_radius == f.ball.radius_measured
+    assert f.stats.trace_sigma_label.startswith("two-batch estimate")
+    assert f.stats.variance_measured[0].steps == 700 // LSTM_FULL_GRAD_EVERY
     assert f.grad_noise_theory == pytest.approx(c_factor(1024, 32, "shuffle") * f.trace_sigma)
 
 
@@ -124,31 +124,31 @@ def test_off_for_benchmarks_and_problem_switch_and_reset():
     off = Simulation(find_scenario("default"), stats=False)
     off.run(10)
     f = off.frame()
-    assert f.grad_noise is None and "ball" not in f.extra and f.full_grad_norm > 0
+    assert f.grad_noise is None and f.ball is None and f.full_grad_norm > 0
     sim = Simulation(apply_overrides(find_scenario("default"), sampling="iid"))
     sim.run(50)
     sim.switch_problem("logreg")
     f = sim.frame()
-    assert f.grad_noise is None and f.extra["ball"].label.startswith("linearisation at theta*")
+    assert f.grad_noise is None and f.ball.label.startswith("linearisation at theta*")
     sim.run(20)
-    assert sim.frame().extra["stats"].variance_measured[0].steps == 20
+    assert sim.frame().stats.variance_measured[0].steps == 20
     sim.reset()
     assert sim.frame().grad_noise is None
     sim.run(5)
-    assert sim.frame().extra["stats"].variance_measured[0].steps == 5
+    assert sim.frame().stats.variance_measured[0].steps == 5
 
 
 def test_unstable_lr_says_so_and_divergence_does_not_crash():
     sim = Simulation(apply_overrides(find_scenario("default"), lr=2.0, sampling="iid"))
     f = sim.frame()
-    ball = f.extra["ball"]
+    ball = f.ball
     assert f.ball_radius_theory is None and not ball.stable
     assert ball.note.startswith(f"unstable: lr above the limit {ball.lr_limit:.4g}") and ball.lr_limit < 2.0
     sim = Simulation(apply_overrides(find_scenario("default"), lr=3.0))   # above 2 / lambda_max as well
     sim.run(5000)
     assert sim.diverged
     f = sim.frame()
-    assert f.status == "diverged" and not f.extra["ball"].stable
+    assert f.status == "diverged" and not f.ball.stable
 
 
 def test_big_data_enters_every_K_steps_and_frames_stay_exact():
@@ -159,8 +159,21 @@ def test_big_data_enters_every_K_steps_and_frames_stay_exact():
     sim = Simulation(sc)
     sim.run(301)                                   # the last step, 301, is not a multiple of 3
     f = sim.frame()
-    assert f.full_grad_every == 3 and f.extra["stats"].variance_measured[0].steps == 100
+    assert f.full_grad_every == 3 and f.stats.variance_measured[0].steps == 100
     P = sim.problem.per_example_grads(sim.last_theta)
     G = P.mean(0)
     assert f.grad_noise == pytest.approx(float(((sim.last_grad - G) ** 2).sum()), rel=1e-9)
     assert f.trace_sigma == pytest.approx(float(((P - G) ** 2).sum(1).mean()), rel=1e-9)
+
+
+def test_the_variance_theory_line_comes_with_the_frame():
+    """frame.stats.variance_line: (B, (N-B)/(B(N-1)) tr(Sigma)) from B = 1 to N, what the variance panel draws."""
+    sim = Simulation(find_scenario("default"))
+    assert sim.frame().stats.variance_line == ()                  # no step yet: no tr(Sigma)
+    sim.run(3)
+    f = sim.frame()
+    line = f.stats.variance_line
+    bs = [b for b, _ in line]
+    assert bs[0] == 1 and bs[-1] == 1024 and bs == sorted(set(bs)) and len(bs) > 50
+    for b, v in line:
+        assert v == pytest.approx((1024 - b) / (b * 1023) * f.trace_sigma, rel=1e-12)

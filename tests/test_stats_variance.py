@@ -81,6 +81,15 @@ def test_batch_gradient_variance_is_c_B_trace_sigma(setting, mode, B):
         assert pred == 0.0
         assert noise.max() < 1e-24 * tr          # the whole set: g_B = G up to rounding
         return
+    if mode == "shuffle" and B == 1:
+        # an epoch of B = 1 visits every example once: its draws are the N values |g_i - G|^2 in some order,
+        # so every epoch's mean is tr(Sigma) exactly (c_1 = 1) and the epochs' spread is 0: check that directly
+        per_example = np.sort(((p.per_example_grads(theta) - G) ** 2).sum(1).numpy())
+        epochs_sorted = np.sort(noise.reshape(epochs, N), axis=1)
+        assert np.allclose(epochs_sorted, per_example[None, :], rtol=1e-9, atol=1e-12 * tr)
+        assert np.allclose(noise.reshape(epochs, N).mean(1), pred, rtol=1e-9)
+        assert noise.std() > 0.1 * tr            # the draws themselves do vary: the check is not 0 == 0
+        return
     if mode == "shuffle":
         se = noise.reshape(epochs, per_epoch).mean(1).std(ddof=1) / math.sqrt(epochs)
     else:

@@ -22,7 +22,7 @@ from textual.widgets import Footer, Header, Static
 from bsim import actions, controls
 from bsim.runner import Runner
 from bsim.app.commands import PRESETS, PROBE_BATCHES
-from bsim.app.history import History
+from bsim.app.history import FrameBuffer
 from bsim.app.screens import AskScreen, HelpScreen
 from bsim.app.widgets.ball import BallPanel, PlaneWanted
 from bsim.app.widgets.counters import CountersPanel
@@ -97,7 +97,7 @@ class BsimApp(App):
         self.fps = fps
         self.screenshots_dir = Path(screenshots_dir)
         self.recordings_dir = Path(recordings_dir)
-        self.history = History()
+        self.history = FrameBuffer()
         self.runner: Runner | None = None
         self.notices: list[tuple[str, str]] = []   # (kind, text): every notice shown, oldest first
         self._urgent = False          # a key was pressed: draw the next frame before the runner goes on

@@ -4,11 +4,12 @@ Frames arrive about 20 times a second, each describing the step just taken.
 ``Trace`` keeps the whole run at falling resolution: when it is full it drops
 every other row and from then on keeps every other frame, so memory stays
 bounded and a plot of the run since the last reset is always possible.
+The science (c_B, the averages, the measured ball) comes with the frames
+(``frame.stats``, ``frame.ball``): nothing here recomputes it.
 """
 
 from __future__ import annotations
 
-import math
 from collections import deque
 
 import numpy as np
@@ -17,15 +18,6 @@ from bsim.frame import Frame
 
 TRACE_COLUMNS = ("step", "batch_loss", "train_loss", "test_loss", "grad_norm", "full_grad_norm",
                  "cos_to_full", "dist_to_opt", "grad_noise", "ball_radius_theory")
-
-
-def c_B(batch_size: int, n: int, sampling: str) -> float:
-    """Variance factor of a batch mean: (N-B)/(B(N-1)) for distinct examples, 1/B with replacement."""
-    if sampling == "replacement":
-        return 1.0 / batch_size
-    if n <= 1:
-        return 0.0
-    return (n - batch_size) / (batch_size * (n - 1))
 
 
 def _f(v) -> float:
@@ -60,45 +52,27 @@ class Trace:
         return len(self.rows)
 
 
-class VarianceLog:
-    """|g_B - G|^2 measured at each batch size visited (the latest ``keep`` frames at each B)."""
+class FrameBuffer:
+    """Everything the panels plot, fed one frame at a time.
 
-    def __init__(self, keep: int = 200):
-        self.keep = keep
-        self.by_b: dict[int, deque] = {}
-
-    def add(self, batch_size: int, noise: float) -> None:
-        if noise is None or not math.isfinite(noise):
-            return
-        self.by_b.setdefault(batch_size, deque(maxlen=self.keep)).append(noise)
-
-    def points(self) -> list[tuple[int, float, int]]:
-        """(B, mean of |g_B - G|^2, number of frames) for every B visited, by B."""
-        return [(b, float(np.mean(v)), len(v)) for b, v in sorted(self.by_b.items()) if v]
-
-
-class History:
-    """Everything the panels plot, fed one frame at a time."""
+    Owns: the trace of the run's scalar columns, the batch-size changes, the
+    recent iterates (small problems), the latest frame and the latest notices.
+    Touches nothing else: the app feeds it frames and notices, panels read it.
+    """
 
     def __init__(self, iterates: int = 300):
         self.trace = Trace()
-        self.variance = VarianceLog()
         self.b_changes: list[tuple[int, int, int]] = []   # (step, old B, new B)
         self.iterates: deque = deque(maxlen=iterates)
-        self.radius_window: list[float] = []             # dist_to_opt^2 since the settings last changed
         self.latest: Frame | None = None
         self.notices: deque = deque(maxlen=12)           # (kind, text) of the latest notices, oldest first
         self.runs = 0                                    # how many times a new run began (reset, switch)
         self.version = 0
-        self._settings = None
 
     def clear(self) -> None:
         self.trace = Trace()
-        self.variance = VarianceLog()
         self.b_changes.clear()
         self.iterates.clear()
-        self.radius_window.clear()
-        self._settings = None
         self.runs += 1
 
     def new_run(self, f: Frame) -> bool:
@@ -123,33 +97,8 @@ class History:
         self.trace.append((f.step, _f(f.batch_loss), _f(f.train_loss), _f(f.test_loss), _f(f.grad_norm),
                            _f(f.full_grad_norm), _f(f.cos_to_full), _f(f.dist_to_opt), _f(f.grad_noise),
                            _f(f.ball_radius_theory)))
-        if f.grad_noise is not None:
-            self.variance.add(f.batch_size, f.grad_noise)
         if f.theta:
             self.iterates.append(f.theta)
-        settings = (self.current_b(), f.lr, f.sampling, f.momentum)
-        if settings != self._settings:
-            self._settings = settings
-            self.radius_window = []
-        if f.dist_to_opt is not None and math.isfinite(f.dist_to_opt):
-            self.radius_window.append(f.dist_to_opt ** 2)
-            if len(self.radius_window) > 800:
-                del self.radius_window[:400]
-
-    def current_b(self) -> int | None:
-        return self.b_changes[-1][2] if self.b_changes else None
-
-    def measured_radius(self) -> tuple[float | None, int]:
-        """RMS of |theta - theta*| over the second half of the frames since the settings last changed.
-
-        The first half is left out as the approach to the new stationary ball.
-        Returns (radius, frames used); None with fewer than 20 frames.
-        """
-        w = self.radius_window
-        half = w[len(w) // 2:]
-        if len(half) < 20:
-            return None, len(half)
-        return math.sqrt(float(np.mean(half))), len(half)
 
 
 def _setting_b(f: Frame) -> int:

@@ -35,6 +35,7 @@ class LinearProblem(Problem):
 
     binary = False
     l2 = 0.0
+    closed_form_per_example = True
 
     def __init__(self, sc: Scenario, device: torch.device, dtype: torch.dtype):
         super().__init__(device, dtype)

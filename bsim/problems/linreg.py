@@ -12,6 +12,7 @@ from bsim.problems.linear import LinearProblem, synthetic_features
 class LinReg(LinearProblem):
     kind = "linreg"
     has_optimum = True
+    least_squares = True
     optimum_label = "theta* (exact least-squares solution)"
 
     def synthesize(self, n, spec, gen):

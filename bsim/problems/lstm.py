@@ -32,6 +32,7 @@ def sine_sequences(n: int, seq_len: int, noise: float, gen: torch.Generator) -> 
 class LSTMProblem(Problem):
     kind = "lstm"
     has_optimum = False
+    per_example_loss = True
     optimum_label = "no known optimum (non-convex): spread around the running average"
 
     def __init__(self, sc: Scenario, device: torch.device, dtype: torch.dtype):

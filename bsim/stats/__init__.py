@@ -10,10 +10,13 @@ One quantity per module, apart from any drawing:
   window      the measured ball and variance averages over steps
   chains      many independent SGD chains, vectorised (precise ball measurements)
   probe       K fresh batches at the current parameters
-  info        what goes into frame.extra
-  monitor     NoiseStats: all of it attached to a running Simulation
+  info        what goes into a frame (frame.stats, frame.ball, frame.probe)
+  strategy    what NoiseStats and its strategies pass between them (settings, step quantities, chunks)
+  exact       the exact strategy: linear models, closed-form per-example gradients, the exact ball
+  sampled     the sampled strategy: the LSTM, two-batch estimates, the spread around the running average
+  noise_stats NoiseStats: the orchestrator attached to a running Simulation
 """
 
-from bsim.stats.monitor import NoiseStats
+from bsim.stats.noise_stats import NoiseStats
 
 __all__ = ["NoiseStats"]

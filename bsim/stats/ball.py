@@ -50,13 +50,12 @@ def sigmoid(z: np.ndarray) -> np.ndarray:
 
 def quad_model(problem) -> QuadModel | None:
     """The quadratic model of a linear problem at theta* (None for problems without one)."""
-    kind = getattr(problem, "kind", "")
-    if kind not in ("linreg", "logreg") or problem.theta_star is None:
+    if not (problem.closed_form_per_example and problem.has_optimum):
         return None
     X, y, th = problem.X64, problem.y64, problem.theta_star64
     n, d = X.shape
-    l2 = float(getattr(problem, "l2", 0.0) or 0.0)
-    if kind == "linreg":
+    l2 = float(problem.l2)
+    if problem.least_squares:
         a = X
         resid = X @ th - y
         label = "exact"
@@ -126,7 +125,17 @@ def small_lr_trace(model: QuadModel, lr: float, c: float, momentum: float) -> fl
 
 def predict_ball(model: QuadModel, batch_size: int, lr: float, momentum: float, sampling: str,
                  lr_limit: float | None = None) -> BallTheory:
-    """The exact (or linearised) stationary ball and its approximations for these settings."""
+    """The exact (or linearised) stationary ball and its approximations for these settings.
+
+    Any lr is accepted: where lr is so large that the operators overflow (lr ~ 1e154 and above),
+    the settings are unstable and the prediction says so (no warning, no exception).
+    """
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):   # non-finite results are checked
+        return _predict_ball(model, batch_size, lr, momentum, sampling, lr_limit)
+
+
+def _predict_ball(model: QuadModel, batch_size: int, lr: float, momentum: float, sampling: str,
+                  lr_limit: float | None) -> BallTheory:
     d = model.dim
     c = c_factor(model.n, batch_size, sampling)
     theory_sampling = "iid" if sampling == "shuffle" else sampling
@@ -145,10 +154,14 @@ def predict_ball(model: QuadModel, batch_size: int, lr: float, momentum: float, 
         n_state = d if momentum == 0.0 else 2 * d
         if momentum == 0.0:
             limit = lr_limit if lr_limit is not None else L.lr_limit_plain(model.H, mult, c)
+        else:
+            limit = lr_limit if lr_limit is not None else L.lr_limit_bisect(model.H, mult, c, momentum)
+        if not np.all(np.isfinite(T)):
+            stable = False          # one step's operator overflows: far above any stable lr
+        elif momentum == 0.0:
             rho = L.spectral_radius(T, symmetric=True)
             stable = rho < 1.0
         else:
-            limit = lr_limit if lr_limit is not None else L.lr_limit_bisect(model.H, mult, c, momentum)
             stable = L.is_stable(T, n_state)
             rho = L.spectral_radius(T, symmetric=False) if stable else None
         if stable:

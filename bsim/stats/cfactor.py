@@ -11,7 +11,10 @@ c_B = 0 at B = N without replacement: the batch is the whole training set.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+
+import numpy as np
 
 
 def c_factor(n: int, batch_size: int, sampling: str) -> float:
@@ -32,6 +35,11 @@ def c_factor(n: int, batch_size: int, sampling: str) -> float:
 def temperature(lr: float, n: int, batch_size: int, momentum: float = 0.0) -> float:
     """The SGD temperature lr N / (B (1 - momentum)) (Smith & Le 2017)."""
     return lr * n / (batch_size * (1.0 - momentum))
+
+
+def theory_batch_sizes(n: int, points: int = 96) -> list[int]:
+    """About ``points`` batch sizes log-spaced from 1 to n (distinct integers): where the theory line is drawn."""
+    return [int(b) for b in np.unique(np.round(np.logspace(0, math.log10(n), points)).astype(int))]
 
 
 @dataclass(frozen=True)

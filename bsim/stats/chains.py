@@ -55,7 +55,7 @@ def chain_step(problem, theta: torch.Tensor, velocity: torch.Tensor, idx: torch.
     z = torch.einsum("mbd,md->mb", Xb, theta)
     r = problem.link_residual(z, problem.y[idx])
     g = torch.einsum("mb,mbd->md", r, Xb) / idx.shape[1]
-    l2 = getattr(problem, "l2", 0.0)
+    l2 = problem.l2
     if l2:
         g = g + l2 * theta
     v = momentum * velocity + g if momentum else g

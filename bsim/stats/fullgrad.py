@@ -64,9 +64,8 @@ class LinearFullPass:
         self.y = torch.as_tensor(problem.y64, **to)
         self.sq = (self.X * self.X).sum(1)
         self.n = self.X.shape[0]
-        self.l2 = float(getattr(problem, "l2", 0.0) or 0.0)
-        ts = getattr(problem, "theta_star64", None)
-        self.theta_star = None if ts is None else torch.as_tensor(ts, **to)
+        self.l2 = float(problem.l2)
+        self.theta_star = torch.as_tensor(problem.theta_star64, **to) if problem.has_optimum else None
 
     def __call__(self, thetas: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         th = thetas.to(self.dtype)
@@ -81,6 +80,6 @@ class LinearFullPass:
 
 def full_grad_engine(problem):
     """The fastest exact engine for a linear problem."""
-    if problem.kind == "linreg" and not getattr(problem, "l2", 0.0):
+    if problem.least_squares and not problem.l2:
         return LinRegMoments(problem)
     return LinearFullPass(problem)

@@ -1,15 +1,17 @@
-"""What the statistics put into a frame's ``extra`` for the views to draw.
+"""What the statistics put into a frame for the views to draw.
 
-frame.extra["stats"]: StatsInfo, frame.extra["ball"]: BallInfo, and, after a
-probe was asked for, frame.extra["probe"]: ProbeResult. All values are plain
-floats, ints, strings and tuples (None where a quantity does not exist).
+frame.stats: StatsInfo, frame.ball: BallInfo, and, after a probe was asked
+for, frame.probe: ProbeResult. All values are plain floats, ints, strings and
+tuples (None where a quantity does not exist). This module imports nothing
+heavy (``bsim.frame`` names these types for type checkers only).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
-from bsim.stats.cfactor import VarianceTheory
+from bsim.stats.cfactor import VarianceTheory, theory_batch_sizes
 
 
 @dataclass(frozen=True)
@@ -31,8 +33,9 @@ class StatsInfo:
     trace_sigma: tr(Sigma); exact for linear models, the two-batch estimate for
     the LSTM (``trace_sigma_label`` says which). noise_scale: B_simple =
     tr(Sigma) / |G|^2. temperature: lr N / (B (1 - momentum)) at the current
-    settings. variance_theory(B) = c_B tr(Sigma) draws the theory line over any
-    range of B; variance_measured holds the measured points at the batch sizes
+    settings. variance_theory(B) = c_B tr(Sigma) at any B; variance_line holds
+    (B, c_B tr(Sigma)) at about 96 batch sizes log-spaced from 1 to N (the
+    theory line of the variance plot); variance_measured holds the measured points at the batch sizes
     visited under the current sampling. full_grad_every: the full gradient (and
     grad_noise in the averages) is computed every K steps (1 = every step).
     """
@@ -50,8 +53,15 @@ class StatsInfo:
     variance_measured: tuple[VariancePoint, ...]
     full_grad_every: int
     note: str
-    full_grad: tuple[float, ...] | None = None    # G itself (d <= 8), for drawing the step as an arrow
-    batch_grad: tuple[float, ...] | None = None   # g_B itself (d <= 8)
+    full_grad: tuple[float, ...] | None = None    # G itself (small problems: d <= SMALL_PARAMS), for the arrow
+    batch_grad: tuple[float, ...] | None = None   # g_B itself (small problems)
+
+    @cached_property
+    def variance_line(self) -> tuple[tuple[int, float], ...]:
+        """(B, c_B tr(Sigma)) at about 96 batch sizes log-spaced from 1 to N (computed when first read)."""
+        if self.variance_theory is None:
+            return ()
+        return tuple(self.variance_theory.points(theory_batch_sizes(max(self.n_train, 2))))
 
 
 @dataclass(frozen=True)
@@ -59,11 +69,11 @@ class BallInfo:
     """The epsilon-ball: predicted against measured spread of the iterates.
 
     center: theta* (linear models), or the running average of the iterates
-    (LSTM), given only for problems with at most 8 parameters; center_label
+    (LSTM), given only for small problems (SMALL_PARAMS); center_label
     says which. radius_theory: sqrt(tr S) of the exact (least squares) or
     linearised (logreg) stationary equation for the settings in force, None
     when there is none (note says why: unstable, LSTM, too many parameters).
-    covariance: S as rows (d <= 8), for drawing the predicted ellipse
+    covariance: S as rows (small problems), for drawing the predicted ellipse
     (x - theta*)^T S^-1 (x - theta*) = 1 in two dimensions. radius_measured:
     RMS distance to the center over ``window_steps`` steps after a burn-in of
     ``burn_in`` steps (``burn_in_left`` still to go); the window restarts when

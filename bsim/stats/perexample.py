@@ -2,7 +2,7 @@
 
 - linear models: the closed form g_i = r_i x_i (+ l2 theta), one broadcast
   (``problem.per_example_grads``);
-- the LSTM (any model with ``example_loss``): torch.func, vmap of grad over
+- the LSTM (any model with ``per_example_loss``: ``example_loss``): torch.func, vmap of grad over
   the unrolled cell, on any device;
 - ``per_example_loop``: one autograd call per example, the slow reference.
 
@@ -22,9 +22,8 @@ _VMAPPED: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 def per_example_grads(problem, theta: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
     """Rows g_i for the examples idx: closed form where the problem has it, else torch.func."""
-    closed = getattr(problem, "per_example_grads", None)
-    if closed is not None:
-        return closed(theta, idx)
+    if problem.closed_form_per_example:
+        return problem.per_example_grads(theta, idx)
     return per_example_vmap(problem, theta, idx)
 
 

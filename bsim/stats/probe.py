@@ -17,37 +17,26 @@ import torch
 from bsim.sampler import Sampler
 from bsim.stats.cfactor import c_factor
 from bsim.stats.info import ProbeResult
-
-SMALL = 8
-
-
-def vec(t) -> tuple[float, ...] | None:
-    if t is None:
-        return None
-    return tuple(float(v) for v in (t.tolist() if isinstance(t, torch.Tensor) else t))
+from bsim.stats.strategy import NoiseStrategy, vec
 
 
-def run_probe(stats, batches: int = 32) -> ProbeResult:
-    """Probe at ``stats.sim``'s current parameters with ``stats``' probe generator."""
+def run_probe(problem, theta: torch.Tensor, step: int, batch_size: int, sampling: str,
+              generator: torch.Generator, strategy: NoiseStrategy, batches: int = 32) -> ProbeResult:
+    """``batches`` batch gradients at ``theta`` drawn with ``generator``; G and tr(Sigma) from ``strategy``."""
     if batches < 2:
         raise ValueError("a probe needs at least 2 batches")
-    sim, p, n = stats.sim, stats.problem, stats.n
-    theta, B, samp = sim.theta, sim.batch_size, sim.sampling
-    sampler = Sampler(n, "replacement" if samp == "replacement" else "iid", False, stats._probe_gen, stats.device)
+    n, B = problem.n_train, batch_size
+    sampler = Sampler(n, "replacement" if sampling == "replacement" else "iid", False, generator, problem.device)
     with torch.no_grad():
-        grads = torch.stack([p.loss_and_grad(theta, sampler.next_batch(B))[1] for _ in range(batches)])
-        grads = grads.to(stats.dtype)
-        if stats.linear:
-            G, tr, _ = stats.engine(theta[None])
-            G, trace = G[0], float(tr[0])
-        else:
-            G, trace = p.full_grad(theta).to(stats.dtype), stats.two.trace_sigma
+        grads = torch.stack([problem.loss_and_grad(theta, sampler.next_batch(B))[1] for _ in range(batches)])
+        grads = grads.to(strategy.dtype)
+        G, trace = strategy.full_grad_and_trace(theta)
         noise = ((grads - G) ** 2).sum(1).cpu().numpy()
     mean = float(noise.mean())
     se = float(noise.std(ddof=1) / math.sqrt(len(noise)))
-    pred = c_factor(n, B, samp) * trace if trace is not None else None
-    small = p.n_params <= SMALL
+    pred = c_factor(n, B, sampling) * trace if trace is not None else None
+    small = problem.small
     return ProbeResult(
-        step=sim.step_count, batch_size=B, sampling=samp, batches=batches, grad_noise_mean=mean,
+        step=step, batch_size=B, sampling=sampling, batches=batches, grad_noise_mean=mean,
         grad_noise_se=se, predicted=pred, trace_sigma=trace, ratio=mean / pred if pred else None,
         full_grad=vec(G) if small else None, batch_grads=tuple(vec(g) for g in grads) if small else None)

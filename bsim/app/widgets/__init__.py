@@ -1,1 +1,1 @@
-"""The panels of the app, one module each; all draw from ``bsim.app.history.History``."""
+"""The panels of the app, one module each; all draw from ``bsim.app.history.FrameBuffer``."""

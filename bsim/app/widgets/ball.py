@@ -1,9 +1,10 @@
 """The epsilon-ball: how far the iterates wander around theta*, measured against predicted.
 
-Measured radius: sqrt(mean |theta - theta*|^2) over the second half of the frames
-since the settings last changed. Predicted: the frame's ball_radius_theory
-(sqrt(tr S) of the stationary second moment, exact for iid sampling on least
-squares, a linearisation at theta* for logistic regression). For 2-D problems
+Measured and predicted radius come with the frame (``frame.ball``, bsim.stats):
+measured, sqrt(mean |theta - theta*|^2) over the steps since the settings last
+changed, after a burn-in; predicted, sqrt(tr S) of the stationary second moment
+(exact for iid sampling on least squares, a linearisation at theta* for
+logistic regression). For 2-D problems
 the panel is the parameter plane: loss contours, theta*, the recent iterates,
 both radii as circles and the step just taken as a line ending at theta.
 """
@@ -16,7 +17,7 @@ import numpy as np
 from textual.message import Message
 
 from bsim.app.format import num
-from bsim.app.history import History
+from bsim.app.history import FrameBuffer
 from bsim.app.widgets.canvas import Chart, data_range
 from bsim.app.widgets.loss import thin
 from bsim.app.widgets.panel import Panel, text_strip
@@ -54,7 +55,7 @@ def contour_mask(losses: np.ndarray, levels_per_octave: float = 1.0) -> np.ndarr
 class BallPanel(Panel):
     TITLE = "ε-ball around θ*"
 
-    def __init__(self, history: History, **kwargs):
+    def __init__(self, history: FrameBuffer, **kwargs):
         super().__init__(history, **kwargs)
         self._radius = None          # half-width of the plane window (hysteresis)
         self._runs = -1
@@ -62,16 +63,12 @@ class BallPanel(Panel):
 
     # ----------------------------------------------------------- numbers
     def radii(self, f) -> tuple[float | None, float | None]:
-        """(measured, predicted) RMS radius: the statistics' window when there is one, else the frames shown."""
-        ball = f.extra.get("ball")
-        if ball is not None:
-            return ball.radius_measured, ball.radius_theory
-        meas, _ = self.history.measured_radius()
-        return meas, f.ball_radius_theory
+        """(measured, predicted) RMS radius, as the statistics computed them."""
+        return f.ball_radius, f.ball_radius_theory
 
     def readout(self, f) -> list:
         meas, pred = self.radii(f)
-        ball = f.extra.get("ball")
+        ball = f.ball
         parts = [("rms ", "axis")]
         if meas is not None:
             parts += [(num(meas), "green"), (" meas", "axis")]
@@ -86,13 +83,13 @@ class BallPanel(Panel):
         return parts
 
     def theory_note(self, f) -> list:
-        ball = f.extra.get("ball")
+        ball = f.ball
         meas, pred = self.radii(f)
         if ball is not None and ball.stable is False:
             limit = f" (lr limit {num(ball.lr_limit)})" if ball.lr_limit else ""
             return [(f"unstable: no stationary ball{limit}; lower the lr", "red")]
         if pred is None:
-            note = getattr(ball, "note", "") if ball is not None else ""
+            note = ball.note if ball is not None else ""
             return [(note or "prediction: not yet measured", "axis")]
         kind = "linearised" if f.problem == "logreg" else "exact"
         text = f"pred: iid theory ({kind}) · on: {f.sampling}"
@@ -105,7 +102,7 @@ class BallPanel(Panel):
             return self.message("starting…", width, height)
         if f.dist_to_opt is None:
             self._title("Spread (no θ*)")
-            ball = f.extra.get("ball")
+            ball = f.ball
             text = ("no known optimum: the LSTM is non-convex, so there is no θ* to draw a ball around"
                     if f.problem == "lstm" else "no known optimum for this problem")
             if ball is not None and ball.radius_measured is not None:
@@ -152,7 +149,8 @@ class BallPanel(Panel):
             self._runs, self._radius = h.runs, None
         star = np.asarray(f.theta_star, dtype=float)
         pts = np.asarray(list(h.iterates)[-40:] or [f.theta], dtype=float)
-        need = float(np.nanmax(np.linalg.norm(pts - star, axis=1))) * 1.15
+        with np.errstate(over="ignore", invalid="ignore"):   # a diverging run: need is not finite, handled below
+            need = float(np.nanmax(np.linalg.norm(pts - star, axis=1))) * 1.15
         meas, pred = self.radii(f)
         for r in (meas, pred):
             if r:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bsim.app.format import count, num, rate
-from bsim.app.history import History
+from bsim.app.history import FrameBuffer
 from textual.strip import Strip
 
 from bsim.app.widgets.panel import Panel, text_strip, wrap
@@ -20,11 +20,11 @@ def speed_text(speed) -> str:
 class CountersPanel(Panel):
     TITLE = "Counters"
 
-    def __init__(self, history: History, frozen_rates: bool = False, **kwargs):
+    def __init__(self, history: FrameBuffer, frozen_rates: bool = False, **kwargs):
         super().__init__(history, **kwargs)
         self.frozen_rates = frozen_rates   # tests: no wall-clock numbers on screen
 
-    def rows(self, history: History, narrow: bool = False) -> list[tuple[str, str, str | None]]:
+    def rows(self, history: FrameBuffer, narrow: bool = False) -> list[tuple[str, str, str | None]]:
         f = history.latest
         if f is None:
             return [("", "starting…", None)]

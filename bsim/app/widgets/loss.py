@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from bsim.app.format import num
-from bsim.app.history import History
+from bsim.app.history import FrameBuffer
 from bsim.app.widgets.canvas import Chart, data_range
 from bsim.app.widgets.panel import Panel, text_strip
 
@@ -21,11 +21,11 @@ def thin(a: np.ndarray, n: int) -> np.ndarray:
 class LossPanel(Panel):
     TITLE = "Loss"
 
-    def __init__(self, history: History, **kwargs):
+    def __init__(self, history: FrameBuffer, **kwargs):
         super().__init__(history, **kwargs)
         self.log_scale = True
 
-    def cache_key(self, history: History):
+    def cache_key(self, history: FrameBuffer):
         return (history.version, self.log_scale)
 
     def toggle_log(self) -> bool:

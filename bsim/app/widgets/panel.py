@@ -12,7 +12,7 @@ from rich.style import Style
 from textual.strip import Strip
 from textual.widget import Widget
 
-from bsim.app.history import History
+from bsim.app.history import FrameBuffer
 from bsim.app.widgets.canvas import COLORS
 
 _STYLE_CACHE: dict[str | None, Style] = {}
@@ -64,7 +64,7 @@ class Panel(Widget):
     """
     TITLE = "panel"
 
-    def __init__(self, history: History, **kwargs):
+    def __init__(self, history: FrameBuffer, **kwargs):
         super().__init__(**kwargs)
         self.history = history
         self.border_title = self.TITLE
@@ -77,11 +77,11 @@ class Panel(Widget):
         if self.border_title != title:
             self.border_title = title
 
-    def cache_key(self, history: History):
+    def cache_key(self, history: FrameBuffer):
         """What the panel's picture depends on; it is rebuilt only when this changes."""
         return history.version
 
-    def show(self, history: History) -> None:
+    def show(self, history: FrameBuffer) -> None:
         k = self.cache_key(history)
         if k != self._key:
             self._key = k

@@ -2,11 +2,13 @@
 
 Theory (fixed parameters): E|g_B - G|^2 = c_B tr(Sigma), c_B = (N-B)/(B(N-1))
 for B distinct examples (shuffle, iid) and 1/B with replacement: a line of
-slope -1 that bends down to zero at B = N. The points are the measured mean of
-|g_B - G|^2 over the frames shown at each batch size visited. tr(Sigma) is read
-from the frame's grad_noise_theory at the current B (tr Sigma = theory / c_B).
-A probe (v: K fresh batches at one step's parameters, frame.extra["probe"]) is
-a red diamond with +-2 standard errors while it is for the current B and sampling.
+slope -1 that bends down to zero at B = N. Everything drawn comes with the frame
+(bsim.stats): the theory line (``frame.stats.variance_line``), the measured mean
+of |g_B - G|^2 over the steps taken at each batch size visited under the sampling
+in force, with its standard error (``frame.stats.variance_measured``), and
+tr(Sigma) (``frame.trace_sigma``). A probe (v: K fresh batches at one step's
+parameters, ``frame.probe``) is a red diamond with +-2 standard errors while it
+is for the current B and sampling.
 """
 
 from __future__ import annotations
@@ -16,38 +18,35 @@ import math
 import numpy as np
 
 from bsim.app.format import num
-from bsim.app.history import History, c_B
 from bsim.app.widgets.canvas import Chart, data_range
 from bsim.app.widgets.panel import Panel, text_strip
 
 
 def trace_sigma(f) -> float | None:
-    """tr(Sigma) at the step's parameters: the statistics' value, else grad_noise_theory / c_B."""
-    v = getattr(f, "trace_sigma", None)
-    if isinstance(v, (int, float)) and math.isfinite(v):
-        return float(v)
-    if f.grad_noise_theory is None or not f.batch_size:
+    """tr(Sigma) at the step's parameters, as the statistics computed it (None before a step)."""
+    v = f.trace_sigma
+    return float(v) if v is not None and math.isfinite(v) else None
+
+
+def measured_points(f) -> list[tuple[int, float, int, float | None, float]]:
+    """(B, mean |g_B - G|^2, steps, standard error, mean theory over the same steps) per batch size."""
+    if f.stats is None:
+        return []
+    return [(p.batch_size, p.grad_noise_mean, p.steps, p.grad_noise_se, p.theory_mean)
+            for p in f.stats.variance_measured if p.steps > 0]
+
+
+def theory_line(f) -> tuple[np.ndarray, np.ndarray] | None:
+    """(B, c_B tr(Sigma)) of the statistics' theory line, None before tr(Sigma) is known."""
+    if f.stats is None or not f.stats.variance_line or trace_sigma(f) is None:
         return None
-    c = c_B(f.batch_size, f.n_train, f.sampling)
-    return f.grad_noise_theory / c if c > 0 else None
-
-
-def measured_points(f, history: History) -> list[tuple[int, float, int, float | None, float | None]]:
-    """(B, mean |g_B - G|^2, steps, standard error, mean theory over the same steps) per batch size.
-
-    From the statistics (every step at each B under the sampling in force) when
-    the frame has them, else from the frames this panel was shown.
-    """
-    stats = f.extra.get("stats")
-    if stats is not None and getattr(stats, "variance_measured", None) is not None:
-        return [(p.batch_size, p.grad_noise_mean, p.steps, p.grad_noise_se, p.theory_mean)
-                for p in stats.variance_measured if p.steps > 0]
-    return [(b, mean, n, None, None) for b, mean, n in history.variance.points()]
+    line = np.asarray(f.stats.variance_line, dtype=float)
+    return line[:, 0], line[:, 1]
 
 
 def current_probe(f, b_now: int):
     """The frame's probe when it was taken at the batch size and sampling in force, else None."""
-    pr = f.extra.get("probe")
+    pr = f.probe
     if pr is None or pr.batch_size != b_now or pr.sampling != f.sampling:
         return None
     return pr if math.isfinite(pr.grad_noise_mean) and pr.grad_noise_mean > 0 else None
@@ -61,7 +60,7 @@ class VariancePanel(Panel):
         f = h.latest
         if f is None:
             return self.message("starting…", width, height)
-        pts = measured_points(f, h)
+        pts = measured_points(f)
         tr = trace_sigma(f)
         if not pts and tr is None:
             return self.message("not yet measured: |g_B - G|^2 and its theory c_B tr(Σ) appear once the run "
@@ -75,9 +74,8 @@ class VariancePanel(Panel):
         if probe is not None:
             legend.append((" ◆ probe", "red"))
         out = [text_strip(legend, width)]
-        bs = np.unique(np.round(np.logspace(0, math.log10(n), 96)).astype(int))
-        cs = np.array([c_B(int(b), n, f.sampling) for b in bs])
-        theory = tr * cs if tr is not None else None
+        line = theory_line(f)
+        bs, theory = line if line is not None else (np.zeros(0), None)
         mb = np.array([p[0] for p in pts], dtype=float)
         mv = np.array([p[1] for p in pts], dtype=float)
         pv = mv if probe is None else np.append(mv, probe.grad_noise_mean)
@@ -104,8 +102,8 @@ class VariancePanel(Panel):
         readout = [(f"B={b_now} ", "blue")]
         if here is not None:
             readout += [("meas ", "axis"), (num(here[1]), "green")]
-        t_here = here[4] if here is not None and here[4] is not None else (
-            tr * c_B(b_now, n, f.sampling) if tr is not None else None)
+        t_here = here[4] if here is not None else (
+            f.stats.variance_theory(b_now) if tr is not None and f.stats.variance_theory is not None else None)
         if t_here is not None:
             readout += [(" theory ", "axis"), (num(t_here), "orange")]
             if here is not None and t_here > 0:
@@ -121,8 +119,7 @@ class VariancePanel(Panel):
             note += [("  B_simple ", "axis"), (num(f.noise_scale), "purple")]
         if here is not None:
             note += [(f"  n={num(here[2])}", "axis")]
-        stats = f.extra.get("stats")
-        label = getattr(stats, "trace_sigma_label", "") if stats is not None else ""
+        label = f.stats.trace_sigma_label if f.stats is not None else ""
         if label.startswith("two-batch"):
             note += [("  (two-batch estimate)", "axis")]
         out.append(text_strip(note, width))
