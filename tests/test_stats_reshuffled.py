@@ -24,7 +24,7 @@ import torch
 
 from bsim.problems import make_problem
 from bsim.scenario import find_scenario
-from bsim.stats.ball import predict_ball, quad_model
+from bsim.stats.ball import BallCache, predict_ball, quad_model
 from bsim.stats.reshuffled import additive_reshuffled, epoch_batches
 
 DATA_SEED = 2027
@@ -108,8 +108,8 @@ def test_shuffle_prediction_within_3_percent_of_the_ensemble(linreg, case):
     if B >= 8:   # the iid prediction, which the panel used to show, is far off: the test can tell them apart
         assert th.radius_iid / math.sqrt(ms) > 1.1
     if B == 1 and isinstance(case[1], str):   # near the limit the additive model alone is far too low
-        additive = th.radius / math.sqrt(th.correction)
-        assert additive / math.sqrt(ms) < 0.85 and th.limit_fraction == pytest.approx(0.8)
+        assert th.radius_additive == pytest.approx(th.radius / math.sqrt(th.correction))
+        assert th.radius_additive / math.sqrt(ms) < 0.85 and th.limit_fraction == pytest.approx(0.8)
 
 
 @pytest.mark.parametrize("B, lr, chains, steps, max_se", [(1, "0.8x", 1000, 3000, 0.02), (8, 0.3, 500, 1000, 0.006)])
@@ -132,6 +132,9 @@ def test_short_last_batch_and_drop_last_change_the_prediction(linreg):
     assert "short last batch of 16" in short.note and "drop_last: 16 examples skipped" in dropped.note
     assert short.radius != dropped.radius
     assert predict_ball(model, 25, 0.4, 0.0, "shuffle").note == ""
+    cache = BallCache(model)
+    assert cache.get(24, 0.4, 0.0, "shuffle", drop_last=True).radius == dropped.radius
+    assert cache.get(24, 0.4, 0.0, "shuffle").radius == short.radius
 
 
 # ------------------------------------------------------------------ the additive model, exactly

@@ -11,7 +11,7 @@ epoch, so the ball is smaller), with the iid prediction kept beside it.
 Every prediction carries its kind, the word of the CSV column ``ball_theory``:
 "exact" (least squares, iid or replacement), "reshuffled" (least squares,
 shuffle), "linearised" (logistic regression, any sampling), "none" (no
-prediction: the LSTM, or an unstable lr).
+prediction: the LSTM; ``NO_THEORY``).
 
 ball radius = sqrt(tr S11); approximations: additive noise (drop the
 multiplicative term) and small lr, tr S11 ~ lr c_B tr(H^-1 Sigma*) / (2 (1 - m)).
@@ -100,8 +100,9 @@ class BallTheory:
     relaxation_steps: -2 / ln rho, the time for the mean to relax (~ 1/(lr lambda_min)).
     kind: one of KINDS. Under shuffle sampling radius and covariance are the
     reshuffled prediction and radius_iid the iid one beside it (equal to radius
-    otherwise). limit_fraction: lr / lr_limit. correction: the multiplicative
-    correction of the reshuffled prediction (None otherwise).
+    otherwise); radius_additive is then the reshuffled additive model and
+    radius_small_lr None. limit_fraction: lr / lr_limit. correction: the
+    multiplicative correction of the reshuffled prediction (None otherwise).
     """
 
     label: str
@@ -186,6 +187,7 @@ def predict_ball(model: QuadModel, batch_size: int, lr: float, momentum: float, 
             notes.append(res.note)
     return replace(th, label=label, kind=kind, radius=None if res is None else res.radius,
                    covariance=None if res is None else res.covariance, stable=th.stable and res is not None,
+                   radius_additive=None if res is None else res.radius_additive, radius_small_lr=None,
                    radius_iid=th.radius, limit_fraction=fraction, correction=None if res is None else res.correction,
                    note="; ".join(notes))
 
