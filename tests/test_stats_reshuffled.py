@@ -112,6 +112,17 @@ def test_shuffle_prediction_within_3_percent_of_the_ensemble(linreg, case):
         assert th.radius_additive / math.sqrt(ms) < 0.85 and th.limit_fraction == pytest.approx(0.8)
 
 
+def test_shuffle_with_momentum_within_3_percent(linreg):
+    """Momentum 0.5: the additive model on (theta, velocity) times the iid momentum correction."""
+    X, y, star, model = linreg
+    th = predict_ball(model, 8, 0.1, 0.5, "shuffle")
+    assert th.kind == "reshuffled" and "momentum" in th.label and th.correction is not None
+    ms, se = ensemble(X, y, star, 8, 0.1, "shuffle", 400, th.burn_in, 1000, seed=300, momentum=0.5)
+    assert se < 0.006 * ms
+    assert abs(th.radius / math.sqrt(ms) - 1) < 0.03, (th.radius ** 2, ms, se)
+    assert th.radius_iid / math.sqrt(ms) > 1.1
+
+
 @pytest.mark.parametrize("B, lr, chains, steps, max_se", [(1, "0.8x", 1000, 3000, 0.02), (8, 0.3, 500, 1000, 0.006)])
 def test_iid_prediction_is_the_exact_one(linreg, B, lr, chains, steps, max_se):
     X, y, star, model = linreg
