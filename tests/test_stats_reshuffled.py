@@ -196,6 +196,8 @@ def test_additive_model_equals_enumeration_over_all_permutations(B, drop_last, m
 def test_a_full_batch_epoch_has_no_noise_and_unstable_lr_has_no_prediction(linreg):
     *_, model = linreg
     assert np.allclose(additive_reshuffled(model.H, model.sigma_star, model.n, 0.3, 0.0, epoch_batches(400, 400, False)), 0)
+    full = predict_ball(model, 400, 0.3, 0.0, "shuffle")
+    assert full.radius == 0.0 and full.radius_iid == 0.0 and full.note == ""
     lam_max = np.linalg.eigvalsh(model.H)[-1]
     assert additive_reshuffled(model.H, model.sigma_star, model.n, 2.01 / lam_max, 0.0, epoch_batches(400, 8, False)) is None
     over = predict_ball(model, 1, 1.02 * predict_ball(model, 1, 0.1, 0.0, "iid").lr_limit, 0.0, "shuffle")

@@ -162,8 +162,9 @@ def predict(H: np.ndarray, sigma_star: np.ndarray, n: int, batch_size: int, lr: 
         return None
     tr_add = float(np.trace(S))
     notes = []
-    if exact_iid is not None and additive_iid is not None and np.trace(additive_iid) > 0:
-        corr = float(np.trace(exact_iid) / np.trace(additive_iid))
+    if exact_iid is not None and additive_iid is not None:   # both 0 at B = N: no noise, nothing to correct
+        tr_iid = float(np.trace(additive_iid))
+        corr = float(np.trace(exact_iid)) / tr_iid if tr_iid > 0 else 1.0
     else:
         corr = 1.0
         notes.append("no multiplicative correction (the exact iid system was not solved): "
