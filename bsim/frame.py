@@ -19,6 +19,8 @@ CSV_COLUMNS = (
     "noise_scale", "dist_to_opt", "ball_radius_theory", "samples_per_sec",
     # appended by the noise statistics (bsim.stats); the contract columns above keep their places
     "ball_radius", "trace_sigma", "temperature", "full_grad_every",
+    # the kind of ball_radius_theory: exact, reshuffled, linearised or none (bsim.stats.ball.KINDS)
+    "ball_theory",
 )
 
 
@@ -62,12 +64,13 @@ class Frame:
     steps_per_sec: float | None = None
     # noise statistics (bsim.stats; None without them). ball_radius: measured RMS distance to theta*
     # (LSTM: to the running average) over the window after burn-in; trace_sigma: tr(Sigma) at the step's
-    # parameters; temperature: lr N / (B (1 - momentum)); full_grad_every: K, the full gradient enters
+    # parameters; temperature: lr (N/B - 1) / (1 - momentum), zero at B = N; full_grad_every: K, the full gradient enters
     # the averages every K steps (1: every step). More in stats, ball and probe below: see bsim/stats/info.py.
     ball_radius: float | None = None
     trace_sigma: float | None = None
     temperature: float | None = None
     full_grad_every: int | None = None
+    ball_theory: str | None = None
     # state
     status: str = "running"       # running | diverged
     message: str = ""

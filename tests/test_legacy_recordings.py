@@ -15,6 +15,10 @@ from bsim.cli import main
 
 LEGACY = Path(__file__).parent / "data" / "legacy"
 CASES = [("lin", 10), ("log", 10), ("app", 10), ("lstm", 4)]
+#: columns whose definition changed on purpose since (issue 10): the temperature is lr (N/B - 1)/(1 - m)
+#: (was lr N / (B (1 - m))), and under shuffle ball_radius_theory is the reshuffled prediction (was the iid
+#: one). Every other column, the trajectory's included, must be the same string.
+REDEFINED = {"temperature", "ball_radius_theory"}
 
 
 def rows(path: Path) -> list[dict]:
@@ -33,4 +37,6 @@ def test_a_recording_of_the_old_bsim_replays_to_the_same_rows(name, every, tmp_p
     old, new = rows(LEGACY / f"{name}.csv"), rows(out)
     assert len(new) == len(old) > 10
     for a, b in zip(old, new):
-        assert {k: b[k] for k in a} == a
+        assert {k: b[k] for k in a if k not in REDEFINED} == {k: v for k, v in a.items() if k not in REDEFINED}
+        if b["ball_theory"] == "exact":     # least squares under iid or replacement: the same prediction
+            assert b["ball_radius_theory"] == a["ball_radius_theory"]

@@ -68,13 +68,20 @@ def test_with_replacement_ball_uses_one_over_B(wellcond):
 
 
 @pytest.mark.parametrize("B", [1, 16])
-def test_shuffled_ball_is_smaller_than_the_iid_prediction(wellcond, B):
+def test_shuffled_ball_is_the_reshuffled_prediction(wellcond, B):
+    """Under shuffle the prediction shown is the reshuffled one, the iid one beside it; the chains
+    (bsim.stats.chains: shuffled epochs, B divides N = 256) agree with the first within 3% of the radius,
+    and at B = 16 reject the second."""
     p, m = wellcond
     th = predict_ball(m, B, 0.2, 0.0, "shuffle")
-    assert th.radius == predict_ball(m, B, 0.2, 0.0, "iid").radius      # shown: the iid prediction
-    assert "shuffle sampling is on" in th.note
-    ms, se = measure_ball(p, B, 0.2, 0.0, "shuffle", chains=600, burn_in=th.burn_in, steps=256, seed=9)
-    assert ms < th.radius ** 2 - 4 * se
+    iid = predict_ball(m, B, 0.2, 0.0, "iid")
+    assert th.kind == "reshuffled" and th.label.startswith("reshuffled") and iid.kind == "exact"
+    assert th.radius_iid == iid.radius and th.radius < iid.radius
+    ms, se = measure_ball(p, B, 0.2, 0.0, "shuffle", chains=600, burn_in=th.burn_in, steps=512, seed=9)
+    assert se < 0.006 * ms
+    assert abs(th.radius / math.sqrt(ms) - 1) < 0.03, (th.radius ** 2, ms, se)
+    if B == 16:
+        assert ms < iid.radius ** 2 - 20 * se
 
 
 def test_exact_prediction_beats_the_additive_one():
@@ -98,12 +105,26 @@ def test_momentum_ball_from_the_two_step_state(wellcond):
     check(ms, se, th.radius ** 2)
 
 
-def test_logreg_linearisation_holds_at_small_lr():
-    p = problem("logreg", n_train=256)
-    th = predict_ball(quad_model(p), 8, 0.5, 0.0, "iid")
-    assert th.label.startswith("linearisation at theta*")
-    ms, se = measure_ball(p, 8, 0.5, 0.0, "iid", chains=500, burn_in=th.burn_in, steps=250, seed=17)
-    assert abs(ms / th.radius ** 2 - 1) < 0.05 + 4 * se / ms
+@pytest.mark.parametrize("fraction, bias", [(0.05, 0.03), (0.2, 0.13), (0.5, 0.31)])
+def test_logreg_linearisation_within_its_stated_range(fraction, bias):
+    """The note's statement against the chains (data seed 2027): at 0.05x and 0.2x of the stability
+    limit the linearised ball is low by at most the stated bias (in the mean square), within 4 se;
+    at 0.5x it is visibly low, as the note warns."""
+    sc = find_scenario("logreg")
+    sc.seed, sc.problem.n_train = 2027, 256
+    p = make_problem(sc, CPU, torch.float64)
+    m = quad_model(p)
+    lr = fraction * predict_ball(m, 8, 0.01, 0.0, "iid").lr_limit
+    th = predict_ball(m, 8, lr, 0.0, "iid")
+    assert th.kind == "linearised" and th.label.startswith("linearisation at theta*")
+    assert "13% low at 0.2x" in th.note and f"lr is at {fraction:.2g}x the limit" in th.note
+    assert th.limit_fraction == pytest.approx(fraction)
+    ms, se = measure_ball(p, 8, lr, 0.0, "iid", chains=500, burn_in=th.burn_in, steps=400, seed=17)
+    ratio, tol = th.radius ** 2 / ms, 4 * se / ms
+    assert se < 0.012 * ms
+    assert 1 - bias - tol < ratio < 1 + tol, (ratio, se / ms)
+    if fraction == 0.5:
+        assert ratio < 1 - tol
 
 
 def brute_moment(m, lr, S, iters):

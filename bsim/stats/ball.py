@@ -5,8 +5,13 @@ Hessians A_i = x_i x_i^T do not depend on theta) and the prediction is exact
 for iid and replacement sampling. For logistic regression it is the
 linearisation at theta*: A_i = p_i (1 - p_i) x_i x_i^T (+ l2 I) and the
 per-example gradients at theta*. With shuffled epochs the prediction shown is
-the iid one (distinct examples, same c_B): shuffling cancels noise within an
-epoch and the measured ball is smaller.
+the reshuffled one (bsim.stats.reshuffled: shuffling cancels noise within an
+epoch, so the ball is smaller), with the iid prediction kept beside it.
+
+Every prediction carries its kind, the word of the CSV column ``ball_theory``:
+"exact" (least squares, iid or replacement), "reshuffled" (least squares,
+shuffle), "linearised" (logistic regression, any sampling), "none" (no
+prediction: the LSTM; ``NO_THEORY``).
 
 ball radius = sqrt(tr S11); approximations: additive noise (drop the
 multiplicative term) and small lr, tr S11 ~ lr c_B tr(H^-1 Sigma*) / (2 (1 - m)).
@@ -15,12 +20,20 @@ multiplicative term) and small lr, tr S11 ~ lr c_B tr(H^-1 Sigma*) / (2 (1 - m))
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import cached_property
 
 import numpy as np
 
-from bsim.stats import lyapunov as L
+from bsim.stats import lyapunov
+from bsim.stats import reshuffled as reshuffled_ball
 from bsim.stats.cfactor import c_factor
+
+#: the kinds of prediction (the CSV column ``ball_theory``); "none" where there is no prediction
+KINDS = ("exact", "reshuffled", "linearised", "none")
+NO_THEORY = "none"
+#: the linearised logistic ball against real chains (DESIGN.md): fraction of the stability limit -> how low
+LINEARISED_BIAS = ((0.05, 0.03), (0.2, 0.13), (0.5, 0.31))
 
 #: largest dimension for which the exact d(d+1)/2 (or, with momentum, d(2d+1)) system is solved
 MAX_DIM_PLAIN = 40
@@ -42,6 +55,11 @@ class QuadModel:
     @property
     def dim(self) -> int:
         return self.H.shape[0]
+
+    @cached_property
+    def mult(self) -> np.ndarray:
+        """lyapunov.multiplicative(a), computed once per model (O(N d^4): seconds at d = 40, N = 10^4)."""
+        return lyapunov.multiplicative(self.a)
 
 
 def sigmoid(z: np.ndarray) -> np.ndarray:
@@ -79,6 +97,11 @@ class BallTheory:
     second moment of theta - theta*. lr_limit: the largest stable lr at this
     batch size and momentum (spectral radius of the operator = 1).
     relaxation_steps: -2 / ln rho, the time for the mean to relax (~ 1/(lr lambda_min)).
+    kind: one of KINDS. Under shuffle sampling radius and covariance are the
+    reshuffled prediction and radius_iid the iid one beside it (equal to radius
+    otherwise); radius_additive is then the reshuffled additive model and
+    radius_small_lr None. limit_fraction: lr / lr_limit. correction: the
+    multiplicative correction of the reshuffled prediction (None otherwise).
     """
 
     label: str
@@ -93,6 +116,10 @@ class BallTheory:
     spectral_radius: float | None
     relaxation_steps: float
     note: str
+    kind: str = "exact"
+    radius_iid: float | None = None
+    limit_fraction: float | None = None
+    correction: float | None = None
 
     @property
     def burn_in(self) -> int:
@@ -124,52 +151,97 @@ def small_lr_trace(model: QuadModel, lr: float, c: float, momentum: float) -> fl
 
 
 def predict_ball(model: QuadModel, batch_size: int, lr: float, momentum: float, sampling: str,
-                 lr_limit: float | None = None) -> BallTheory:
-    """The exact (or linearised) stationary ball and its approximations for these settings.
+                 lr_limit: float | None = None, drop_last: bool = False) -> BallTheory:
+    """The stationary ball and its approximations for these settings, labelled with its kind.
 
-    Any lr is accepted: where lr is so large that the operators overflow (lr ~ 1e154 and above),
-    the settings are unstable and the prediction says so (no warning, no exception).
+    iid and replacement: the exact (least squares) or linearised (logistic) solution of the
+    generalised Lyapunov equation. shuffle: the reshuffled prediction (``bsim.stats.reshuffled``,
+    epochs of N // B batches of B and a short last batch, or none with ``drop_last``), with
+    the iid prediction in ``radius_iid``. Any lr is accepted: where lr is so large that the
+    operators overflow (lr ~ 1e154 and above), the settings are unstable and the prediction
+    says so (no warning, no exception).
     """
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):   # non-finite results are checked
-        return _predict_ball(model, batch_size, lr, momentum, sampling, lr_limit)
+        return _predict_ball(model, batch_size, lr, momentum, sampling, lr_limit, drop_last)
 
 
 def _predict_ball(model: QuadModel, batch_size: int, lr: float, momentum: float, sampling: str,
-                  lr_limit: float | None) -> BallTheory:
+                  lr_limit: float | None, drop_last: bool) -> BallTheory:
+    th = _predict_iid(model, batch_size, lr, momentum, sampling, lr_limit)
+    linearised = model.label != "exact"
+    notes = [th.note] if th.note else []
+    fraction = lr / th.lr_limit if th.lr_limit else None
+    if linearised:
+        bias = ", ".join(f"{low:.0%} low at {at:g}x" for at, low in LINEARISED_BIAS)
+        where = f"; lr is at {fraction:.2g}x the limit" if fraction is not None else ""
+        notes.append(f"linearisation at theta*: valid at small lr; against real chains it was {bias} "
+                     f"the stability limit{where}")
+    kind = "linearised" if linearised else ("reshuffled" if sampling == "shuffle" else "exact")
+    if sampling != "shuffle":
+        return replace(th, kind=kind, radius_iid=th.radius, limit_fraction=fraction, note="; ".join(notes))
+    label = reshuffled_ball.LABEL if not linearised else f"{model.label}, {reshuffled_ball.LABEL}"
+    if momentum:
+        label += "; momentum: the additive model on (theta, velocity), correction from the iid pair"
+    res = None
+    if th.stable:
+        exact_iid = th.covariance
+        add_iid = _iid_additive_cov(model, lr, th.c_b, momentum) if exact_iid is not None else None
+        res = reshuffled_ball.predict(model.H, model.sigma_star, model.n, batch_size, lr, momentum, drop_last,
+                                      exact_iid, add_iid)
+        if res is None:
+            notes.insert(0, "unstable: the mean map diverges at this lr")
+        elif res.note:
+            notes.append(res.note)
+    return replace(th, label=label, kind=kind, radius=None if res is None else res.radius,
+                   covariance=None if res is None else res.covariance, stable=th.stable and res is not None,
+                   radius_additive=None if res is None else res.radius_additive, radius_small_lr=None,
+                   radius_iid=th.radius, limit_fraction=fraction, correction=None if res is None else res.correction,
+                   note="; ".join(notes))
+
+
+def _iid_additive_cov(model: QuadModel, lr: float, c: float, momentum: float) -> np.ndarray | None:
+    """The additive-noise iid second moment of e (d x d), the denominator of the reshuffled correction."""
+    if momentum == 0.0:
+        return additive_plain(model, lr, c)
+    n_state = 2 * model.dim
+    sa = lyapunov.solve_stationary(lyapunov.operator(model.H, None, lr, c, momentum), lyapunov.source(model.sigma_star, lr, c, momentum))
+    return None if sa is None else lyapunov.smat(sa, n_state)[:model.dim, :model.dim]
+
+
+def _predict_iid(model: QuadModel, batch_size: int, lr: float, momentum: float, sampling: str,
+                 lr_limit: float | None) -> BallTheory:
+    """The exact (or linearised) iid stationary ball and its approximations (shuffle: the iid one)."""
     d = model.dim
     c = c_factor(model.n, batch_size, sampling)
     theory_sampling = "iid" if sampling == "shuffle" else sampling
     label = f"{model.label} ({'with replacement' if theory_sampling == 'replacement' else 'iid sampling'})"
     notes = []
-    if sampling == "shuffle":
-        notes.append("shuffle sampling is on: this is the iid prediction; shuffled epochs cancel noise, "
-                     "so expect a smaller measured ball")
     lam = np.linalg.eigvalsh(model.H)
     small = math.sqrt(max(small_lr_trace(model, lr, c, momentum), 0.0))
     exact_ok = d <= (MAX_DIM_PLAIN if momentum == 0.0 else MAX_DIM_MOMENTUM)
     S = add = rho = limit = None
     if exact_ok:
-        mult = L.multiplicative(model.a)
-        T = L.operator(model.H, mult, lr, c, momentum)
+        mult = model.mult
+        T = lyapunov.operator(model.H, mult, lr, c, momentum)
         n_state = d if momentum == 0.0 else 2 * d
         if momentum == 0.0:
-            limit = lr_limit if lr_limit is not None else L.lr_limit_plain(model.H, mult, c)
+            limit = lr_limit if lr_limit is not None else lyapunov.lr_limit_plain(model.H, mult, c)
         else:
-            limit = lr_limit if lr_limit is not None else L.lr_limit_bisect(model.H, mult, c, momentum)
+            limit = lr_limit if lr_limit is not None else lyapunov.lr_limit_bisect(model.H, mult, c, momentum)
         if not np.all(np.isfinite(T)):
             stable = False          # one step's operator overflows: far above any stable lr
         elif momentum == 0.0:
-            rho = L.spectral_radius(T, symmetric=True)
+            rho = lyapunov.spectral_radius(T, symmetric=True)
             stable = rho < 1.0
         else:
-            stable = L.is_stable(T, n_state)
-            rho = L.spectral_radius(T, symmetric=False) if stable else None
+            stable = lyapunov.is_stable(T, n_state)
+            rho = lyapunov.spectral_radius(T, symmetric=False) if stable else None
         if stable:
-            s = L.solve_stationary(T, L.source(model.sigma_star, lr, c, momentum))
-            S = None if s is None else L.smat(s, n_state)[:d, :d]
-            Ta = L.operator(model.H, None, lr, c, momentum)
-            sa = L.solve_stationary(Ta, L.source(model.sigma_star, lr, c, momentum))
-            add = None if sa is None else L.smat(sa, n_state)[:d, :d]
+            s = lyapunov.solve_stationary(T, lyapunov.source(model.sigma_star, lr, c, momentum))
+            S = None if s is None else lyapunov.smat(s, n_state)[:d, :d]
+            Ta = lyapunov.operator(model.H, None, lr, c, momentum)
+            sa = lyapunov.solve_stationary(Ta, lyapunov.source(model.sigma_star, lr, c, momentum))
+            add = None if sa is None else lyapunov.smat(sa, n_state)[:d, :d]
     else:
         notes.append(f"exact prediction not computed: d = {d} is above "
                      f"{MAX_DIM_PLAIN if momentum == 0.0 else MAX_DIM_MOMENTUM}"
@@ -200,12 +272,12 @@ class BallCache:
         self._cache: dict[tuple, BallTheory] = {}
         self._limits: dict[tuple, float | None] = {}     # the lr limit does not depend on lr
 
-    def get(self, batch_size: int, lr: float, momentum: float, sampling: str) -> BallTheory:
-        key = (int(batch_size), float(lr), float(momentum), sampling)
+    def get(self, batch_size: int, lr: float, momentum: float, sampling: str, drop_last: bool = False) -> BallTheory:
+        key = (int(batch_size), float(lr), float(momentum), sampling, bool(drop_last) and sampling == "shuffle")
         hit = self._cache.pop(key, None)
         if hit is None:
             lkey = (key[0], key[2], "replacement" if sampling == "replacement" else "iid")
-            hit = predict_ball(self.model, *key, lr_limit=self._limits.get(lkey))
+            hit = predict_ball(self.model, *key[:4], lr_limit=self._limits.get(lkey), drop_last=key[4])
             self._limits[lkey] = hit.lr_limit
         self._cache[key] = hit                     # most recent last
         while len(self._cache) > self.size:

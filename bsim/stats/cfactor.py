@@ -33,8 +33,11 @@ def c_factor(n: int, batch_size: int, sampling: str) -> float:
 
 
 def temperature(lr: float, n: int, batch_size: int, momentum: float = 0.0) -> float:
-    """The SGD temperature lr N / (B (1 - momentum)) (Smith & Le 2017)."""
-    return lr * n / (batch_size * (1.0 - momentum))
+    """The SGD temperature lr (N/B - 1) / (1 - momentum) (Smith & Le 2017): zero at B = N.
+
+    lr N / B is its large-N approximation; the -1 is the finite-N correction of c_B's (N - B).
+    """
+    return lr * (n / batch_size - 1.0) / (1.0 - momentum)
 
 
 def theory_batch_sizes(n: int, points: int = 96) -> list[int]:

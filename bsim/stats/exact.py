@@ -52,12 +52,13 @@ class ExactNoise:
     trace_sigma_label = "exact: all N per-example gradients (closed form)"
     note = ""
 
-    def __init__(self, problem, full_grad_every: int | None, buffer: int):
+    def __init__(self, problem, full_grad_every: int | None, buffer: int, drop_last: bool = False):
         self.problem, self.n = problem, problem.n_train
         self.dtype = stats_dtype(problem.device)
         self.engine = full_grad_engine(problem)
         model = quad_model(problem)
         self.balls = BallCache(model) if model is not None else None
+        self.drop_last = bool(drop_last)   # the reshuffled ball's epochs: a short last batch, or none
         cost = self.n * problem.n_params if isinstance(self.engine, LinearFullPass) else 0
         self.full_every = int(full_grad_every or max(1, math.ceil(cost / FULL_PASS_BUDGET)))
         self.cap = min(buffer, max(8, 2 ** 16 // max(self.n, 1)))   # the K x N pass stays in cache
@@ -103,7 +104,7 @@ class ExactNoise:
 
     def window_shape(self, settings: Settings) -> tuple[int, int]:
         """(burn-in, block) of the measured ball: 8 relaxation times, blocks of 5 (``ball``)."""
-        th = self.balls.get(settings.batch_size, settings.lr, settings.momentum, settings.sampling)
+        th = self.balls.get(settings.batch_size, settings.lr, settings.momentum, settings.sampling, self.drop_last)
         return th.burn_in, max(16, int(math.ceil(5 * th.relaxation_steps)))
 
     # ------------------------------------------------------------ per frame
@@ -142,7 +143,7 @@ class ExactNoise:
                             radius_se=se, window_steps=wsteps, burn_in=0, burn_in_left=0, covariance=None,
                             radius_additive=None, radius_small_lr=None, lr_limit=None, spectral_radius=None,
                             stable=None, note="no quadratic model of this problem: no prediction of the ball")
-        th = self.balls.get(settings.batch_size, settings.lr, settings.momentum, settings.sampling)
+        th = self.balls.get(settings.batch_size, settings.lr, settings.momentum, settings.sampling, self.drop_last)
         left = window.burn_in_left(sim.step_count) if window else th.burn_in
         cov = tuple(tuple(float(v) for v in row) for row in th.covariance) \
             if th.covariance is not None and p.small else None
@@ -150,4 +151,5 @@ class ExactNoise:
                         radius_theory=th.radius, radius_measured=measured, radius_se=se, window_steps=wsteps,
                         burn_in=th.burn_in, burn_in_left=left, covariance=cov, radius_additive=th.radius_additive,
                         radius_small_lr=th.radius_small_lr, lr_limit=th.lr_limit,
-                        spectral_radius=th.spectral_radius, stable=th.stable, note=th.note)
+                        spectral_radius=th.spectral_radius, stable=th.stable, note=th.note, kind=th.kind,
+                        radius_iid=th.radius_iid, limit_fraction=th.limit_fraction)

@@ -97,6 +97,9 @@ class BallInfo:
     spectral_radius: float | None
     stable: bool | None
     note: str
+    kind: str = "none"                 # what radius_theory is: exact, reshuffled, linearised or none
+    radius_iid: float | None = None    # the iid prediction beside a reshuffled one (= radius_theory otherwise)
+    limit_fraction: float | None = None   # lr / the stability limit
 
 
 @dataclass(frozen=True)

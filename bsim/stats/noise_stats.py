@@ -77,7 +77,8 @@ class NoiseStats:
         self.problem, self.n = p, p.n_train
         self.strategy: NoiseStrategy
         if p.closed_form_per_example:
-            self.strategy = ExactNoise(p, self._every_arg, self._buffer_arg)
+            self.strategy = ExactNoise(p, self._every_arg, self._buffer_arg,
+                                       drop_last=self.sim.scenario.optimizer.drop_last)
         else:
             self.strategy = SampledNoise(p, self._every_arg, self._stride_arg, self._buffer_arg)
         self._clear()
@@ -171,6 +172,7 @@ class NoiseStats:
         f.ball_radius_theory = ball.radius_theory
         f.ball_radius = ball.radius_measured
         f.ball = ball
+        f.ball_theory = ball.kind
         f.stats = self._stats_info(settings, q, f.temperature, f.noise_scale if q is not None else None)
         f.probe = self._current_probe()
 

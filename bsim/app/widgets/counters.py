@@ -68,11 +68,8 @@ class CountersPanel(Panel):
         ]
         if f.noise_scale is not None:
             rows.append(("B_simple", num(f.noise_scale), "purple"))
-        temp = getattr(f, "temperature", None)
-        if temp is None and f.n_train and b:
-            temp = lr * f.n_train / (b * (1 - f.momentum))   # SGD temperature (Smith & Le 2017)
-        if temp is not None:
-            rows.append(("temperature", num(temp), None))
+        if f.temperature is not None:   # lr (N/B - 1)/(1 - m) of the settings in force (Smith & Le 2017)
+            rows.append(("temperature", num(f.temperature), None))
         return rows
 
     def build(self, width: int, height: int):
