@@ -55,6 +55,8 @@ def _add_overrides(p: argparse.ArgumentParser) -> None:
     g.add_argument("--dtype", choices=DTYPES)
     g.add_argument("--sampling", choices=SAMPLINGS)
     g.add_argument("--lr-scaling", choices=LR_SCALINGS)
+    g.add_argument("--chains", type=_int_at_least(1, "an integer >= 1 (the number of chains)"),
+                   help="K independent chains of the problem (chain 0 is the run itself)")
 
 
 def _add_headless(p: argparse.ArgumentParser) -> None:
@@ -98,7 +100,7 @@ def _scenario_from_args(args) -> "Scenario":  # noqa: F821
     return apply_overrides(
         sc, problem=args.problem, batch_size=args.batch_size, lr=args.lr, momentum=args.momentum,
         seed=args.seed, device=args.device, dtype=args.dtype, sampling=args.sampling,
-        lr_scaling=args.lr_scaling,
+        lr_scaling=args.lr_scaling, chains=args.chains,
     )
 
 

@@ -41,7 +41,7 @@ def replay_scenario(args):
     sc = apply_overrides(
         sc, problem=args.problem, batch_size=args.batch_size, lr=args.lr, momentum=args.momentum,
         seed=args.seed, device=args.device, dtype=args.dtype, sampling=args.sampling,
-        lr_scaling=args.lr_scaling,
+        lr_scaling=args.lr_scaling, chains=args.chains,
     )
     return sc, info
 

@@ -81,6 +81,7 @@ class Scenario:
     seed: int = 0
     device: str = "auto"
     dtype: str = "auto"
+    chains: int = 1             # the ensemble: K independent chains of the problem (bsim.ensemble)
     problem: ProblemSpec = field(default_factory=ProblemSpec)
     optimizer: OptimizerSpec = field(default_factory=OptimizerSpec)
     timeline: list[Event] = field(default_factory=list)
@@ -157,6 +158,7 @@ TOP_RULES: dict[str, _Rule] = {
     "seed": ((int,), _nonneg_int, "an integer >= 0"),
     "device": ((str,), _choice(DEVICES), "one of " + ", ".join(DEVICES)),
     "dtype": ((str,), _choice(DTYPES), "one of " + ", ".join(DTYPES)),
+    "chains": ((int,), _pos_int, "an integer >= 1 (the number of chains)"),
 }
 PROBLEM_RULES: dict[str, _Rule] = {
     "kind": ((str,), _choice(PROBLEMS), "one of " + ", ".join(PROBLEMS)),
@@ -388,7 +390,7 @@ def apply_overrides(sc: Scenario, **overrides: Any) -> Scenario:
     for key, value in overrides.items():
         if value is None:
             continue
-        if key in ("seed", "device", "dtype"):
+        if key in ("seed", "device", "dtype", "chains"):
             setattr(sc, key, value)
         else:
             setattr(sc.optimizer, key, value)
@@ -397,7 +399,7 @@ def apply_overrides(sc: Scenario, **overrides: Any) -> Scenario:
 
 def scenario_to_toml(sc: Scenario) -> str:
     """Write a scenario back as TOML (the format ``parse_scenario`` reads)."""
-    lines = [f"{k} = {_toml_value(getattr(sc, k))}" for k in TOP_RULES]
+    lines = [f"{k} = {_toml_value(getattr(sc, k))}" for k in TOP_RULES if k != "chains" or sc.chains != 1]
     for name, spec, rules in (("problem", sc.problem, PROBLEM_RULES), ("optimizer", sc.optimizer, OPTIMIZER_RULES)):
         lines += ["", f"[{name}]"]
         lines += [f"{k} = {_toml_value(getattr(spec, k))}" for k in rules if getattr(spec, k) is not None]
