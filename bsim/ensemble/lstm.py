@@ -95,16 +95,16 @@ def batch_grads(problem, theta: torch.Tensor, x: torch.Tensor, y: torch.Tensor, 
         d_b_out = dpred.sum(1)                                       # (K,)
         dh = dpred[..., None] * w_out[:, None, :]                    # (K, B, H)
         dc = torch.zeros_like(dh)
-        da_all = _buffer(work, "da", (K, T, B, 4 * H), theta)
+        da_all = _buffer(work, "da", (T, K, B, 4 * H), theta)
         for t in range(T - 1, -1, -1):
             i, f, o, g = s_all[t].split(H, dim=-1)
             dc = torch.addcmul(dc, dh * o, dtanh[t])
-            da = da_all[:, t]
+            da = da_all[t]
             torch.cat([dc * g, dc * c_all[t], dh * tc_all[t], dc * i], dim=-1, out=da)   # d i, d f, d o, d g
             da *= deriv[t]
             dc = dc * f
             dh = torch.bmm(da, w_hh)                                  # (K, B, H)
-        da_flat = da_all.reshape(K, T * B, 4 * H)
+        da_flat = da_all.permute(1, 0, 2, 3).reshape(K, T * B, 4 * H)   # row (t, b) of chain k
         h_prev = h_all[:T].permute(1, 0, 2, 3).reshape(K, T * B, H)  # h_{t-1} of row (t, b)
         d_w_hh = torch.bmm(da_flat.transpose(1, 2), h_prev)          # (K, 4H, H), rows i, f, o, g
         x_flat = x.permute(0, 2, 1).reshape(K, T * B, 1)             # x_t of row (t, b)
