@@ -10,7 +10,7 @@ its gradient is back-propagation through time written out (the standard LSTM
 derivatives: dc += dh o (1 - tanh^2 c), di = dc g, df = dc c_{t-1}, dg = dc i,
 do = dh tanh c, then through the sigmoid and tanh), one batched matmul per
 step for dh and one for all of dW_hh. Checked against torch.func on the
-unrolled cell in tests/test_ensemble_lstm.py.
+unrolled cell in tests/test_ensemble_engine.py.
 """
 
 from __future__ import annotations
