@@ -177,6 +177,17 @@ def test_timeline_events_reach_the_chains(monkeypatch):
     assert sim.ensemble.sampler.samples == sim.sampler.samples == 5 * 64
 
 
+def test_two_sampling_changes_between_steps_keep_the_chains_in_step():
+    sim = make_sim(chains=4, batch_size=10)
+    sim.run(7)
+    sim.apply(A.SetSampling("iid"))          # and back before the next step: the run abandons its epoch
+    sim.apply(A.SetSampling("shuffle"))
+    sim.run(250)                             # 1024 = 102 x 10 + 4: short last batches, epochs in step
+    s, c = sim.sampler, sim.ensemble.sampler
+    assert (s.samples, s.epochs_done, s.pos, s.batch_in_epoch) == (c.samples, c.epochs_done, c.pos, c.batch_in_epoch)
+    assert s.epochs_done == 2
+
+
 def test_diverging_chains_are_dropped_and_the_others_go_on():
     sim = make_sim(chains=10)
     sim.run(5)

@@ -37,6 +37,11 @@ def _max_batch_size(scenario, n: int) -> int:
     return min(max(sizes), n)
 
 
+def _position(sampler) -> tuple:
+    """Where a sampler stands in its epoch (the counters every chain shares with the run)."""
+    return sampler.samples, sampler.epochs_done, sampler.batch_in_epoch, sampler.epoch_start_samples, sampler.pos
+
+
 class Ensemble:
     """Owns chains 1..K-1 (parameters, velocities, sampler, alive mask); reads the Simulation, never writes it.
 
@@ -95,7 +100,16 @@ class Ensemble:
         self._sync()
         if not self.active:
             return
+        saved = self.sampler.counters()
         idx = self.sampler.next_batch(sim.batch_size)
+        if _position(self.sampler) != _position(sim.sampler):
+            # the run abandoned an epoch unseen here (two sampling changes between steps, back to the same
+            # mode): abandon it too and draw again, so that the chains stay in step
+            self.sampler.restore_counters(saved)
+            mode = self.sampler.mode
+            self.sampler.set_mode("iid" if mode != "iid" else "shuffle")
+            self.sampler.set_mode(mode)
+            idx = self.sampler.next_batch(sim.batch_size)
         if idx.shape[1] != sim.last_batch_size:
             raise RuntimeError(f"chains out of step with the run: batch {idx.shape[1]} vs {sim.last_batch_size}")
         new_theta, new_velocity = step_chains(self.problem, self.theta, self.velocity, idx, sim.last_lr,

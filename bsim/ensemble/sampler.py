@@ -43,7 +43,7 @@ class ChainsSampler(Sampler):
             idx = self._next_shuffled(B).T
         elif self.mode == "iid" and B > 1:
             keys = torch.rand(K, n, generator=gen, device=dev)
-            idx = keys.topk(B, dim=1, largest=False, sorted=False).indices
+            idx = keys.topk(B, dim=1, largest=False, sorted=True).indices   # sorted: the same order on every device
         else:  # replacement, or iid with B = 1 (one example: the same law)
             idx = torch.randint(n, (K, B), generator=gen, device=dev)
         self._count(int(idx.shape[1]))
