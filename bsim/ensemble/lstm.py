@@ -4,7 +4,7 @@ theta is (K, P) in the problem's flat layout (torch.nn.LSTM's: gates i, f,
 g, o; two biases; a linear read-out). Forward, per time step t:
   a_t = x_t w_ih + b_ih + b_hh + h_{t-1} W_hh^T,   i, f, o = sigmoid(a),  g = tanh(a_g)
   c_t = f c_{t-1} + i g,   h_t = o tanh(c_t);   f(x) = h_T . w_out + b_out
-(the gates are reordered i, f, o, g inside, so that one sigmoid covers three). The loss
+(inside, the gates run i, f, o, g and tanh is computed as 2 sigmoid(2 z) - 1). The loss
 of chain k on its batch is L_k = (1/2B) sum_b (f(x_kb; theta_k) - y_kb)^2, and
 its gradient is back-propagation through time written out (the standard LSTM
 derivatives: dc += dh o (1 - tanh^2 c), di = dc g, df = dc c_{t-1}, dg = dc i,
@@ -39,22 +39,31 @@ def _buffer(work: dict | None, name: str, shape: tuple, like: torch.Tensor) -> t
     return buf
 
 
+def _tanh(z: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+    """tanh z = 2 sigmoid(2 z) - 1 (on CPU builds where tanh is several times slower than sigmoid)."""
+    out = torch.sigmoid(z * 2, out=out)
+    return out.mul_(2).sub_(1)
+
+
 def forward(problem, theta: torch.Tensor, x: torch.Tensor, keep: bool = False, work: dict | None = None):
     """f(x_kb; theta_k) for theta (K, P) and x (K, B, T) or (B, T) shared; with ``keep`` also what backward
-    needs (in the scratch tensors of ``work``, reused from call to call). Gates in the order i, f, o, g."""
+    needs (in the scratch tensors of ``work``, reused from call to call). Gates in the order i, f, o, g;
+    the g block's pre-activation is doubled, so that one sigmoid gives all four: g = 2 sigmoid(2 a_g) - 1."""
     H = problem.hidden
     w_ih, w_hh, b_ih, b_hh, w_out, b_out = _unpack(problem, theta)
     order = _reorder(H, theta.device)
-    w_in = w_ih[:, order, 0]                                   # (K, 4H)
-    bias = (b_ih + b_hh)[:, order]                             # (K, 4H)
-    w_hhT = w_hh[:, order].transpose(1, 2)                     # (K, H, 4H)
+    scale = torch.ones(4 * H, dtype=theta.dtype, device=theta.device)
+    scale[3 * H:] = 2.0
+    w_in = w_ih[:, order, 0] * scale                           # (K, 4H)
+    bias = (b_ih + b_hh)[:, order] * scale                     # (K, 4H)
+    w_hhT = (w_hh[:, order] * scale[:, None]).transpose(1, 2)  # (K, H, 4H)
     K, T = theta.shape[0], x.shape[-1]
     if x.dim() == 2:
         x = x.expand(K, -1, -1)
     B = x.shape[1]
     # the input's part of every step's pre-activation at once: (T, K, B, 4H)
     x_in = torch.addcmul(bias[None, :, None, :], x.permute(2, 0, 1)[..., None], w_in[None, :, None, :])
-    if keep:   # every step's gates, cells and states, for back-propagation through time
+    if keep:   # every step's gates (i, f, o as sigmoids, g itself), cells, tanh(cells) and states
         s_all = _buffer(work, "s", (T, K, B, 4 * H), theta)
         c_all, h_all = _buffer(work, "c", (T + 1, K, B, H), theta), _buffer(work, "h", (T + 1, K, B, H), theta)
         tc_all = _buffer(work, "tc", (T, K, B, H), theta)
@@ -62,14 +71,12 @@ def forward(problem, theta: torch.Tensor, x: torch.Tensor, keep: bool = False, w
         h_all[0].zero_()
     h = c = theta.new_zeros(K, B, H)
     for t in range(T):
-        a = torch.baddbmm(x_in[t], h, w_hhT)
-        s = s_all[t] if keep else torch.empty_like(a)
-        torch.sigmoid(a[..., :3 * H], out=s[..., :3 * H])
-        torch.tanh(a[..., 3 * H:], out=s[..., 3 * H:])
+        s = torch.sigmoid(torch.baddbmm(x_in[t], h, w_hhT), out=s_all[t] if keep else None)
         i, f, o, g = s.split(H, dim=-1)
-        c = torch.addcmul(f * c, i, g, out=c_all[t + 1]) if keep else torch.addcmul(f * c, i, g)
-        tc = torch.tanh(c, out=tc_all[t]) if keep else torch.tanh(c)
-        h = torch.mul(o, tc, out=h_all[t + 1]) if keep else o * tc
+        g.mul_(2).sub_(1)
+        c = torch.addcmul(f * c, i, g, out=c_all[t + 1] if keep else None)
+        tc = _tanh(c, out=tc_all[t] if keep else None)
+        h = torch.mul(o, tc, out=h_all[t + 1] if keep else None)
     pred = torch.baddbmm(b_out[:, None, None], h, w_out[:, :, None])[..., 0]
     return (pred, (s_all, c_all, tc_all, h_all, x)) if keep else pred
 
@@ -83,33 +90,33 @@ def batch_grads(problem, theta: torch.Tensor, x: torch.Tensor, y: torch.Tensor, 
         _, w_hh, _, _, w_out, _ = _unpack(problem, theta)
         order = _reorder(H, theta.device)
         w_hh = w_hh[:, order]                                        # (K, 4H, H), gates i, f, o, g
-        # d gate / d pre-activation: s (1 - s) for i, f, o; 1 - g^2 for g; and d tanh(c) / dc = 1 - tanh(c)^2
-        deriv = _buffer(work, "deriv", s_all.shape, theta)
-        torch.mul(s_all, s_all, out=deriv)
-        deriv[..., :3 * H].neg_().add_(s_all[..., :3 * H])
-        deriv[..., 3 * H:].neg_().add_(1)
-        dtanh = _buffer(work, "dtanh", tc_all.shape, theta)
-        torch.mul(tc_all, tc_all, out=dtanh).neg_().add_(1)
         dpred = (pred - y) / B                                       # (K, B)
         d_w_out = torch.bmm(dpred[:, None, :], h_all[T])[:, 0]       # (K, H)
         d_b_out = dpred.sum(1)                                       # (K,)
         dh = dpred[..., None] * w_out[:, None, :]                    # (K, B, H)
         dc = torch.zeros_like(dh)
-        da_all = _buffer(work, "da", (T, K, B, 4 * H), theta)
-        for t in range(T - 1, -1, -1):
-            i, f, o, g = s_all[t].split(H, dim=-1)
-            dc = torch.addcmul(dc, dh * o, dtanh[t])
-            da = da_all[t]
-            torch.cat([dc * g, dc * c_all[t], dh * tc_all[t], dc * i], dim=-1, out=da)   # d i, d f, d o, d g
-            da *= deriv[t]
+        d_w_hh = theta.new_zeros(K, 4 * H, H)                        # rows i, f, o, g
+        d_w_ih = theta.new_zeros(K, 4 * H, 1)
+        d_bias = theta.new_zeros(K, 4 * H)
+        x_steps = x.permute(2, 0, 1)[..., None]                      # (T, K, B, 1)
+        da = _buffer(work, "da", (K, B, 4 * H), theta)
+        deriv = _buffer(work, "deriv", (K, B, 4 * H), theta)
+        for t in range(T - 1, -1, -1):   # each step's derivatives computed here, while they are in cache
+            s = s_all[t]
+            i, f, o, g = s.split(H, dim=-1)
+            tc = tc_all[t]
+            dc = torch.addcmul(dc, dh * o, 1 - tc * tc)                # d tanh(c) / dc = 1 - tanh(c)^2
+            torch.cat([dc * g, dc * c_all[t], dh * tc, dc * i], dim=-1, out=da)   # d i, d f, d o, d g
+            # d gate / d pre-activation: s (1 - s) for i, f, o; 1 - g^2 for g
+            torch.mul(s, s, out=deriv).neg_().add_(s)
+            torch.mul(g, g, out=deriv[..., 3 * H:]).neg_().add_(1)
+            da *= deriv
+            daT = da.transpose(1, 2)
+            d_w_hh.baddbmm_(daT, h_all[t])                           # + da^T h_{t-1}, while da is in cache
+            d_w_ih.baddbmm_(daT, x_steps[t])
+            d_bias += da.sum(1)
             dc = dc * f
             dh = torch.bmm(da, w_hh)                                  # (K, B, H)
-        da_flat = da_all.permute(1, 0, 2, 3).reshape(K, T * B, 4 * H)   # row (t, b) of chain k
-        h_prev = h_all[:T].permute(1, 0, 2, 3).reshape(K, T * B, H)  # h_{t-1} of row (t, b)
-        d_w_hh = torch.bmm(da_flat.transpose(1, 2), h_prev)          # (K, 4H, H), rows i, f, o, g
-        x_flat = x.permute(0, 2, 1).reshape(K, T * B, 1)             # x_t of row (t, b)
-        d_w_ih = torch.bmm(da_flat.transpose(1, 2), x_flat)[..., 0]  # (K, 4H)
-        d_bias = da_flat.sum(1)                                      # (K, 4H)
         back = torch.argsort(order)                                  # i, f, o, g -> the layout's i, f, g, o
-        d_w_ih, d_w_hh, d_bias = d_w_ih[:, back], d_w_hh[:, back], d_bias[:, back]
+        d_w_ih, d_w_hh, d_bias = d_w_ih[:, back, 0], d_w_hh[:, back], d_bias[:, back]
         return torch.cat([d_w_ih, d_w_hh.reshape(K, -1), d_bias, d_bias, d_w_out, d_b_out[:, None]], dim=1)
