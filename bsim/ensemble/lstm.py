@@ -61,8 +61,7 @@ def forward(problem, theta: torch.Tensor, x: torch.Tensor, keep: bool = False, w
     if x.dim() == 2:
         x = x.expand(K, -1, -1)
     B = x.shape[1]
-    # the input's part of every step's pre-activation at once: (T, K, B, 4H)
-    x_in = torch.addcmul(bias[None, :, None, :], x.permute(2, 0, 1)[..., None], w_in[None, :, None, :])
+    x_steps, w_in, bias = x.permute(2, 0, 1)[..., None], w_in[:, None, :], bias[:, None, :]   # (T, K, B, 1)
     if keep:   # every step's gates (i, f, o as sigmoids, g itself), cells, tanh(cells) and states
         s_all = _buffer(work, "s", (T, K, B, 4 * H), theta)
         c_all, h_all = _buffer(work, "c", (T + 1, K, B, H), theta), _buffer(work, "h", (T + 1, K, B, H), theta)
@@ -71,7 +70,8 @@ def forward(problem, theta: torch.Tensor, x: torch.Tensor, keep: bool = False, w
         h_all[0].zero_()
     h = c = theta.new_zeros(K, B, H)
     for t in range(T):
-        s = torch.sigmoid(torch.baddbmm(x_in[t], h, w_hhT), out=s_all[t] if keep else None)
+        a = torch.baddbmm(torch.addcmul(bias, x_steps[t], w_in), h, w_hhT)
+        s = torch.sigmoid(a, out=s_all[t] if keep else None)
         i, f, o, g = s.split(H, dim=-1)
         g.mul_(2).sub_(1)
         c = torch.addcmul(f * c, i, g, out=c_all[t + 1] if keep else None)
