@@ -27,8 +27,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bsim.scenario import apply_overrides, find_scenario  # noqa: E402
-from bsim.simulation import Simulation  # noqa: E402
+from bsim.scenario import apply_overrides, find_scenario
+from bsim.simulation import Simulation
 
 CASES = [  # name, bundled scenario, batch size, goal (K, ratio)
     ("linreg d=2 B=8", "default", 8, (256, 50.0)),

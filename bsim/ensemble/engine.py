@@ -20,10 +20,10 @@ from __future__ import annotations
 
 import torch
 
-from bsim.errors import BsimInputError
 from bsim.ensemble.memory import memory_problem
 from bsim.ensemble.sampler import ChainsSampler
 from bsim.ensemble.steps import chains_train_loss, is_linear, step_chains
+from bsim.errors import BsimInputError
 from bsim.problems.base import stream_seed
 
 #: the chains' sampling stream, after the problem streams (data 1, init 2, sample 3, probe 4)
