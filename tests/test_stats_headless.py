@@ -34,13 +34,14 @@ def test_csv_grad_noise_averages_to_its_theory(capsys, tmp_path):
     difference), so its standard error is the plain one."""
     header, rows = run_cli(capsys, tmp_path, "default", "--sampling", "iid", "--steps", "4000")
     assert header[:17] == list(CSV_COLUMNS[:17])
-    assert header[17:] == ["ball_radius", "trace_sigma", "temperature", "full_grad_every"]
+    assert header[17:] == ["ball_radius", "trace_sigma", "temperature", "full_grad_every", "ball_theory"]
     d = np.array([float(r["grad_noise"]) - float(r["grad_noise_theory"]) for r in rows])
     theory = np.mean([float(r["grad_noise_theory"]) for r in rows])
     assert abs(d.mean()) < 4 * d.std(ddof=1) / math.sqrt(len(d))
     assert d.std(ddof=1) / math.sqrt(len(d)) < 0.05 * theory
     r = rows[-1]
-    assert float(r["temperature"]) == pytest.approx(0.05 * 1024 / 8)
+    assert float(r["temperature"]) == pytest.approx(0.05 * (1024 / 8 - 1))     # lr (N/B - 1), Smith & Le
+    assert r["ball_theory"] == "exact"
     assert r["full_grad_every"] == "1"
     assert float(r["grad_noise_theory"]) == pytest.approx(c_factor(1024, 8, "iid") * float(r["trace_sigma"]))
     assert float(r["noise_scale"]) == pytest.approx(float(r["trace_sigma"]) / float(r["full_grad_norm"]) ** 2)
@@ -177,3 +178,15 @@ def test_the_variance_theory_line_comes_with_the_frame():
     assert bs[0] == 1 and bs[-1] == 1024 and bs == sorted(set(bs)) and len(bs) > 50
     for b, v in line:
         assert v == pytest.approx((1024 - b) / (b * 1023) * f.trace_sigma, rel=1e-12)
+
+
+def test_the_temperature_is_zero_with_the_whole_training_set_and_grows_with_momentum():
+    """lr (N/B - 1)/(1 - m): no noise at B = N; momentum m multiplies it by 1/(1 - m)."""
+    sc = find_scenario("default")
+    sc.problem.n_train, sc.problem.n_test = 64, 16
+    sim = Simulation(apply_overrides(sc, batch_size=64))
+    sim.run(2)
+    assert sim.frame().temperature == 0.0 and sim.frame().grad_noise == pytest.approx(0.0, abs=1e-20)
+    sim = Simulation(apply_overrides(sc, batch_size=16, momentum=0.5))
+    sim.run(2)
+    assert sim.frame().temperature == pytest.approx(0.05 * (64 / 16 - 1) / 0.5)
