@@ -1,7 +1,8 @@
 """The command line: bsim, bsim run, bsim replay, bsim scenarios.
 
 Exit codes: 0 success, 2 bad input (one line naming the file, line or key and
-what is expected), 3 a headless run that diverged, 130 interrupted.
+what is expected), 3 a headless run that diverged, 128 + the signal's number
+when stopped by SIGINT (130), SIGTERM (143) or SIGHUP (129).
 """
 
 from __future__ import annotations

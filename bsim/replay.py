@@ -20,17 +20,26 @@ def _warn(msg: str) -> None:
 
 def run_headless_recorded(sim, args, record_path: str) -> int:
     """`bsim run --headless --record PATH`: the file is the scenario plus the check at the end."""
-    from bsim.headless import run_headless
-    try:
-        rec = Recorder.start(record_path, scenario=sim.scenario, history=[], began_at=sim.tick)
-    except RecordingError as exc:
-        raise BsimInputError(f"--record {record_path}: {exc}") from None
-    code = run_headless(sim, args.steps, args.metrics, args.every or 1, timing=not args.no_timing)
-    try:
-        rec.stop(sim)
-    except RecordingError as exc:
-        print(f"bsim: error: {exc}", file=sys.stderr)
-        return 2
+    from bsim.headless import StopOnSignals, inputs_of, open_metrics, run_headless, same_file
+    for other, what in inputs_of(sim.scenario) + ((args.metrics, "the --metrics file"),):
+        if other is not None and str(other) != "-" and same_file(record_path, other):
+            raise BsimInputError(f"--record {record_path}: is {what}; expected another path for the recording "
+                                 f"(it would be overwritten)")
+    sink = open_metrics(args.metrics, sim.scenario)     # refused (locked, an input) before the recording starts
+    with StopOnSignals() as stop:                       # a signal during rec.stop waits for the check
+        try:
+            rec = Recorder.start(record_path, scenario=sim.scenario, history=[], began_at=sim.tick)
+        except RecordingError as exc:
+            if sink is not None:
+                sink.close()
+            raise BsimInputError(f"--record {record_path}: {exc}") from None
+        code = run_headless(sim, args.steps, sink if sink is not None else args.metrics, args.every or 1,
+                            timing=not args.no_timing, stop=stop)
+        try:
+            rec.stop(sim)
+        except RecordingError as exc:
+            print(f"bsim: error: {exc}", file=sys.stderr)
+            return 2
     return code
 
 
@@ -89,7 +98,7 @@ def cmd_replay(args) -> int:
     for w in sim.scenario.warnings:
         _warn(w)
     code = run_headless(sim, steps, args.metrics, args.every or 1, timing=not args.no_timing)
-    if code == 130:
+    if code >= 128:   # stopped by a signal: nothing to compare
         return code
     if info.has_check:
         notice = compare_check(info.table, sim, fname)
