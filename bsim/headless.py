@@ -83,7 +83,7 @@ class StopOnSignals:
 
     def __exit__(self, *exc) -> None:
         for sig, old in self._old.items():
-            signal.signal(sig, old)
+            signal.signal(sig, signal.SIG_DFL if old is None else old)   # None: a handler set outside Python
         self._old.clear()
 
 
@@ -106,12 +106,15 @@ class MetricsFile:
     """The metrics CSV being written: whole lines, flushed every FLUSH_EVERY seconds, locked.
 
     Owns the open file and its lock; ``write`` takes whole lines (csv.writer
-    writes one row per call), ``flush`` writes them all, ``close`` flushes and
-    unlocks.
+    writes one row per call), ``flush`` writes them all (the old contents go at
+    the first one), ``close`` flushes and unlocks, ``abandon`` unlocks and
+    leaves the file as it was (removed if this opened it new).
     """
 
-    def __init__(self, path: Path, fd: int):
+    def __init__(self, path: Path, fd: int, created: bool = False, regular: bool = True):
         self.path, self.fd = path, fd
+        self.created, self.regular = created, regular
+        self._started = False
         self._pending: list[str] = []
         self._unwritten = b""
         self._last_flush = time.monotonic()
@@ -125,25 +128,22 @@ class MetricsFile:
             if other is not None and same_file(path, other):
                 raise BsimInputError(f"--metrics {path}: is {what}; expected another path for the metrics CSV "
                                      f"(it would be overwritten)")
+        created = not path.exists()
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o666)
         except OSError as exc:
             raise _write_error(path, exc) from None
-        try:
-            if stat.S_ISREG(os.fstat(fd).st_mode):
-                if fcntl is not None:
-                    try:
-                        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    except BlockingIOError:
-                        raise BsimInputError(f"--metrics {path}: another bsim run is writing it; expected another "
-                                             f"path, or wait until that run ends") from None
-                os.ftruncate(fd, 0)
-        except BaseException as exc:
-            os.close(fd)
-            if isinstance(exc, OSError):
+        sink = cls(path, fd, created=created, regular=stat.S_ISREG(os.fstat(fd).st_mode))
+        if sink.regular and fcntl is not None:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError as exc:
+                sink.abandon()
+                if isinstance(exc, BlockingIOError):
+                    raise BsimInputError(f"--metrics {path}: another bsim run is writing it; expected another "
+                                         f"path, or wait until that run ends") from None
                 raise _write_error(path, exc) from None
-            raise
-        return cls(path, fd)
+        return sink
 
     def write(self, text: str) -> None:
         self._pending.append(text)
@@ -156,6 +156,10 @@ class MetricsFile:
                 self._unwritten += "".join(self._pending).encode("utf-8")
                 self._pending = []
             try:
+                if not self._started and self._unwritten:
+                    if self.regular:
+                        os.ftruncate(self.fd, 0)    # the old rows go only when the new ones come
+                    self._started = True
                 while self._unwritten:
                     n = os.write(self.fd, self._unwritten)
                     self._unwritten = self._unwritten[n:]
@@ -171,6 +175,16 @@ class MetricsFile:
         finally:
             os.close(self.fd)    # the lock goes with it
             self.fd = -1
+
+    def abandon(self) -> None:
+        """Unlock and leave the file as it was: nothing was written (a new file is removed)."""
+        if self.fd < 0:
+            return
+        if self.created and not self._started:
+            with contextlib.suppress(OSError):
+                os.unlink(self.path)
+        os.close(self.fd)
+        self.fd = -1
 
 
 def same_file(a: str | Path, b: str | Path) -> bool:

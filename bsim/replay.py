@@ -4,14 +4,25 @@ A headless replay runs the recording from step 0 to its ``final_tick`` and
 writes the same metrics CSV as the original run (byte for byte with
 ``--no-timing`` on the same device), then compares the check: a replay that
 ends elsewhere says so on stderr, with both values, and goes on (exit 0).
+
+A recording ends at most ``MAX_STEPS_PAST_TIMELINE`` steps after its last
+event (or where recording began): a ``final_tick`` beyond that is refused
+(exit 2) rather than replayed for ever. A data file whose sha256 is not the
+recorded one is named in a warning before the replay starts.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sys
+from pathlib import Path
 
 from bsim.errors import BsimInputError
-from bsim.recording import Recorder, RecordingError, compare_check, load_recording
+from bsim.recording import Recorder, RecordingError, changed_data, compare_check, load_recording
+
+#: the furthest a recording may end after its last event (a longer run is a plain scenario with --steps)
+MAX_STEPS_PAST_TIMELINE = 10**9
 
 
 def _warn(msg: str) -> None:
@@ -31,7 +42,7 @@ def run_headless_recorded(sim, args, record_path: str) -> int:
             rec = Recorder.start(record_path, scenario=sim.scenario, history=[], began_at=sim.tick)
         except RecordingError as exc:
             if sink is not None:
-                sink.close()
+                sink.abandon()
             raise BsimInputError(f"--record {record_path}: {exc}") from None
         code = run_headless(sim, args.steps, sink if sink is not None else args.metrics, args.every or 1,
                             timing=not args.no_timing, stop=stop)
@@ -41,6 +52,29 @@ def run_headless_recorded(sim, args, record_path: str) -> int:
             print(f"bsim: error: {exc}", file=sys.stderr)
             return 2
     return code
+
+
+@contextlib.contextmanager
+def _folder_locked(folder: str):
+    """An exclusive flock on the export folder while it is written: a second export into it refuses."""
+    path = Path(folder)
+    with contextlib.suppress(OSError):
+        path.mkdir(parents=True, exist_ok=True)      # as export_frames would (it reports a failure)
+    try:
+        import fcntl
+        fd = os.open(path, os.O_RDONLY)
+    except (ImportError, OSError):
+        yield
+        return
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise BsimInputError(f"--export {folder}: another bsim export is writing into it; expected another "
+                                 f"folder, or wait until that export ends") from None
+        yield
+    finally:
+        os.close(fd)
 
 
 def replay_scenario(args):
@@ -53,6 +87,17 @@ def replay_scenario(args):
         lr_scaling=args.lr_scaling,
     )
     return sc, info
+
+
+def check_replay_end(sc, info, fname: str) -> None:
+    """Refuse a final_tick more than MAX_STEPS_PAST_TIMELINE past the last event (one line, exit 2)."""
+    if info.final_tick is None:
+        return
+    last = max([info.began_at] + [ev.at for ev in sc.timeline])
+    if info.final_tick > last + MAX_STEPS_PAST_TIMELINE:
+        where = sc.where("final_tick", "recording") or fname
+        raise BsimInputError(f"{where}: final_tick is more than 10^9 steps past the last event (step {last}); "
+                             f"expected final_tick <= {last + MAX_STEPS_PAST_TIMELINE} (or --steps N)")
 
 
 def replay_steps(args, info, fname: str, sc_path=None) -> int:
@@ -83,11 +128,15 @@ def cmd_replay(args) -> int:
         raise BsimInputError(f"bsim replay: {flag} is for --export DIR; expected --export as well")
     sc, info = replay_scenario(args)
     fname = args.recording
+    if args.steps is None:
+        check_replay_end(sc, info, fname)
+    sc.warnings += [f"{fname}: {line}" for line in changed_data(sc, info.table)]
     if args.export:
         from bsim.export import export_frames
         steps = replay_steps(args, info, fname, sc.path)
-        written = export_frames(sc, args.export, steps=steps, every=args.every, at_captions=args.at_captions,
-                                cast=args.cast)
+        with _folder_locked(args.export):
+            written = export_frames(sc, args.export, steps=steps, every=args.every, at_captions=args.at_captions,
+                                    cast=args.cast)
         print(f"bsim: wrote {len(written)} files in {args.export}", file=sys.stderr)
         return 0
     if not args.headless:
