@@ -330,7 +330,8 @@ def run_headless(sim: Simulation, steps: int, metrics: str | Path | MetricsFile 
 def _say_interrupted(run: HeadlessRun, where: str) -> None:
     """One line whose step is the last row's: the message and the file agree."""
     at = "before the first row" if run.last_row_step is None else f"at step {run.last_row_step} (the last row)"
-    print(f"bsim: interrupted {at}; the rows so far are{where or ' written'}", file=sys.stderr)
+    with contextlib.suppress(OSError):      # SIGHUP: the terminal may be gone
+        print(f"bsim: interrupted {at}; the rows so far are{where or ' written'}", file=sys.stderr)
 
 
 def _check_writable(path: Path) -> None:

@@ -8,6 +8,7 @@ already (a resumed sweep) does not count as speed.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
 from typing import IO, Callable
@@ -77,9 +78,10 @@ class Progress:
     def close(self) -> None:
         """Draw the last count and end the line (the cursor is shown again)."""
         if self._bar is not None:
-            self._bar.refresh()
-            self._bar.stop()
-            self._bar = None
+            bar, self._bar = self._bar, None
+            with contextlib.suppress(OSError):     # a terminal gone (SIGHUP): nothing to draw on
+                bar.refresh()
+                bar.stop()
 
 
 def _isatty(stream: IO) -> bool:
