@@ -1,4 +1,8 @@
-"""Atomic writes: a file is either the old one or the whole new one, never half written."""
+"""Atomic writes: a file is either the old one or the whole new one, never half written.
+
+The new file is written beside the old, synced, renamed over it, and then
+the folder is synced, so that the rename itself survives a power cut.
+"""
 
 from __future__ import annotations
 
@@ -53,6 +57,7 @@ def _finish(fh: IO, tmp: str, path: Path, commit: bool) -> None:
         if commit:
             os.chmod(tmp, _mode_for(path))
             os.replace(tmp, path)
+            fsync_folder(path.parent)
             return
     except BaseException:  # a full disk, a folder gone: no temporary file is left behind
         with contextlib.suppress(FileNotFoundError):
@@ -60,6 +65,24 @@ def _finish(fh: IO, tmp: str, path: Path, commit: bool) -> None:
         raise
     with contextlib.suppress(FileNotFoundError):
         os.unlink(tmp)
+
+
+def fsync_folder(folder: str | Path) -> None:
+    """Make a rename in ``folder`` durable: fsync the folder itself (POSIX; a power cut keeps the new name).
+
+    Folders that cannot be opened or synced (Windows, some network file
+    systems) are skipped: the file's own data is already synced.
+    """
+    try:
+        fd = os.open(folder or ".", os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def _mode_for(path: Path) -> int:

@@ -1,7 +1,8 @@
 """The command line: bsim, bsim run, bsim replay, bsim scenarios.
 
 Exit codes: 0 success, 2 bad input (one line naming the file, line or key and
-what is expected), 3 a headless run that diverged, 130 interrupted.
+what is expected), 3 a headless run that diverged, 128 + the signal's number
+when stopped by SIGINT (130), SIGTERM (143) or SIGHUP (129).
 """
 
 from __future__ import annotations
@@ -135,13 +136,13 @@ def cmd_replay(args) -> int:
     from bsim import replay
 
     torch.set_num_threads(1)
-    replay.check_flags(args)
-    sc, info = replay.replay_scenario(args)
+    sc, info = replay.prepare(args)
     if args.export:
         from bsim.app.export import export_frames
         steps = replay.replay_steps(args, info, args.recording, sc.path)
-        written = export_frames(sc, args.export, steps=steps, every=args.every, at_captions=args.at_captions,
-                                cast=args.cast)
+        with replay.export_folder_locked(args.export):
+            written = export_frames(sc, args.export, steps=steps, every=args.every, at_captions=args.at_captions,
+                                    cast=args.cast)
         print(f"bsim: wrote {len(written)} files in {args.export}", file=sys.stderr)
         return 0
     if not args.headless:

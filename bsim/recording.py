@@ -19,6 +19,8 @@ The ``[recording]`` table (format version ``FORMAT``, checked by ``bsim.scenario
     train_loss            #   the train loss there,
     theta_sha256          #   sha256 of the parameters' own bytes (their dtype, little-endian, C order)
     diverged              #   true when the run had diverged at stop (a replay takes the failing step too)
+    data_sha256           # sha256 of the data file's bytes when recording began (absent: no data
+    test_data_sha256      #   file, or an older recording): a replay names the file that changed
 
 Every change rewrites the whole file atomically, so a killed terminal loses
 nothing already recorded: a file without the check replays to its last event.
@@ -45,6 +47,7 @@ from bsim.timeline import Timeline
 from bsim.tomlcheck import toml_value
 
 FORMAT = RECORDING_FORMAT
+DATA_KEYS = ("data", "test_data")     # [problem] keys whose files a recording hashes
 
 
 class RecordingError(Exception):
@@ -83,6 +86,9 @@ def compare_check(recording: dict, sim, fname: str = "recording") -> str | None:
     if here["final_tick"] != recording["final_tick"]:
         return (f"{fname}: the replay stopped at step {here['final_tick']}, the recording at "
                 f"{recording['final_tick']}; the check was not compared")
+    if here["final_step"] != recording["final_step"]:
+        return (f"{fname}: the recording's check does not match: final_step {here['final_step']} here, "
+                f"{recording['final_step']} recorded, at step {here['final_tick']} (the file was edited?); going on")
     # the diverged flag is not compared: a replay that stops at final_tick has not yet taken the
     # failing step, and the parameters decide whether it fails
     same_div = here["diverged"] == recording.get("diverged", False)
@@ -101,6 +107,39 @@ def compare_check(recording: dict, sim, fname: str = "recording") -> str | None:
 def _torch_version() -> str:
     import torch
     return torch.__version__
+
+
+def data_sha256(scenario: Scenario) -> dict:
+    """``{"data_sha256": ..., "test_data_sha256": ...}``: sha256 of each data file's bytes (those it has)."""
+    found = {}
+    for key in DATA_KEYS:
+        rel = getattr(scenario.problem, key, None)
+        if not rel:
+            continue
+        digest = hashlib.sha256()
+        try:
+            with open(scenario.resolve(rel), "rb") as fh:
+                for block in iter(lambda: fh.read(1 << 20), b""):
+                    digest.update(block)
+        except OSError:
+            continue
+        found[f"{key}_sha256"] = digest.hexdigest()
+    return found
+
+
+def changed_data(scenario: Scenario, recording: dict) -> list[str]:
+    """One line for each data file whose sha256 differs from the recording's (older recordings: none)."""
+    now = data_sha256(scenario)
+    lines = []
+    for key in DATA_KEYS:
+        was = recording.get(f"{key}_sha256")
+        if was is None or now.get(f"{key}_sha256") == was:
+            continue
+        rel = getattr(scenario.problem, key)
+        here = now.get(f"{key}_sha256", "missing")[:16]
+        lines.append(f"{key} file {rel}: changed since the recording (sha256 {here} now, {was[:16]} recorded); "
+                     f"the replay will differ")
+    return lines
 
 
 # ---------------------------------------------------------------- the timeline
@@ -167,6 +206,7 @@ class Recorder:
         self.device = _device_name(scenario.device)
         self.check: dict | None = None
         self.stopped = False
+        self.data_sha256: dict = {}     # of the data files when recording began (set by start)
 
     @classmethod
     def start(cls, path: str | Path, scenario: Scenario, actions: Iterable[tuple[int, Any]] = (),
@@ -179,6 +219,7 @@ class Recorder:
             item_event(t, item)  # an unknown item fails now, not at the first rewrite
         timeline = timeline if timeline is not None else Timeline(scenario.timeline)
         rec = cls(Path(path), _portable(scenario, Path(path)), done, began_at, timeline)
+        rec.data_sha256 = data_sha256(scenario)
         rec._write()
         return rec
 
@@ -209,6 +250,7 @@ class Recorder:
             "python": platform.python_version(),
             "device": self.device,
             "dtype": sc.resolved_dtype(), "began_at": self.began_at,
+            **self.data_sha256,
         }
         if self.check:
             table.update(self.check)
@@ -295,6 +337,6 @@ def load_recording(name_or_path: str) -> tuple[Scenario, RecordingInfo]:
     return sc, recording_info(sc)
 
 
-__all__ = ["FORMAT", "Caption", "PausePoint", "Recorder", "RecordingError", "RecordingInfo", "check_of",
-           "compare_check", "load_recording", "merged_timeline", "new_recording_path", "recording_info",
-           "theta_sha256"]
+__all__ = ["FORMAT", "Caption", "PausePoint", "Recorder", "RecordingError", "RecordingInfo", "changed_data",
+           "check_of", "compare_check", "data_sha256", "load_recording", "merged_timeline", "new_recording_path",
+           "recording_info", "theta_sha256"]

@@ -226,6 +226,8 @@ RECORDING_RULES: dict[str, Rule] = {
     "train_loss": ((int, float), None, "a number"),
     "theta_sha256": ((str,), lambda v: bool(_SHA.match(v)), "64 lowercase hex digits (a sha256)"),
     "diverged": ((bool,), None, "true or false (the run had diverged at stop)"),
+    "data_sha256": ((str,), lambda v: bool(_SHA.match(v)), "64 lowercase hex digits (a sha256)"),
+    "test_data_sha256": ((str,), lambda v: bool(_SHA.match(v)), "64 lowercase hex digits (a sha256)"),
 }
 
 

@@ -11,7 +11,8 @@ from bsim.scenario import load_scenario
 from bsim.simulation import Simulation
 from bsim.sweep import load_sweep, state
 from bsim.sweep.plots import render
-from bsim.sweep.runner import Progress, run_sweep
+from bsim.progress import Progress
+from bsim.sweep.runner import run_sweep
 from bsim.sweep.spec import SweepSpec, Task
 from bsim.sweep.task import batched_loss, run_task
 
@@ -298,14 +299,23 @@ def test_a_task_that_always_kills_its_worker_ends_the_sweep_in_one_line(small, t
 
 def test_progress_shows_tasks_done_and_an_eta():
     import io
-    p = Progress(40, done=10, stream=io.StringIO(), enabled=True)
-    assert "10/40 tasks" in p.text() and "ETA     ?" in p.text()      # nothing run yet: no rate, no ETA
-    p.t0 -= 10.0                                                       # 10 s ago; 5 tasks done since
-    p.update(15, "B=4 S=120")
-    line = p.stream.getvalue()
-    assert "15/40 tasks" in line and "B=4 S=120" in line
-    eta = float(line.split("ETA")[1].split("s")[0])
-    assert eta == pytest.approx(10.0 / 5 * 25, abs=1)                  # 2 s a task, 25 left
+    import re
+
+    def plain(text):
+        return re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", text)
+
+    clock = [100.0]
+    stream = io.StringIO()
+    p = Progress(40, done=10, unit="tasks", stream=stream, enabled=True, clock=lambda: clock[0])
+    p.update(10, force=True)
+    first = plain(stream.getvalue())
+    assert "10/40 tasks" in first and "ETA ?" in first                  # nothing run yet: no rate, no ETA
+    clock[0] += 10.0                                                     # 10 s later; 5 tasks done since
+    p.update(15, "B=4 S=120", force=True)
+    p.close()
+    line = plain(stream.getvalue()).split("\r")[-1]
+    assert "15/40 tasks" in line and "B=4 S=120" in line and "0.5 tasks/s" in line
+    assert "ETA 50s" in line                                             # 2 s a task, 25 left
 
 
 def test_the_bundled_least_squares_sweep_finds_the_same_b_crit_on_other_seeds(tmp_path, capsys):

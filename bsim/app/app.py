@@ -24,6 +24,7 @@ from bsim.runner import Runner
 from bsim.app.commands import PRESETS, PROBE_BATCHES
 from bsim.app.history import FrameBuffer
 from bsim.app.screens import AskScreen, HelpScreen
+from bsim.app.signals import forget_signals, quit_on_signals
 from bsim.app.widgets.ball import BallPanel, PlaneWanted
 from bsim.app.widgets.counters import CountersPanel
 from bsim.app.widgets.gradient import GradientPanel
@@ -130,6 +131,7 @@ class BsimApp(App):
         self._set_titles(self.sim)
         self._check_size()
         self._start_runner(self.sim, replay=self.replay, record=self.record_path)
+        self._signals = quit_on_signals(self)
         for w in self.sim.scenario.warnings:
             self._notice("error", f"warning: {w}")
 
@@ -412,7 +414,13 @@ class BsimApp(App):
             runner, self.runner = self.runner, None
             runner.stop()
 
+    def quit_on_signal(self, signum: int) -> None:
+        """SIGTERM or SIGHUP: quit as q does (the check written, the terminal restored); exit 128 + signum."""
+        self._stop_runner()
+        self.exit(128 + signum)
+
     def on_unmount(self) -> None:
+        forget_signals(getattr(self, "_signals", ()))
         self._stop_runner()
         if getattr(self, "_switch_interval", None):
             sys.setswitchinterval(self._switch_interval)

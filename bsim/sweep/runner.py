@@ -21,16 +21,16 @@ import logging
 import os
 import signal
 import sys
-import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Callable, Iterator
+from typing import Callable, Iterator
 
 import multiprocessing as mp
 
 from bsim.errors import BsimInputError
+from bsim.progress import Progress
 from bsim.sweep import state
 from bsim.sweep.spec import SweepSpec, Task
 from bsim.sweep.task import TaskResult, run_task
@@ -60,34 +60,6 @@ class Outcome:
     rows: list[dict]
     ran: int          # tasks run by this call
     skipped: int      # tasks found done in the CSV
-
-
-class Progress:
-    """A one-line progress bar with an ETA on stderr (only when it is a terminal)."""
-
-    def __init__(self, total: int, done: int = 0, stream: IO | None = None, enabled: bool | None = None):
-        self.stream = stream or sys.stderr
-        self.total, self.start_done, self.done = total, done, done
-        self.enabled = self.stream.isatty() if enabled is None else enabled
-        self.t0 = time.perf_counter()
-
-    def text(self, last: str = "") -> str:
-        frac = self.done / self.total if self.total else 1.0
-        ran, left = self.done - self.start_done, self.total - self.done
-        dt = time.perf_counter() - self.t0
-        eta = f"ETA {dt / ran * left:5.0f}s" if ran else "ETA     ?"
-        return f"\r[{'#' * int(30 * frac):<30}] {self.done}/{self.total} tasks  {dt:5.0f}s  {eta}  {last:<34}"
-
-    def update(self, done: int, last: str = "") -> None:
-        self.done = done
-        if self.enabled:
-            self.stream.write(self.text(last))
-            self.stream.flush()
-
-    def close(self) -> None:
-        if self.enabled:
-            self.stream.write("\n")
-            self.stream.flush()
 
 
 # ------------------------------------------------------------------ engines
@@ -234,7 +206,7 @@ def run_sweep(spec: SweepSpec, out: str | Path, workers: int | None = None, ray_
         engine = run_pool(spec, todo, workers, task_fn)
     ident = spec.identity()
     curves = state.curves_dir(out)
-    prog = progress or Progress(len(tasks), skipped)
+    prog = progress or Progress(len(tasks), skipped, unit="tasks")
     ran = 0
     try:
         prog.update(skipped)
