@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from bsim.cliargs import float_in as _float_in
+from bsim.cliargs import int_at_least as _int_at_least
 from bsim.errors import BsimInputError
 from bsim.scenario import DEVICES, DTYPES, LR_SCALINGS, PROBLEMS, SAMPLINGS
 
@@ -18,30 +20,6 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str):
         raise BsimInputError(f"{self.prog}: {message}")
-
-
-def _int_at_least(lo: int, what: str):
-    def parse(text: str) -> int:
-        try:
-            v = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r}: expected {what}") from None
-        if v < lo:
-            raise argparse.ArgumentTypeError(f"{text!r}: expected {what}")
-        return v
-    return parse
-
-
-def _float_in(check, what: str):
-    def parse(text: str) -> float:
-        try:
-            v = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r}: expected {what}") from None
-        if not check(v):
-            raise argparse.ArgumentTypeError(f"{text!r}: expected {what}")
-        return v
-    return parse
 
 
 def _add_overrides(p: argparse.ArgumentParser) -> None:
@@ -139,8 +117,12 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "scenarios":
             return cmd_scenarios()
         if args.command == "sweep":
-            from bsim.sweep.command import cmd_sweep
-            return cmd_sweep(args)
+            from bsim.sweep.command import OpenSweepScreen, cmd_sweep
+            result = cmd_sweep(args)
+            if isinstance(result, OpenSweepScreen):     # --show --app: the sweep never imports the app
+                from bsim.app.sweep_screen import run_sweep_app
+                return run_sweep_app(result.path)
+            return result
         if args.command == "replay":
             from bsim.replay import cmd_replay
             return cmd_replay(args)
