@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from bsim import __version__
 from bsim.cliargs import float_in as _float_in
 from bsim.cliargs import int_at_least as _int_at_least
 from bsim.errors import BsimInputError
@@ -47,6 +48,7 @@ def _add_headless(p: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="bsim", description="A terminal laboratory for minibatch noise in SGD.")
+    parser.add_argument("--version", action="version", version=f"bsim {__version__}")
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)
     run = sub.add_parser("run", help="run a scenario (the app, or --headless)")
     run.add_argument("scenario", nargs="?", default="default", help="a bundled name or a TOML file")
