@@ -36,6 +36,7 @@ from bsim.errors import BsimInputError
 from bsim.sweep import state
 from bsim.sweep.spec import SweepSpec, Task
 from bsim.sweep.task import TaskResult, run_task
+from bsim.sweep.worker import init_worker
 
 MAX_RETRIES = 3
 TaskFn = Callable[[SweepSpec, Task], TaskResult]
@@ -108,42 +109,6 @@ def run_inline(spec: SweepSpec, tasks: list[Task], task_fn: TaskFn = run_task) -
         yield task_fn(spec, t)
 
 
-def _init_worker(driver_pid: int) -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)   # the driver handles Ctrl-C and ends the workers
-    exit_with_parent(driver_pid)
-    import torch
-    torch.set_num_threads(1)
-
-
-PR_SET_PDEATHSIG = 1     # linux/prctl.h
-
-
-def exit_with_parent(parent_pid: int, poll_s: float = 1.0) -> str:
-    """End this process when ``parent_pid`` (the sweep) dies, even by kill -9, so that no worker is left
-    running a task under PID 1. Linux: prctl(PR_SET_PDEATHSIG, SIGKILL), the kernel's own notice;
-    elsewhere, a daemon thread that polls os.getppid() every ``poll_s`` seconds. Returns which it used."""
-    if sys.platform.startswith("linux"):
-        import ctypes
-        try:
-            libc = ctypes.CDLL(None, use_errno=True)
-            ok = libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) == 0
-        except (OSError, AttributeError):
-            ok = False
-        if ok:
-            if os.getppid() != parent_pid:      # the parent died before prctl: nobody would tell us
-                os._exit(1)
-            return "prctl"
-
-    def watch() -> None:
-        while os.getppid() == parent_pid:
-            time.sleep(poll_s)
-        os._exit(1)
-
-    import threading
-    threading.Thread(target=watch, name="bsim-parent-watch", daemon=True).start()
-    return "poll"
-
-
 def _kill(executor: ProcessPoolExecutor, started_before: set) -> None:
     """End the pool's workers now (a task may run for minutes), then the pool.
 
@@ -183,7 +148,7 @@ def _run_pool(spec: SweepSpec, tasks: list[Task], workers: int, task_fn: TaskFn)
     for attempt in range(MAX_RETRIES + 1):
         before = set(mp.active_children())
         ex = ProcessPoolExecutor(max_workers=max(1, min(workers, len(left))), mp_context=mp.get_context("spawn"),
-                                 initializer=_init_worker, initargs=(os.getpid(),))
+                                 initializer=init_worker, initargs=(os.getpid(),))
         futures = {ex.submit(task_fn, spec, t): t for t in left}
         try:
             pending = set(futures)
