@@ -45,7 +45,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help=f"give up on a task after N steps (default {DEFAULT_MAX_STEPS})")
     p.add_argument("--out", metavar="PATH.csv", help="the sweep's CSV: its state (a rerun resumes it)")
     p.add_argument("--workers", type=_pos_int("an integer >= 1"), metavar="W",
-                   help="local processes (default: every core; 1 runs in this process)")
+                   help="local processes (default: the cores this process may run on; 1 runs in this process)")
     p.add_argument("--ray", nargs="?", const="", metavar="ADDRESS",
                    help="run the tasks on Ray: a local one, or the cluster at ADDRESS (needs bsim[ray])")
     p.add_argument("--show", metavar="PATH.csv", help="show a saved sweep instead of running one")
