@@ -4,7 +4,7 @@ Every engine yields TaskResults as tasks finish; ``run_sweep`` saves each one
 (its curve, then the CSV rewritten atomically) before the next, so the CSV is
 always the state: a rerun of the same command skips the tasks in it.
 - inline (workers = 1): in this process, in order.
-- pool (workers >= 2, the default: every core): a ProcessPoolExecutor of
+- pool (workers >= 2, the default: one per core this process may use): a ProcessPoolExecutor of
   spawned workers, one torch and one BLAS thread each. If a worker process dies, the pool
   is rebuilt and the unfinished tasks resubmitted (up to MAX_RETRIES times).
 - ray: one remote task per sweep task (num_cpus=1, max_retries=MAX_RETRIES,
@@ -21,7 +21,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import signal
 import sys
 import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
