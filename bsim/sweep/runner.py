@@ -236,10 +236,15 @@ def run_ray(spec: SweepSpec, tasks: list[Task], address: str | None, task_fn: Ta
     if own:
         kwargs = dict(include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING,
                       runtime_env=ray_runtime_env())
-        if not address and not os.environ.get("RAY_ADDRESS"):
-            kwargs["num_cpus"] = local_cores()      # a new local Ray: the cores this process may use
+        local = not address and not os.environ.get("RAY_ADDRESS")
         try:
-            ray.init(address=address or None, **kwargs)
+            try:
+                # a new local Ray: the cores this process may use
+                ray.init(address=address or None, **kwargs, **({"num_cpus": local_cores()} if local else {}))
+            except ValueError as exc:
+                if not (local and "existing cluster" in str(exc)):
+                    raise
+                ray.init(**kwargs)      # ray.init() found a cluster started on this machine (ray start): join it
         except (ConnectionError, RuntimeError, ValueError) as exc:
             raise BsimInputError(f"--ray {address or ''}: cannot start or join Ray: {str(exc).splitlines()[0]}") from None
     try:
