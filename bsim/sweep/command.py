@@ -23,28 +23,21 @@ DEFAULT_MAX_STEPS = 20_000
 MAX_SEEDS = 1000          # --seeds (and [sweep] seeds): a bound that keeps the task list small in memory
 
 
-def _pos_int(what: str, at_most: int | None = None):
-    return int_at_least(1, what, at_most)
-
-
-_nonneg_int = int_at_least(0, "an integer >= 0")
-
-
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("scenario", nargs="?", help="a bundled name (see `bsim scenarios`, sweep-*) or a TOML file")
     p.add_argument("--batch-sizes", metavar="LIST", help="e.g. 1,2,4,...,1024 (a progression) or 8,32,128")
     p.add_argument("--target", metavar="LOSS", help="train until the loss is at most this; opt+EPS: EPS above the "
                    "loss at theta* of each seed (linear problems)")
     p.add_argument("--on", choices=ON, help="which loss meets the target (default train)")
-    p.add_argument("--seeds", type=_pos_int(f"an integer in 1..{MAX_SEEDS}", MAX_SEEDS), metavar="K",
-                   help="seeds scenario seed .. seed+K-1, each its own data, start and sampling (default 1)")
-    p.add_argument("--seed", type=_nonneg_int, metavar="S", help="the first seed (default: the scenario's)")
+    p.add_argument("--seeds", type=int_at_least(1, f"an integer in 1..{MAX_SEEDS}", MAX_SEEDS), metavar="K",
+                   help=f"seeds scenario seed .. seed+K-1, each its own data, start and sampling (default 1, at most {MAX_SEEDS})")
+    p.add_argument("--seed", type=int_at_least(0, "an integer >= 0"), metavar="S", help="the first seed (default: the scenario's)")
     p.add_argument("--lr-rule", choices=LR_RULES, help="how lr follows B (default none; tuned: a grid per B)")
     p.add_argument("--lr-grid", metavar="LIST", help="the lrs tuned tries (default: the scenario lr x 2^k, k=-3..3)")
-    p.add_argument("--max-steps", type=_pos_int("an integer >= 1"), metavar="N",
+    p.add_argument("--max-steps", type=int_at_least(1, "an integer >= 1"), metavar="N",
                    help=f"give up on a task after N steps (default {DEFAULT_MAX_STEPS})")
     p.add_argument("--out", metavar="PATH.csv", help="the sweep's CSV: its state (a rerun resumes it)")
-    p.add_argument("--workers", type=_pos_int("an integer >= 1"), metavar="W",
+    p.add_argument("--workers", type=int_at_least(1, "an integer >= 1"), metavar="W",
                    help="local processes (default: the cores this process may run on; 1 runs in this process)")
     p.add_argument("--ray", nargs="?", const="", metavar="ADDRESS",
                    help="run the tasks on Ray: a local one, or the cluster at ADDRESS (needs bsim[ray])")
