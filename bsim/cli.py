@@ -10,6 +10,9 @@ from __future__ import annotations
 import argparse
 import sys
 
+from bsim import __version__
+from bsim.cliargs import float_in as _float_in
+from bsim.cliargs import int_at_least as _int_at_least
 from bsim.errors import BsimInputError
 from bsim.scenario import DEVICES, DTYPES, LR_SCALINGS, PROBLEMS, SAMPLINGS
 
@@ -19,30 +22,6 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str):
         raise BsimInputError(f"{self.prog}: {message}")
-
-
-def _int_at_least(lo: int, what: str):
-    def parse(text: str) -> int:
-        try:
-            v = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r}: expected {what}") from None
-        if v < lo:
-            raise argparse.ArgumentTypeError(f"{text!r}: expected {what}")
-        return v
-    return parse
-
-
-def _float_in(check, what: str):
-    def parse(text: str) -> float:
-        try:
-            v = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r}: expected {what}") from None
-        if not check(v):
-            raise argparse.ArgumentTypeError(f"{text!r}: expected {what}")
-        return v
-    return parse
 
 
 def _add_overrides(p: argparse.ArgumentParser) -> None:
@@ -72,6 +51,7 @@ def _add_headless(p: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="bsim", description="A terminal laboratory for minibatch noise in SGD.")
+    parser.add_argument("--version", action="version", version=f"bsim {__version__}")
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)
     run = sub.add_parser("run", help="run a scenario (the app, or --headless)")
     run.add_argument("scenario", nargs="?", default="default", help="a bundled name or a TOML file")
@@ -159,8 +139,12 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "scenarios":
             return cmd_scenarios()
         if args.command == "sweep":
-            from bsim.sweep.command import cmd_sweep
-            return cmd_sweep(args)
+            from bsim.sweep.command import OpenSweepScreen, cmd_sweep
+            result = cmd_sweep(args)
+            if isinstance(result, OpenSweepScreen):     # --show --app: the sweep never imports the app
+                from bsim.app.sweep_screen import run_sweep_app
+                return run_sweep_app(result.path)
+            return result
         if args.command == "replay":
             return cmd_replay(args)
         if args.command == "run":

@@ -25,18 +25,13 @@ from bsim.actions import Action, ActionError, dispatch, event_actions
 from bsim.devices import resolve_device, torch_dtype
 from bsim.errors import BsimInputError
 from bsim.frame import Frame
+from bsim.lrscaling import scaling_factor
 from bsim.problems import make_problem
 from bsim.problems.base import SAMPLE_STREAM, stream_seed
 from bsim.sampler import Sampler
 from bsim.scenario import LR_SCALINGS, PROBLEM_SCENARIOS, SAMPLINGS, Scenario
 from bsim.timeline import Timeline
 
-
-
-def scaling_factor(mode: str, batch_size: int, base_batch_size: int) -> float:
-    """lr multiplier: 1 (none), B/B0 (linear, Goyal et al.), sqrt(B/B0) (square root)."""
-    ratio = batch_size / base_batch_size
-    return {"none": 1.0, "linear": ratio, "sqrt": math.sqrt(ratio)}[mode]
 
 
 class Simulation:

@@ -39,7 +39,8 @@ def screen_text(app) -> str:
     w, h = app.size
     con = Console(width=w, height=h, file=io.StringIO(), force_terminal=True, color_system="truecolor",
                   record=True, legacy_windows=False, safe_box=False)
-    con.print(app.screen._compositor.render_update(full=True, screen_stack=app._background_screens))
+    from bsim.app.compositor import screen_update
+    con.print(screen_update(app, with_background=True))
     return con.export_text(styles=False)
 
 

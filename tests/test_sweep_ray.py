@@ -61,3 +61,26 @@ def test_a_task_whose_ray_worker_dies_is_retried(local_ray, small, tmp_path):
     here = run_sweep(spec, tmp_path / "here.csv", workers=1, progress=QUIET, quiet=True).rows
     assert without_wall(rows) == without_wall(here)
     assert [r["batch_size"] for r in state.read_rows(tmp_path / "ray.csv")] == [4, 16]
+
+
+def test_ray_nodes_need_no_path_to_the_data(local_ray, tmp_path):
+    # a scenario on a data CSV: the driver reads it and puts it in Ray's store before any task runs,
+    # so the tasks still run (and give the in-process rows) after the file is gone from its path
+    import numpy as np
+
+    from bsim.sweep.runner import run_ray
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((128, 3))
+    y = X @ np.array([1.0, -2.0, 0.5]) + 0.3 * rng.standard_normal(128)
+    data = tmp_path / "points.csv"
+    data.write_text("a,b,c,y\n" + "".join(",".join(repr(float(v)) for v in (*x, t)) + "\n" for x, t in zip(X, y)))
+    scenario = tmp_path / "data.toml"
+    scenario.write_text(SMALL.replace('kind = "linreg"', 'kind = "linreg"\ndata = "points.csv"')
+                        .replace("n_test = 64\n", "").replace("dim = 4\n", ""))
+    spec = spec_of(scenario, batch_sizes=(4, 16), seeds=(0,))
+    here = run_sweep(spec, tmp_path / "here.csv", workers=1, progress=QUIET, quiet=True).rows
+    engine = run_ray(spec, spec.tasks(), None)
+    data.unlink()
+    there = [res.row for res in engine]
+    here = [{k: r[k] for k in state.TASK_COLUMNS + state.RESULT_COLUMNS} for r in here]   # without the identity
+    assert without_wall(there) == without_wall(here) and len(there) == 2

@@ -134,7 +134,8 @@ def _ansi(app) -> str:
     width, height = app.size
     console = Console(width=width, height=height, file=io.StringIO(), force_terminal=True,
                       color_system="truecolor", record=True, legacy_windows=False, safe_box=False)
-    console.print(app.screen._compositor.render_update(full=True))
+    from bsim.app.compositor import screen_update
+    console.print(screen_update(app))
     return console.export_text(styles=True)
 
 

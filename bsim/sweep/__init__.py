@@ -20,7 +20,7 @@ def load_sweep(path: str | Path):
     from bsim.sweep import state
     from bsim.sweep.analysis import summarize
     from bsim.sweep.spec import Task
-    rows = state.read_rows(path)
+    rows, _dropped = state.drop_duplicates(state.read_rows(path))   # a task counted once (bsim sweep warns on resume)
     if not rows:
         raise BsimInputError(f"{path}: holds no finished task yet; expected a sweep with at least one row")
     summary = summarize(rows)

@@ -11,6 +11,7 @@ each reached the target.
 
 from __future__ import annotations
 
+import math
 import statistics
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -74,7 +75,8 @@ class Summary:
             if self.spread is None:
                 line += " (one seed per batch size: no spread; use --seeds 3 or more)"
             elif self.spread.n_ok:
-                line += (f" (68% bootstrap interval over seeds {self.spread.lo:.3g}..{self.spread.hi:.3g}, "
+                over = "seeds and the lr grid's spacing" if self.spread.grid else "seeds"
+                line += (f" (68% bootstrap interval over {over} {self.spread.lo:.3g}..{self.spread.hi:.3g}, "
                          f"{self.spread.n_ok}/{self.spread.n} resamples fitted)")
             else:
                 line += " (no bootstrap resample could be fitted: no spread)"
@@ -115,6 +117,57 @@ def kept_lrs(rows: list[dict]) -> dict[int, float]:
     return out
 
 
+def grid_drops(rows: list[dict], kept: dict[int, float]) -> dict[int, float]:
+    """Batch size -> how far ln S may fall between the lr grid's points around the kept lr (tuned).
+
+    In x = ln lr, y = ln(mean steps), with the kept lr at (x0, y0) and its grid neighbours at
+    (x-, y-), (x+, y+), a V whose arms have the steeper neighbour's slope passes through all three;
+    its vertex lies below y0 by drop = d |s- - s+| / 2, where s-, s+ are the neighbours' secant
+    slopes (rise away from x0) and d the grid step on the shallower side. A neighbour that reached
+    the target less often than the kept lr (or diverged), or none (the grid's edge), counts as flat:
+    drop = d s / 2 with s the other side's slope, 1 when neither side is known (S ~ 1/lr, the
+    deterministic regime). One lr per batch size (rules none, linear, sqrt): no grid, no entry.
+    """
+    by = defaultdict(lambda: defaultdict(list))
+    for r in rows:
+        by[r["batch_size"]][r["lr"]].append(r)
+    out = {}
+    for b, lr_kept in kept.items():
+        lrs = sorted(by[b])
+        if len(lrs) < 2:
+            continue
+        k = lrs.index(lr_kept)
+
+        def point(j):
+            rs = by[b][lrs[j]]
+            steps = [r["steps"] for r in rs if r["reached"]]
+            ref = by[b][lr_kept]
+            if len(steps) * len(ref) < sum(bool(r["reached"]) for r in ref) * len(rs) or not steps:
+                return None                 # reached less often than the kept lr: no slope from it
+            return math.log(lrs[j]), math.log(statistics.fmean(steps))
+
+        if point(k) is None:
+            continue                        # the kept lr never reached the target: not in the fit
+        x0, y0 = point(k)
+        steps_ = [math.log(lrs[j + 1] / lrs[j]) for j in range(len(lrs) - 1)]
+        d_lo = steps_[k - 1] if k > 0 else steps_[0]
+        d_hi = steps_[k] if k < len(lrs) - 1 else steps_[-1]
+        lo = point(k - 1) if k > 0 else None
+        hi = point(k + 1) if k < len(lrs) - 1 else None
+        s_lo = (lo[1] - y0) / (x0 - lo[0]) if lo else None
+        s_hi = (hi[1] - y0) / (hi[0] - x0) if hi else None
+        if s_lo is not None and s_hi is not None:
+            drop = (d_hi if s_hi < s_lo else d_lo) * abs(s_lo - s_hi) / 2
+        elif s_lo is not None:
+            drop = d_hi * max(s_lo, 0.0) / 2
+        elif s_hi is not None:
+            drop = d_lo * max(s_hi, 0.0) / 2
+        else:
+            drop = min(d_lo, d_hi) / 2
+        out[b] = max(drop, 0.0)
+    return out
+
+
 def summarize(rows: list[dict]) -> Summary:
     kept = kept_lrs(rows)
     per_b = []
@@ -132,7 +185,7 @@ def summarize(rows: list[dict]) -> Summary:
     E = [e for g in groups.values() for _, e in g]
     B = [b for b, g in groups.items() for _ in g]
     fit = fit_tradeoff(S, E, B)
-    spread = bootstrap_b_crit(groups) if fit.ok else None
+    spread = bootstrap_b_crit(groups, grid_drop=grid_drops(rows, kept)) if fit.ok else None
     simple = [v for pb in per_b for v in pb.b_simple]
     noise = [v for pb in per_b for v in pb.b_noise]
     return Summary(rows, per_b, fit, spread, statistics.median(simple) if simple else None,

@@ -8,39 +8,19 @@ the same command resumes.
 from __future__ import annotations
 
 import argparse
-import math
 import shutil
 import signal
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
+from bsim.cliargs import int_at_least
 from bsim.errors import BsimInputError
 from bsim.sweep.defaults import parse_batch_sizes, parse_lr_grid, parse_target
 from bsim.sweep.spec import LR_RULES, ON, SweepSpec, Task
 
 DEFAULT_MAX_STEPS = 20_000
-
-
-def _pos_int(what: str):
-    def parse(text: str) -> int:
-        try:
-            v = int(text)
-        except ValueError:
-            v = 0
-        if v < 1:
-            raise argparse.ArgumentTypeError(f"{text!r}: expected {what}")
-        return v
-    return parse
-
-
-def _nonneg_int(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        v = -1
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"{text!r}: expected an integer >= 0")
-    return v
+MAX_SEEDS = 1000          # --seeds (and [sweep] seeds): a bound that keeps the task list small in memory
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -49,16 +29,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--target", metavar="LOSS", help="train until the loss is at most this; opt+EPS: EPS above the "
                    "loss at theta* of each seed (linear problems)")
     p.add_argument("--on", choices=ON, help="which loss meets the target (default train)")
-    p.add_argument("--seeds", type=_pos_int("an integer >= 1"), metavar="K",
-                   help="seeds scenario seed .. seed+K-1, each its own data, start and sampling (default 1)")
-    p.add_argument("--seed", type=_nonneg_int, metavar="S", help="the first seed (default: the scenario's)")
+    p.add_argument("--seeds", type=int_at_least(1, f"an integer in 1..{MAX_SEEDS}", MAX_SEEDS), metavar="K",
+                   help=f"seeds scenario seed .. seed+K-1, each its own data, start and sampling (default 1, at most {MAX_SEEDS})")
+    p.add_argument("--seed", type=int_at_least(0, "an integer >= 0"), metavar="S", help="the first seed (default: the scenario's)")
     p.add_argument("--lr-rule", choices=LR_RULES, help="how lr follows B (default none; tuned: a grid per B)")
     p.add_argument("--lr-grid", metavar="LIST", help="the lrs tuned tries (default: the scenario lr x 2^k, k=-3..3)")
-    p.add_argument("--max-steps", type=_pos_int("an integer >= 1"), metavar="N",
+    p.add_argument("--max-steps", type=int_at_least(1, "an integer >= 1"), metavar="N",
                    help=f"give up on a task after N steps (default {DEFAULT_MAX_STEPS})")
     p.add_argument("--out", metavar="PATH.csv", help="the sweep's CSV: its state (a rerun resumes it)")
-    p.add_argument("--workers", type=_pos_int("an integer >= 1"), metavar="W",
-                   help="local processes (default: every core; 1 runs in this process)")
+    p.add_argument("--workers", type=int_at_least(1, "an integer >= 1"), metavar="W",
+                   help="local processes (default: the cores this process may run on; 1 runs in this process)")
     p.add_argument("--ray", nargs="?", const="", metavar="ADDRESS",
                    help="run the tasks on Ray: a local one, or the cluster at ADDRESS (needs bsim[ray])")
     p.add_argument("--show", metavar="PATH.csv", help="show a saved sweep instead of running one")
@@ -91,6 +71,9 @@ def build_spec(args) -> SweepSpec:
     if args.lr_grid and lr_rule != "tuned":
         raise BsimInputError(f"--lr-grid: only tuned tries a grid; expected --lr-rule tuned (not {lr_rule})")
     seeds = args.seeds or d.get("seeds", 1)
+    if seeds > MAX_SEEDS:
+        raise BsimInputError(f"{sc.where('seeds', 'sweep') or 'the [sweep] table'}: sweep.seeds: got {seeds}, "
+                             f"expected an integer in 1..{MAX_SEEDS}")
     name = Path(args.scenario).stem if args.scenario.endswith(".toml") else args.scenario
     spec = SweepSpec(scenario=sc, scenario_name=name, batch_sizes=tuple(sorted(set(batch_sizes))),
                      target=target, excess=excess, on=args.on or d.get("on", "train"),
@@ -135,7 +118,8 @@ def _check_problem(spec: SweepSpec) -> None:
                                      f"or opt+EPS")
 
 
-def cmd_sweep(args) -> int:
+def cmd_sweep(args) -> int | OpenSweepScreen:
+    """Run (or show) a sweep: an exit code, or the request to open the app's sweep screen."""
     from bsim.sweep.runner import SweepFailed, SweepInterrupted, run_sweep
     if args.show:
         if args.scenario:
@@ -177,13 +161,19 @@ def cmd_sweep(args) -> int:
     return show(out, plots=not args.no_plots)
 
 
-def show(path, app: bool = False, plots: bool = True) -> int:
-    """Print a saved sweep's table, fit and plots (or open its screen in the app)."""
+@dataclass(frozen=True)
+class OpenSweepScreen:
+    """What ``--show PATH --app`` asks of the CLI: open the app's sweep screen on ``path`` (the sweep never
+    imports the app; bsim.cli does). The file has been read as a sweep already."""
+    path: str
+
+
+def show(path, app: bool = False, plots: bool = True) -> int | OpenSweepScreen:
+    """Print a saved sweep's table, fit and plots (or ask the CLI to open its screen in the app)."""
     from bsim.sweep import load_sweep
-    summary, curves = load_sweep(path)
+    summary, curves = load_sweep(path)    # a file that is not a sweep: one line, before any screen opens
     if app:
-        from bsim.app.sweep_screen import run_sweep_app
-        return run_sweep_app(path)
+        return OpenSweepScreen(str(path))
     if not plots:
         print("\n".join(summary.lines()))
         return 0

@@ -10,6 +10,16 @@ steps, (S_i - S_pred(B_i))/S_i, so every batch size weighs alike.
 The spread comes from a bootstrap over seeds: each replicate draws, for every
 batch size, as many of its seeds' points as it has, with replacement, and
 refits; the interval is the 16th-84th percentile (a 68% interval) of B_crit.
+
+Under a tuned lr the grid adds its own uncertainty: the best lr of a batch
+size lies between grid points, where the steps may be lower than at the
+grid's best lr. ``grid_drop`` (analysis.py) bounds that by a V through the
+three grid points around the kept lr; each replicate then also refits with the
+steps and examples of every batch size scaled by exp(-u drop_B), u uniform
+in [0, 1], drawn independently per batch size and replicate. The interval
+is the union of that 68% interval (seeds and grid together) and the seeds'
+own: the grid can only lower S, so it widens the interval on one side and
+the point estimate (at the kept lrs) stays inside it.
 """
 
 from __future__ import annotations
@@ -88,26 +98,47 @@ class Spread:
     hi: float
     n_ok: int            # replicates that gave a fit
     n: int
+    grid: bool = False   # the lr grid's spacing is in the interval (tuned)
 
 
 def bootstrap_b_crit(groups: dict[int, list[tuple[float, float]]], n: int = BOOTSTRAP,
-                     seed: int = 0) -> Spread | None:
+                     seed: int = 0, grid_drop: dict[int, float] | None = None) -> Spread | None:
     """68% interval of B_crit over seed resamples; groups: batch size -> [(S, E), ...], one per seed.
 
-    None when no batch size has two seeds (there is nothing to resample).
+    ``grid_drop`` (tuned lr): batch size -> the most by which ln S may fall between the lr grid's points;
+    each replicate scales that batch size's S and E by exp(-u drop), u ~ U(0, 1) (module docstring).
+    None when there is nothing to resample: no batch size with two seeds and no grid term.
     """
-    if not any(len(v) > 1 for v in groups.values()):
+    drops = {b: d for b, d in (grid_drop or {}).items() if d > 0 and groups.get(b)}
+    if not any(len(v) > 1 for v in groups.values()) and not drops:
         return None
     rng = np.random.default_rng(seed)
-    arrays = [np.column_stack([np.asarray(v, dtype=float), np.full(len(v), float(b))])
-              for b, v in groups.items() if v]
-    out = []
+    grid_rng = np.random.default_rng([seed, 1])       # its own stream: the seed resamples stay as they were
+    sizes = [b for b, v in groups.items() if v]
+    arrays = [np.column_stack([np.asarray(groups[b], dtype=float), np.full(len(groups[b]), float(b))])
+              for b in sizes]
+    drop = np.array([drops.get(b, 0.0) for b in sizes])
+    seeds_only, with_grid = [], []
     for _ in range(n):
-        pts = np.concatenate([a[rng.integers(0, len(a), len(a))] for a in arrays])
-        f = fit_tradeoff(pts[:, 0], pts[:, 1], pts[:, 2])
+        picks = [a[rng.integers(0, len(a), len(a))] for a in arrays]
+        f = _fit_points(picks)
         if f.ok:
-            out.append(f.b_crit)
+            seeds_only.append(f.b_crit)
+        if drops:
+            scale = np.exp(-grid_rng.random(len(sizes)) * drop)
+            f = _fit_points([p * np.array([k, k, 1.0]) for p, k in zip(picks, scale)])
+            if f.ok:
+                with_grid.append(f.b_crit)
+    out = with_grid if drops else seeds_only
     if not out:
-        return Spread(float("nan"), float("nan"), 0, n)
+        return Spread(float("nan"), float("nan"), 0, n, bool(drops))
     lo, hi = np.percentile(out, [16, 84])
-    return Spread(float(lo), float(hi), len(out), n)
+    if drops and seeds_only:        # the union with the seeds' interval at the kept lrs (the grid only lowers S)
+        s_lo, s_hi = np.percentile(seeds_only, [16, 84])
+        lo, hi = min(lo, s_lo), max(hi, s_hi)
+    return Spread(float(lo), float(hi), len(out), n, bool(drops))
+
+
+def _fit_points(groups: list[np.ndarray]) -> Fit:
+    pts = np.concatenate(groups)
+    return fit_tradeoff(pts[:, 0], pts[:, 1], pts[:, 2])

@@ -17,7 +17,6 @@ import math
 
 import numpy as np
 import plotext
-from plotext._figure import _figure_class as Figure
 
 from bsim.sweep.analysis import Summary
 from bsim.sweep.state import finite
@@ -129,13 +128,22 @@ def draw_curves(plt, summary: Summary, curves: dict, which: str, letters: bool =
     _set_xticks(plt, 1, xmax)
 
 
+def fresh_figure():
+    """plotext's global figure, reset to a new one (plotext.main() and clear_figure(), its public API;
+    not the private plotext._figure). Not thread-safe: only the CLI renders this way (the app's
+    textual-plotext widgets have their own figures)."""
+    fig = plotext.main()
+    fig.clear_figure()
+    return fig
+
+
 def render(summary: Summary, curves: dict, width: int = 120, height: int = 22, color: bool = False) -> str:
     """The report, the trade-off figure and the curves figure as text (a fresh plotext figure each)."""
     parts = ["\n".join(summary.lines())]
     for panels in ((lambda p: draw_tradeoff(p, summary, "steps"), lambda p: draw_tradeoff(p, summary, "samples")),
                    (lambda p: draw_curves(p, summary, curves, "train", not color),
                     lambda p: draw_curves(p, summary, curves, "test", not color))):
-        fig = Figure()
+        fig = fresh_figure()
         fig.theme("pro" if color else "clear")
         fig.subplots(1, 2)
         fig.plotsize(width, height)

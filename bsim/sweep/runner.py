@@ -4,12 +4,14 @@ Every engine yields TaskResults as tasks finish; ``run_sweep`` saves each one
 (its curve, then the CSV rewritten atomically) before the next, so the CSV is
 always the state: a rerun of the same command skips the tasks in it.
 - inline (workers = 1): in this process, in order.
-- pool (workers >= 2, the default: every core): a ProcessPoolExecutor of
+- pool (workers >= 2, the default: one per core this process may use): a ProcessPoolExecutor of
   spawned workers, one torch and one BLAS thread each. If a worker process dies, the pool
   is rebuilt and the unfinished tasks resubmitted (up to MAX_RETRIES times).
 - ray: one remote task per sweep task (num_cpus=1, max_retries=MAX_RETRIES,
   so a task whose worker is lost runs again); ``ray.init()`` with no address
   starts a local Ray (or joins RAY_ADDRESS), an address joins that cluster.
+  Every way of joining ships this bsim (runtime_env), and the data files are
+  read here and sent through Ray's object store: nodes need no shared path.
 Tasks are deterministic from their seed, so every engine writes the same rows
 (but wall_s).
 """
@@ -19,7 +21,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import signal
 import sys
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -34,6 +35,7 @@ from bsim.progress import Progress
 from bsim.sweep import state
 from bsim.sweep.spec import SweepSpec, Task
 from bsim.sweep.task import TaskResult, run_task
+from bsim.sweep.worker import init_worker
 
 MAX_RETRIES = 3
 TaskFn = Callable[[SweepSpec, Task], TaskResult]
@@ -64,19 +66,26 @@ class Outcome:
 
 # ------------------------------------------------------------------ engines
 
+def local_cores() -> int:
+    """The cores this process may run on: its CPU affinity (what cgroups, taskset and Slurm allow), not
+    every core of the machine (os.cpu_count()); os.cpu_count() where there is no affinity (macOS)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
 def run_inline(spec: SweepSpec, tasks: list[Task], task_fn: TaskFn = run_task) -> Iterator[TaskResult]:
     for t in tasks:
         yield task_fn(spec, t)
 
 
-def _init_worker() -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)   # the driver handles Ctrl-C and ends the workers
-    import torch
-    torch.set_num_threads(1)
+def _kill(executor: ProcessPoolExecutor, started_before: set) -> None:
+    """End the pool's workers now (a task may run for minutes), then the pool.
 
-
-def _kill(executor: ProcessPoolExecutor) -> None:
-    for p in list((getattr(executor, "_processes", None) or {}).values()):
+    The workers are this process's multiprocessing children that the pool started
+    (``mp.active_children()``, public) rather than the executor's private ``_processes``."""
+    for p in set(mp.active_children()) - started_before:
         p.terminate()
     executor.shutdown(wait=False, cancel_futures=True)
 
@@ -108,8 +117,9 @@ def run_pool(spec: SweepSpec, tasks: list[Task], workers: int, task_fn: TaskFn =
 def _run_pool(spec: SweepSpec, tasks: list[Task], workers: int, task_fn: TaskFn) -> Iterator[TaskResult]:
     left = list(tasks)
     for attempt in range(MAX_RETRIES + 1):
+        before = set(mp.active_children())
         ex = ProcessPoolExecutor(max_workers=max(1, min(workers, len(left))), mp_context=mp.get_context("spawn"),
-                                 initializer=_init_worker)
+                                 initializer=init_worker, initargs=(os.getpid(),))
         futures = {ex.submit(task_fn, spec, t): t for t in left}
         try:
             pending = set(futures)
@@ -122,42 +132,108 @@ def _run_pool(spec: SweepSpec, tasks: list[Task], workers: int, task_fn: TaskFn)
             ex.shutdown()
             return
         except BrokenProcessPool:
-            _kill(ex)
+            _kill(ex, before)
             if attempt == MAX_RETRIES:
                 raise
             print(f"bsim: a pool worker died; retrying {len(left)} unfinished tasks", file=sys.stderr)
         except BaseException:
-            _kill(ex)
+            _kill(ex, before)
             raise
 
 
-def _ray_call(task_fn: TaskFn, spec: SweepSpec, task: Task) -> TaskResult:
+DATA_KEYS = ("data", "test_data")
+
+
+def data_files(spec: SweepSpec) -> dict[str, bytes]:
+    """The scenario's data files (``data``, ``test_data``), read on the driver: key -> the file's bytes."""
+    out = {}
+    for key in DATA_KEYS:
+        rel = getattr(spec.scenario.problem, key)
+        if rel:
+            path = spec.scenario.resolve(rel)
+            try:
+                out[key] = path.read_bytes()
+            except OSError as exc:
+                raise BsimInputError(f"{path}: cannot read the data file ({exc.strerror})") from None
+    return out
+
+
+def with_local_data(spec: SweepSpec, files: dict[str, bytes]) -> SweepSpec:
+    """The spec with its data files written on this node (a temporary folder named by their hash, written
+    once per node), so that a Ray node needs no path shared with the driver."""
+    if not files:
+        return spec
+    import copy
+    import hashlib
+    import tempfile
+    digest = hashlib.sha256(b"".join(files[k] for k in sorted(files))).hexdigest()[:16]
+    folder = Path(tempfile.gettempdir()) / f"bsim-sweep-data-{digest}"
+    folder.mkdir(exist_ok=True)
+    spec = copy.copy(spec)
+    spec.scenario = spec.scenario.copy()
+    for key, content in files.items():
+        path = folder / f"{key}.csv"
+        if not path.exists() or path.read_bytes() != content:
+            tmp = folder / f".{key}.{os.getpid()}.tmp"
+            tmp.write_bytes(content)
+            os.replace(tmp, path)
+        setattr(spec.scenario.problem, key, str(path))
+    return spec
+
+
+def _ray_call(task_fn: TaskFn, spec: SweepSpec, task: Task, files: dict[str, bytes]) -> TaskResult:
     import torch
     torch.set_num_threads(1)
-    return task_fn(spec, task)
+    return task_fn(with_local_data(spec, files), task)
+
+
+def ray_runtime_env() -> dict:
+    """What every worker of the sweep gets, however the driver joins Ray (a new local Ray, RAY_ADDRESS,
+    auto or ADDRESS): this bsim (the driver's package, shipped) and one BLAS thread."""
+    import bsim
+    return {"py_modules": [os.path.dirname(bsim.__file__)], "env_vars": dict(SINGLE_THREAD_ENV)}
 
 
 def run_ray(spec: SweepSpec, tasks: list[Task], address: str | None, task_fn: TaskFn = run_task) -> Iterator[TaskResult]:
-    """Remote tasks on Ray (retried up to MAX_RETRIES times when their worker is lost)."""
+    """Remote tasks on Ray (retried up to MAX_RETRIES times when their worker is lost).
+
+    Ray is started or joined, and the data read and put in Ray's object store, before this returns;
+    the results come from the iterator it returns.
+    """
     try:
         import ray
     except ImportError:
         raise BsimInputError("--ray: Ray is not installed; expected the optional extra: pip install 'bsim[ray]'") from None
     own = not ray.is_initialized()
     if own:
-        kwargs = dict(include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
-        if address:
-            import bsim
-            kwargs["runtime_env"] = {"py_modules": [os.path.dirname(bsim.__file__)], "env_vars": SINGLE_THREAD_ENV}
+        kwargs = dict(include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING,
+                      runtime_env=ray_runtime_env())
+        local = not address and not os.environ.get("RAY_ADDRESS")
         try:
-            ray.init(address=address or None, **kwargs)
+            try:
+                # a new local Ray: the cores this process may use
+                ray.init(address=address or None, **kwargs, **({"num_cpus": local_cores()} if local else {}))
+            except ValueError as exc:
+                if not (local and "existing cluster" in str(exc)):
+                    raise
+                ray.init(**kwargs)      # ray.init() found a cluster started on this machine (ray start): join it
         except (ConnectionError, RuntimeError, ValueError) as exc:
             raise BsimInputError(f"--ray {address or ''}: cannot start or join Ray: {str(exc).splitlines()[0]}") from None
+    try:
+        files_ref = ray.put(data_files(spec))
+    except BaseException:
+        if own:
+            ray.shutdown()
+        raise
+    return _ray_results(ray, spec, tasks, task_fn, files_ref, own)
+
+
+def _ray_results(ray, spec, tasks, task_fn, files_ref, own) -> Iterator[TaskResult]:
     remote = ray.remote(num_cpus=1, max_retries=MAX_RETRIES, retry_exceptions=False)(_ray_call)
     pending: dict = {}
     try:
         spec_ref = ray.put(spec)
-        pending = {remote.remote(task_fn, spec_ref, t): t for t in tasks}
+        pending = {remote.remote(task_fn, spec_ref, t, files_ref): t for t in tasks}
         while pending:
             ready, _ = ray.wait(list(pending), num_returns=1)
             for ref in ready:
@@ -191,13 +267,18 @@ def run_sweep(spec: SweepSpec, out: str | Path, workers: int | None = None, ray_
     out = Path(out)
     rows = state.read_rows(out) if out.exists() else []
     check_resumable(rows, spec, out)
+    rows, dropped = state.drop_duplicates(rows)
+    if dropped:
+        print(f"bsim: warning: {out}: {dropped} duplicated row(s) of a task dropped (the first of each kept)",
+              file=sys.stderr)
+        state.write_rows(out, rows)
     done_keys = {state.row_key(r) for r in rows}
     tasks = spec.tasks()
     todo = [t for t in tasks if t.key not in done_keys]
     skipped = len(tasks) - len(todo)
     if skipped and not quiet:
         print(f"bsim: resuming {out}: {skipped} of {len(tasks)} tasks already done", file=sys.stderr)
-    workers = workers or os.cpu_count() or 1
+    workers = workers or local_cores()
     if use_ray:
         engine = run_ray(spec, todo, ray_address, task_fn)
     elif in_process if in_process is not None else (workers <= 1 or len(todo) <= 1):

@@ -6,9 +6,7 @@ loss reaches the target, or ``max_steps``. The target is a loss, or
 ``opt+EPS``: EPS above the loss at theta* of that seed's data (linear
 problems), so that every seed faces the same excess loss. The lr of a task follows the rule:
 
-- none:   lr = lr0 for every B
-- linear: lr = lr0 * B / B0          (Goyal et al. 2017)
-- sqrt:   lr = lr0 * sqrt(B / B0)
+- none, linear, sqrt: lr = lr0 * 1, B / B0 or sqrt(B / B0) (bsim.lrscaling, the rule the app's lr scaling uses)
 - tuned:  every lr of a grid (default lr0 * 2^k, k = -3..3); the fit keeps, for
   each B, the lr that reaches the target in the fewest steps (Shallue et al. 2018)
 
@@ -18,9 +16,9 @@ where lr0 and B0 are the scenario's lr and batch size.
 from __future__ import annotations
 
 import hashlib
-import math
 from dataclasses import dataclass, field
 
+from bsim.lrscaling import scaled_lr
 from bsim.scenario import SWEEP_LR_RULES as LR_RULES   # the choices the [sweep] table is checked against
 from bsim.scenario import SWEEP_ON as ON
 from bsim.scenario import Scenario, scenario_to_toml
@@ -69,12 +67,8 @@ class SweepSpec:
     def lrs_for(self, batch_size: int) -> tuple[float, ...]:
         """The lr (or, tuned, the lrs) a batch size is trained with."""
         lr0, b0 = self.base_lr, self.base_batch_size
-        if self.lr_rule == "none":
-            return (lr0,)
-        if self.lr_rule == "linear":
-            return (lr0 * batch_size / b0,)
-        if self.lr_rule == "sqrt":
-            return (lr0 * math.sqrt(batch_size / b0),)
+        if self.lr_rule != "tuned":
+            return (scaled_lr(self.lr_rule, lr0, batch_size, b0),)
         return self.lr_grid or tuple(lr0 * 2.0 ** k for k in DEFAULT_GRID_EXPONENTS)
 
     def tasks(self) -> list[Task]:

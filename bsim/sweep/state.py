@@ -62,6 +62,16 @@ def row_key(row: dict) -> tuple[int, int, float]:
     return (row["batch_size"], row["seed"], row["lr"])
 
 
+def drop_duplicates(rows: list[dict]) -> tuple[list[dict], int]:
+    """The rows with one per task (batch_size, seed, lr), the first of each kept; and how many were dropped."""
+    seen, kept = set(), []
+    for r in rows:
+        if row_key(r) not in seen:
+            seen.add(row_key(r))
+            kept.append(r)
+    return kept, len(rows) - len(kept)
+
+
 def rows_text(rows: list[dict]) -> str:
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")

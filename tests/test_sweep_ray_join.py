@@ -1,0 +1,86 @@
+"""Joining a Ray cluster through RAY_ADDRESS: the sweep ships its own bsim (runtime_env) and gives the
+rows of an in-process run. The head is started here on 127.0.0.1, with a PYTHONPATH whose `bsim` cannot
+be imported: a worker can only run the tasks with the bsim the driver ships."""
+
+import csv
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bsim.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+
+SMALL = """title = "small least squares"
+description = "a small problem for sweep tests"
+seed = 0
+[problem]
+kind = "linreg"
+n_train = 256
+n_test = 64
+dim = 4
+condition = 4.0
+noise = 0.5
+[optimizer]
+lr = 0.05
+batch_size = 4
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def rows_of(path):
+    with open(path) as fh:
+        return sorted(({k: v for k, v in r.items() if k != "wall_s"} for r in csv.DictReader(fh)),
+                      key=lambda r: (int(r["batch_size"]), int(r["seed"]), float(r["lr"])))
+
+
+def test_a_sweep_joins_a_head_through_ray_address_and_ships_its_bsim(tmp_path):
+    scenario = tmp_path / "small.toml"
+    scenario.write_text(SMALL)
+    decoy = tmp_path / "decoy" / "bsim"
+    decoy.mkdir(parents=True)
+    (decoy / "__init__.py").write_text("raise ImportError('the head has no bsim of its own')\n")
+    port = free_port()
+    head_env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
+    head_env["PYTHONPATH"] = str(decoy.parent)
+    ray_cli = Path(sys.executable).with_name("ray")
+    # its own temp dir (short: Ray's socket paths): the head's address file stays out of /tmp/ray, where a
+    # later ray.init() of this user would find it and try to join this head after it is gone
+    temp_dir = tempfile.mkdtemp(prefix="bsimray", dir="/tmp")
+    head = subprocess.Popen([str(ray_cli), "start", "--head", "--block", "--node-ip-address=127.0.0.1",
+                             f"--port={port}", "--num-cpus=2", "--include-dashboard=false",
+                             "--disable-usage-stats", f"--temp-dir={temp_dir}"], env=head_env, cwd=tmp_path,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        args = ["sweep", str(scenario), "--batch-sizes", "1,4,16", "--target", "opt+0.05", "--lr-rule", "linear",
+                "--seeds", "2", "--no-plots"]
+        env = {**os.environ, "PYTHONPATH": str(ROOT), "RAY_ADDRESS": f"127.0.0.1:{port}"}
+        deadline = time.monotonic() + 120
+        while True:                       # the head takes a few seconds to listen
+            run = subprocess.run([sys.executable, "-m", "bsim", *args, "--out", str(tmp_path / "ray.csv"), "--ray"],
+                                 env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+            if run.returncode != 2 or "cannot start or join Ray" not in run.stderr or time.monotonic() > deadline:
+                break
+            time.sleep(2)
+        assert run.returncode == 0, run.stderr[-2000:]
+    finally:
+        head.terminate()
+        try:
+            head.wait(30)
+        except subprocess.TimeoutExpired:
+            head.kill()
+            head.wait()
+        shutil.rmtree(temp_dir, ignore_errors=True)
+    assert main([*args, "--out", str(tmp_path / "here.csv"), "--workers", "1"]) == 0
+    assert rows_of(tmp_path / "ray.csv") == rows_of(tmp_path / "here.csv")
+    assert len(rows_of(tmp_path / "ray.csv")) == 6
