@@ -29,7 +29,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bsim.scenario import find_scenario  # noqa: E402
-from bsim.sweep.runner import Progress, run_sweep  # noqa: E402
+from bsim.sweep.engines import Progress, run_sweep  # noqa: E402
 from bsim.sweep.spec import SweepSpec  # noqa: E402
 
 

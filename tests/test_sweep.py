@@ -12,7 +12,7 @@ from bsim.simulation import Simulation
 from bsim.sweep import load_sweep, state
 from bsim.sweep.plots import render
 from bsim.progress import Progress
-from bsim.sweep.runner import run_sweep
+from bsim.sweep.engines import run_sweep
 from bsim.sweep.spec import SweepSpec, Task
 from bsim.sweep.task import batched_loss, run_task
 
@@ -285,10 +285,10 @@ def always_crash(spec, task):
 
 
 def test_a_task_that_always_kills_its_worker_ends_the_sweep_in_one_line(small, tmp_path, monkeypatch, capsys):
-    import bsim.sweep.runner as runner
-    monkeypatch.setattr(runner, "MAX_RETRIES", 1)          # one rebuild of the pool, then give up
-    real = runner.run_sweep
-    monkeypatch.setattr(runner, "run_sweep", lambda *a, **k: real(*a, **{**k, "task_fn": always_crash}))
+    import bsim.sweep.engines as engines
+    monkeypatch.setattr(engines, "MAX_RETRIES", 1)          # one rebuild of the pool, then give up
+    real = engines.run_sweep
+    monkeypatch.setattr(engines, "run_sweep", lambda *a, **k: real(*a, **{**k, "task_fn": always_crash}))
     rc = main(["sweep", str(small), "--batch-sizes", "4,16", "--target", "opt+0.05", "--out", str(tmp_path / "s.csv"),
                "--workers", "2", "--no-plots"])
     err = capsys.readouterr().err.strip().splitlines()

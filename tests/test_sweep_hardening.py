@@ -87,19 +87,19 @@ def test_show_app_asks_the_cli_to_open_the_sweep_screen(small, tmp_path, monkeyp
 
 
 def test_the_sweep_imports_neither_the_app_nor_textual():
-    code = ("import sys, bsim.sweep.command, bsim.sweep.runner, bsim.sweep.plots, bsim.sweep.analysis\n"
+    code = ("import sys, bsim.sweep.command, bsim.sweep.engines, bsim.sweep.plots, bsim.sweep.analysis\n"
             "bad = sorted(m for m in sys.modules if m.startswith(('bsim.app', 'textual')))\n"
             "assert not bad, bad\n")
     subprocess.run([sys.executable, "-c", code], check=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
 
 
 def test_without_workers_a_sweep_uses_the_cores_it_may_run_on(small, tmp_path, monkeypatch):
-    import bsim.sweep.runner as runner
+    import bsim.sweep.engines as engines
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0})        # e.g. taskset -c 0, or Slurm's one core
-    monkeypatch.setattr(runner, "run_pool", lambda *a, **k: pytest.fail("a pool on one allowed core"))
+    monkeypatch.setattr(engines, "run_pool", lambda *a, **k: pytest.fail("a pool on one allowed core"))
     args = [a for a in sweep_args(small, tmp_path / "s.csv") if a not in ("--workers", "1")]
     assert main(args) == 0
-    assert runner.local_cores() == 1
+    assert engines.local_cores() == 1
 
 
 def children_of(pid: int) -> list[int]:
@@ -155,7 +155,7 @@ def test_end_of_a_pool_ends_its_workers_without_private_fields():
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor
 
-    from bsim.sweep.runner import _kill
+    from bsim.sweep.engines import _kill
     before = set(mp.active_children())
     ex = ProcessPoolExecutor(max_workers=2, mp_context=mp.get_context("spawn"))
     futures = [ex.submit(time.sleep, 30) for _ in range(2)]

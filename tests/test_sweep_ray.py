@@ -7,7 +7,7 @@ import pytest
 import ray
 
 from bsim.sweep import state
-from bsim.sweep.runner import Progress, run_sweep
+from bsim.sweep.engines import Progress, run_sweep
 from bsim.sweep.task import run_task
 from test_sweep import SMALL, spec_of, without_wall
 
@@ -68,7 +68,7 @@ def test_ray_nodes_need_no_path_to_the_data(local_ray, tmp_path):
     # so the tasks still run (and give the in-process rows) after the file is gone from its path
     import numpy as np
 
-    from bsim.sweep.runner import run_ray
+    from bsim.sweep.engines import run_ray
     rng = np.random.default_rng(0)
     X = rng.standard_normal((128, 3))
     y = X @ np.array([1.0, -2.0, 0.5]) + 0.3 * rng.standard_normal(128)

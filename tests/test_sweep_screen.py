@@ -10,7 +10,7 @@ from textual_plotext import PlotextPlot
 
 from bsim.app.screens import AskScreen
 from bsim.app.sweep_screen import SweepApp, SweepScreen
-from bsim.sweep.runner import Progress, run_sweep
+from bsim.sweep.engines import Progress, run_sweep
 
 
 def saved_sweep(tmp_path):

@@ -120,7 +120,7 @@ def _check_problem(spec: SweepSpec) -> None:
 
 def cmd_sweep(args) -> int | OpenSweepScreen:
     """Run (or show) a sweep: an exit code, or the request to open the app's sweep screen."""
-    from bsim.sweep.runner import SweepFailed, SweepInterrupted, run_sweep
+    from bsim.sweep.engines import SweepFailed, SweepInterrupted, run_sweep
     if args.show:
         if args.scenario:
             raise BsimInputError("bsim sweep: give a SCENARIO to run a sweep, or --show PATH.csv, not both")
