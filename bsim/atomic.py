@@ -10,7 +10,8 @@ import contextlib
 import os
 import tempfile
 from pathlib import Path
-from typing import IO, Iterator
+from typing import IO
+from collections.abc import Iterator
 
 
 # read once at import (setting the umask to read it is not thread-safe)

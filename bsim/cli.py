@@ -74,7 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _scenario_from_args(args) -> "Scenario":  # noqa: F821
+def _scenario_from_args(args) -> Scenario:  # noqa: F821
     from bsim.scenario import apply_overrides, find_scenario, overrides_from
     return apply_overrides(find_scenario(args.scenario), **overrides_from(args))
 

@@ -7,7 +7,7 @@ which bsim prints in one line with exit code 2.
 from __future__ import annotations
 
 import argparse
-from typing import Callable
+from collections.abc import Callable
 
 
 def int_at_least(lo: int, what: str, at_most: int | None = None) -> Callable[[str], int]:

@@ -20,7 +20,8 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import IO, Iterator
+from typing import IO
+from collections.abc import Iterator
 
 from bsim.errors import BsimInputError
 from bsim.frame import csv_columns
@@ -66,7 +67,7 @@ class StopOnSignals:
             raise KeyboardInterrupt
         self.signum = signum
 
-    def __enter__(self) -> "StopOnSignals":
+    def __enter__(self) -> StopOnSignals:
         if threading.current_thread() is threading.main_thread():
             for sig in STOP_SIGNALS:
                 self._old[sig] = signal.signal(sig, self._handle)
@@ -111,7 +112,7 @@ class MetricsFile:
         self._last_flush = time.monotonic()
 
     @classmethod
-    def open(cls, path: str | Path, protect: tuple = ()) -> "MetricsFile":
+    def open(cls, path: str | Path, protect: tuple = ()) -> MetricsFile:
         """Open ``path`` for the rows: refuses a folder, a missing folder, an input of the run, a locked file."""
         path = Path(path)
         _check_writable(path)

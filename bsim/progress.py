@@ -11,7 +11,8 @@ from __future__ import annotations
 import contextlib
 import sys
 import time
-from typing import IO, Callable
+from typing import IO
+from collections.abc import Callable
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn

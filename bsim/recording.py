@@ -36,7 +36,8 @@ import os
 import platform
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
+from collections.abc import Iterable
 
 from bsim import __version__
 from bsim.actions import Caption, PausePoint, event_fields
@@ -210,7 +211,7 @@ class Recorder:
 
     @classmethod
     def start(cls, path: str | Path, scenario: Scenario, actions: Iterable[tuple[int, Any]] = (),
-              began_at: int = 0, timeline: Timeline | None = None) -> "Recorder":
+              began_at: int = 0, timeline: Timeline | None = None) -> Recorder:
         """Start recording: the run's actions so far, from step 0; ``timeline``: the run's (else the scenario's)."""
         if isinstance(began_at, bool) or not isinstance(began_at, int) or began_at < 0:
             raise RecordingError(f"began_at {began_at!r}: expected a step number >= 0")

@@ -17,7 +17,7 @@ import queue
 import threading
 import time
 from pathlib import Path
-from typing import Callable
+from collections.abc import Callable
 
 from bsim.actions import SETTING_ACTIONS, ActionError, PausePoint, Reset, SwitchProblem, absolute
 from bsim.controls import (

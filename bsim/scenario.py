@@ -91,7 +91,7 @@ class Scenario:
     path: Path | None = None    # where it was read from; data paths are relative to it
     warnings: list[str] = field(default_factory=list)
 
-    def copy(self) -> "Scenario":
+    def copy(self) -> Scenario:
         return copy.deepcopy(self)
 
     def resolve(self, relpath: str | None) -> Path | None:

@@ -10,7 +10,7 @@ replay drops the rest, and the recorder writes what is left.
 from __future__ import annotations
 
 import dataclasses
-from typing import Iterable
+from collections.abc import Iterable
 
 from bsim.scenario import Event
 

@@ -1,4 +1,3 @@
-import pytest
 import torch
 
 torch.set_num_threads(1)

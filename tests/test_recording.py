@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 import tomllib
 from pathlib import Path
 

@@ -10,8 +10,6 @@ import io
 import tomllib
 from pathlib import Path
 
-from bsim import controls
-from bsim.runner import Runner
 from bsim.app.app import BsimApp
 from bsim.cli import main
 from bsim.frame import CSV_COLUMNS
@@ -117,7 +115,6 @@ def test_keys_pressed_in_the_app_replay_to_the_same_csv(tmp_path, capsys):
 
 
 def test_recording_begun_mid_run_in_the_app(tmp_path, capsys):
-    rec = tmp_path / "mid.toml"
 
     async def script(s: Session):
         s.app.runner.recordings_dir = tmp_path

@@ -5,7 +5,6 @@ from __future__ import annotations
 import subprocess
 import sys
 import tomllib
-from pathlib import Path
 
 import pytest
 
@@ -148,7 +147,7 @@ def test_hand_edited_recordings_are_one_line_errors(recorded, capsys, edit, need
 
 def test_an_incomplete_check_is_an_error(recorded, capsys):
     rec, _ = recorded
-    text = "\n".join(l for l in rec.read_text().splitlines() if not l.startswith("train_loss")) + "\n"
+    text = "\n".join(line for line in rec.read_text().splitlines() if not line.startswith("train_loss")) + "\n"
     rec.write_text(text)
     code, err = run_cli(capsys, "replay", str(rec), "--headless")
     assert_one_line_error(code, err, str(rec), line_of(text, "final_step ="))

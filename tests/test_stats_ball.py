@@ -129,7 +129,7 @@ def test_logreg_linearisation_within_its_stated_range(fraction, bias):
 
 def brute_moment(m, lr, S, iters):
     """B = 1, iid: iterate S <- (1/N) sum_i (I - lr A_i) S (I - lr A_i) + lr^2 Sigma* over all N examples."""
-    a, n, d = m.a, m.n, m.dim
+    a, n = m.a, m.n
     for _ in range(iters):
         q = np.einsum("nd,de,ne->n", a, S, a)          # a_i^T S a_i
         mean_ASA = (a.T * q) @ a / n                   # (1/N) sum A_i S A_i

@@ -91,7 +91,7 @@ def test_window_restarts_when_the_batch_size_changes():
 def test_probe_leaves_the_trajectory_alone_and_matches_the_prediction():
     sc = apply_overrides(find_scenario("default"), sampling="shuffle")
     a, b = Simulation(sc), Simulation(sc)
-    for k in range(5):
+    for _ in range(5):
         a.run(100)
         b.run(100)
         res = a.noise_stats.probe(batches=8)

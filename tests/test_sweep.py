@@ -1,7 +1,6 @@
 """bsim sweep: real sweeps on small problems, exact S, engines, resume, divergence, the command line."""
 
 import csv
-import math
 
 import pytest
 import torch

@@ -17,7 +17,7 @@ import weakref
 
 import torch
 
-_VMAPPED: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+_VMAPPED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def per_example_grads(problem, theta: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:

@@ -12,7 +12,8 @@ NoiseStrategy: the interface both strategies implement.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, Iterator, Protocol
+from typing import TYPE_CHECKING, Protocol
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import torch

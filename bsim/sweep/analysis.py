@@ -138,7 +138,7 @@ def grid_drops(rows: list[dict], kept: dict[int, float]) -> dict[int, float]:
             continue
         k = lrs.index(lr_kept)
 
-        def point(j):
+        def point(j, b=b, lrs=lrs, lr_kept=lr_kept):   # used within this iteration only
             rs = by[b][lrs[j]]
             steps = [r["steps"] for r in rs if r["reached"]]
             ref = by[b][lr_kept]

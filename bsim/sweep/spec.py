@@ -19,8 +19,6 @@ import hashlib
 from dataclasses import dataclass, field
 
 from bsim.lrscaling import scaled_lr
-from bsim.scenario import SWEEP_LR_RULES as LR_RULES   # the choices the [sweep] table is checked against
-from bsim.scenario import SWEEP_ON as ON
 from bsim.scenario import Scenario, scenario_to_toml
 
 DEFAULT_GRID_EXPONENTS = tuple(range(-3, 4))
