@@ -38,8 +38,8 @@ def quote(value: object, limit: int = QUOTE_CHARS) -> str:
     """
     text = value if isinstance(value, str) else repr(value)
     text = "".join(c if c.isprintable() else "?" for c in text)
-    cut = text[:limit] + ("..." if len(text) > limit else "")
-    return repr(cut) if isinstance(value, str) else cut
+    more = "..." if len(text) > limit else ""
+    return (repr(text[:limit]) if isinstance(value, str) else text[:limit]) + more
 
 
 def _size(n: int) -> str:
