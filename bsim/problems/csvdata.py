@@ -63,7 +63,7 @@ def _parse(reader, path: Path, binary: bool, n_features: int | None) -> tuple[np
         if not all(math.isfinite(v) for v in vals):
             raise BsimInputError(f"{path}:{line}: got a value that is not finite; expected finite numbers")
         if binary and vals[iy] not in (0.0, 1.0):
-            raise BsimInputError(f"{path}:{line}: y: got {quote(row[iy].strip())}; expected 0 or 1 for logreg")
+            raise BsimInputError(f"{path}:{line}: y: got {quote(vals[iy])}; expected 0 or 1 for logreg")
         ys.append(vals[iy])
         xs.append(vals[:iy] + vals[iy + 1:])
     need = 2 if n_features is None else 1
