@@ -59,7 +59,7 @@ def export_folder_locked(folder: str):
     """An exclusive flock on the export folder while it is written: a second export into it refuses."""
     path = Path(folder)
     with contextlib.suppress(OSError):
-        path.mkdir(parents=True, exist_ok=True)      # as export_frames would (it reports a failure)
+        path.mkdir(exist_ok=True)      # as export_frames would: the last folder only (it reports a failure)
     try:
         import fcntl
         fd = os.open(path, os.O_RDONLY)

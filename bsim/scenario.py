@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from bsim import __version__
-from bsim.errors import BsimInputError, read_user_text
+from bsim.errors import BsimInputError, quote, read_user_text
 from bsim.tomlcheck import Locator, Rule, check_table, toml_error, toml_value, where
 
 PROBLEMS = ("linreg", "logreg", "lstm")
@@ -242,10 +242,10 @@ def parse_scenario(text: str, fname: str = "<scenario>", path: Path | None = Non
     top = {k: v for k, v in raw.items() if k not in tables}
     for name in ("problem", "optimizer", "sweep", "recording"):
         if name in raw and not isinstance(raw[name], dict):
-            raise BsimInputError(f"{where(fname, loc, None, name)}: got {raw[name]!r}, expected a table [{name}]")
+            raise BsimInputError(f"{where(fname, loc, None, name)}: got {quote(raw[name])}, expected a table [{name}]")
     if "timeline" in raw and not (isinstance(raw["timeline"], list)
                                    and all(isinstance(e, dict) for e in raw["timeline"])):
-        raise BsimInputError(f"{where(fname, loc, None, 'timeline')}: got {raw['timeline']!r}, "
+        raise BsimInputError(f"{where(fname, loc, None, 'timeline')}: got {quote(raw['timeline'])}, "
                              f"expected [[timeline]] tables")
     also = ("[problem]", "[optimizer]", "[[timeline]]", "[sweep]")
     sc = Scenario(**check_table(top, TOP_RULES, fname, loc, None, also=also), path=path)
@@ -263,6 +263,10 @@ def parse_scenario(text: str, fname: str = "<scenario>", path: Path | None = Non
     if "recording" in raw:
         sc.recording = validate_recording_table(raw["recording"], fname, loc)
     _check_consistency(sc, fname, loc)
+    if not raw:  # warn, not refuse: an empty file is a valid TOML table, and a fair start for a new scenario
+        d = ProblemSpec(), OptimizerSpec()
+        sc.warnings.append(f"{fname}: empty scenario: running on the defaults ({d[0].kind}, dim {d[0].dim}, "
+                           f"n_train {d[0].n_train}, lr {d[1].lr}, batch_size {d[1].batch_size})")
     return sc
 
 
@@ -304,10 +308,10 @@ def _check_consistency(sc: Scenario, fname: str, loc: Locator) -> None:
     p = sc.problem
     if p.kind == "lstm" and (p.data or p.test_data):
         key = "data" if p.data else "test_data"
-        raise BsimInputError(f"{where(fname, loc, 'problem', key)}: got {getattr(p, key)!r}, "
+        raise BsimInputError(f"{where(fname, loc, 'problem', key)}: got {quote(getattr(p, key))}, "
                              f"expected no data file for lstm (data files are for linreg and logreg)")
     if p.test_data and not p.data:
-        raise BsimInputError(f"{where(fname, loc, 'problem', 'test_data')}: got {p.test_data!r} without data; "
+        raise BsimInputError(f"{where(fname, loc, 'problem', 'test_data')}: got {quote(p.test_data)} without data; "
                              f"expected data = \"train.csv\" as well")
     if p.kind == "linreg" and p.l2:
         raise BsimInputError(f"{where(fname, loc, 'problem', 'l2')}: got {p.l2!r}, expected 0 for linreg "
@@ -318,8 +322,8 @@ def _check_consistency(sc: Scenario, fname: str, loc: Locator) -> None:
     for key in ("data", "test_data"):
         rel = getattr(p, key)
         if rel is not None and not sc.resolve(rel).is_file():
-            raise BsimInputError(f"{where(fname, loc, 'problem', key)}: got {rel!r}, expected a CSV file "
-                                 f"(no file at {sc.resolve(rel)}; paths are relative to the scenario file)")
+            raise BsimInputError(f"{where(fname, loc, 'problem', key)}: got {quote(rel)}, expected a CSV file "
+                                 f"(no such regular file; paths are relative to the scenario file)")
 
 
 def load_scenario(path: str | Path) -> Scenario:

@@ -14,7 +14,7 @@ import re
 from typing import Any
 from collections.abc import Callable
 
-from bsim.errors import BsimInputError
+from bsim.errors import BsimInputError, quote
 
 #: key -> (python types, check or None, what is expected)
 Rule = tuple[tuple[type, ...], Callable[[Any], bool] | None, str]
@@ -80,7 +80,7 @@ def check_table(data: dict, rules: dict[str, Rule], fname: str, loc: Locator,
         types, check, expected = rules[key]
         ok_type = isinstance(value, types) and not (isinstance(value, bool) and bool not in types)
         if not ok_type or (check is not None and not check(value)):
-            raise BsimInputError(f"{where(fname, loc, table, key, index)}: got {value!r}, expected {expected}")
+            raise BsimInputError(f"{where(fname, loc, table, key, index)}: got {quote(value)}, expected {expected}")
         if isinstance(value, int) and not isinstance(value, bool) and float in types:
             value = float(value)   # a number field: 1 and 1.0 are the same value
         out[key] = value

@@ -90,7 +90,7 @@ BAD_CSV = [
     ("x1,x2,y\n1,2,3\n4,oops,6\n", "linreg", ":3: got 'oops'; expected a number", ""),
     ("x1,x2,y\n1,2,3\n4,5\n", "linreg", ":3: got 2 fields; expected 3", ""),
     ("x1,x2,y\n1,2,3\n4,5,inf\n", "linreg", ":3: got a value that is not finite", ""),
-    ("x1,x2,target\n1,2,3\n", "linreg", ":1: got columns x1, x2, target; expected the target in a column named y", ""),
+    ("x1,x2,target\n1,2,3\n", "linreg", ":1: got 3 column(s), none named y; expected a CSV whose header row names the target column y", ""),
     ("y\n1\n2\n", "linreg", ":1: got only the column y", ""),
     ("x,y\n1,0\n2,1\n3,0.5\n", "logreg", ":4: y: got 0.5; expected 0 or 1", ""),
     ("x,y\n1,2\n", "linreg", ": got 1 data rows; expected at least 2", ""),

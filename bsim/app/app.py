@@ -400,6 +400,11 @@ class BsimApp(App):
         self._start_runner(sim)
         self._notice("notice", f"opened {text.strip()}: {sc.title}")
 
+    def on_key(self, event) -> None:
+        """Keys of one burst that the main screen passed on before the question opened go to the question."""
+        if isinstance(self.screen, AskScreen):
+            self.screen.take_key(event)
+
     def ask(self, prompt: str, callback, value: str = "") -> None:
         if isinstance(self.screen, AskScreen):
             return
@@ -426,6 +431,12 @@ class BsimApp(App):
             sys.setswitchinterval(self._switch_interval)
 
     # ------------------------------------------------------------- palette
+    def action_command_palette(self) -> None:
+        """Textual's palette, guarded against a second Enter in one burst (bsim.app.commands.OnceCommandPalette)."""
+        from bsim.app.commands import OnceCommandPalette
+        if self.use_command_palette and not OnceCommandPalette.is_open(self):
+            self.push_screen(OnceCommandPalette(id="--command-palette"))
+
     def get_system_commands(self, screen: Screen):
         from bsim.app.commands import palette_commands
         yield from palette_commands(self)

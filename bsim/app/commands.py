@@ -3,12 +3,42 @@
 from __future__ import annotations
 
 from textual.app import SystemCommand
+from textual.command import CommandPalette
+from textual.message import Message
+from textual.widgets import Button, Input, OptionList
 
 from bsim.scenario import LR_SCALINGS, PROBLEMS, SAMPLINGS
 
 PRESETS = {str(k): 2 ** (k - 1) for k in range(1, 10)}   # keys 1-9: B = 1, 2, 4, ... 256
 #: batches of the variance probe (v): the standard error of its mean is ~1/8 of the spread
 PROBE_BATCHES = 64
+
+
+class OnceCommandPalette(CommandPalette):
+    """Textual's command palette, that runs one command and closes once.
+
+    Two Enters in one burst after ctrl+p queue two submits: Textual's palette
+    dismisses itself on the first and again on the second, which pops the app's
+    own screen (ScreenStackError), and would run the command twice. Once the
+    palette has dismissed itself (or is not the top screen), a submit, a button
+    press or an option choice reaching it is dropped.
+    """
+
+    _CHOICES = (Input.Submitted, Button.Pressed, OptionList.OptionSelected)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._chosen = False
+
+    async def _on_message(self, message: Message) -> None:
+        if isinstance(message, self._CHOICES) and (self._chosen or not self.is_active):
+            message.stop()
+            return
+        await super()._on_message(message)
+
+    def dismiss(self, result=None):
+        self._chosen = True
+        return super().dismiss(result)
 
 
 def palette_commands(app):

@@ -62,11 +62,14 @@ def export_frames(sc, outdir: str | Path, steps: int, every: int | None = None, 
 
     Returns the files written. With ``cast``, also ``replay.cast`` (asciicast v2, a
     frame per screenshot, each caption a marker). A folder that cannot be written
-    is a ``BsimInputError``.
+    is a ``BsimInputError``; so is a missing parent folder (only ``outdir`` itself is made).
     """
     out = Path(outdir)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
+    try:   # the folder itself may be new, its parent must exist: the rule of --metrics and --record too
+        out.mkdir(exist_ok=True)
+    except FileNotFoundError:
+        raise BsimInputError(f"--export {out}: no folder {out.parent}; expected a folder whose parent exists "
+                             f"(bsim makes only the last folder of the path)") from None
     except OSError as exc:
         raise BsimInputError(f"--export {out}: cannot make the folder: {exc.strerror or exc}; "
                              f"expected a writable folder") from None

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from rich.text import Text
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
+from textual.css.query import NoMatches
 from textual.screen import ModalScreen
 from textual.widgets import Input, Static
 
@@ -61,6 +63,16 @@ def help_text() -> Text:
     return t
 
 
+def dismiss_once(screen: ModalScreen, result) -> None:
+    """Dismiss ``screen`` unless it is already gone: keys sent in one burst (b 1 6 Enter Enter, a paste)
+    reach a screen after its first answer popped it, and a second pop would take the app's own screen
+    (Textual's ScreenStackError)."""
+    if getattr(screen, "_bsim_dismissed", False) or not screen.is_active:
+        return
+    screen._bsim_dismissed = True
+    screen.dismiss(result)
+
+
 class HelpScreen(ModalScreen[None]):
     BINDINGS = [Binding("escape,question_mark,q", "dismiss_help", "close")]
 
@@ -69,7 +81,7 @@ class HelpScreen(ModalScreen[None]):
             yield Static(help_text(), id="help-text")
 
     def action_dismiss_help(self) -> None:
-        self.dismiss(None)
+        dismiss_once(self, None)
 
 
 class AskScreen(ModalScreen[str | None]):
@@ -80,6 +92,7 @@ class AskScreen(ModalScreen[str | None]):
     def __init__(self, prompt: str, placeholder: str = "", value: str = ""):
         super().__init__()
         self.prompt, self.placeholder, self.value = prompt, placeholder, value
+        self._typed_early = False
 
     def compose(self) -> ComposeResult:
         with Vertical(id="ask-box"):
@@ -87,9 +100,26 @@ class AskScreen(ModalScreen[str | None]):
             yield Input(value=self.value, placeholder=self.placeholder, id="ask-input")
             yield Static("Enter to apply · Esc to cancel", id="ask-hint")
 
+    def take_key(self, event: events.Key) -> None:
+        """A key of the same burst that reached the screen below before this one opened (b 1 6 Enter as one
+        write): typed into the field, or Enter answers, instead of being lost."""
+        try:
+            field = self.query_one("#ask-input", Input)
+        except NoMatches:
+            return
+        if event.key == "enter":
+            event.stop()
+            dismiss_once(self, field.value)
+        elif event.is_printable and event.character:
+            event.stop()
+            # typing replaces the pre-filled value, as it does when the field has focus and its value is selected
+            field.value = (field.value if self._typed_early else "") + event.character
+            field.cursor_position = len(field.value)
+            self._typed_early = True
+
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
-        self.dismiss(event.value)
+        dismiss_once(self, event.value)
 
     def action_cancel(self) -> None:
-        self.dismiss(None)
+        dismiss_once(self, None)

@@ -10,6 +10,8 @@ from bsim.scenario import Scenario
 
 def make_problem(sc: Scenario, device: torch.device, dtype: torch.dtype) -> Problem:
     """Build the scenario's problem; its data come from the data generator only."""
+    from bsim.problems.memory import check_memory
+    check_memory(sc)   # refuse in one line before allocating what the machine does not have
     kind = sc.problem.kind
     if kind == "linreg":
         from bsim.problems.linreg import LinReg

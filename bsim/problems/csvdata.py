@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import csv
+import io
 import math
 from pathlib import Path
 
 import numpy as np
 
-from bsim.errors import BsimInputError
+from bsim.errors import MAX_DATA_BYTES, BsimInputError, quote, read_user_text
 
 
 def read_xy(path: Path, binary: bool = False, n_features: int | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -17,19 +18,15 @@ def read_xy(path: Path, binary: bool = False, n_features: int | None = None) -> 
     ``binary`` asks for y in {0, 1} (logreg). ``n_features`` (a test set) asks
     for that many feature columns and at least one row (a training set needs two).
     """
+    # one reader for every file a user names: a regular file, at most MAX_DATA_BYTES; -sig: a spreadsheet's
+    # byte-order mark is not part of the header
+    text = read_user_text(path, "a CSV with a header row and a column y", limit=MAX_DATA_BYTES, encoding="utf-8-sig")
+    reader = csv.reader(io.StringIO(text, newline=""))
     try:
-        fh = open(path, newline="", encoding="utf-8-sig")  # -sig: a spreadsheet's byte-order mark is not part of the header
-    except OSError:
-        raise BsimInputError(f"{path}: cannot open data file; expected a CSV with a header row and a column y") from None
-    with fh:
-        reader = csv.reader(fh)
-        try:
-            return _parse(reader, path, binary, n_features)
-        except UnicodeDecodeError:
-            raise BsimInputError(f"{path}: not UTF-8 text; expected a CSV file") from None
-        except csv.Error as exc:
-            raise BsimInputError(f"{path}:{reader.line_num}: not a readable CSV ({exc}); "
-                                 f"expected a header row and rows of numbers") from None
+        return _parse(reader, path, binary, n_features)
+    except csv.Error as exc:
+        raise BsimInputError(f"{path}:{reader.line_num}: not a readable CSV ({exc}); "
+                             f"expected a header row and rows of numbers") from None
 
 
 def _parse(reader, path: Path, binary: bool, n_features: int | None) -> tuple[np.ndarray, np.ndarray]:
@@ -37,8 +34,14 @@ def _parse(reader, path: Path, binary: bool, n_features: int | None) -> tuple[np
     if not header:
         raise BsimInputError(f"{path}:1: empty first line; expected a header row with a column named y")
     header = [h.strip() for h in header]
-    if "y" not in header:
-        raise BsimInputError(f"{path}:1: got columns {', '.join(header)}; expected the target in a column named y")
+    if "y" not in header:  # no CSV of ours: quote none of it (it may be /etc/shadow or /proc/self/environ)
+        raise BsimInputError(f"{path}:1: got {len(header)} column(s), none named y; "
+                             f"expected a CSV whose header row names the target column y")
+    seen: set[str] = set()
+    for name in header:
+        if name in seen:
+            raise BsimInputError(f"{path}:1: got the column {quote(name)} twice; expected distinct column names")
+        seen.add(name)
     if len(header) < 2:
         raise BsimInputError(f"{path}:1: got only the column y; expected at least one feature column")
     if n_features is not None and len(header) - 1 != n_features:
@@ -56,11 +59,11 @@ def _parse(reader, path: Path, binary: bool, n_features: int | None) -> tuple[np
             vals = [float(c) for c in row]
         except ValueError:
             bad = next(c for c in row if not _is_number(c))
-            raise BsimInputError(f"{path}:{line}: got {bad.strip()!r}; expected a number in every column") from None
+            raise BsimInputError(f"{path}:{line}: got {quote(bad.strip())}; expected a number in every column") from None
         if not all(math.isfinite(v) for v in vals):
             raise BsimInputError(f"{path}:{line}: got a value that is not finite; expected finite numbers")
         if binary and vals[iy] not in (0.0, 1.0):
-            raise BsimInputError(f"{path}:{line}: y: got {row[iy].strip()}; expected 0 or 1 for logreg")
+            raise BsimInputError(f"{path}:{line}: y: got {quote(vals[iy])}; expected 0 or 1 for logreg")
         ys.append(vals[iy])
         xs.append(vals[:iy] + vals[iy + 1:])
     need = 2 if n_features is None else 1

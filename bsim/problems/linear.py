@@ -42,6 +42,9 @@ class LinearProblem(Problem):
         spec = sc.problem
         #: where a data-dependent error points: the data file, or the scenario
         self.where = str(sc.resolve(spec.data)) if spec.data else str(sc.path or "scenario")
+        #: synthetic data: a singular X comes from the condition number, so errors name its key and line
+        self.condition_where = None if spec.data else \
+            f"{sc.where('condition', 'problem') or sc.path or 'scenario'}: problem.condition: got {spec.condition:g}"
         if spec.data:
             X, y = read_xy(sc.resolve(spec.data), binary=self.binary)
             if spec.test_data:

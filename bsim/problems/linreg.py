@@ -23,9 +23,14 @@ class LinReg(LinearProblem):
 
     def solve_optimum(self, X, y):
         """theta* = argmin |X theta - y|^2 by least squares in float64."""
-        if np.linalg.matrix_rank(X) < X.shape[1]:
+        rank = np.linalg.matrix_rank(X)
+        if rank < X.shape[1] and self.condition_where:
+            raise BsimInputError(f"{self.condition_where}, which makes the synthetic features linearly dependent in "
+                                 f"float64 (rank {rank} of {X.shape[1]}); expected a smaller condition number "
+                                 f"so that theta* is unique")
+        if rank < X.shape[1]:
             raise BsimInputError(f"{self.where}: got linearly dependent features ({X.shape[1]} columns, rank "
-                                 f"{np.linalg.matrix_rank(X)}); expected independent columns so that theta* is unique")
+                                 f"{rank}); expected independent columns so that theta* is unique")
         return np.linalg.lstsq(X, y, rcond=None)[0]
 
     def link_residual(self, z, y):
