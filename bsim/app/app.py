@@ -8,9 +8,10 @@ returns; a bad value or a key at a bad moment is a notice, never a crash.
 from __future__ import annotations
 
 import datetime
-import math
 import sys
 from pathlib import Path
+
+from rich.text import Text
 
 from textual.app import App, ComposeResult
 from textual.binding import Binding
@@ -21,12 +22,14 @@ from textual.widgets import Footer, Header, Static
 
 from bsim import actions, controls
 from bsim.runner import Runner
+from bsim.app import answers, themes
 from bsim.app.commands import PRESETS, PROBE_BATCHES
 from bsim.app.history import History
 from bsim.app.screens import AskScreen, HelpScreen
 from bsim.app.widgets.ball import BallPanel, PlaneWanted
 from bsim.app.widgets.counters import CountersPanel
 from bsim.app.widgets.gradient import GradientPanel
+from bsim.app.widgets.panel import Panel, palette_remap
 from bsim.app.widgets.loss import LossPanel
 from bsim.app.widgets.variance import VariancePanel
 from bsim.scenario import PROBLEMS
@@ -35,6 +38,12 @@ from bsim.scenario import PROBLEMS
 SWITCH_INTERVAL = 0.001
 #: below this the app shows a "too small" message instead of the panels
 MIN_SIZE = (70, 20)
+#: steps/s a replay starts at: a 3,000-step lecture stop takes 30 s, time to say what the screen shows,
+#: and the loss curve and the ball move visibly between two frames (> or < changes it; --pace sets it)
+REPLAY_PACE = 100
+_BATCH = Binding.Group("batch")
+_LR = Binding.Group("lr")
+_SPEED = Binding.Group("speed")
 
 
 class FrameReady(Message):
@@ -61,16 +70,21 @@ class BsimApp(App):
     BINDINGS = [
         Binding("space", "toggle_pause", "pause"),
         Binding("n", "step", "step"),
-        Binding("left_square_bracket", "halve_batch", "B/2", key_display="["),
-        Binding("right_square_bracket", "double_batch", "B×2", key_display="]"),
+        Binding("left_square_bracket", "halve_batch", "B/2", key_display="[", group=_BATCH),
+        Binding("right_square_bracket", "double_batch", "B×2", key_display="]", group=_BATCH),
         *[Binding(k, f"preset('{k}')", f"B={b}", show=False) for k, b in PRESETS.items()],
-        Binding("b", "ask_batch_size", "type B"),
-        Binding("minus", "halve_lr", "lr/2", key_display="-"),
-        Binding("plus,equals_sign", "double_lr", "lr×2", key_display="+"),
+        Binding("b", "ask_batch_size", "type B", show=False),
+        Binding("minus", "halve_lr", "lr/2", key_display="-", group=_LR),
+        Binding("plus,equals_sign", "double_lr", "lr×2", key_display="+", group=_LR),
         Binding("l", "cycle_lr_scaling", "scaling", show=False),
         Binding("s", "cycle_sampling", "sampling", show=False),
-        Binding("f", "faster", "faster", show=False),
+        Binding("m", "cycle_momentum", "momentum", show=False),
+        Binding("M,shift+m", "ask_momentum", "type momentum", show=False),
+        Binding("less_than_sign", "slower", "slower", key_display="<", group=_SPEED),
+        Binding("greater_than_sign", "faster", "faster", key_display=">", group=_SPEED),
+        Binding("f", "faster", "faster", show=False),             # the old keys, kept for fingers used to them
         Binding("F,shift+f", "slower", "slower", show=False),
+        Binding("t", "toggle_projector", "projector theme", show=False),
         Binding("r", "reset", "reset"),
         Binding("R,shift+r", "toggle_recording", "record", show=False),
         Binding("c", "ask_caption", "caption", show=False),
@@ -86,8 +100,15 @@ class BsimApp(App):
     def __init__(self, sim, *, scenario=None, record: str | None = None, replay: bool = False,
                  threaded: bool = True, paused: bool = False, timing: bool = True, speed: int | None = None,
                  screenshots_dir: str | Path = "screenshots", recordings_dir: str | Path = "recordings",
-                 fps: float = 20.0):
+                 fps: float = 20.0, theme: str | None = None, served: bool = False):
         super().__init__()
+        self.register_theme(themes.PROJECTOR)
+        self.served = served                # under `bsim serve`: a browser user, who opens only served files
+        self.served_root = Path.cwd()
+        self.chart_remap = None             # bsim's chart colours -> the theme's (set when the theme changes)
+        self._theme_before_projector = themes.DEFAULT_THEME
+        if theme is not None:
+            self.theme = theme              # InvalidThemeError for an unknown name (run_app checks first)
         self.sim = sim                      # owned by the runner once it starts; the app never touches it
         self.scenario = (scenario or sim.scenario).copy()
         self.record_path = record
@@ -115,7 +136,7 @@ class BsimApp(App):
                 yield BallPanel(self.history, id="ball")
         yield Static("", id="notice")
         yield Static("", id="too-small")
-        yield Footer()
+        yield Footer(compact=True)
 
     @property
     def panels(self):
@@ -128,7 +149,12 @@ class BsimApp(App):
             self._switch_interval = sys.getswitchinterval()
             sys.setswitchinterval(SWITCH_INTERVAL)
         self._set_titles(self.sim)
+        self.theme_changed_signal.subscribe(self, self._on_theme_changed)
+        self._on_theme_changed(self.current_theme)
         self._check_size()
+        if self.served:
+            from bsim.app.serve import watch_server
+            watch_server(self)
         self._start_runner(self.sim, replay=self.replay, record=self.record_path)
         for w in self.sim.scenario.warnings:
             self._notice("error", f"warning: {w}")
@@ -140,7 +166,7 @@ class BsimApp(App):
         self.runner = Runner(
             sim, self.scenario, on_frame=self._post_frame, on_event=self._post_event, fps=self.fps,
             paused=self.start_paused, timing=self.timing, replay=replay, threaded=self.threaded,
-            speed=self.speed if self.speed is not None else (1000 if replay else None),
+            speed=self.speed if self.speed is not None else (REPLAY_PACE if replay else None),
             recordings_dir=self.recordings_dir, replay_end=end if isinstance(end, int) and end > 0 else None,
         )
         began = rec.get("began_at", 0) if replay else 0
@@ -183,6 +209,9 @@ class BsimApp(App):
         f, last = message.frame, self.history.latest
         if last is not None and (f.problem, f.n_train) != (last.problem, last.n_train):
             self._show_titles(f.title, f.problem, f.n_params, f.n_train, f.device)
+        if last is not None and last.runner is not None and last.runner.recording and not (
+                f.runner is not None and f.runner.recording):
+            self._caption("")        # the recording stopped: its caption is no longer what is on screen
         self.history.add(f)
         if self.runner is not None and message.frame is not self.runner.latest:
             return   # a newer frame is on its way: draw that one
@@ -212,12 +241,19 @@ class BsimApp(App):
         self.query_one(CountersPanel).show(self.history)
         bar = self.query_one("#notice", Static)
         bar.set_class(kind == "error", "-error")
-        bar.update(text)
+        bar.update(Text(text))              # as written: "[" and "]" are not markup
 
     def _caption(self, text: str) -> None:
         cap = self.query_one("#caption", Static)
-        cap.update(f"❝ {text} ❞")
+        cap.update(Text(f"❝ {text} ❞") if text else Text(""))
         cap.set_class(bool(text), "-shown")
+
+    def _on_theme_changed(self, theme) -> None:
+        """The charts take the theme's colours (bsim.app.themes); each panel redraws."""
+        palette = themes.chart_palette(theme.name, self.get_css_variables())
+        self.chart_remap = palette_remap(palette)
+        for panel in self.query(Panel):
+            panel.refresh()
 
     # ------------------------------------------------------------- sending
     def send(self, item) -> None:
@@ -238,6 +274,15 @@ class BsimApp(App):
             opt = self.scenario.optimizer
             return opt.batch_size, opt.lr, opt.lr_scaling, opt.sampling
         return f.next_batch_size, f.next_lr, f.lr_scaling, f.sampling
+
+    def _answer(self, parse, text: str | None) -> None:
+        """Send the action a typed answer reads as (``bsim.app.answers``), or say what was expected."""
+        if text is None or not text.strip():
+            return
+        try:
+            self.send(parse(text))
+        except answers.BadAnswer as exc:
+            self._notice("error", str(exc))
 
     # ------------------------------------------------------------- key actions
     def action_toggle_pause(self) -> None:
@@ -261,17 +306,7 @@ class BsimApp(App):
         self.ask("Batch size (an integer from 1 to N):", self.set_batch_size_text, str(self._current()[0]))
 
     def set_batch_size_text(self, text: str | None) -> None:
-        if text is None or not text.strip():
-            return
-        try:
-            value = int(text.strip().replace("_", "").replace(",", ""))
-        except ValueError:
-            self._notice("error", f"batch size {text.strip()!r}: expected an integer >= 1")
-            return
-        if value < 1:
-            self._notice("error", f"batch size {value}: expected an integer >= 1")
-            return
-        self.send(actions.SetBatchSize(value))
+        self._answer(answers.batch_size_action, text)
 
     def action_halve_lr(self) -> None:
         self.send(actions.ScaleLR(0.5))
@@ -283,17 +318,19 @@ class BsimApp(App):
         self.ask("Learning rate (a number > 0):", self.set_lr_text, f"{self._current()[1]:g}")
 
     def set_lr_text(self, text: str | None) -> None:
-        if text is None or not text.strip():
-            return
-        try:
-            value = float(text.strip())
-        except ValueError:
-            self._notice("error", f"lr {text.strip()!r}: expected a number > 0")
-            return
-        if not math.isfinite(value) or value <= 0:
-            self._notice("error", f"lr {text.strip()}: expected a number > 0")
-            return
-        self.send(actions.SetLR(value))
+        self._answer(answers.lr_action, text)
+
+    def action_cycle_momentum(self) -> None:
+        """m : 0 -> 0.5 -> 0.9 -> 0, from the momentum in force when the runner applies it."""
+        self.send(actions.CycleMomentum())
+
+    def action_ask_momentum(self) -> None:
+        f = self.history.latest
+        now = f.momentum if f is not None else self.scenario.optimizer.momentum
+        self.ask("Momentum (a number in [0, 1); 0 is plain SGD):", self.set_momentum_text, f"{now:g}")
+
+    def set_momentum_text(self, text: str | None) -> None:
+        self._answer(answers.momentum_action, text)
 
     def action_cycle_lr_scaling(self) -> None:
         self.send(actions.CycleLRScaling())
@@ -354,8 +391,23 @@ class BsimApp(App):
         atomic_write_text(path, self.export_screenshot())
         return path
 
+    def action_toggle_projector(self) -> None:
+        """t : the high-contrast light theme for projectors, and back to the theme before it."""
+        if self.theme == themes.PROJECTOR_THEME:
+            self.theme = self._theme_before_projector
+        else:
+            self._theme_before_projector = self.theme
+            self.theme = themes.PROJECTOR_THEME
+        self._notice("notice", f"theme: {self.theme} (t toggles the projector theme; ctrl+p Theme lists all)")
+
     def action_screenshot_svg(self) -> None:
         stamp = datetime.datetime.now().strftime("%Y-%m-%d_%H-%M-%S-%f")[:-3]
+        if self.is_web:     # under `bsim serve`: the file goes to the browser, not the server's disk
+            import io
+            self.deliver_text(io.StringIO(self.export_screenshot()), save_filename=f"bsim-{stamp}.svg",
+                              mime_type="image/svg+xml")
+            self._notice("notice", f"screenshot sent to the browser: bsim-{stamp}.svg")
+            return
         path = self.screenshots_dir / f"bsim-{stamp}.svg"
         try:
             self.save_svg(path)
@@ -377,8 +429,18 @@ class BsimApp(App):
         from bsim.errors import BsimInputError
         from bsim.scenario import find_scenario
         from bsim.simulation import Simulation
+        if self.served:
+            from bsim.app.serve import check_served_path
+            if (why := check_served_path(text, self.served_root)) is not None:
+                self._notice("error", f"cannot open that scenario: {why}")
+                return
         try:
             sc = find_scenario(text.strip())
+            if self.served:
+                from bsim.app.serve import check_served_scenario
+                if (why := check_served_scenario(sc, self.served_root)) is not None:
+                    self._notice("error", f"cannot open that scenario: {why}")
+                    return
             sim = Simulation(sc)
         except BsimInputError as exc:
             self._notice("error", str(exc))
@@ -419,5 +481,9 @@ class BsimApp(App):
 
     # ------------------------------------------------------------- palette
     def get_system_commands(self, screen: Screen):
+        """bsim's commands, then Textual's own (Theme, Keys, Screenshot...) that bsim does not replace."""
         from bsim.app.commands import palette_commands
-        yield from palette_commands(self)
+        ours = list(palette_commands(self))
+        yield from ours
+        titles = {c.title for c in ours}
+        yield from (c for c in super().get_system_commands(screen) if c.title not in titles)
