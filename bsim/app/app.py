@@ -38,10 +38,12 @@ from bsim.scenario import PROBLEMS
 SWITCH_INTERVAL = 0.001
 #: below this the app shows a "too small" message instead of the panels
 MIN_SIZE = (70, 20)
+#: below this width the counters are narrow (short labels) and the header drops the device
+NARROW_BELOW = 110
 #: steps/s a replay starts at: a 3,000-step lecture stop takes 30 s, time to say what the screen shows,
 #: and the loss curve and the ball move visibly between two frames (> or < changes it; --pace sets it)
 REPLAY_PACE = 100
-_BATCH = Binding.Group("batch")
+_BATCH = Binding.Group("B")
 _LR = Binding.Group("lr")
 _SPEED = Binding.Group("speed")
 
@@ -69,7 +71,7 @@ class BsimApp(App):
     ENABLE_COMMAND_PALETTE = True
     BINDINGS = [
         Binding("space", "toggle_pause", "pause"),
-        Binding("n", "step", "step"),
+        Binding("n", "step", "step", show=False),      # in the help and the pause notice: room for ? and q
         Binding("left_square_bracket", "halve_batch", "B/2", key_display="[", group=_BATCH),
         Binding("right_square_bracket", "double_batch", "B×2", key_display="]", group=_BATCH),
         *[Binding(k, f"preset('{k}')", f"B={b}", show=False) for k, b in PRESETS.items()],
@@ -182,8 +184,10 @@ class BsimApp(App):
         self._show_titles(sim.scenario.title, p.kind, p.n_params, p.n_train, str(sim.device))
 
     def _show_titles(self, title: str, kind: str, n_params: int, n_train: int, device: str) -> None:
-        self.title = f"bsim · {title}"
-        self.sub_title = f"{kind} · d={n_params} · N={n_train} · {device}"
+        self._titles = (title, kind, n_params, n_train, device)
+        narrow = self.size.width < NARROW_BELOW     # the device is in the counters: the header keeps the rest
+        self.title = title if narrow else f"bsim · {title}"
+        self.sub_title = f"{kind} · d={n_params} · N={n_train}" + ("" if narrow else f" · {device}")
 
     def on_resize(self, event) -> None:
         self._check_size(event.size)
@@ -192,7 +196,9 @@ class BsimApp(App):
         w, h = size or self.size
         small = w < MIN_SIZE[0] or h < MIN_SIZE[1]
         self.screen.set_class(small, "-too-small")
-        self.screen.set_class(w < 100, "-narrow")
+        self.screen.set_class(w < NARROW_BELOW, "-narrow")
+        if getattr(self, "_titles", None):
+            self._show_titles(*self._titles)
         if small:
             self.query_one("#too-small", Static).update(
                 f"The terminal is {w}x{h}: bsim needs at least {MIN_SIZE[0]}x{MIN_SIZE[1]}.\n"
