@@ -131,18 +131,25 @@ def server(tmp_path):
     proc.wait(5)
 
 
-def test_serve_draws_answers_a_key_and_ends_with_the_tab_and_with_the_server(server):
+def test_serve_draws_answers_keys_and_ends_with_the_tab_and_with_the_server(server, tmp_path):
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
         pytest.fail("the browser test needs playwright: pip install playwright (see .ci/run)")
     assert Path(CHROMIUM).exists(), "the browser test needs Debian's chromium: apt-get install -y chromium"
     proc, url = server
-    t0 = time.monotonic()
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         try:
-            page = browser.new_page(viewport={"width": 1400, "height": 900})
+            context = browser.new_context(viewport={"width": 1400, "height": 900})
+            delivered = {}
+
+            def keep_download(route):                      # what ctrl+s sends the browser
+                response = route.fetch()
+                delivered.update(body=response.body(), disposition=response.headers.get("content-disposition"))
+                route.fulfill(response=response)
+            context.route("**/download/**", keep_download)
+            page = context.new_page()
             page.add_init_script(HOOK)
             page.goto(url)
             wait_for(lambda: "Counters" in page_text(page) and "ε-ball" in page_text(page), 30,
@@ -152,9 +159,13 @@ def test_serve_draws_answers_a_key_and_ends_with_the_tab_and_with_the_server(ser
             wait_for(lambda: "? help" in page_text(page), 10, "the footer once the page has focus")
             page.keyboard.type("]")
             wait_for(lambda: "batch size 8 -> 16" in page_text(page), 10, "the app to answer ]")
+            page.keyboard.press("Control+s")
+            wait_for(lambda: page.evaluate("1") and delivered, 15, "the SVG screenshot in the browser")
+            assert delivered["body"].startswith(b"<svg") and delivered["body"].rstrip().endswith(b"</svg>")
+            assert re.search(r"attachment; filename=bsim-[-_0-9]+\.svg", delivered["disposition"])
+            assert not (tmp_path / "screenshots").exists()    # into the browser, not onto the server's disk
             page.close()                                   # the tab closes: its app ends
             wait_for(lambda: not alive(app), 10, "the app to end with its tab")
-            t1 = time.monotonic()
 
             page = browser.new_page()
             page.add_init_script(HOOK)
@@ -165,7 +176,6 @@ def test_serve_draws_answers_a_key_and_ends_with_the_tab_and_with_the_server(ser
             wait_for(lambda: not alive(app), 10, "the app to end with its server")
         finally:
             browser.close()
-    print(f"first tab {t1 - t0:.1f} s, second {time.monotonic() - t1:.1f} s")
 
 
 def test_a_served_app_ends_on_sigterm_while_it_trains(tmp_path):

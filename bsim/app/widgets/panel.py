@@ -126,10 +126,12 @@ class Panel(Widget):
                 lines = self.build(w, h) if w > 0 and h > 0 else []
             except Exception as exc:  # noqa: BLE001 - a panel that cannot draw says why; the app goes on
                 lines = [text_strip(f"cannot draw: {type(exc).__name__}: {exc}", w)]
-            self._lines = recolor(lines, remap)
+            base = self.rich_style      # the theme's background under every cell (a light theme needs it)
+            self._lines = [strip.apply_style(base) for strip in recolor(lines, remap)]
+            self._blank = Strip.blank(w, base)
         if y < len(self._lines):
             return self._lines[y]
-        return Strip.blank(w)
+        return self._blank
 
     def message(self, text: str, width: int, height: int, color: str = "axis") -> list[Strip]:
         """A panel that has nothing to plot says why, wrapped and centred vertically."""
