@@ -45,7 +45,8 @@ class GradientPanel(Panel):
             ok = np.isfinite(cos)
             bottom.line(step[ok], cos[ok], "green")
             out += bottom.strips()
-        readout = [("|g_B| ", "axis"), (num(f.grad_norm), "orange"), ("  |G| ", "axis"), (num(f.full_grad_norm), "blue"),
+        readout = [("|g_B| ", "axis"), (num(f.grad_norm), "orange"),
+                   ("  |G| ", "axis"), (num(f.full_grad_norm), "blue"),
                    ("  cos ", "axis"), (num(f.cos_to_full, 2), "green")]
         out.append(text_strip(readout, width))
         return out[:height]
