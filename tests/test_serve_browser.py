@@ -1,7 +1,7 @@
 """`bsim serve` end to end: a real server, headless Chromium (Playwright), the app drawing and answering keys.
 
 Needs the web extra and Debian's chromium (``.ci/run`` installs both):
-    pip install -e ".[web]" playwright;  apt-get install -y chromium
+    pip install -e ".[test,web]" (playwright is in the test extra);  apt-get install -y chromium
 The page's text is what the server sends the page's terminal (xterm.js draws it on a canvas,
 so there is no DOM text to read): a hook on the page's WebSocket keeps the bytes, and the
 escape sequences are stripped from them.
@@ -135,7 +135,7 @@ def test_serve_draws_answers_keys_and_ends_with_the_tab_and_with_the_server(serv
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
-        pytest.fail("the browser test needs playwright: pip install playwright (see .ci/run)")
+        pytest.fail("the browser test needs playwright: pip install -e '.[test,web]' (see .ci/run)")
     assert Path(CHROMIUM).exists(), "the browser test needs Debian's chromium: apt-get install -y chromium"
     proc, url = server
     with sync_playwright() as pw:
