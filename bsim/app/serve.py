@@ -21,7 +21,7 @@ from pathlib import Path
 from bsim.errors import BsimInputError
 
 #: seconds a served app may take to close once asked before the process is ended outright
-EXIT_GRACE = 3.0
+EXIT_GRACE = 5.0
 #: how often the watchdog looks at the server (s)
 WATCH_PERIOD = 0.5
 
