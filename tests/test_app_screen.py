@@ -172,6 +172,18 @@ def test_nothing_is_cut_in_the_counters_footer_and_header(tmp_path, size):
     drive(tmp_path, script, size=size)
 
 
+def test_a_long_title_and_a_replays_status_fit_at_80x24(tmp_path):
+    async def script(d: Driver):
+        await d.steps(1)
+        header = d.text.splitlines()[0]
+        assert "Lecture: the batch size and the noise ball — linreg · d=2" in header and "…" not in header
+        assert "status   pause · replay" in panel_text(d.app, "counters")
+        await d.press("space")
+        await d.steps(1)
+        assert "status   run · replay" in panel_text(d.app, "counters")
+    drive(tmp_path, script, sc=find_scenario("lecture"), replay=True, size=(80, 24))
+
+
 # ------------------------------------------------------------------ themes
 def colours_in(app, panel_id: str) -> set:
     panel = app.query_one(f"#{panel_id}")

@@ -180,9 +180,15 @@ class BsimApp(SettingKeys, App):
 
     def _show_titles(self, title: str, kind: str, n_params: int, n_train: int, device: str) -> None:
         self._titles = (title, kind, n_params, n_train, device)
-        narrow = self.size.width < NARROW_BELOW     # the device is in the counters: the header keeps the rest
-        self.title = title if narrow else f"bsim · {title}"
-        self.sub_title = f"{kind} · d={n_params} · N={n_train}" + ("" if narrow else f" · {device}")
+        width = self.size.width
+        if width >= NARROW_BELOW:
+            self.title, self.sub_title = f"bsim · {title}", f"{kind} · d={n_params} · N={n_train} · {device}"
+            return
+        # narrow: the device and, if need be, N (both in the counters) leave room for the title
+        self.title = title
+        self.sub_title = f"{kind} · d={n_params} · N={n_train}"
+        if len(title) + 3 + len(self.sub_title) > width - 18:    # the icon and the margins take ~18 cells
+            self.sub_title = f"{kind} · d={n_params}"
 
     def on_resize(self, event) -> None:
         self._check_size(event.size)

@@ -49,6 +49,8 @@ class CountersPanel(Panel):
             status += " · ● rec"
         if rs is not None and rs.replay:
             status += " · replay"
+        if narrow and len(status) > 14:     # "running · replay" in 14 cells: "run · replay"
+            status = status.replace("running", "run").replace("paused", "pause")
         sps = None if self.frozen_rates else f.steps_per_sec
         xps = None if self.frozen_rates else f.samples_per_sec
         if rs is not None and rs.paused:
