@@ -16,6 +16,7 @@ from textual import events
 from bsim import actions, controls
 from bsim.app import app as app_module
 from bsim.app import themes
+from bsim.app.format import num
 from bsim.app.screens import AskScreen
 from bsim.app.widgets.canvas import COLORS
 from bsim.cli import main
@@ -169,6 +170,9 @@ def test_nothing_is_cut_in_the_counters_footer_and_header(tmp_path, size):
                     "B        8 of 256"):
             assert row in counters, (row, counters)
         assert "Least squares: the noise ball — linreg · d=2 · N=256" in lines[0]
+        f, gradient = d.app.history.latest, panel_text(d.app, "gradient")
+        assert f"|g_B| {num(f.grad_norm)}  |G| {num(f.full_grad_norm)}" in gradient
+        assert f"cos(g_B, G) {num(f.cos_to_full, 2)}" in gradient      # the cosine sub-plot's title and value
     drive(tmp_path, script, size=size)
 
 
