@@ -82,8 +82,17 @@ class CycleLRScaling:
     """The next lr scaling after the one in force (``l``)."""
 
 
+#: the momenta ``m`` steps through: plain SGD, then the heavy ball at 0.5 and 0.9 (Polyak 1964)
+MOMENTA: tuple[float, ...] = (0.0, 0.5, 0.9)
+
+
+@dataclass(frozen=True)
+class CycleMomentum:
+    """The next momentum of MOMENTA above the one in force, back to 0 after 0.9 (``m``)."""
+
+
 Action = SetBatchSize | SetLR | SetLRScaling | SetMomentum | SetSampling | Reset | SwitchProblem
-RelativeAction = ScaleBatchSize | ScaleLR | CycleSampling | CycleLRScaling
+RelativeAction = ScaleBatchSize | ScaleLR | CycleSampling | CycleLRScaling | CycleMomentum
 
 
 class Setting(NamedTuple):
@@ -106,7 +115,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("lr", SetLR, "lr", "set_lr"),
 )
 BY_ACTION: dict[type, Setting] = {s.action: s for s in SETTINGS}
-SETTING_ACTIONS: tuple[type, ...] = tuple(BY_ACTION) + (ScaleBatchSize, ScaleLR, CycleSampling, CycleLRScaling)
+SETTING_ACTIONS: tuple[type, ...] = tuple(BY_ACTION) + (ScaleBatchSize, ScaleLR, CycleSampling, CycleLRScaling,
+                                                        CycleMomentum)
 
 
 def event_actions(ev) -> list[Action]:
@@ -141,7 +151,7 @@ def dispatch(action) -> tuple[str, tuple]:
 def absolute(action, settings):
     """A relative action made absolute against the settings in force; absolute actions pass through.
 
-    ``settings`` has the simulation's batch_size, lr, n_train, sampling and lr_scaling.
+    ``settings`` has the simulation's batch_size, lr, n_train, sampling, lr_scaling and momentum.
     ``[`` at B = 1 and ``]`` at B = N change nothing: an ActionError says so.
     """
     if isinstance(action, ScaleBatchSize):
@@ -157,6 +167,9 @@ def absolute(action, settings):
         return SetSampling(_after(SAMPLINGS, settings.sampling))
     if isinstance(action, CycleLRScaling):
         return SetLRScaling(_after(LR_SCALINGS, settings.lr_scaling))
+    if isinstance(action, CycleMomentum):
+        # a momentum typed with M (0.7) goes on to the next of MOMENTA above it (0.9)
+        return SetMomentum(next((m for m in MOMENTA if m > settings.momentum), MOMENTA[0]))
     return action
 
 

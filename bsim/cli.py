@@ -1,4 +1,4 @@
-"""The command line: bsim, bsim run, bsim replay, bsim scenarios.
+"""The command line: bsim, bsim run, bsim replay, bsim serve, bsim scenarios.
 
 Exit codes: 0 success, 2 bad input (one line naming the file, line or key and
 what is expected), 3 a headless run that diverged, 128 + the signal's number
@@ -49,6 +49,14 @@ def _add_headless(p: argparse.ArgumentParser) -> None:
                    help="leave samples_per_sec empty, so that two runs give byte-identical CSVs")
 
 
+def _add_view(p: argparse.ArgumentParser, pace_help: str) -> None:
+    g = p.add_argument_group("the app's view")
+    g.add_argument("--pace", metavar="N", type=_int_at_least(1, "an integer >= 1 (steps per second)"),
+                   help=pace_help)
+    g.add_argument("--theme", metavar="NAME",
+                   help="a Textual theme; bsim-projector is high-contrast black on white (t toggles it)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="bsim", description="A terminal laboratory for minibatch noise in SGD.")
     parser.add_argument("--version", action="version", version=f"bsim {__version__}")
@@ -58,6 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_overrides(run)
     _add_headless(run)
     run.add_argument("--record", metavar="PATH.toml", help="record the session from the start")
+    _add_view(run, "start at N steps per second (default: as fast as it goes; < and > change it)")
+    run.add_argument("--served", action="store_true", help=argparse.SUPPRESS)   # started by `bsim serve`
     rep = sub.add_parser("replay", help="replay a recording (the app, or --headless)")
     rep.add_argument("recording", help="a recording TOML written by the app")
     _add_overrides(rep)
@@ -68,6 +78,12 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--at-captions", action="store_true", help="with --export: a screenshot at every caption")
     g.add_argument("--cast", action="store_true",
                    help="with --export: also DIR/replay.cast (asciicast v2, the captions as markers)")
+    _add_view(rep, "replay at N steps per second (default: 100, a pace to talk over; < and > change it)")
+    srv = sub.add_parser("serve", help="serve the app to a browser (needs the web extra: pip install 'bsim[web]')")
+    srv.add_argument("scenario", nargs="?", default="default", help="a bundled name or a TOML file")
+    srv.add_argument("--host", default="127.0.0.1", help="the address to listen on (default 127.0.0.1)")
+    srv.add_argument("--port", type=_int_at_least(1, "a port number 1-65535"), default=8000)
+    srv.add_argument("--theme", metavar="NAME", help="the Textual theme every tab starts in")
     sub.add_parser("scenarios", help="list the bundled scenarios")
     from bsim.sweep.command import add_arguments as _add_sweep
     _add_sweep(sub.add_parser("sweep", help="steps to a target loss against batch size; the critical batch size"))
@@ -97,7 +113,7 @@ def cmd_run(args) -> int:
     sc = _scenario_from_args(args)
     if not args.headless:
         from bsim.app import run_app
-        return run_app(sc, record=args.record)
+        return run_app(sc, record=args.record, pace=args.pace, theme=args.theme, served=args.served)
     from bsim.headless import run_headless
     from bsim.replay import run_headless_recorded
     from bsim.simulation import Simulation
@@ -127,7 +143,7 @@ def cmd_replay(args) -> int:
         return 0
     if not args.headless:
         from bsim.app import run_app
-        return run_app(sc, record=None, replay=True)
+        return run_app(sc, record=None, replay=True, pace=args.pace, theme=args.theme)
     return replay.replay_headless(sc, info, args)
 
 
@@ -149,6 +165,11 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_replay(args)
         if args.command == "run":
             return cmd_run(args)
+        if args.command == "serve":
+            if args.port > 65535:
+                raise BsimInputError(f"bsim serve: --port {args.port}: expected a port number 1-65535")
+            from bsim.app.serve import serve
+            return serve(args.scenario, host=args.host, port=args.port, theme=args.theme)
         parser.print_help()
         return 0
     except BsimInputError as exc:

@@ -11,8 +11,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-#: steps-per-second caps that f / F move through; None is "as fast as it goes"
+#: steps-per-second caps that > / < (f / F) move through; None is "as fast as it goes"
 SPEEDS: tuple[int | None, ...] = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, None)
+
+
+def next_speed(speed: int | None, faster: bool) -> int | None:
+    """The level of SPEEDS after ``speed`` (a cap of any value, e.g. ``--pace 30``) in that direction.
+
+    At either end the same cap comes back.
+    """
+    finite = [s for s in SPEEDS if s is not None]
+    if faster:
+        return None if speed is None else next((s for s in finite if s > speed), None)
+    if speed is None:
+        return finite[-1]
+    return next((s for s in reversed(finite) if s < speed), speed)
 
 
 # ---------------------------------------------------------------- controls
@@ -38,12 +51,12 @@ class Step:
 
 @dataclass(frozen=True)
 class Faster:
-    """The next higher steps/s cap of SPEEDS (f)."""
+    """The next higher steps/s cap of SPEEDS (>)."""
 
 
 @dataclass(frozen=True)
 class Slower:
-    """The next lower steps/s cap of SPEEDS (F)."""
+    """The next lower steps/s cap of SPEEDS (<)."""
 
 
 @dataclass(frozen=True)

@@ -21,8 +21,8 @@ from collections.abc import Callable
 
 from bsim.actions import SETTING_ACTIONS, ActionError, PausePoint, Reset, SwitchProblem, absolute
 from bsim.controls import (
-    SPEEDS, AddCaption, Faster, JumpToCaption, Pause, PlaneRequest, Probe, Resume, RunnerState, Slower, Step,
-    ToggleRecording, TogglePause, speed_text,
+    AddCaption, Faster, JumpToCaption, Pause, PlaneRequest, Probe, Resume, RunnerState, Slower, Step,
+    ToggleRecording, TogglePause, next_speed, speed_text,
 )
 from bsim.frame import Frame
 from bsim.recording import Caption, Recorder, compare_check, new_recording_path
@@ -210,7 +210,7 @@ class Runner:
             self._held_at = sim.tick
             self.paused = True
             self._dirty = True
-            self.on_event("notice", f"paused at step {sim.tick}" + (": space to go on" if self.replay or caption else ""))
+            self.on_event("notice", f"paused at step {sim.step_count}" + (": space to go on" if self.replay or caption else ""))
             return True
         return False
 
@@ -321,14 +321,14 @@ class Runner:
             self.on_event("notice", f"one step: step {sim.step_count}, batch of {sim.last_batch_size}")
 
     def _change_speed(self, item) -> None:
-        i = SPEEDS.index(self.speed)
-        j = min(i + 1, len(SPEEDS) - 1) if isinstance(item, Faster) else max(i - 1, 0)
-        if i == j:
-            self.on_event("notice", f"speed: already at {speed_text(self.speed)}")
+        old = self.speed
+        new = next_speed(old, isinstance(item, Faster))
+        if new == old:
+            self.on_event("notice", f"speed: already at {speed_text(old)}")
             return
-        self.speed = SPEEDS[j]
+        self.speed = new
         self._next_step_at = time.perf_counter()
-        self.on_event("notice", f"speed {speed_text(SPEEDS[i])} -> {speed_text(self.speed)}")
+        self.on_event("notice", f"speed {speed_text(old)} -> {speed_text(new)}")
 
     def _take_over(self) -> None:
         """A setting changed during a replay: drop the rest of the timeline, go live."""
@@ -372,7 +372,7 @@ class Runner:
             return
         self._log(Caption(text))
         self._show_caption(self.sim.tick, text)
-        self.on_event("notice", f"caption at step {self.sim.tick}: {text}")
+        self.on_event("notice", f"caption at step {self.sim.step_count}: {text}")   # as the counter counts
 
     def _jump(self, _item) -> None:
         sim = self.sim
@@ -381,7 +381,7 @@ class Runner:
             self.on_event("error", "no caption ahead in the timeline")
             return
         taken = self.fast_forward(target)
-        self.on_event("notice", f"jumped {taken} steps to step {sim.tick}")
+        self.on_event("notice", f"jumped {taken} steps to step {sim.step_count}")
         if sim.tick == target:
             self._held_at = None
             self._hold_for_events()

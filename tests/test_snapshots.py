@@ -35,6 +35,11 @@ def test_main_screen_120x36(snap_compare, tmp_path):
     assert snap_compare(app, terminal_size=(120, 36), run_before=run_before)
 
 
+def test_main_screen_100x30(snap_compare, tmp_path):
+    app, run_before = app_after(tmp_path, "default", 1500, 1500)
+    assert snap_compare(app, terminal_size=(100, 30), run_before=run_before)
+
+
 def test_main_screen_80x24(snap_compare, tmp_path):
     app, run_before = app_after(tmp_path, "default", 1500, 1500)
     assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)

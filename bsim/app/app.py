@@ -8,9 +8,10 @@ returns; a bad value or a key at a bad moment is a notice, never a crash.
 from __future__ import annotations
 
 import datetime
-import math
 import sys
 from pathlib import Path
+
+from rich.text import Text
 
 from textual.app import App, ComposeResult
 from textual.binding import Binding
@@ -19,23 +20,33 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
-from bsim import actions, controls
+from bsim import controls
 from bsim.runner import Runner
-from bsim.app.commands import PRESETS, PROBE_BATCHES
+from bsim.app import themes
+from bsim.app.commands import PRESETS
+from bsim.app.keys import SettingKeys
 from bsim.app.history import FrameBuffer
 from bsim.app.screens import AskScreen, HelpScreen
 from bsim.app.signals import forget_signals, quit_on_signals
 from bsim.app.widgets.ball import BallPanel, PlaneWanted
 from bsim.app.widgets.counters import CountersPanel
 from bsim.app.widgets.gradient import GradientPanel
+from bsim.app.widgets.panel import Panel, palette_remap
 from bsim.app.widgets.loss import LossPanel
 from bsim.app.widgets.variance import VariancePanel
-from bsim.scenario import PROBLEMS
 
 #: GIL switch interval while the runner thread trains (seconds; Python's default is 0.005)
 SWITCH_INTERVAL = 0.001
 #: below this the app shows a "too small" message instead of the panels
 MIN_SIZE = (70, 20)
+#: below this width the counters are narrow (short labels) and the header drops the device
+NARROW_BELOW = 110
+#: steps/s a replay starts at: a 3,000-step lecture stop takes 30 s, time to say what the screen shows,
+#: and the loss curve and the ball move visibly between two frames (> or < changes it; --pace sets it)
+REPLAY_PACE = 100
+_BATCH = Binding.Group("B")
+_LR = Binding.Group("lr")
+_SPEED = Binding.Group("speed")
 
 
 class FrameReady(Message):
@@ -50,28 +61,28 @@ class RunnerEvent(Message):
         self.kind, self.text = kind, text
 
 
-def _next(options, current):
-    options = list(options)
-    return options[(options.index(current) + 1) % len(options)] if current in options else options[0]
-
-
-class BsimApp(App):
+class BsimApp(SettingKeys, App):
     CSS_PATH = str(Path(__file__).with_name("app.tcss"))   # absolute: subclasses elsewhere find it too
     TITLE = "bsim"
     ENABLE_COMMAND_PALETTE = True
     BINDINGS = [
         Binding("space", "toggle_pause", "pause"),
-        Binding("n", "step", "step"),
-        Binding("left_square_bracket", "halve_batch", "B/2", key_display="["),
-        Binding("right_square_bracket", "double_batch", "B×2", key_display="]"),
+        Binding("n", "step", "step", show=False),      # in the help and the pause notice: room for ? and q
+        Binding("left_square_bracket", "halve_batch", "B/2", key_display="[", group=_BATCH),
+        Binding("right_square_bracket", "double_batch", "B×2", key_display="]", group=_BATCH),
         *[Binding(k, f"preset('{k}')", f"B={b}", show=False) for k, b in PRESETS.items()],
-        Binding("b", "ask_batch_size", "type B"),
-        Binding("minus", "halve_lr", "lr/2", key_display="-"),
-        Binding("plus,equals_sign", "double_lr", "lr×2", key_display="+"),
+        Binding("b", "ask_batch_size", "type B", show=False),
+        Binding("minus", "halve_lr", "lr/2", key_display="-", group=_LR),
+        Binding("plus,equals_sign", "double_lr", "lr×2", key_display="+", group=_LR),
         Binding("l", "cycle_lr_scaling", "scaling", show=False),
         Binding("s", "cycle_sampling", "sampling", show=False),
-        Binding("f", "faster", "faster", show=False),
+        Binding("m", "cycle_momentum", "momentum", show=False),
+        Binding("M,shift+m", "ask_momentum", "type momentum", show=False),
+        Binding("less_than_sign", "slower", "slower", key_display="<", group=_SPEED),
+        Binding("greater_than_sign", "faster", "faster", key_display=">", group=_SPEED),
+        Binding("f", "faster", "faster", show=False),             # the old keys, kept for fingers used to them
         Binding("F,shift+f", "slower", "slower", show=False),
+        Binding("t", "toggle_projector", "projector theme", show=False),
         Binding("r", "reset", "reset"),
         Binding("R,shift+r", "toggle_recording", "record", show=False),
         Binding("c", "ask_caption", "caption", show=False),
@@ -87,8 +98,15 @@ class BsimApp(App):
     def __init__(self, sim, *, scenario=None, record: str | None = None, replay: bool = False,
                  threaded: bool = True, paused: bool = False, timing: bool = True, speed: int | None = None,
                  screenshots_dir: str | Path = "screenshots", recordings_dir: str | Path = "recordings",
-                 fps: float = 20.0):
+                 fps: float = 20.0, theme: str | None = None, served: bool = False):
         super().__init__()
+        self.register_theme(themes.PROJECTOR)
+        self.served = served                # under `bsim serve`: a browser user, who opens only served files
+        self.served_root = Path.cwd()
+        self.chart_remap = None             # bsim's chart colours -> the theme's (set when the theme changes)
+        self._theme_before_projector = themes.DEFAULT_THEME
+        if theme is not None:
+            self.theme = theme              # InvalidThemeError for an unknown name (run_app checks first)
         self.sim = sim                      # owned by the runner once it starts; the app never touches it
         self.scenario = (scenario or sim.scenario).copy()
         self.record_path = record
@@ -116,7 +134,7 @@ class BsimApp(App):
                 yield BallPanel(self.history, id="ball")
         yield Static("", id="notice")
         yield Static("", id="too-small")
-        yield Footer()
+        yield Footer(compact=True)
 
     @property
     def panels(self):
@@ -129,7 +147,12 @@ class BsimApp(App):
             self._switch_interval = sys.getswitchinterval()
             sys.setswitchinterval(SWITCH_INTERVAL)
         self._set_titles(self.sim)
+        self.theme_changed_signal.subscribe(self, self._on_theme_changed)
+        self._on_theme_changed(self.current_theme)
         self._check_size()
+        if self.served:
+            from bsim.app.serve import watch_server
+            watch_server(self)
         self._start_runner(self.sim, replay=self.replay, record=self.record_path)
         self._signals = quit_on_signals(self)
         for w in self.sim.scenario.warnings:
@@ -142,7 +165,7 @@ class BsimApp(App):
         self.runner = Runner(
             sim, self.scenario, on_frame=self._post_frame, on_event=self._post_event, fps=self.fps,
             paused=self.start_paused, timing=self.timing, replay=replay, threaded=self.threaded,
-            speed=self.speed if self.speed is not None else (1000 if replay else None),
+            speed=self.speed if self.speed is not None else (REPLAY_PACE if replay else None),
             recordings_dir=self.recordings_dir, replay_end=end if isinstance(end, int) and end > 0 else None,
         )
         began = rec.get("began_at", 0) if replay else 0
@@ -158,8 +181,16 @@ class BsimApp(App):
         self._show_titles(sim.scenario.title, p.kind, p.n_params, p.n_train, str(sim.device))
 
     def _show_titles(self, title: str, kind: str, n_params: int, n_train: int, device: str) -> None:
-        self.title = f"bsim · {title}"
-        self.sub_title = f"{kind} · d={n_params} · N={n_train} · {device}"
+        self._titles = (title, kind, n_params, n_train, device)
+        width = self.size.width
+        if width >= NARROW_BELOW:
+            self.title, self.sub_title = f"bsim · {title}", f"{kind} · d={n_params} · N={n_train} · {device}"
+            return
+        # narrow: the device and, if need be, N (both in the counters) leave room for the title
+        self.title = title
+        self.sub_title = f"{kind} · d={n_params} · N={n_train}"
+        if len(title) + 3 + len(self.sub_title) > width - 18:    # the icon and the margins take ~18 cells
+            self.sub_title = f"{kind} · d={n_params}"
 
     def on_resize(self, event) -> None:
         self._check_size(event.size)
@@ -168,7 +199,9 @@ class BsimApp(App):
         w, h = size or self.size
         small = w < MIN_SIZE[0] or h < MIN_SIZE[1]
         self.screen.set_class(small, "-too-small")
-        self.screen.set_class(w < 100, "-narrow")
+        self.screen.set_class(w < NARROW_BELOW, "-narrow")
+        if getattr(self, "_titles", None):
+            self._show_titles(*self._titles)
         if small:
             self.query_one("#too-small", Static).update(
                 f"The terminal is {w}x{h}: bsim needs at least {MIN_SIZE[0]}x{MIN_SIZE[1]}.\n"
@@ -185,6 +218,9 @@ class BsimApp(App):
         f, last = message.frame, self.history.latest
         if last is not None and (f.problem, f.n_train) != (last.problem, last.n_train):
             self._show_titles(f.title, f.problem, f.n_params, f.n_train, f.device)
+        if last is not None and last.runner is not None and last.runner.recording and not (
+                f.runner is not None and f.runner.recording):
+            self._caption("")        # the recording stopped: its caption is no longer what is on screen
         self.history.add(f)
         if self.runner is not None and message.frame is not self.runner.latest:
             return   # a newer frame is on its way: draw that one
@@ -214,12 +250,19 @@ class BsimApp(App):
         self.query_one(CountersPanel).show(self.history)
         bar = self.query_one("#notice", Static)
         bar.set_class(kind == "error", "-error")
-        bar.update(text)
+        bar.update(Text(text))              # as written: "[" and "]" are not markup
 
     def _caption(self, text: str) -> None:
         cap = self.query_one("#caption", Static)
-        cap.update(f"❝ {text} ❞")
+        cap.update(Text(f"❝ {text} ❞") if text else Text(""))
         cap.set_class(bool(text), "-shown")
+
+    def _on_theme_changed(self, theme) -> None:
+        """The charts take the theme's colours (bsim.app.themes); each panel redraws."""
+        palette = themes.chart_palette(theme.name, self.get_css_variables())
+        self.chart_remap = palette_remap(palette)
+        for panel in self.query(Panel):
+            panel.refresh()
 
     # ------------------------------------------------------------- sending
     def send(self, item) -> None:
@@ -241,109 +284,6 @@ class BsimApp(App):
             return opt.batch_size, opt.lr, opt.lr_scaling, opt.sampling
         return f.next_batch_size, f.next_lr, f.lr_scaling, f.sampling
 
-    # ------------------------------------------------------------- key actions
-    def action_toggle_pause(self) -> None:
-        self.send(controls.TogglePause())
-
-    def action_step(self) -> None:
-        self.send(controls.Step())
-
-    def action_halve_batch(self) -> None:
-        """[ : halve the batch size in force when the runner applies it."""
-        self.send(actions.ScaleBatchSize(0.5))
-
-    def action_double_batch(self) -> None:
-        """] : double the batch size in force when the runner applies it."""
-        self.send(actions.ScaleBatchSize(2))
-
-    def action_preset(self, key: str) -> None:
-        self.send(actions.SetBatchSize(PRESETS[key]))
-
-    def action_ask_batch_size(self) -> None:
-        self.ask("Batch size (an integer from 1 to N):", self.set_batch_size_text, str(self._current()[0]))
-
-    def set_batch_size_text(self, text: str | None) -> None:
-        if text is None or not text.strip():
-            return
-        try:
-            value = int(text.strip().replace("_", "").replace(",", ""))
-        except ValueError:
-            self._notice("error", f"batch size {text.strip()!r}: expected an integer >= 1")
-            return
-        if value < 1:
-            self._notice("error", f"batch size {value}: expected an integer >= 1")
-            return
-        self.send(actions.SetBatchSize(value))
-
-    def action_halve_lr(self) -> None:
-        self.send(actions.ScaleLR(0.5))
-
-    def action_double_lr(self) -> None:
-        self.send(actions.ScaleLR(2))
-
-    def action_ask_lr(self) -> None:
-        self.ask("Learning rate (a number > 0):", self.set_lr_text, f"{self._current()[1]:g}")
-
-    def set_lr_text(self, text: str | None) -> None:
-        if text is None or not text.strip():
-            return
-        try:
-            value = float(text.strip())
-        except ValueError:
-            self._notice("error", f"lr {text.strip()!r}: expected a number > 0")
-            return
-        if not math.isfinite(value) or value <= 0:
-            self._notice("error", f"lr {text.strip()}: expected a number > 0")
-            return
-        self.send(actions.SetLR(value))
-
-    def action_cycle_lr_scaling(self) -> None:
-        self.send(actions.CycleLRScaling())
-
-    def action_set_lr_scaling(self, mode: str) -> None:
-        self.send(actions.SetLRScaling(mode))
-
-    def action_cycle_sampling(self) -> None:
-        self.send(actions.CycleSampling())
-
-    def action_set_sampling(self, mode: str) -> None:
-        self.send(actions.SetSampling(mode))
-
-    def action_faster(self) -> None:
-        self.send(controls.Faster())
-
-    def action_slower(self) -> None:
-        self.send(controls.Slower())
-
-    def action_reset(self) -> None:
-        self.send(actions.Reset())
-
-    def action_switch_problem(self, kind: str | None = None) -> None:
-        f = self.history.latest
-        current = f.problem if f is not None else self.scenario.problem.kind
-        self.send(actions.SwitchProblem(kind or _next(PROBLEMS, current)))
-
-    def action_toggle_recording(self) -> None:
-        self.send(controls.ToggleRecording(None))
-
-    def action_ask_caption(self) -> None:
-        rs = self._state()
-        if rs is None or not rs.recording:
-            self._notice("error", "captions are for recordings: press R to start recording first")
-            return
-        self.ask("Caption (shown as a banner when the recording is replayed):", self.add_caption_text)
-
-    def add_caption_text(self, text: str | None) -> None:
-        if text is not None and text.strip():
-            self.send(controls.AddCaption(text))
-
-    def action_jump(self) -> None:
-        self.send(controls.JumpToCaption())
-
-    def action_probe(self) -> None:
-        """The variance probe: PROBE_BATCHES fresh batches at the current parameters (runner's thread)."""
-        self.send(controls.Probe(PROBE_BATCHES))
-
     def action_toggle_log(self) -> None:
         log = self.query_one(LossPanel).toggle_log()
         self._notice("notice", f"loss axis: {'log' if log else 'linear'} scale")
@@ -356,8 +296,23 @@ class BsimApp(App):
         atomic_write_text(path, self.export_screenshot())
         return path
 
+    def action_toggle_projector(self) -> None:
+        """t : the high-contrast light theme for projectors, and back to the theme before it."""
+        if self.theme == themes.PROJECTOR_THEME:
+            self.theme = self._theme_before_projector
+        else:
+            self._theme_before_projector = self.theme
+            self.theme = themes.PROJECTOR_THEME
+        self._notice("notice", f"theme: {self.theme} (t toggles the projector theme; ctrl+p Theme lists all)")
+
     def action_screenshot_svg(self) -> None:
         stamp = datetime.datetime.now().strftime("%Y-%m-%d_%H-%M-%S-%f")[:-3]
+        if self.is_web:     # under `bsim serve`: the file goes to the browser, not the server's disk
+            import io
+            self.deliver_text(io.StringIO(self.export_screenshot()), save_filename=f"bsim-{stamp}.svg",
+                              mime_type="image/svg+xml")
+            self._notice("notice", f"screenshot sent to the browser: bsim-{stamp}.svg")
+            return
         path = self.screenshots_dir / f"bsim-{stamp}.svg"
         try:
             self.save_svg(path)
@@ -379,8 +334,18 @@ class BsimApp(App):
         from bsim.errors import BsimInputError
         from bsim.scenario import find_scenario
         from bsim.simulation import Simulation
+        if self.served:
+            from bsim.app.serve import check_served_path
+            if (why := check_served_path(text, self.served_root)) is not None:
+                self._notice("error", f"cannot open that scenario: {why}")
+                return
         try:
             sc = find_scenario(text.strip())
+            if self.served:
+                from bsim.app.serve import check_served_scenario
+                if (why := check_served_scenario(sc, self.served_root)) is not None:
+                    self._notice("error", f"cannot open that scenario: {why}")
+                    return
             sim = Simulation(sc)
         except BsimInputError as exc:
             self._notice("error", str(exc))
@@ -438,5 +403,9 @@ class BsimApp(App):
             self.push_screen(OnceCommandPalette(id="--command-palette"))
 
     def get_system_commands(self, screen: Screen):
+        """bsim's commands, then Textual's own (Theme, Keys, Screenshot...) that bsim does not replace."""
         from bsim.app.commands import palette_commands
-        yield from palette_commands(self)
+        ours = list(palette_commands(self))
+        yield from ours
+        titles = {c.title for c in ours}
+        yield from (c for c in super().get_system_commands(screen) if c.title not in titles)

@@ -60,14 +60,16 @@ def palette_commands(app):
     for mode in SAMPLINGS:
         yield cmd(f"Set sampling: {mode}", "how each batch is drawn",
                   lambda m=mode: app.action_set_sampling(m), discover=False)
+    yield cmd("Cycle momentum", "0 -> 0.5 -> 0.9 -> 0 (m)", app.action_cycle_momentum)
+    yield cmd("Set momentum...", "Type a momentum in [0, 1) (M)", app.action_ask_momentum)
     for kind in PROBLEMS:
         yield cmd(f"Switch problem: {kind}", "the bundled scenario of that problem (p cycles)",
                   lambda k=kind: app.action_switch_problem(k))
     yield cmd("Open scenario...", "A bundled scenario or a TOML file", app.action_open_scenario)
     yield cmd("Pause / resume", "space", app.action_toggle_pause)
     yield cmd("Single step", "one step while paused (n)", app.action_step)
-    yield cmd("Faster", "raise the steps-per-second cap (f)", app.action_faster)
-    yield cmd("Slower", "lower the steps-per-second cap (F)", app.action_slower)
+    yield cmd("Faster", "raise the steps-per-second cap (>)", app.action_faster)
+    yield cmd("Slower", "lower the steps-per-second cap (<)", app.action_slower)
     yield cmd("Reset", "back to step 0, keeping the settings (r)", app.action_reset)
     yield cmd("Start / stop recording", "record into recordings/ (R)", app.action_toggle_recording)
     yield cmd("Add caption...", "while recording (c)", app.action_ask_caption)
@@ -75,6 +77,7 @@ def palette_commands(app):
     yield cmd(f"Probe the gradient noise: {PROBE_BATCHES} fresh batches",
               "their spread |g_B - G|^2 against c_B tr(Sigma), at the current parameters (v)", app.action_probe)
     yield cmd("Toggle loss log scale", "log or linear y axis (y)", app.action_toggle_log)
+    yield cmd("Projector theme", "high-contrast black on white, and back (t)", app.action_toggle_projector)
     yield cmd("Screenshot (SVG)", "into screenshots/ (ctrl+s)", app.action_screenshot_svg)
     yield cmd("Help", "what each panel shows (?)", app.action_help)
     yield cmd("Quit", "q", app.action_quit)

@@ -40,11 +40,14 @@ KEYS_HELP = [
     ("space", "pause / resume"), ("n", "one step (while paused)"), ("[  ]", "halve / double the batch size"),
     ("1-9", "batch size 1, 2, 4, ... 256"), ("b", "type a batch size"), ("-  +", "halve / double the lr"),
     ("l", "cycle lr scaling (none, linear, sqrt)"), ("s", "cycle sampling (shuffle, iid, replacement)"),
-    ("f  F", "faster / slower"), ("r", "reset to step 0"), ("p", "switch problem"),
+    ("m", "cycle momentum (0, 0.5, 0.9)"), ("M", "type a momentum"),
+    ("<  >", "slower / faster (the steps/s cap; f and F too)"), ("r", "reset to step 0"), ("p", "switch problem"),
     ("R", "start / stop recording"), ("c", "add a caption (while recording)"),
     ("j", "jump to the next caption (replays)"), ("y", "loss axis log / linear"),
     ("v", "variance probe: 64 fresh batches at the current parameters"),
-    ("ctrl+s", "SVG screenshot into screenshots/"), ("ctrl+p", "command palette: every action"),
+    ("t", "projector theme: black on white, and back"),
+    ("ctrl+s", "SVG screenshot into screenshots/ (in a browser: a download)"),
+    ("ctrl+p", "command palette: every action, and Theme, Keys, Screenshot"),
     ("?", "this help"), ("q", "quit"),
 ]
 

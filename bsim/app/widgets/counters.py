@@ -2,19 +2,26 @@
 
 from __future__ import annotations
 
-from bsim.app.format import count, num, rate
-from bsim.app.history import FrameBuffer
 from textual.strip import Strip
 
+from bsim.app.format import count, num, rate
+from bsim.app.history import FrameBuffer
 from bsim.app.widgets.panel import Panel, text_strip, wrap
 
-
-SHORT = {"batch size": "B", "samples/s": "smpl/s", "temperature": "temp", "momentum": "mom",
+#: labels of the narrow counters (80 and 100 columns), each at most NARROW_LABEL - 1 cells
+SHORT = {"batch size": "B", "samples/s": "smpl/s", "temperature": "temp", "momentum": "momentum",
          "lr scaling": "scaling"}
+NARROW_LABEL = 9
+#: the rows a short panel keeps, in this order of importance (the speed: a teacher sets the pace)
+KEEP = ("step", "", "batch size", "lr", "lr scaling", "momentum", "sampling", "speed", "status", "B_simple",
+        "steps/s", "samples", "device")
 
 
-def speed_text(speed) -> str:
-    return "max" if speed is None else f"≤{speed:,} steps/s"
+def speed_text(speed, narrow: bool = False) -> str:
+    """The steps/s cap as the counters show it, with the keys that change it."""
+    if speed is None:
+        return "max  < >"
+    return f"≤{speed:,}/s  < >" if narrow else f"≤{speed:,} steps/s  < >"
 
 
 class CountersPanel(Panel):
@@ -42,6 +49,8 @@ class CountersPanel(Panel):
             status += " · ● rec"
         if rs is not None and rs.replay:
             status += " · replay"
+        if narrow and len(status) > 14:     # "running · replay" in 14 cells: "run · replay"
+            status = status.replace("running", "run").replace("paused", "pause")
         sps = None if self.frozen_rates else f.steps_per_sec
         xps = None if self.frozen_rates else f.samples_per_sec
         if rs is not None and rs.paused:
@@ -63,7 +72,7 @@ class CountersPanel(Panel):
             ("steps/s", rate(sps, ""), None),
             ("samples/s", rate(xps, ""), None),
             ("device", f.device, None),
-            ("speed", speed_text(rs.speed if rs is not None else None), None),
+            ("speed", speed_text(rs.speed if rs is not None else None, narrow), None),
             ("status", status, scol),
         ]
         if f.noise_scale is not None:
@@ -75,7 +84,7 @@ class CountersPanel(Panel):
     def build(self, width: int, height: int):
         narrow = width < 28
         rows = self.rows(self.history, narrow)
-        label_w = 12 if not narrow else 8
+        label_w = 12 if not narrow else NARROW_LABEL
         out = []
         for label, value, color in rows:
             if label:
@@ -85,9 +94,9 @@ class CountersPanel(Panel):
             else:
                 out.append(text_strip([(value, color or None)], width))
         if len(out) > height and height > 0:
-            keep = [i for i, r in enumerate(rows) if r[0] in ("step", "", "batch size", "lr", "lr scaling", "sampling",
-                                                              "status", "steps/s", "samples", "device")]
-            out = [out[i] for i in keep]
+            keep = sorted((i for i, r in enumerate(rows) if r[0] in KEEP),
+                          key=lambda i: KEEP.index(rows[i][0]))[:height]
+            out = [out[i] for i in sorted(keep)]
         out = out[:height]
         room = height - len(out) - 2
         if room >= 2 and self.history.notices:

@@ -24,7 +24,7 @@ class GradientPanel(Panel):
         if f is None or len(data) == 0 or f.grad_norm is None:
             return self.message("no step yet: the batch gradient of each step appears once the run moves "
                                 "(n takes one step while paused)", width, height)
-        legend = [("● |g_B| ", "orange"), ("━ |G| ", "blue"), ("━ cos(g_B,G)", "green")]
+        legend = [("● |g_B| batch ", "orange"), ("━ |G| full", "blue")]
         out = [text_strip(legend, width)]
         rows = thin(data, 2 * width)
         step, g, G, cos = rows[:, 0], rows[:, 4], rows[:, 5], rows[:, 6]
@@ -39,13 +39,20 @@ class GradientPanel(Panel):
         top.points(step, g, "orange")
         top.line(step, G, "blue")
         out += top.strips()
+        titled = h_cos >= 3          # the cosine sub-plot gets a title line, which carries its value
+        if titled:
+            out.append(text_strip([(" " * top.ylw + "cos(g_B, G) ", "green"), (num(f.cos_to_full, 2), "green")],
+                                  width))
+            h_cos -= 1
         if h_cos >= 2:
             bottom = Chart(width, h_cos, xlim=xr, ylim=(-1.0, 1.0), xaxis=h_cos >= 3, ylabel_width=top.ylw)
             bottom.hline(0.0, "grey")
             ok = np.isfinite(cos)
             bottom.line(step[ok], cos[ok], "green")
             out += bottom.strips()
-        readout = [("|g_B| ", "axis"), (num(f.grad_norm), "orange"), ("  |G| ", "axis"), (num(f.full_grad_norm), "blue"),
-                   ("  cos ", "axis"), (num(f.cos_to_full, 2), "green")]
+        readout = [("|g_B| ", "axis"), (num(f.grad_norm), "orange"),
+                   ("  |G| ", "axis"), (num(f.full_grad_norm), "blue")]
+        if not titled:
+            readout += [("  cos ", "axis"), (num(f.cos_to_full, 2), "green")]
         out.append(text_strip(readout, width))
         return out[:height]

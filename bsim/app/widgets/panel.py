@@ -7,6 +7,7 @@ nothing and a running one rebuilds each panel at most once per frame.
 
 from __future__ import annotations
 
+from rich.color import Color as RichColor
 from rich.segment import Segment
 from rich.style import Style
 from textual.strip import Strip
@@ -28,6 +29,31 @@ def style(name: str | None) -> Style:
         else:
             _STYLE_CACHE[name] = Style.parse(name)
     return _STYLE_CACHE[name]
+
+
+def palette_remap(palette: dict[str, str] | None) -> dict[RichColor, RichColor] | None:
+    """bsim's chart colours (canvas.COLORS) -> a theme's (``bsim.app.themes.chart_palette``); None: unchanged."""
+    if not palette:
+        return None
+    return {RichColor.parse(COLORS[name]): RichColor.parse(palette[name]) for name in COLORS if name in palette}
+
+
+def recolor(lines: list[Strip], remap: dict[RichColor, RichColor] | None) -> list[Strip]:
+    """The lines with every palette colour (foreground and background) swapped for the theme's."""
+    if not remap:
+        return lines
+    cache: dict[Style, Style] = {}
+
+    def swap(st: Style | None) -> Style | None:
+        if st is None:
+            return None
+        if st not in cache:
+            fg, bg = remap.get(st.color), remap.get(st.bgcolor)
+            cache[st] = st if fg is None and bg is None else st + Style(color=fg, bgcolor=bg)
+        return cache[st]
+
+    return [Strip([Segment(text, swap(st), control) for text, st, control in strip], strip.cell_length)
+            for strip in lines]
 
 
 def text_strip(parts, width: int) -> Strip:
@@ -69,7 +95,7 @@ class Panel(Widget):
         self.history = history
         self.border_title = self.TITLE
         self._lines: list[Strip] | None = None
-        self._built_for: tuple[int, int] | None = None
+        self._built_for: tuple[int, int, int] | None = None
         self._key = None
 
     def _title(self, title: str) -> None:
@@ -93,16 +119,19 @@ class Panel(Widget):
 
     def render_line(self, y: int) -> Strip:
         w, h = self.size.width, self.size.height
-        if self._lines is None or self._built_for != (w, h):
-            self._built_for = (w, h)
+        remap = getattr(self.app, "chart_remap", None)     # the theme's colours (bsim.app.themes)
+        if self._lines is None or self._built_for != (w, h, id(remap)):
+            self._built_for = (w, h, id(remap))
             try:
                 lines = self.build(w, h) if w > 0 and h > 0 else []
             except Exception as exc:  # noqa: BLE001 - a panel that cannot draw says why; the app goes on
                 lines = [text_strip(f"cannot draw: {type(exc).__name__}: {exc}", w)]
-            self._lines = lines
+            base = self.rich_style      # the theme's background under every cell (a light theme needs it)
+            self._lines = [strip.apply_style(base) for strip in recolor(lines, remap)]
+            self._blank = Strip.blank(w, base)
         if y < len(self._lines):
             return self._lines[y]
-        return Strip.blank(w)
+        return self._blank
 
     def message(self, text: str, width: int, height: int, color: str = "axis") -> list[Strip]:
         """A panel that has nothing to plot says why, wrapped and centred vertically."""

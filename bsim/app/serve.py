@@ -1,0 +1,133 @@
+"""`bsim serve`: the app in a browser (textual-serve), and the rules for an app so served.
+
+The server starts one app process per browser tab (``bsim run SCENARIO --served``).
+A served app
+- opens only bundled scenarios and files under the folder the server was started in
+  (no absolute path, no ``..``, no symlink out of it; a scenario's data files likewise);
+- ends when its tab closes (textual-serve sends "quit"), when the server goes away (its
+  stdin closes, or the server's process is no longer its parent), and on SIGTERM or SIGHUP,
+  even while the runner trains: a stuck exit is cut short after ``EXIT_GRACE`` seconds.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from bsim.errors import BsimInputError
+
+#: seconds a served app may take to close once asked before the process is ended outright
+EXIT_GRACE = 5.0
+#: how often the watchdog looks at the server (s)
+WATCH_PERIOD = 0.5
+
+WEB_EXTRA_MISSING = "bsim serve needs the web extra (textual-serve): pip install 'bsim[web]'"
+
+
+def serve(scenario: str, host: str = "127.0.0.1", port: int = 8000, theme: str | None = None) -> int:
+    """Serve the app on http://host:port until interrupted; bad input is a BsimInputError (exit 2)."""
+    try:
+        from textual_serve.server import Server
+    except ImportError:
+        raise BsimInputError(WEB_EXTRA_MISSING) from None
+    from bsim.scenario import find_scenario
+    find_scenario(scenario)                       # a bad scenario: one line now, not in every tab
+    if theme is not None:
+        from textual.theme import BUILTIN_THEMES
+
+        from bsim.app.themes import PROJECTOR_THEME
+        names = sorted({*BUILTIN_THEMES, PROJECTOR_THEME})
+        if theme not in names:
+            raise BsimInputError(f"--theme {theme[:24]!r}: expected one of {', '.join(names)}")
+    command = [sys.executable, "-m", "bsim", "run", scenario, "--served"]
+    if theme:
+        command += ["--theme", theme]
+    server = Server(shlex.join(command), host=host, port=port, title="bsim")
+    try:
+        server.serve()
+    except OSError as exc:    # the port is taken, the host unknown
+        raise BsimInputError(f"cannot serve on {host}:{port}: {exc.strerror or exc}") from None
+    return 0
+
+
+# ------------------------------------------------------------------ what a browser may open
+def check_served_path(text: str, root: Path) -> str | None:
+    """Why a browser may not open ``text`` (None: it may): a bundled name or a file under ``root``."""
+    from bsim.scenario import bundled_dir
+    name = text.strip()
+    if not name:
+        return "an empty name"
+    if name.startswith("~") or Path(name).is_absolute() or ".." in Path(name).parts or "\\" in name:
+        return "in the browser only bundled scenarios and files under the served folder open (no absolute path, no ..)"
+    if (bundled_dir() / f"{name}.toml").exists() and "/" not in name:
+        return None
+    return _outside(root / name, root)
+
+
+def check_served_scenario(sc, root: Path) -> str | None:
+    """Why a scenario's data files may not be read by a served app (None: they may)."""
+    from bsim.scenario import bundled_dir
+    for rel in (sc.problem.data, sc.problem.test_data):
+        if rel:
+            path = sc.resolve(rel)
+            if _outside(path, root) and _outside(path, bundled_dir()):
+                return "its data files must lie under the served folder"
+    return None
+
+
+def _outside(path: Path, root: Path) -> str | None:
+    try:
+        Path(path).resolve().relative_to(Path(root).resolve())
+    except ValueError:
+        return "in the browser only files under the served folder open"
+    return None
+
+
+# ------------------------------------------------------------------ ending with the server
+def watch_server(app) -> None:
+    """End ``app`` (a BsimApp under textual-serve) with its server: SIGTERM, SIGHUP, a closed stdin, an orphan.
+
+    Signal handlers go on the app's event loop (the web driver's SIGTERM handler posts an exit
+    that a busy loop may never read: this one also stops the runner and starts the grace timer);
+    a daemon thread watches the parent process and the driver's input thread.
+    """
+    import asyncio
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
+        try:
+            loop.add_signal_handler(sig, end_app, app, f"signal {sig.name}")
+        except (NotImplementedError, RuntimeError, ValueError):
+            pass
+    parent = os.getppid()
+
+    def watch() -> None:
+        while not getattr(app, "_bsim_ending", False):
+            threading.Event().wait(WATCH_PERIOD)
+            driver = getattr(app, "_driver", None)
+            reader = getattr(driver, "_key_thread", None)
+            if os.getppid() != parent:
+                end_app(app, "the server is gone")
+            elif reader is not None and reader.ident is not None and not reader.is_alive():
+                end_app(app, "the browser closed")
+    threading.Thread(target=watch, name="bsim-serve-watch", daemon=True).start()
+
+
+def end_app(app, why: str = "") -> None:
+    """Ask the app to exit (its runner stops on unmount); end the process outright after EXIT_GRACE s."""
+    if getattr(app, "_bsim_ending", False):
+        return
+    app._bsim_ending = True
+    timer = threading.Timer(EXIT_GRACE, os._exit, args=(0,))
+    timer.daemon = True
+    timer.start()
+    try:
+        if threading.current_thread() is threading.main_thread():
+            app.exit(0)                  # on_unmount stops the runner (and saves a recording)
+        else:
+            app.call_from_thread(app.exit, 0)
+    except Exception:  # noqa: BLE001 - the loop is gone already: the timer ends the process
+        pass

@@ -1,0 +1,196 @@
+"""`bsim serve` end to end: a real server, headless Chromium (Playwright), the app drawing and answering keys.
+
+Needs the web extra and Debian's chromium (``.ci/run`` installs both):
+    pip install -e ".[test,web]" (playwright is in the test extra);  apt-get install -y chromium
+The page's text is what the server sends the page's terminal (xterm.js draws it on a canvas,
+so there is no DOM text to read): a hook on the page's WebSocket keeps the bytes, and the
+escape sequences are stripped from them.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).parent.parent
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
+
+#: keeps what the server sends the page's terminal in window.__bsimText (the last 400k characters)
+HOOK = """
+(() => {
+  const Native = window.WebSocket;
+  const decoder = new TextDecoder();
+  window.__bsimText = "";
+  function Hooked(url, protocols) {
+    const ws = protocols === undefined ? new Native(url) : new Native(url, protocols);
+    ws.addEventListener("message", (e) => {
+      if (typeof e.data !== "string") {
+        window.__bsimText = (window.__bsimText + decoder.decode(new Uint8Array(e.data), {stream: true})).slice(-400000);
+      }
+    });
+    return ws;
+  }
+  Hooked.prototype = Native.prototype;
+  for (const k of ["CONNECTING", "OPEN", "CLOSING", "CLOSED"]) Hooked[k] = Native[k];
+  window.WebSocket = Hooked;
+})();
+"""
+_ESCAPES = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[()][0-9A-Za-z]|\x1b[=>78]")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def children(pid: int) -> list[int]:
+    """Every process below ``pid`` (from /proc)."""
+    parent_of = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            parent_of[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        kids = [c for c, pp in parent_of.items() if pp == p]
+        out += kids
+        todo += kids
+    return out
+
+
+def served_apps(server_pid: int) -> list[int]:
+    apps = []
+    for pid in children(server_pid):
+        try:
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"--served" in cmd:             # the app itself, not the shell that started it ("sh -c '...'")
+            apps.append(pid)
+    return apps
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def wait_for(check, timeout: float, what: str, period: float = 0.1):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        got = check()
+        if got:
+            return got
+        time.sleep(period)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+def page_text(page) -> str:
+    return _ESCAPES.sub("", page.evaluate("window.__bsimText"))
+
+
+@pytest.fixture
+def server(tmp_path):
+    port = free_port()
+    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    proc = subprocess.Popen([sys.executable, "-m", "bsim", "serve", "--port", str(port)], cwd=tmp_path, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}/"
+
+    def up():
+        try:
+            return urllib.request.urlopen(url, timeout=1).status == 200
+        except OSError:
+            return proc.poll() is not None     # ended: say so below instead of waiting
+    wait_for(up, 20, "the server to answer")
+    assert proc.poll() is None, proc.stdout.read().decode(errors="replace")[-2000:]
+    yield proc, url
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)      # the server's session: its apps too, orphaned or not
+    except ProcessLookupError:
+        pass
+    proc.wait(5)
+
+
+def test_serve_draws_answers_keys_and_ends_with_the_tab_and_with_the_server(server, tmp_path):
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        pytest.fail("the browser test needs playwright: pip install -e '.[test,web]' (see .ci/run)")
+    assert Path(CHROMIUM).exists(), "the browser test needs Debian's chromium: apt-get install -y chromium"
+    proc, url = server
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            context = browser.new_context(viewport={"width": 1400, "height": 900})
+            delivered = {}
+
+            def keep_download(route):                      # what ctrl+s sends the browser
+                response = route.fetch()
+                delivered.update(body=response.body(), disposition=response.headers.get("content-disposition"))
+                route.fulfill(response=response)
+            context.route("**/download/**", keep_download)
+            page = context.new_page()
+            page.add_init_script(HOOK)
+            page.goto(url)
+            wait_for(lambda: "Counters" in page_text(page) and "ε-ball" in page_text(page), 30,
+                     "the app to draw in the page")
+            [app] = wait_for(lambda: served_apps(proc.pid), 5, "the app process")
+            page.click(".textual-terminal")                # focus: the footer shows its keys
+            wait_for(lambda: "? help" in page_text(page), 10, "the footer once the page has focus")
+            page.keyboard.type("]")
+            wait_for(lambda: "batch size 8 -> 16" in page_text(page), 10, "the app to answer ]")
+            page.keyboard.press("Control+s")
+            wait_for(lambda: page.evaluate("1") and delivered, 15, "the SVG screenshot in the browser")
+            assert delivered["body"].startswith(b"<svg") and delivered["body"].rstrip().endswith(b"</svg>")
+            assert re.search(r"attachment; filename=bsim-[-_0-9]+\.svg", delivered["disposition"])
+            assert not (tmp_path / "screenshots").exists()    # into the browser, not onto the server's disk
+            page.close()                                   # the tab closes: its app ends
+            wait_for(lambda: not alive(app), 10, "the app to end with its tab")
+
+            page = browser.new_page()
+            page.add_init_script(HOOK)
+            page.goto(url)
+            wait_for(lambda: "Counters" in page_text(page), 30, "a second tab's app to draw")
+            [app] = wait_for(lambda: served_apps(proc.pid), 5, "the second app process")
+            os.kill(proc.pid, signal.SIGKILL)              # the server dies without a word: its app ends too
+            wait_for(lambda: not alive(app), 10, "the app to end with its server")
+        finally:
+            browser.close()
+
+
+def test_a_served_app_ends_on_sigterm_while_it_trains(tmp_path):
+    """The web driver's own SIGTERM handler only posts an exit; bsim's also ends a stuck process."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
+               TEXTUAL_DRIVER="textual.drivers.web_driver:WebDriver", COLUMNS="120", ROWS="36")
+    app = subprocess.Popen([sys.executable, "-m", "bsim", "run", "--served"], cwd=tmp_path, env=env,
+                           stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    try:
+        assert app.stdout.readline() == b"__GANGLION__\n"      # the web driver has started the app
+        time.sleep(1.0)                                        # training
+        assert app.poll() is None
+        app.send_signal(signal.SIGTERM)
+        assert app.wait(timeout=8) == 0
+    finally:
+        if app.poll() is None:
+            app.kill()
+            app.wait()

@@ -1,0 +1,75 @@
+"""What a served app (``bsim serve``) lets a browser open, and ``bsim serve`` without the web extra."""
+
+from __future__ import annotations
+
+import sys
+
+from test_app_keys import Driver, drive, small
+from test_app_palette import palette
+
+from bsim.app.serve import WEB_EXTRA_MISSING, check_served_path
+from bsim.cli import main
+
+
+def test_served_open_scenario_takes_bundled_names_and_files_under_the_folder_only(tmp_path, monkeypatch):
+    served = tmp_path / "served"
+    (served / "talks").mkdir(parents=True)
+    (served / "talks" / "mine.toml").write_text('title = "mine"\n[problem]\nkind = "logreg"\n')
+    outside = tmp_path / "outside.toml"
+    outside.write_text('title = "outside"\n')
+    (tmp_path / "secret.csv").write_text("x,y\n1,0\n")
+    (served / "leaky.toml").write_text('[problem]\nkind = "linreg"\ndata = "../secret.csv"\n')
+    (served / "link.toml").symlink_to(outside)
+    monkeypatch.chdir(served)
+
+    async def script(d: Driver):
+        for bad in (str(outside), "../outside.toml", "talks/../../outside.toml", "~/outside.toml", "link.toml",
+                    "leaky.toml"):
+            await palette(d, "Open scenario...")
+            await d.type_answer(bad)
+            assert d.errors[-1].startswith("cannot open that scenario:"), bad
+            assert "outside" not in d.errors[-1] and d.sim.problem.kind == "linreg", bad
+        await palette(d, "Open scenario...")
+        await d.type_answer("talks/mine.toml")
+        assert d.notice.startswith("opened talks/mine.toml") and d.sim.problem.kind == "logreg"
+        await palette(d, "Open scenario...")
+        await d.type_answer("lstm")
+        assert d.notice.startswith("opened lstm") and d.sim.problem.kind == "lstm"
+    drive(tmp_path, script, sc=small(), served=True)
+
+
+def test_a_terminal_app_still_opens_any_path(tmp_path):
+    other = tmp_path / "elsewhere" / "x.toml"
+    other.parent.mkdir()
+    other.write_text('title = "anywhere"\n[problem]\nkind = "logreg"\n')
+
+    async def script(d: Driver):
+        await palette(d, "Open scenario...")
+        await d.type_answer(str(other))
+        assert d.notice.startswith("opened") and d.sim.problem.kind == "logreg"
+    drive(tmp_path, script, sc=small())
+
+
+def test_check_served_path_rules(tmp_path):
+    assert check_served_path("default", tmp_path) is None
+    assert check_served_path("/etc/passwd", tmp_path) is not None
+    assert check_served_path("a/../../b.toml", tmp_path) is not None
+    assert check_served_path("a\\..\\b.toml", tmp_path) is not None
+    assert check_served_path("sub/x.toml", tmp_path) is None
+
+
+def test_serve_without_the_web_extra_is_one_line_and_exit_2(capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "textual_serve", None)          # import textual_serve fails
+    monkeypatch.setitem(sys.modules, "textual_serve.server", None)
+    assert main(["serve"]) == 2
+    err = capsys.readouterr().err
+    assert err == f"bsim: error: {WEB_EXTRA_MISSING}\n" and "bsim[web]" in err
+
+
+def test_serve_bad_scenario_theme_and_port_are_one_line(capsys):
+    for argv, words in ((["serve", "no-such"], "no such scenario"), (["serve", "--theme", "neon"], "expected one of"),
+                        (["serve", "--port", "70000"], "expected a port number"),
+                        (["serve", "--port", "x"], "expected a port number")):
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and words in err, (argv, err)
