@@ -106,7 +106,8 @@ def test_c_factor_values():
     assert c_factor(1000, 1000, "replacement") == 1e-3
     # DESIGN.md: without the correction the prediction is 6% off at B = 64, N = 1000
     assert 0.06 < 1 - c_factor(1000, 64, "iid") / (1 / 64) < 0.065
-    assert temperature(0.1, 1000, 10, 0.5) == pytest.approx(20.0)
+    assert temperature(0.1, 1000, 10, 0.5) == pytest.approx(0.1 * (1000 / 10 - 1) / 0.5)   # Smith & Le: lr (N/B - 1)/(1 - m)
+    assert temperature(0.1, 1000, 1000) == 0.0                                              # no noise at B = N
     vt = VarianceTheory(2.0, 100, "iid")
     assert vt.points([1, 100, 200]) == [(1, 2.0), (100, 0.0)]
 
@@ -174,5 +175,5 @@ def test_frame_quantities_of_the_step_just_taken(kind):
         assert f.grad_noise_theory == pytest.approx((100 - B) / (B * 99) * tr, rel=1e-9)
         assert f.trace_sigma == pytest.approx(tr, rel=1e-9)
         assert f.noise_scale == pytest.approx(tr / float(G @ G), rel=1e-9)
-        assert f.temperature == pytest.approx(sim.lr * 100 / 30)
+        assert f.temperature == pytest.approx(sim.lr * (100 / 30 - 1))
         assert f.full_grad_every == 1
