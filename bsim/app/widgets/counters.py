@@ -25,6 +25,13 @@ def speed_text(speed, narrow: bool = False) -> str:
 
 
 class CountersPanel(Panel):
+    """The run's counters (step, epoch and the progress through it, samples), the settings in force for the
+    next step, the rates, the runner's state (speed, paused, recording) and the last notices.
+
+    Owns: its layout (wide or narrow labels, which rows a short panel keeps). Reads: the latest frame and
+    the notices in the FrameBuffer. Computes nothing: every number is the frame's.
+    """
+
     TITLE = "Counters"
 
     def __init__(self, history: FrameBuffer, frozen_rates: bool = False, **kwargs):

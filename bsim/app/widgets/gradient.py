@@ -15,6 +15,12 @@ from bsim.app.widgets.panel import Panel, text_strip
 
 
 class GradientPanel(Panel):
+    """|g_B| against |G| over the recent steps, and their cosine in a sub-plot with its own title.
+
+    Owns: nothing but its drawing. Reads: grad_norm, full_grad_norm and cos_to_full of the frames in the
+    FrameBuffer (the statistics measured them at each step's own parameters).
+    """
+
     TITLE = "Batch gradient"
 
     def build(self, width: int, height: int):
