@@ -108,7 +108,8 @@ def main() -> int:
         print(f"ray over the 2-worker pool, cold:         {times['ray, cold (with ray.init)'] / p2:.2f}x")
         print(f"ray over the 2-worker pool, warm:         {times['ray, warm cluster'] / p2:.2f}x")
     else:
-        print("ray: not installed (pip install 'bsim[ray]')")
+        print("ray: skipped in --smoke (its start-up alone takes longer)" if args.smoke
+              else "ray: not installed (pip install 'bsim[ray]')")
     return 0 if same else 1
 
 
