@@ -180,6 +180,9 @@ def fresh_figure():
 def render(summary: Summary, curves: dict, width: int = 120, height: int = 22, color: bool = False) -> str:
     """The report, the trade-off figure and the curves figure as text (a fresh plotext figure each)."""
     parts = ["\n".join(summary.lines())]
+    # plotext keeps a figure within the terminal it sees (80 columns when not a terminal): the panels'
+    # real size, for placing the marks' labels
+    width, height = min(width, plotext.terminal_width() or width), min(height, plotext.terminal_height() or height)
     panel = (width // 2, height)
     for panels in ((lambda p: draw_tradeoff(p, summary, "steps", *panel),
                     lambda p: draw_tradeoff(p, summary, "samples", *panel)),
