@@ -36,6 +36,8 @@ class SweepScreen(Screen):
     DEFAULT_CSS = """
     SweepScreen #sweep-report-box { height: auto; max-height: %d; padding: 0 1; }
     SweepScreen #sweep-report { height: auto; }
+    SweepScreen #sweep-notice { height: 1; padding: 0 1; }
+    SweepScreen #sweep-notice.-error { color: $error; }
     SweepScreen .sweep-row { height: 1fr; }
     SweepScreen PlotextPlot { width: 1fr; height: 1fr; }
     """ % REPORT_LINES
@@ -57,6 +59,7 @@ class SweepScreen(Screen):
             with Horizontal(classes="sweep-row"):
                 yield PlotextPlot(id="sweep-train")
                 yield PlotextPlot(id="sweep-test")
+            yield Static("", id="sweep-notice")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -106,9 +109,15 @@ class SweepScreen(Screen):
             path.parent.mkdir(parents=True, exist_ok=True)
             atomic_write_text(path, self.app.export_screenshot())
         except OSError as exc:
-            self.notify(f"cannot write the screenshot {path}: {exc.strerror or exc}", severity="error")
+            self.notice(f"cannot write the screenshot {path}: {exc.strerror or exc}", error=True)
             return
-        self.notify(f"screenshot saved: {path}")
+        self.notice(f"screenshot saved: {path.name} in {path.parent}")
+
+    def notice(self, text: str, error: bool = False) -> None:
+        """One line under the charts (the app's own notice bar is on the screen below this one)."""
+        bar = self.query_one("#sweep-notice", Static)
+        bar.set_class(error, "-error")
+        bar.update(Text(text, no_wrap=True, overflow="ellipsis"))     # as written: no markup; one line
 
     def action_close(self) -> None:
         if self.standalone:
