@@ -93,14 +93,15 @@ def run_sweep_app(path, size=(120, 40), keys=(), **kw):
                 await pilot.pause()
             await pilot.pause(0.2)               # the notice's toast is mounted a moment later
             charts = {w.id: tuple(w.size) for w in app.screen.query(PlotextPlot)}
-            box = app.screen.query_one("#sweep-report-box").size.height
-            return screen_text(app), charts, box
+            box = app.screen.query_one("#sweep-report-box")
+            return screen_text(app), charts, (box.size.height, box.scroll_y)
     return asyncio.run(go())
 
 
 def test_the_charts_fill_the_height_and_the_report_keeps_four_lines(shared_sweep):
-    text, charts, box = run_sweep_app(shared_sweep, size=(120, 40))
-    assert box == 4                                     # the 16-line report scrolls within 4 lines
+    text, charts, (box, scrolled) = run_sweep_app(shared_sweep, size=(120, 40))
+    assert box == 4 and scrolled == 0                   # the 16-line report within 4 lines, from its top
+    assert "sweep of small" in text and "maximal data parallelism" not in text
     # 40 rows - the footer - the report: two rows of charts of 17 or 18 rows each
     assert all(h >= 17 for _, h in charts.values()), charts
     assert all(w == 60 for w, _ in charts.values()), charts
@@ -138,3 +139,9 @@ def test_ctrl_s_into_an_unwritable_folder_is_a_notice(tmp_path, shared_sweep):
     text, _, _ = run_sweep_app(shared_sweep, keys=("ctrl+s",), screenshots_dir=blocker / "shots")
     assert "cannot write the screenshot" in text
     assert blocker.read_text() == "not a folder"
+
+
+def test_the_rest_of_the_report_scrolls_into_view(shared_sweep):
+    text, _, (box, scrolled) = run_sweep_app(shared_sweep, size=(120, 40), keys=("end",))
+    assert box == 4 and scrolled > 0
+    assert "maximal data parallelism" in text and "sweep of small" not in text   # the caption, the report's end

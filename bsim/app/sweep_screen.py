@@ -104,6 +104,12 @@ class SweepScreen(Screen):
         """ctrl+s: this screen as SVG into the app's screenshots folder (screenshots/ on its own)."""
         from bsim.atomic import atomic_write_text
         stamp = datetime.datetime.now().strftime("%Y-%m-%d_%H-%M-%S-%f")[:-3]
+        if getattr(self.app, "is_web", False):      # under `bsim serve`: to the browser, as the app's ctrl+s
+            import io
+            self.app.deliver_text(io.StringIO(self.app.export_screenshot()), save_filename=f"bsim-sweep-{stamp}.svg",
+                                  mime_type="image/svg+xml")
+            self.notice(f"screenshot sent to the browser: bsim-sweep-{stamp}.svg")
+            return
         path = Path(getattr(self.app, "screenshots_dir", "screenshots")) / f"bsim-sweep-{stamp}.svg"
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
