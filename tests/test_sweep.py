@@ -9,7 +9,10 @@ from bsim.cli import main
 from bsim.scenario import load_scenario
 from bsim.simulation import Simulation
 from bsim.sweep import load_sweep, state
-from bsim.sweep.plots import render
+import dataclasses
+import re
+
+from bsim.sweep.plots import place_labels, render
 from bsim.progress import Progress
 from bsim.sweep.engines import run_sweep
 from bsim.sweep.spec import SweepSpec, Task
@@ -211,6 +214,34 @@ def test_the_plots_mark_the_regimes_and_draw_one_curve_per_batch_size(small, tmp
         assert "no fit: cannot fit" in text
     assert "a B=1" in text and "f B=128" in text          # six curves, lettered, first and last batch sizes
     assert "\x1b[" not in text
+    if summary.fit.ok:
+        # three marks on the same spot: the labels are staggered on two rows, or dropped; never run together
+        b = summary.fit.b_crit
+        crowded = dataclasses.replace(summary, b_noise=b * 1.05, b_simple=b * 0.95)
+        text = render(crowded, curves, width=120, height=20)
+        label = re.compile(r"(B_crit|B_noise|B_simple)=[0-9.e+]+|perfect scaling|max parallel")
+        lines = text.splitlines()
+        top = next(i for i, line in enumerate(lines) if f"B_crit={b:.3g}" in line)
+        assert lines[top].count(f"B_crit={b:.3g}") == 2          # whole, on both trade-off charts (side by side)
+        assert label.search(lines[top + 1])                      # a crowded label staggered one row below
+        assert "B_simple=" not in text                           # three labels on one spot, two rows: one goes
+        for line in text.splitlines():
+            spans = [m.span() for m in label.finditer(line)]
+            assert all(end < start for (_, end), (start, _) in zip(spans, spans[1:])), line
+
+
+def test_labels_that_would_overlap_are_staggered_then_dropped():
+    marks = [("B_crit=7.29", 7.29, "center"), ("perfect scaling", 1, "left"), ("B_noise=8", 8.0, "center"),
+             ("max parallel", 128, "right"), ("B_simple=7", 7.0, "center")]
+    placed = {label: row for label, _, _, row in place_labels(marks, 1, 128, columns=50)}
+    # on 50 columns B_crit (log2 7.29 / 7 of 49: column 20, centred) takes columns 14-25 of the top row;
+    # 'perfect scaling' (0-14) would touch it: one row down; B_noise=8 (16-25) fits there a blank after it;
+    # B_simple=7 (15-24) fits on neither row and is dropped
+    assert placed == {"B_crit=7.29": 0, "perfect scaling": 1, "B_noise=8": 1, "max parallel": 0}
+    far = place_labels([("a=1", 1, "left"), ("b=128", 128, "right")], 1, 128, columns=50)
+    assert [row for *_, row in far] == [0, 0]
+    wide = place_labels([("B_noise=120", 120, "center")], 1, 128, columns=50)
+    assert wide[0][2] == "right"                      # a centred label at the frame ends at its x instead
 
 
 def run_cli(capsys, *args):

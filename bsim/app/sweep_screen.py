@@ -4,17 +4,20 @@ Opened from the command palette ("Open sweep results...") or by
 ``bsim sweep --show sweep.csv --app``. It draws the same figures as the
 terminal (bsim.sweep.plots) into textual-plotext widgets, and reloads the CSV
 on r, so a sweep still running can be watched. A file that is not a sweep is
-a notice on the screen, never a crash.
+a notice on the screen, never a crash. The report keeps a few lines (it
+scrolls); the four charts share the rest of the height. ctrl+s saves the
+screen as SVG into screenshots/.
 """
 
 from __future__ import annotations
 
+import datetime
 from pathlib import Path
 
 from rich.text import Text
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 from textual_plotext import PlotextPlot
@@ -23,30 +26,40 @@ from bsim.errors import BsimInputError
 
 
 class SweepScreen(Screen):
-    """Four panels: S against B, E against B, the train curves, the test curves; the report above."""
+    """Four panels: S against B, E against B, the train curves, the test curves; the report above.
 
-    BINDINGS = [Binding("escape,q", "close", "close"), Binding("r", "reload", "reload")]
+    Owns its widgets and the loaded sweep (``summary``, ``curves``); writes only SVG screenshots."""
+
+    BINDINGS = [Binding("escape,q", "close", "close"), Binding("r", "reload", "reload"),
+                Binding("ctrl+s", "save_svg", "SVG", priority=True)]
+    REPORT_LINES = 4     # the report's height on screen; the rest scrolls
     DEFAULT_CSS = """
-    SweepScreen #sweep-report { height: auto; max-height: 16; padding: 0 1; }
+    SweepScreen #sweep-report-box { height: auto; max-height: %d; padding: 0 1; }
+    SweepScreen #sweep-report { height: auto; }
+    SweepScreen #sweep-notice { height: 1; padding: 0 1; }
+    SweepScreen #sweep-notice.-error { color: $error; }
     SweepScreen .sweep-row { height: 1fr; }
-    SweepScreen PlotextPlot { width: 1fr; }
-    """
+    SweepScreen PlotextPlot { width: 1fr; height: 1fr; }
+    """ % REPORT_LINES
 
     def __init__(self, path: str | Path, standalone: bool = False):
         super().__init__()
         self.path = Path(path)
         self.standalone = standalone     # closing it quits (bsim sweep --show --app)
         self.summary = None
+        self.curves: dict = {}
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Static("", id="sweep-report")
+            with VerticalScroll(id="sweep-report-box"):
+                yield Static("", id="sweep-report")
             with Horizontal(classes="sweep-row"):
                 yield PlotextPlot(id="sweep-steps")
                 yield PlotextPlot(id="sweep-samples")
             with Horizontal(classes="sweep-row"):
                 yield PlotextPlot(id="sweep-train")
                 yield PlotextPlot(id="sweep-test")
+            yield Static("", id="sweep-notice")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -54,7 +67,7 @@ class SweepScreen(Screen):
 
     def action_reload(self) -> None:
         from bsim.sweep import load_sweep
-        from bsim.sweep.plots import REGIMES_CAPTION, draw_curves, draw_tradeoff
+        from bsim.sweep.plots import REGIMES_CAPTION
         report = self.query_one("#sweep-report", Static)
         try:
             summary, curves = load_sweep(self.path)
@@ -62,18 +75,55 @@ class SweepScreen(Screen):
             report.update(Text.assemble(("cannot show the sweep", "bold"), f": {exc}"))
             self.summary = None
             return
-        self.summary = summary
+        self.summary, self.curves = summary, curves
         report.update(Text("\n".join(summary.lines() + [REGIMES_CAPTION])))   # plain text: no markup
-        panels = {"#sweep-steps": lambda p: draw_tradeoff(p, summary, "steps"),
-                  "#sweep-samples": lambda p: draw_tradeoff(p, summary, "samples"),
-                  "#sweep-train": lambda p: draw_curves(p, summary, curves, "train"),
-                  "#sweep-test": lambda p: draw_curves(p, summary, curves, "test")}
+        self.draw()
+
+    def draw(self) -> None:
+        """Draw the four charts, each told its panel's size (the marks' labels are kept apart for it)."""
+        from bsim.sweep.plots import draw_curves, draw_tradeoff
+        summary, curves = self.summary, self.curves
+        if summary is None:
+            return
+        panels = {"#sweep-steps": lambda p, w, h: draw_tradeoff(p, summary, "steps", w, h),
+                  "#sweep-samples": lambda p, w, h: draw_tradeoff(p, summary, "samples", w, h),
+                  "#sweep-train": lambda p, w, h: draw_curves(p, summary, curves, "train"),
+                  "#sweep-test": lambda p, w, h: draw_curves(p, summary, curves, "test")}
         for sel, draw in panels.items():
             widget = self.query_one(sel, PlotextPlot)
             widget.plt.clear_data()
             widget.plt.clear_figure()
-            draw(widget.plt)
+            width, height = widget.size
+            draw(widget.plt, width or 60, height or 20)
             widget.refresh()
+
+    def on_resize(self) -> None:
+        self.call_after_refresh(self.draw)
+
+    def action_save_svg(self) -> None:
+        """ctrl+s: this screen as SVG into the app's screenshots folder (screenshots/ on its own)."""
+        from bsim.atomic import atomic_write_text
+        stamp = datetime.datetime.now().strftime("%Y-%m-%d_%H-%M-%S-%f")[:-3]
+        if getattr(self.app, "is_web", False):      # under `bsim serve`: to the browser, as the app's ctrl+s
+            import io
+            self.app.deliver_text(io.StringIO(self.app.export_screenshot()), save_filename=f"bsim-sweep-{stamp}.svg",
+                                  mime_type="image/svg+xml")
+            self.notice(f"screenshot sent to the browser: bsim-sweep-{stamp}.svg")
+            return
+        path = Path(getattr(self.app, "screenshots_dir", "screenshots")) / f"bsim-sweep-{stamp}.svg"
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(path, self.app.export_screenshot())
+        except OSError as exc:
+            self.notice(f"cannot write the screenshot {path}: {exc.strerror or exc}", error=True)
+            return
+        self.notice(f"screenshot saved: {path.name} in {path.parent}")
+
+    def notice(self, text: str, error: bool = False) -> None:
+        """One line under the charts (the app's own notice bar is on the screen below this one)."""
+        bar = self.query_one("#sweep-notice", Static)
+        bar.set_class(error, "-error")
+        bar.update(Text(text, no_wrap=True, overflow="ellipsis"))     # as written: no markup; one line
 
     def action_close(self) -> None:
         if self.standalone:
@@ -102,9 +152,10 @@ def palette_commands(app):
 class SweepApp(App):
     """The sweep screen on its own (``bsim sweep --show PATH --app``)."""
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, screenshots_dir: str | Path = "screenshots"):
         super().__init__()
         self.path = path
+        self.screenshots_dir = Path(screenshots_dir)
 
     def on_mount(self) -> None:
         self.push_screen(SweepScreen(self.path, standalone=True))

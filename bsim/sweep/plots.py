@@ -44,8 +44,40 @@ def _set_xticks(plt, lo, hi):
     plt.xticks(ticks, [_fmt(t) for t in ticks])
 
 
-def draw_tradeoff(plt, summary: Summary, which: str) -> None:
-    """One panel: steps (which='steps') or examples ('samples') against B."""
+LABEL_ROWS = 2   # a mark's label goes on the top text row, or one row below when that is taken; else it is dropped
+
+
+def place_labels(marks: list[tuple[str, float, str]], lo: float, hi: float, columns: int,
+                 rows: int = LABEL_ROWS) -> list[tuple[str, float, str, int]]:
+    """Text rows for the marks' labels so that none overlaps another (a blank column between two).
+
+    ``marks``: (label, x, alignment 'left'|'center'|'right') in priority order, x on a log axis from
+    ``lo`` to ``hi`` drawn over ``columns`` characters. Each label takes the first row (0 = top) where
+    it fits; a label that fits on no row is dropped; a centred label that would cross the frame is
+    aligned to end (or start) at its x instead. Returns (label, x, alignment, row)."""
+    span = max(math.log(hi / lo), 1e-12)
+    taken: list[tuple[int, int, int]] = []          # (row, first column, last column)
+    placed = []
+    for label, x, align in marks:
+        col = math.log(x / lo) / span * max(columns - 1, 1)
+        if align == "center" and col + len(label) / 2 > columns - 1:
+            align = "right"                        # keep it inside the frame: it ends at x
+        elif align == "center" and col - len(label) / 2 < 0:
+            align = "left"
+        first = {"left": col, "center": col - len(label) / 2, "right": col - len(label) + 1}[align]
+        a, b = math.floor(first), math.ceil(first + len(label) - 1)
+        for row in range(rows):
+            if all(r != row or b + 1 < a0 or a - 1 > b0 for r, a0, b0 in taken):
+                taken.append((row, a, b))
+                placed.append((label, x, align, row))
+                break
+    return placed
+
+
+def draw_tradeoff(plt, summary: Summary, which: str, width: int = 60, height: int = 20) -> None:
+    """One panel: steps (which='steps') or examples ('samples') against B.
+
+    ``width`` x ``height``: the panel's size in characters, to keep the marks' labels apart."""
     pts_b, pts_v = [], []
     for pb in summary.per_b:
         vals = pb.steps if which == "steps" else pb.samples
@@ -68,17 +100,25 @@ def draw_tradeoff(plt, summary: Summary, which: str) -> None:
         curve = f.steps_at(grid) if which == "steps" else f.examples_at(grid)
         plt.plot(grid.tolist(), curve.tolist(), marker="braille")
         floor = f.s_min if which == "steps" else f.e_min
-        ymin, ymax = min(ymin, float(curve.min())), max(ymax, float(curve.max()))
+        ymin, ymax = min(ymin, float(curve.min()), floor), max(ymax, float(curve.max()))
         plt.hline(floor)
         for x in (f.b_crit / REGIME, f.b_crit, f.b_crit * REGIME):
             if lo <= x <= hi:
                 plt.vline(x)
-        marks = [("perfect scaling", lo, "left", lo < f.b_crit / REGIME),
-                 (f"B_crit={f.b_crit:.3g}", f.b_crit, "center", True),
-                 ("max parallel", hi, "right", hi > f.b_crit * REGIME)]
-        for label, x, align, show in marks:
-            if show and lo <= x <= hi:
-                plt.text(label, x, ymax, alignment=align)
+        marks = [(f"B_crit={f.b_crit:.3g}", f.b_crit, "center")]
+        if lo < f.b_crit / REGIME:
+            marks.append(("perfect scaling", lo, "left"))
+        if hi > f.b_crit * REGIME:
+            marks.append(("max parallel", hi, "right"))
+        for name, value in (("B_noise", summary.b_noise), ("B_simple", summary.b_simple)):
+            if value is not None and finite(value):
+                marks.append((f"{name}={value:.3g}", value, "center"))
+        marks = [m for m in marks if lo <= m[1] <= hi]
+        # plotext: the y-tick labels and frame take ~10 columns, the title, frame, ticks and xlabel ~6 rows
+        columns, plot_rows = max(width - 10, 10), max(height - 6, 3)
+        row_step = (math.log(ymax) - math.log(ymin)) / max(plot_rows - 1, 1) if ymax > ymin > 0 else 0.0
+        for label, x, align, row in place_labels(marks, lo, hi, columns):
+            plt.text(label, x, ymax * math.exp(-row * row_step), alignment=align)
     _set_xticks(plt, lo, hi)
 
 
@@ -140,7 +180,12 @@ def fresh_figure():
 def render(summary: Summary, curves: dict, width: int = 120, height: int = 22, color: bool = False) -> str:
     """The report, the trade-off figure and the curves figure as text (a fresh plotext figure each)."""
     parts = ["\n".join(summary.lines())]
-    for panels in ((lambda p: draw_tradeoff(p, summary, "steps"), lambda p: draw_tradeoff(p, summary, "samples")),
+    # plotext keeps a figure within the terminal it sees (80 columns when not a terminal): the panels'
+    # real size, for placing the marks' labels
+    width, height = min(width, plotext.terminal_width() or width), min(height, plotext.terminal_height() or height)
+    panel = (width // 2, height)
+    for panels in ((lambda p: draw_tradeoff(p, summary, "steps", *panel),
+                    lambda p: draw_tradeoff(p, summary, "samples", *panel)),
                    (lambda p: draw_curves(p, summary, curves, "train", not color),
                     lambda p: draw_curves(p, summary, curves, "test", not color))):
         fig = fresh_figure()
