@@ -55,6 +55,8 @@ def _add_overrides(p: argparse.ArgumentParser) -> None:
     g.add_argument("--dtype", choices=DTYPES)
     g.add_argument("--sampling", choices=SAMPLINGS)
     g.add_argument("--lr-scaling", choices=LR_SCALINGS)
+    g.add_argument("--chains", type=_int_at_least(1, "an integer >= 1 (the number of chains)"),
+                   help="K independent chains of the problem (chain 0 is the run itself)")
 
 
 def _add_headless(p: argparse.ArgumentParser) -> None:
@@ -93,7 +95,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _scenario_from_args(args) -> "Scenario":  # noqa: F821
     from bsim.scenario import apply_overrides, find_scenario, overrides_from
-    return apply_overrides(find_scenario(args.scenario), **overrides_from(args))
+    name = getattr(args, "scenario", None) or getattr(args, "recording", None)
+    return apply_overrides(find_scenario(name), **overrides_from(args))
 
 
 def cmd_scenarios() -> int:

@@ -22,6 +22,13 @@ CSV_COLUMNS = (
     # the kind of ball_radius_theory: exact, reshuffled, linearised or none (bsim.stats.ball.KINDS)
     "ball_theory",
 )
+#: appended after every other column when the run has an ensemble (chains = K > 1; bsim.ensemble)
+CHAINS_COLUMNS = ("chains", "chains_ball_radius", "chains_train_loss")
+
+
+def csv_columns(chains: int = 1) -> tuple[str, ...]:
+    """The metrics CSV's columns: the chains' columns come last, only with an ensemble (K > 1)."""
+    return CSV_COLUMNS + (CHAINS_COLUMNS if chains > 1 else ())
 
 
 @dataclass
@@ -71,6 +78,17 @@ class Frame:
     temperature: float | None = None
     full_grad_every: int | None = None
     ball_theory: str | None = None
+    # the ensemble (bsim.ensemble; None without chains = K > 1): chains alive (chain 0 is the run); the ball
+    # across chains at this step, sqrt(mean_k |theta_k - theta*|^2) (LSTM: spread around the chains' mean);
+    # their mean train loss and its 10% / 90% quantiles; dropped: chains that diverged; their (K, d) parameters
+    chains: int | None = None
+    chains_ball_radius: float | None = None
+    chains_train_loss: float | None = None
+    chains_train_loss_q10: float | None = None
+    chains_train_loss_q90: float | None = None
+    chains_dropped: int | None = None
+    chains_notice: str = ""
+    chains_theta: object = None            # numpy array (K_alive, d) for d <= 8, else None
     # state
     status: str = "running"       # running | diverged
     message: str = ""
@@ -83,8 +101,8 @@ class Frame:
     ball: BallInfo | None = None
     probe: ProbeResult | None = None
 
-    def csv_row(self) -> list[str]:
-        return [_cell(getattr(self, c)) for c in CSV_COLUMNS]
+    def csv_row(self, columns: tuple[str, ...] = CSV_COLUMNS) -> list[str]:
+        return [_cell(getattr(self, c)) for c in columns]
 
 
 def _cell(v) -> str:

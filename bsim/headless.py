@@ -10,7 +10,7 @@ from typing import IO
 
 from bsim.atomic import atomic_open
 from bsim.errors import BsimInputError
-from bsim.frame import CSV_COLUMNS
+from bsim.frame import csv_columns
 from bsim.simulation import Simulation
 
 
@@ -49,7 +49,8 @@ def write_rows(sim: Simulation, steps: int, fh: IO, every: int = 1, timing: bool
     """
     max_chunk = 1000  # steps between progress updates when rows are rarer than that
     writer = csv.writer(fh, lineterminator="\n")
-    writer.writerow(CSV_COLUMNS)
+    columns = csv_columns(sim.scenario.chains)
+    writer.writerow(columns)
     sim.restart_rate()
     done = 0
     while done < steps:
@@ -59,7 +60,7 @@ def write_rows(sim: Simulation, steps: int, fh: IO, every: int = 1, timing: bool
         if taken < chunk:
             break
         if sim.step_count % every == 0 or done == steps:
-            writer.writerow(sim.frame(timing=timing).csv_row())
+            writer.writerow(sim.frame(timing=timing).csv_row(columns))
         if progress:
             progress.update(done)
     if progress:

@@ -82,6 +82,7 @@ class Scenario:
     seed: int = 0
     device: str = "auto"
     dtype: str = "auto"
+    chains: int = 1             # the ensemble: K independent chains of the problem (bsim.ensemble)
     problem: ProblemSpec = field(default_factory=ProblemSpec)
     optimizer: OptimizerSpec = field(default_factory=OptimizerSpec)
     timeline: list[Event] = field(default_factory=list)
@@ -156,6 +157,7 @@ TOP_RULES: dict[str, Rule] = {
     "seed": ((int,), _nonneg_int, "an integer >= 0"),
     "device": ((str,), _choice(DEVICES), "one of " + ", ".join(DEVICES)),
     "dtype": ((str,), _choice(DTYPES), "one of " + ", ".join(DTYPES)),
+    "chains": ((int,), _pos_int, "an integer >= 1 (the number of chains)"),
 }
 PROBLEM_RULES: dict[str, Rule] = {
     "kind": ((str,), _choice(PROBLEMS), "one of " + ", ".join(PROBLEMS)),
@@ -348,7 +350,8 @@ def find_scenario(name_or_path: str | None) -> Scenario:
 
 
 #: the command-line flags that override a scenario (``bsim run`` and ``bsim replay``), as attribute names
-OVERRIDE_KEYS = ("problem", "batch_size", "lr", "momentum", "seed", "device", "dtype", "sampling", "lr_scaling")
+OVERRIDE_KEYS = ("problem", "batch_size", "lr", "momentum", "seed", "device", "dtype", "sampling", "lr_scaling",
+                 "chains")
 
 
 def overrides_from(namespace: Any) -> dict[str, Any]:
@@ -368,7 +371,7 @@ def apply_overrides(sc: Scenario, **overrides: Any) -> Scenario:
     for key, value in overrides.items():
         if value is None:
             continue
-        if key in ("seed", "device", "dtype"):
+        if key in ("seed", "device", "dtype", "chains"):
             setattr(sc, key, value)
         else:
             setattr(sc.optimizer, key, value)
@@ -377,7 +380,7 @@ def apply_overrides(sc: Scenario, **overrides: Any) -> Scenario:
 
 def scenario_to_toml(sc: Scenario) -> str:
     """Write a scenario back as TOML (the format ``parse_scenario`` reads)."""
-    lines = [f"{k} = {toml_value(getattr(sc, k))}" for k in TOP_RULES]
+    lines = [f"{k} = {toml_value(getattr(sc, k))}" for k in TOP_RULES if k != "chains" or sc.chains != 1]
     for name, spec, rules in (("problem", sc.problem, PROBLEM_RULES), ("optimizer", sc.optimizer, OPTIMIZER_RULES)):
         lines += ["", f"[{name}]"]
         lines += [f"{k} = {toml_value(getattr(spec, k))}" for k in rules if getattr(spec, k) is not None]

@@ -69,6 +69,10 @@ class Simulation:
         if stats:
             from bsim.stats import NoiseStats
             self.noise_stats = NoiseStats(self)
+        self.ensemble = None   # bsim.ensemble.Ensemble: chains 1..K-1 beside this run (chain 0) when chains > 1
+        if self.scenario.chains != 1:
+            from bsim.ensemble import attach
+            self.ensemble = attach(self)
         self.timeline = Timeline(self.scenario.timeline)
         for ev in self.timeline.events:  # warn now of timeline batch sizes that will be clamped
             if ev.problem is not None:

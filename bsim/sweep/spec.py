@@ -116,4 +116,5 @@ class SweepSpec:
         sc.timeline = []
         sc.recording = None
         sc.sweep = None
+        sc.chains = 1     # a task is one run: a scenario's ensemble (chains = K) is not the sweep's
         return sc

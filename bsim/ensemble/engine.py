@@ -1,0 +1,171 @@
+"""The ensemble: K independent chains of the run's problem, stepped after the run's own.
+
+Chain 0 is the run itself (the Simulation, untouched). Chains 1..K-1 live
+here as (K-1, P) parameters and velocities; after every step of the run
+they take one batched step with the run's batch size, lr and momentum on
+their own batches (``ChainsSampler``, one generator seeded from the scenario
+seed's chains stream, so chain k >= 1 never repeats chain 0's draws). They
+start at the run's theta_0, restart at a reset, follow a sampling change and
+are rebuilt at a problem switch. A chain whose parameters leave the finite
+numbers is frozen and left out of every statistic (``dropped``).
+
+At frame time (the only host reads): chains alive; the ball across chains,
+sqrt(mean_k |theta_k - theta*|^2) (LSTM: sqrt(mean_k |theta_k - mean_j theta_j|^2),
+the spread around the chains' mean, as there is no known optimum); the mean,
+10% and 90% quantiles of the chains' training loss; the (K, d) parameters
+for d <= 8.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from bsim.ensemble.memory import memory_problem
+from bsim.ensemble.sampler import ChainsSampler
+from bsim.ensemble.steps import chains_train_loss, is_linear, step_chains
+from bsim.errors import BsimInputError
+from bsim.problems.base import stream_seed
+
+#: the chains' sampling stream, after the problem streams (data 1, init 2, sample 3, probe 4)
+CHAINS_STREAM = 5
+#: parameter vectors longer than this are not copied into frames
+SMALL = 8
+
+
+def _max_batch_size(scenario, n: int) -> int:
+    sizes = [scenario.optimizer.batch_size] + [ev.batch_size for ev in scenario.timeline if ev.batch_size]
+    return min(max(sizes), n)
+
+
+def _position(sampler) -> tuple:
+    """Where a sampler stands in its epoch (the counters every chain shares with the run)."""
+    return sampler.samples, sampler.epochs_done, sampler.batch_in_epoch, sampler.epoch_start_samples, sampler.pos
+
+
+class Ensemble:
+    """Owns chains 1..K-1 (parameters, velocities, sampler, alive mask); reads the Simulation, never writes it.
+
+    Attach with ``Ensemble(sim, chains)``: it adds an observer (a step after each
+    of the run's) and a frame hook (the chains' columns).
+    """
+
+    def __init__(self, sim, chains: int, where: str | None = None):
+        if isinstance(chains, bool) or not isinstance(chains, int) or chains < 2:
+            raise ValueError(f"an ensemble needs chains >= 2, got {chains!r}")
+        self.sim, self.chains = sim, chains
+        self.where = where or f"chains = {chains}"
+        self.notice = ""          # why the ensemble stopped (a problem switch it does not fit), else ""
+        self.active = False
+        problem_error = memory_problem(sim.problem, chains, _max_batch_size(sim.scenario, sim.n_train), sim.device)
+        if problem_error:
+            raise BsimInputError(f"{self.where}: {problem_error}")
+        self._setup()
+        sim.observers.append(self.observe)
+        sim.frame_hooks.append(self.fill)
+
+    # ---------------------------------------------------------------- state
+    def _setup(self) -> None:
+        """Chains at the run's theta_0, fresh draws from the chains' stream (a start, a reset, a switch)."""
+        sim = self.sim
+        if sim.problem is not getattr(self, "problem", None):
+            self.problem = sim.problem
+            error = memory_problem(sim.problem, self.chains, sim.batch_size, sim.device)
+            self.active = error is None
+            self.notice = "" if error is None else f"ensemble off for this problem: {error}"
+            self.linear = is_linear(sim.problem)
+        self._run_sampler = sim.sampler
+        self._work: dict = {}     # scratch tensors of the batched LSTM, reused from step to step
+        if not self.active:
+            self.theta = self.velocity = self.alive = self.sampler = None
+            return
+        m = self.chains - 1
+        self.theta = sim.theta0.expand(m, -1).clone()
+        self.velocity = torch.zeros_like(self.theta)
+        self.alive = torch.ones(m, dtype=torch.bool, device=sim.device)
+        gen = torch.Generator(device=sim.device)
+        gen.manual_seed(stream_seed(sim.scenario.seed, CHAINS_STREAM))
+        self.sampler = ChainsSampler(sim.n_train, m, sim.sampler.mode, sim.sampler.drop_last, gen, sim.device)
+
+    def _sync(self) -> None:
+        """Follow the run: a problem switch or a reset (a new run sampler) restarts the chains."""
+        sim = self.sim
+        if sim.problem is not self.problem or sim.sampler is not self._run_sampler:
+            self._setup()
+        if self.active and self.sampler.mode != sim.sampler.mode:
+            self.sampler.set_mode(sim.sampler.mode)
+
+    # ---------------------------------------------------------------- steps
+    def observe(self, sim) -> None:
+        """One step of chains 1..K-1 with the settings of the run's step just taken."""
+        self._sync()
+        if not self.active:
+            return
+        saved = self.sampler.counters()
+        idx = self.sampler.next_batch(sim.batch_size)
+        if _position(self.sampler) != _position(sim.sampler):
+            # the run abandoned an epoch unseen here (two sampling changes between steps, back to the same
+            # mode): abandon it too and draw again, so that the chains stay in step
+            self.sampler.restore_counters(saved)
+            mode = self.sampler.mode
+            self.sampler.set_mode("iid" if mode != "iid" else "shuffle")
+            self.sampler.set_mode(mode)
+            idx = self.sampler.next_batch(sim.batch_size)
+        if idx.shape[1] != sim.last_batch_size:
+            raise RuntimeError(f"chains out of step with the run: batch {idx.shape[1]} vs {sim.last_batch_size}")
+        new_theta, new_velocity = step_chains(self.problem, self.theta, self.velocity, idx, sim.last_lr,
+                                              sim.momentum, self._work)
+        # finite theta' = theta - lr v with finite theta implies a finite velocity: one check
+        ok = self.alive & torch.isfinite(new_theta).all(1)
+        if self.sim.device.type == "cpu" and bool(ok.all()):   # on the CPU a host read is free: skip the selects
+            self.theta, self.velocity = new_theta, new_velocity
+            return
+        self.theta = torch.where(ok[:, None], new_theta, self.theta)
+        self.velocity = torch.where(ok[:, None], new_velocity, self.velocity)
+        self.alive = ok
+
+    # ---------------------------------------------------------------- frames
+    def live_thetas(self) -> torch.Tensor:
+        """(K_alive, P): the run's parameters, then the chains still finite."""
+        run = self.sim.theta[None]
+        if not self.active:
+            return run
+        return torch.cat([run, self.theta[self.alive]])
+
+    def fill(self, sim, frame) -> None:
+        """The chains' quantities at this step (the host reads the device here)."""
+        self._sync()
+        with torch.no_grad():
+            thetas = self.live_thetas()
+            losses = chains_train_loss(self.problem, thetas).double()
+            if self.linear and self.problem.theta_star is not None:
+                centre = self.problem.theta_star
+            else:
+                centre = thetas.mean(0)
+            radius = ((thetas - centre) ** 2).sum(1).double().mean().sqrt()
+            q10, q90 = torch.quantile(losses, torch.tensor([0.1, 0.9], dtype=torch.float64, device=losses.device))
+            frame.chains = int(thetas.shape[0])
+            frame.chains_ball_radius = float(radius)
+            frame.chains_train_loss = float(losses.mean())
+            frame.chains_train_loss_q10, frame.chains_train_loss_q90 = float(q10), float(q90)
+            frame.chains_dropped = self.chains - frame.chains if self.active else 0
+            if self.problem.n_params <= SMALL:
+                frame.chains_theta = thetas.double().cpu().numpy()
+        if self.notice:
+            frame.chains_notice = self.notice
+        elif frame.chains_dropped:
+            frame.chains_notice = (f"{frame.chains_dropped} of {self.chains} chains diverged (non-finite) and "
+                                   f"were dropped; {frame.chains} go on")
+
+
+def attach(sim) -> Ensemble | None:
+    """The ensemble of the scenario's ``chains`` (None for K = 1).
+
+    Bad K (below 1, or more than memory allows as estimated) is a BsimInputError
+    naming the scenario file and line, or the --chains flag.
+    """
+    chains = sim.scenario.chains
+    where = sim.scenario.where("chains", value=chains)
+    label = f"{where}: chains = {chains}" if where else f"--chains {chains}"
+    if isinstance(chains, bool) or not isinstance(chains, int) or chains < 1:
+        raise BsimInputError(f"{label}: expected an integer >= 1")
+    return Ensemble(sim, chains, where=label) if chains > 1 else None

@@ -1,0 +1,51 @@
+"""One SGD step of many chains in one batched computation, and the chains' losses.
+
+Linear models: the closed form of ``bsim.stats.chains.chain_step`` on a
+(K, B, d) gather, g_k = (1/B) sum_i r_ki x_ki (+ l2 theta_k). The LSTM: the
+cell with batched weights and its gradient by hand (``bsim.ensemble.lstm``).
+Both give each chain the step of ``Simulation.step``: v = m v + g_B, theta -= lr v.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from bsim.ensemble import lstm as batched_lstm
+from bsim.stats.chains import chain_step
+
+#: elements of the largest intermediate of a loss pass over the training set (chains are done in chunks)
+LOSS_CHUNK_ELEMENTS = 1 << 22
+
+
+def is_linear(problem) -> bool:
+    return hasattr(problem, "link_residual") and hasattr(problem, "X64")
+
+
+def step_chains(problem, theta: torch.Tensor, velocity: torch.Tensor, idx: torch.Tensor, lr: float,
+                momentum: float, work: dict | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(theta, velocity) of every chain after one step on the (K, B) batches idx (``work``: LSTM scratch)."""
+    if is_linear(problem):
+        return chain_step(problem, theta, velocity, idx, lr, momentum)
+    g = batched_lstm.batch_grads(problem, theta, problem.X[idx], problem.y[idx], work)
+    v = momentum * velocity + g if momentum else g
+    return theta - lr * v, v
+
+
+def chains_train_loss(problem, theta: torch.Tensor) -> torch.Tensor:
+    """(K,) training loss of every chain, L(theta_k) = (1/N) sum_i l_i(theta_k) (+ l2/2 |theta_k|^2)."""
+    n = problem.n_train
+    per_chain = n * (4 * problem.hidden if hasattr(problem, "hidden") else 1)
+    chunk = max(1, LOSS_CHUNK_ELEMENTS // per_chain)
+    out = []
+    with torch.no_grad():
+        for part in theta.split(chunk):
+            if is_linear(problem):
+                z = problem.X @ part.T                                   # (N, k)
+                loss = problem.point_loss(z, problem.y[:, None]).mean(0)
+                if problem.l2:
+                    loss = loss + 0.5 * problem.l2 * (part * part).sum(1)
+            else:
+                pred = batched_lstm.forward(problem, part, problem.X)     # (k, N)
+                loss = 0.5 * ((pred - problem.y) ** 2).mean(1)
+            out.append(loss)
+    return torch.cat(out)
