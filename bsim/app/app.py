@@ -78,6 +78,10 @@ class BsimApp(App):
         Binding("p", "switch_problem", "problem"),
         Binding("y", "toggle_log", "log y", show=False),
         Binding("v", "probe", "probe", show=False),
+        Binding("z", "refit_ball", "fit ball", show=False),
+        Binding("e", "cycle_chains", "chains", show=False),
+        Binding("w", "toggle_window", "window", show=False),
+        Binding("x", "toggle_epochs", "steps/epochs", show=False),
         Binding("ctrl+s", "screenshot_svg", "SVG", show=False),
         Binding("question_mark", "help", "help", key_display="?"),
         Binding("q", "quit", "quit"),
@@ -341,6 +345,19 @@ class BsimApp(App):
     def action_probe(self) -> None:
         """The variance probe: PROBE_BATCHES fresh batches at the current parameters (runner's thread)."""
         self.send(controls.Probe(PROBE_BATCHES))
+
+    def action_refit_ball(self) -> None:
+        self.query_one(BallPanel).refit()
+
+    def action_cycle_chains(self) -> None:
+        """The next ensemble size of CHAIN_COUNTS, rebuilt at the current step (the runner applies it)."""
+        self.send(controls.SetChains())
+
+    def action_toggle_window(self) -> None:
+        self._notice("notice", self.query_one(LossPanel).toggle_window())
+
+    def action_toggle_epochs(self) -> None:
+        self._notice("notice", self.query_one(LossPanel).toggle_epochs())
 
     def action_toggle_log(self) -> None:
         log = self.query_one(LossPanel).toggle_log()
