@@ -90,9 +90,8 @@ class LossPanel(Panel):
         if f.test_loss is not None:
             legend.append(("╌ test ", "orange"))
         if f.chains and f.chains > 1:
-            legend.append((f"▒ {f.chains} chains 10-90% ", "purple"))
-        span = "all" if self.whole_run else f"last {num(WINDOW)}"
-        legend.append((f" {scale} (y) {span}", "axis"))
+            legend.append(("▒ chains 10-90%", "purple"))
+        span = "whole run" if self.whole_run else f"last {num(WINDOW)}"
         out = [text_strip(legend, width)]
         if not self.whole_run:
             data = data[data[:, 0] >= data[-1, 0] - WINDOW]
@@ -116,14 +115,15 @@ class LossPanel(Panel):
         if np.isfinite(test).any():
             self.dashes(chart, x, test)
         self.off_chart(chart, batch, yr)
-        chart.label(0, 0, "loss")
-        chart.label(chart.canvas.h - 1, -1, "epoch" if self.epochs else "step")
+        chart.label(0, 0, f"loss, {scale} (y)")
+        chart.label(chart.canvas.h - 1, -1, f"{'epoch' if self.epochs else 'step'} · {span} (w)")
         out += chart.strips()
-        readout = [("batch ", "axis"), (num(f.batch_loss), None), ("  train ", "axis"), (num(f.train_loss), "blue")]
+        readout = [] if f.chains_train_loss is not None else [("batch ", "axis"), (num(f.batch_loss), None), ("  ", None)]
+        readout += [("train ", "axis"), (num(f.train_loss), "blue")]
         if f.test_loss is not None:
-            readout += [("  test ", "axis"), (num(f.test_loss), "orange")]
+            readout += [(" test ", "axis"), (num(f.test_loss), "orange")]
         if f.chains_train_loss is not None:
-            readout += [(f"  chains ", "axis"), (num(f.chains_train_loss_q10), "purple"), ("-", "axis"),
+            readout += [(f" K={f.chains} ", "axis"), (num(f.chains_train_loss_q10), "purple"), ("-", "axis"),
                         (num(f.chains_train_loss_q90), "purple")]
         out.append(text_strip(readout, width))
         return out[:height]
