@@ -125,11 +125,20 @@ class FrameBuffer:
         since = f.runner.chains_since if f.runner is not None else None
         if self.settings is not None and key != self.settings[:4]:
             if last is not None and last.ball_radius is not None:
-                self.previous_ball = (float(last.ball_radius), f"B={last.next_batch_size}")
+                self.previous_ball = (float(last.ball_radius), _what_changed(self.settings[:4], key))
             self.chains_mean = RunningMean()
         elif self.settings is not None and (since != self.settings[4] or f.chains != self.settings[5]):
             self.chains_mean = RunningMean()
         self.settings = key + (since, f.chains)
+
+
+def _what_changed(old: tuple, new: tuple) -> str:
+    """The previous setting by what changed: "B=8", "lr=0.05", "iid", "m=0.9"."""
+    names = (("B=", "{:d}"), ("lr=", "{:g}"), ("", "{}"), ("m=", "{:g}"))
+    for (prefix, form), a, b in zip(names, old, new):
+        if a != b:
+            return prefix + form.format(a)
+    return "before"
 
 
 class RunningMean:
