@@ -80,3 +80,22 @@ def test_e_builds_an_ensemble_whose_ball_matches_the_shuffle_prediction(tmp_path
         await d.steps(1)
         assert d.notice.startswith("chains: 1") and d.app.history.latest.chains is None
     drive(tmp_path, script, sc=find_scenario("default"))
+
+
+def test_b_simple_is_one_steady_value_in_the_counters_and_the_variance_panel(tmp_path):
+    """Near theta* one step's tr(Sigma)/|G|^2 jumps by 10x; the screen shows the ratio of means over 256 steps."""
+    async def script(d: Driver):
+        await d.steps(1500)
+        shown, raw = [], []
+        for _ in range(5):
+            await d.steps(25)
+            counters = panel_text(d.app, "counters")
+            value = re.search(r"B_simple\s+(\S+)", counters).group(1)
+            variance = panel_text(d.app, "variance")
+            assert f"B_simple {value}/256st" in variance            # the same number in both views
+            f = d.app.history.latest
+            shown.append(f.stats.noise_scale_smoothed)
+            raw.append(f.noise_scale)
+        assert max(shown) / min(shown) < 1.3
+        assert max(raw) / min(raw) > 2 * max(shown) / min(shown)     # what the screen showed before
+    drive(tmp_path, script, sc=find_scenario("default"))
