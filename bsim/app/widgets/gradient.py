@@ -38,12 +38,14 @@ class GradientPanel(Panel):
             top = Chart(width, h_top, xlim=xr, ylim=yr, ylog=True, xaxis=False, ylabel_width=4)
         top.points(step, g, "orange")
         top.line(step, G, "blue")
+        top.label(0, 0, "norm, log")
         out += top.strips()
         if h_cos >= 2:
             bottom = Chart(width, h_cos, xlim=xr, ylim=(-1.0, 1.0), xaxis=h_cos >= 3, ylabel_width=top.ylw)
             bottom.hline(0.0, "grey")
             ok = np.isfinite(cos)
             bottom.line(step[ok], cos[ok], "green")
+            bottom.label(0, 0, "cos(g_B, G)")
             out += bottom.strips()
         readout = [("|g_B| ", "axis"), (num(f.grad_norm), "orange"), ("  |G| ", "axis"), (num(f.full_grad_norm), "blue"),
                    ("  cos ", "axis"), (num(f.cos_to_full, 2), "green")]

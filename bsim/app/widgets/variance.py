@@ -98,6 +98,8 @@ class VariancePanel(Panel):
             v, se = probe.grad_noise_mean, probe.grad_noise_se
             chart.line([probe.batch_size] * 2, [max(v - 2 * se, v * 1e-3), v + 2 * se], "red")
             chart.mark(probe.batch_size, v, "◆", "red")
+        chart.label(0, -1, "|g_B-G|², log")
+        chart.label(chart.canvas.h - 1, 0, "batch size B →")
         out += chart.strips()
         here = next((p for p in pts if p[0] == b_now), None)
         readout = [(f"B={b_now} ", "blue")]
