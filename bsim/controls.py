@@ -88,6 +88,14 @@ class PlaneRequest:
     ny: int
 
 
+@dataclass(frozen=True)
+class DataRequest:
+    """The data panel is shown (``on``): every frame then carries ``bsim.dataview.data_view`` (d swaps it)."""
+
+    on: bool = True
+    points: int = 200
+
+
 #: the chain counts ``e`` cycles through (1: the run alone)
 CHAIN_COUNTS: tuple[int, ...] = (1, 64, 256, 1024)
 
@@ -115,6 +123,7 @@ class RunnerState:
     next_caption_at: int | None = None
     caption: tuple[int, str] | None = None   # the latest caption shown
     plane: tuple[PlaneRequest, Any] | None = None   # (request, numpy array ny x nx of losses)
+    data: Any = None                  # bsim.dataview.DataView while the data panel asks for it
     chains_since: int | None = None   # the step the ensemble was last rebuilt at (e), None: from the start
 
 

@@ -21,7 +21,7 @@ from typing import Callable
 
 from bsim.actions import SETTING_ACTIONS, ActionError, PausePoint, Reset, SwitchProblem, absolute
 from bsim.controls import (
-    CHAIN_COUNTS, SPEEDS, AddCaption, Faster, JumpToCaption, Pause, PlaneRequest, Probe, Resume, RunnerState,
+    CHAIN_COUNTS, SPEEDS, AddCaption, DataRequest, Faster, JumpToCaption, Pause, PlaneRequest, Probe, Resume, RunnerState,
     SetChains, Slower, Step, ToggleRecording, TogglePause, speed_text,
 )
 from bsim.frame import Frame
@@ -72,8 +72,9 @@ class Runner:
             Pause: self._pause, Resume: self._resume, TogglePause: self._toggle_pause, Step: self._one_step_paused,
             Faster: self._change_speed, Slower: self._change_speed, ToggleRecording: self._toggle_recording,
             AddCaption: self._add_caption, JumpToCaption: self._jump, Probe: self._probe,
-            PlaneRequest: self._plane_request, SetChains: self._set_chains,
+            PlaneRequest: self._plane_request, SetChains: self._set_chains, DataRequest: self._data_request,
         }
+        self._data_req: DataRequest | None = None
         self._chains_since: int | None = None
         #: set by a screen while it draws the frame that answers a key: the thread then leaves the
         #: GIL to it (up to ``max_yield`` s), so the key's effect is not drawn behind training steps
@@ -417,6 +418,16 @@ class Runner:
         self.on_event("notice", rebuild(self.sim, chains))
         self._chains_since = self.sim.tick
 
+    def _data_request(self, item: DataRequest) -> None:
+        self._data_req = item if item.on else None
+
+    def _data_view(self):
+        """The data and the model's answer at the current theta, while the data panel asks (else None)."""
+        if self._data_req is None:
+            return None
+        from bsim.dataview import data_view
+        return data_view(self.sim.problem, self.sim.theta, self._data_req.points)
+
     def _plane_request(self, item: PlaneRequest) -> None:
         if item != self._plane_req:
             self._plane_req = item
@@ -430,7 +441,7 @@ class Runner:
             recording=str(self.recorder.path) if self.recorder is not None else None,
             replay=self.replay, timeline_left=sim.timeline.left(sim.tick),
             next_caption_at=sim.timeline.next_caption_at(sim.tick), caption=self._caption, plane=self._plane,
-            chains_since=self._chains_since,
+            chains_since=self._chains_since, data=self._data_view(),
         )
 
     def _publish(self) -> None:

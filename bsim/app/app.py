@@ -25,6 +25,7 @@ from bsim.app.commands import PRESETS, PROBE_BATCHES
 from bsim.app.history import FrameBuffer
 from bsim.app.screens import AskScreen, HelpScreen
 from bsim.app.widgets.ball import BallPanel, PlaneWanted
+from bsim.app.widgets.data import DataPanel
 from bsim.app.widgets.counters import CountersPanel
 from bsim.app.widgets.gradient import GradientPanel
 from bsim.app.widgets.loss import LossPanel
@@ -82,6 +83,7 @@ class BsimApp(App):
         Binding("e", "cycle_chains", "chains", show=False),
         Binding("w", "toggle_window", "window", show=False),
         Binding("x", "toggle_epochs", "steps/epochs", show=False),
+        Binding("d", "toggle_data", "data", show=False),
         Binding("ctrl+s", "screenshot_svg", "SVG", show=False),
         Binding("question_mark", "help", "help", key_display="?"),
         Binding("q", "quit", "quit"),
@@ -115,6 +117,7 @@ class BsimApp(App):
             with Grid(id="charts"):
                 yield LossPanel(self.history, id="loss")
                 yield GradientPanel(self.history, id="gradient")
+                yield DataPanel(self.history, id="data")
                 yield VariancePanel(self.history, id="variance")
                 yield BallPanel(self.history, id="ball")
         yield Static("", id="notice")
@@ -123,7 +126,7 @@ class BsimApp(App):
 
     @property
     def panels(self):
-        return [self.query_one(f"#{i}") for i in ("counters", "loss", "gradient", "variance", "ball")]
+        return [self.query_one(f"#{i}") for i in ("counters", "loss", "gradient", "data", "variance", "ball")]
 
     def on_mount(self) -> None:
         if self.threaded:
@@ -132,6 +135,7 @@ class BsimApp(App):
             self._switch_interval = sys.getswitchinterval()
             sys.setswitchinterval(SWITCH_INTERVAL)
         self._set_titles(self.sim)
+        self.query_one("#data").display = False      # d swaps it with the gradient panel
         self._check_size()
         self._start_runner(self.sim, replay=self.replay, record=self.record_path)
         for w in self.sim.scenario.warnings:
@@ -352,6 +356,12 @@ class BsimApp(App):
     def action_cycle_chains(self) -> None:
         """The next ensemble size of CHAIN_COUNTS, rebuilt at the current step (the runner applies it)."""
         self.send(controls.SetChains())
+
+    def action_toggle_data(self) -> None:
+        """Swap the data panel and the gradient panel; the runner sends the data only while it is shown."""
+        data, gradient = self.query_one("#data"), self.query_one("#gradient")
+        data.display, gradient.display = not data.display, data.display
+        self.send(controls.DataRequest(on=bool(data.display)))
 
     def action_toggle_window(self) -> None:
         self._notice("notice", self.query_one(LossPanel).toggle_window())
