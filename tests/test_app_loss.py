@@ -37,7 +37,7 @@ def test_window_epochs_steady_y_and_merged_marks(tmp_path):
         for _ in range(8):                                     # the y range holds from frame to frame
             await d.steps(10)
             labels.append(axis_labels(panel_text(d.app, "loss")))
-        assert all(lab == labels[0] for lab in labels)
+        assert all(lab == labels[0] for lab in labels), labels
         for _ in range(6):                                     # six B changes within a few steps
             await d.press("right_square_bracket")
             await d.steps(2)

@@ -65,19 +65,30 @@ class LossPanel(Panel):
         key = (self.log_scale, self.whole_run, self.history.runs)
         if lo_hi is None:
             return self._yr or (1e-3, 1.0)
-        if self._yr is None or self._yr_for != key:
-            self._yr, self._yr_for = lo_hi, key
-            return lo_hi
-        lo, hi = self._yr
         nlo, nhi = lo_hi
+        if self._yr is None or self._yr_for != key:
+            self._yr, self._yr_for = self._margin(nlo, nhi), key
+            return self._yr
+        lo, hi = self._yr
         if self.log_scale:
             span = np.log10(hi) - np.log10(lo)
             small = (np.log10(nhi) - np.log10(nlo)) < span / 3
         else:
             small = (nhi - nlo) < (hi - lo) / 3
-        if nlo < lo or nhi > hi or small:
-            self._yr = (nlo, nhi) if small else (min(lo, nlo), max(hi, nhi))
+        if small:
+            self._yr = self._margin(nlo, nhi)
+        elif nlo < lo or nhi > hi:
+            self._yr = self._margin(min(lo, nlo), max(hi, nhi))
         return self._yr
+
+    def _margin(self, lo: float, hi: float) -> tuple[float, float]:
+        """The range widened by a tenth of its span each side, so a new extreme seldom moves the axis."""
+        if self.log_scale:
+            a, b = float(np.log10(lo)), float(np.log10(hi))
+            m = 0.1 * (b - a)
+            return 10 ** (a - m), 10 ** (b + m)
+        m = 0.1 * (hi - lo)
+        return lo - m, hi + m
 
     def build(self, width: int, height: int):
         h = self.history
