@@ -21,9 +21,10 @@ from typing import Callable
 
 from bsim.actions import SETTING_ACTIONS, ActionError, PausePoint, Reset, SwitchProblem, absolute
 from bsim.controls import (
-    CHAIN_COUNTS, SPEEDS, AddCaption, DataRequest, Faster, JumpToCaption, Pause, PlaneRequest, Probe, Resume, RunnerState,
+    SPEEDS, AddCaption, DataRequest, Faster, JumpToCaption, Pause, PlaneRequest, Probe, Resume, RunnerState,
     SetChains, Slower, Step, ToggleRecording, TogglePause, speed_text,
 )
+from bsim.dataview import data_view
 from bsim.frame import Frame
 from bsim.recording import Caption, Recorder, compare_check, new_recording_path
 
@@ -409,24 +410,11 @@ class Runner:
     def _set_chains(self, item: SetChains) -> None:
         """Rebuild the ensemble at the current step (bsim.ensemble.rebuild); a notice says so."""
         from bsim.ensemble import rebuild
-        ensemble = self.sim.ensemble
-        now = ensemble.chains if ensemble is not None else 1
-        chains = item.chains
-        if chains is None:
-            later = [k for k in CHAIN_COUNTS if k > now]
-            chains = later[0] if later else CHAIN_COUNTS[0]
-        self.on_event("notice", rebuild(self.sim, chains))
+        self.on_event("notice", rebuild(self.sim, item.chains))
         self._chains_since = self.sim.tick
 
     def _data_request(self, item: DataRequest) -> None:
         self._data_req = item if item.on else None
-
-    def _data_view(self):
-        """The data and the model's answer at the current theta, while the data panel asks (else None)."""
-        if self._data_req is None:
-            return None
-        from bsim.dataview import data_view
-        return data_view(self.sim.problem, self.sim.theta, self._data_req.points)
 
     def _plane_request(self, item: PlaneRequest) -> None:
         if item != self._plane_req:
@@ -441,7 +429,8 @@ class Runner:
             recording=str(self.recorder.path) if self.recorder is not None else None,
             replay=self.replay, timeline_left=sim.timeline.left(sim.tick),
             next_caption_at=sim.timeline.next_caption_at(sim.tick), caption=self._caption, plane=self._plane,
-            chains_since=self._chains_since, data=self._data_view(),
+            chains_since=self._chains_since,
+            data=data_view(sim.problem, sim.theta, self._data_req.points) if self._data_req else None,
         )
 
     def _publish(self) -> None:

@@ -189,11 +189,16 @@ class Ensemble:
             mine.pos = run.pos
 
 
-def rebuild(sim, chains: int) -> str:
+def rebuild(sim, chains: int | None = None) -> str:
     """Replace the run's ensemble by one of ``chains`` chains starting at the current step; a notice.
 
-    chains = 1 removes it. Too many chains for memory: BsimInputError (the run is untouched).
+    chains = 1 removes it; None: the next of CHAIN_COUNTS (1, 64, 256, 1024) after the count in force.
+    Too many chains for memory: BsimInputError (the run is untouched).
     """
+    if chains is None:
+        from bsim.controls import CHAIN_COUNTS
+        now = sim.ensemble.chains if sim.ensemble is not None else 1
+        chains = next((k for k in CHAIN_COUNTS if k > now), CHAIN_COUNTS[0])
     if isinstance(chains, bool) or not isinstance(chains, int) or chains < 1:
         raise BsimInputError(f"chains {chains!r}: expected an integer >= 1")
     new = Ensemble(sim, chains, where=f"chains {chains}") if chains > 1 else None   # raises before detaching
