@@ -12,7 +12,10 @@ The app runs as a child process (``python bench/tui.py --child``): the real app
 with its runner thread, whose screen updates (App._display) are timestamped;
 the parent drains the terminal so the child never blocks on output.
 
-    python bench/tui.py [--scenario default] [--seconds 10]
+    python bench/tui.py [--scenario default] [--seconds 10] [--chains 256] [--data-panel]
+
+``--chains K`` runs the scenario with an ensemble of K chains (the ball panel's
+cloud; headless runs the same K), ``--data-panel`` shows the data panel (d).
 """
 
 from __future__ import annotations
@@ -28,7 +31,14 @@ from pathlib import Path
 
 
 # ------------------------------------------------------------------ the child: the app, instrumented
-def child(out: str, scenario: str) -> int:
+def _scenario(name: str, chains: int):
+    from bsim.scenario import find_scenario
+    sc = find_scenario(name)
+    sc.chains = chains
+    return sc
+
+
+def child(out: str, scenario: str, chains: int = 1, data_panel: bool = False) -> int:
     import torch
 
     from bsim.app.app import BsimApp
@@ -43,6 +53,8 @@ def child(out: str, scenario: str) -> int:
             super()._start_runner(sim, **kw)
             if os.environ.get("BSIM_BENCH_MAX_YIELD"):   # experiments: how long the runner yields per frame
                 self.runner.max_yield = float(os.environ["BSIM_BENCH_MAX_YIELD"])
+            if data_panel:      # (Textual calls every class's on_mount: a second one would start a second runner)
+                self.call_after_refresh(self.action_toggle_data)
 
         def _display(self, screen, renderable):
             super()._display(screen, renderable)
@@ -52,7 +64,7 @@ def child(out: str, scenario: str) -> int:
             log["frames"].append(time.time())
             log["shown"].append((time.time(), f.next_batch_size if f else None, f.tick if f else 0))
 
-    sc = find_scenario(scenario)
+    sc = _scenario(scenario, chains)
     app = BenchApp(Simulation(sc), scenario=sc)
     app.run()
     Path(out).write_text(json.dumps(log))
@@ -89,7 +101,7 @@ def screenshot(path: Path, size: tuple[int, int], scenario: str = "default") -> 
 
 
 # ------------------------------------------------------------------ the parent
-def headless_steps_per_sec(scenario: str, seconds: float) -> float:
+def headless_steps_per_sec(scenario: str, seconds: float, chains: int = 1) -> float:
     """The same scenario stepped with no screen (noise statistics on, as in the app)."""
     import torch
 
@@ -97,7 +109,7 @@ def headless_steps_per_sec(scenario: str, seconds: float) -> float:
     from bsim.simulation import Simulation
 
     torch.set_num_threads(1)
-    sim = Simulation(find_scenario(scenario))
+    sim = Simulation(_scenario(scenario, chains))
     sim.run(200)
     t0, n = time.perf_counter(), 0
     while time.perf_counter() - t0 < seconds:
@@ -106,13 +118,14 @@ def headless_steps_per_sec(scenario: str, seconds: float) -> float:
     return n / (time.perf_counter() - t0)
 
 
-def run_app(scenario: str, seconds: float, key_every: float) -> dict:
+def run_app(scenario: str, seconds: float, key_every: float, chains: int = 1, data_panel: bool = False) -> dict:
     import pexpect
 
     out = Path(tempfile.mkdtemp(prefix="bsim-bench-")) / "log.json"
     env = dict(os.environ, TERM="xterm-256color", COLORTERM="truecolor")
     t_spawn = time.time()
-    proc = pexpect.spawn(sys.executable, [__file__, "--child", str(out), "--scenario", scenario],
+    extra = ["--chains", str(chains)] + (["--data-panel"] if data_panel else [])
+    proc = pexpect.spawn(sys.executable, [__file__, "--child", str(out), "--scenario", scenario] + extra,
                          dimensions=(36, 120), env=env, cwd=str(out.parent), encoding="utf-8",
                          codec_errors="replace", timeout=5)
     proc.delaybeforesend = None      # pexpect sleeps 50 ms before each send by default
@@ -174,6 +187,8 @@ def main(argv=None) -> int:
     p.add_argument("--rounds", type=int, default=3, help="app runs, each between two headless runs (median shown)")
     p.add_argument("--smoke", action="store_true",
                    help="CI: 1 round of 2 s (headless 0.5 s): the app starts, answers keys and quits; no goal judged")
+    p.add_argument("--chains", type=int, default=1, help="an ensemble of K chains (the ball panel's cloud)")
+    p.add_argument("--data-panel", action="store_true", help="show the data panel (d) instead of the gradient")
     p.add_argument("--child", metavar="OUT.json", help=argparse.SUPPRESS)
     p.add_argument("--screenshots", action="store_true",
                    help="write screenshots/app-120x36.svg and app-80x24.svg (the README's) and stop")
@@ -182,7 +197,7 @@ def main(argv=None) -> int:
     if args.smoke:
         args.rounds, args.seconds, headless_seconds = 1, 2.0, 0.5
     if args.child:
-        return child(args.child, args.scenario)
+        return child(args.child, args.scenario, args.chains, args.data_panel)
     if args.screenshots:
         for size in ((120, 36), (80, 24)):
             print(screenshot(Path("screenshots") / f"app-{size[0]}x{size[1]}.svg", size))
@@ -191,12 +206,13 @@ def main(argv=None) -> int:
     from bsim.scenario import find_scenario
     base_b = find_scenario(args.scenario).optimizer.batch_size
     print(f"bench/tui.py: scenario {args.scenario}, 120x36, {args.rounds} rounds of {args.seconds:g} s of training "
-          f"with a key every {args.key_every:g} s; {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}")
+          f"with a key every {args.key_every:g} s, chains {args.chains}, data panel {'on' if args.data_panel else 'off'}; "
+          f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}")
     rounds = []
     for i in range(args.rounds):
-        before = headless_steps_per_sec(args.scenario, headless_seconds)
-        log = run_app(args.scenario, args.seconds, args.key_every)
-        after = headless_steps_per_sec(args.scenario, headless_seconds)
+        before = headless_steps_per_sec(args.scenario, headless_seconds, args.chains)
+        log = run_app(args.scenario, args.seconds, args.key_every, args.chains, args.data_panel)
+        after = headless_steps_per_sec(args.scenario, headless_seconds, args.chains)
         r = analyse(log, base_b)
         r["headless"] = (before + after) / 2     # the machine's load may change while the app runs
         r["ratio"] = r["app_steps_per_sec"] / r["headless"]
@@ -218,7 +234,8 @@ def main(argv=None) -> int:
           f"   (goal >= 50%)   {'ok' if ratio >= 0.5 else 'MISSED'}")
     print(f"  key-to-frame latency, median      {lat:8.1f} ms (goal <= 100 ms; {len(all_lat)} keys, max "
           f"{max(all_lat) if all_lat else float('nan'):.0f} ms)   {'ok' if lat <= 100 else 'MISSED'}")
-    print(f"  start-up to the first step shown  {med('startup_s'):8.2f} s")
+    startups = [r["startup_s"] for r in rounds if r["startup_s"] is not None]
+    print(f"  start-up to the first step shown  {statistics.median(startups) if startups else float('nan'):8.2f} s")
     if args.smoke:   # the app ran, answered keys and quit cleanly: what CI checks
         return 0 if rounds[0]["exit"] == 0 and rounds[0]["keys"] and all_lat else 1
     return 0

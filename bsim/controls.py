@@ -101,6 +101,29 @@ class PlaneRequest:
     ny: int
 
 
+@dataclass(frozen=True)
+class DataRequest:
+    """The data panel is shown (``on``): every frame then carries ``bsim.dataview.data_view`` (d swaps it)."""
+
+    on: bool = True
+    points: int = 200
+
+
+#: the chain counts ``e`` cycles through (1: the run alone)
+CHAIN_COUNTS: tuple[int, ...] = (1, 64, 256, 1024)
+
+
+@dataclass(frozen=True)
+class SetChains:
+    """Rebuild the ensemble with ``chains`` chains at the current step (e; 1 removes it).
+
+    A control, not a setting action: chain 0 is the run, so its trajectory, its
+    metrics columns and a recording's timeline do not depend on it.
+    """
+
+    chains: int | None = None     # None: the next of CHAIN_COUNTS after the count in force
+
+
 @dataclass
 class RunnerState:
     """What a view needs to know about the runner (sent in ``frame.runner``)."""
@@ -113,6 +136,8 @@ class RunnerState:
     next_caption_at: int | None = None
     caption: tuple[int, str] | None = None   # the latest caption shown
     plane: tuple[PlaneRequest, Any] | None = None   # (request, numpy array ny x nx of losses)
+    data: Any = None                  # bsim.dataview.DataView while the data panel asks for it
+    chains_since: int | None = None   # the step the ensemble was last rebuilt at (e), None: from the start
 
 
 def speed_text(speed: int | None) -> str:

@@ -397,9 +397,9 @@ def test_panels_show_the_statistics_of_the_frame(tmp_path):
         pt = next(p for p in f.stats.variance_measured if p.batch_size == 16)
         var = panel_text(d.app, "variance")
         assert f"B=16 meas {num(pt.grad_noise_mean)} theory {num(pt.theory_mean)}" in var
-        assert f"B_simple    {num(f.noise_scale)}" in panel_text(d.app, "counters")
+        assert f"B_simple    {num(f.stats.noise_scale_smoothed)}" in panel_text(d.app, "counters")
         ball = f.ball
-        assert f"{num(ball.radius_theory)} pred" in panel_text(d.app, "ball")
+        assert f"pred {num(ball.radius_theory)} {ball.kind}" in panel_text(d.app, "ball")
     drive(tmp_path, script)
 
 

@@ -29,6 +29,7 @@ from bsim.app.history import FrameBuffer
 from bsim.app.screens import AskScreen, HelpScreen
 from bsim.app.signals import forget_signals, quit_on_signals
 from bsim.app.widgets.ball import BallPanel, PlaneWanted
+from bsim.app.widgets.data import DataPanel
 from bsim.app.widgets.counters import CountersPanel
 from bsim.app.widgets.gradient import GradientPanel
 from bsim.app.widgets.panel import Panel, palette_remap
@@ -90,6 +91,11 @@ class BsimApp(SettingKeys, App):
         Binding("p", "switch_problem", "problem"),
         Binding("y", "toggle_log", "log y", show=False),
         Binding("v", "probe", "probe", show=False),
+        Binding("z", "refit_ball", "fit ball", show=False),
+        Binding("e", "cycle_chains", "chains", show=False),
+        Binding("w", "toggle_window", "window", show=False),
+        Binding("x", "toggle_epochs", "steps/epochs", show=False),
+        Binding("d", "toggle_data", "data", show=False),
         Binding("ctrl+s", "screenshot_svg", "SVG", show=False),
         Binding("question_mark", "help", "help", key_display="?"),
         Binding("q", "quit", "quit"),
@@ -130,6 +136,7 @@ class BsimApp(SettingKeys, App):
             with Grid(id="charts"):
                 yield LossPanel(self.history, id="loss")
                 yield GradientPanel(self.history, id="gradient")
+                yield DataPanel(self.history, id="data")
                 yield VariancePanel(self.history, id="variance")
                 yield BallPanel(self.history, id="ball")
         yield Static("", id="notice")
@@ -138,7 +145,7 @@ class BsimApp(SettingKeys, App):
 
     @property
     def panels(self):
-        return [self.query_one(f"#{i}") for i in ("counters", "loss", "gradient", "variance", "ball")]
+        return [self.query_one(f"#{i}") for i in ("counters", "loss", "gradient", "data", "variance", "ball")]
 
     def on_mount(self) -> None:
         if self.threaded:
@@ -149,6 +156,7 @@ class BsimApp(SettingKeys, App):
         self._set_titles(self.sim)
         self.theme_changed_signal.subscribe(self, self._on_theme_changed)
         self._on_theme_changed(self.current_theme)
+        self.query_one("#data").display = False      # d swaps it with the gradient panel
         self._check_size()
         if self.served:
             from bsim.app.serve import watch_server
@@ -283,6 +291,28 @@ class BsimApp(SettingKeys, App):
             opt = self.scenario.optimizer
             return opt.batch_size, opt.lr, opt.lr_scaling, opt.sampling
         return f.next_batch_size, f.next_lr, f.lr_scaling, f.sampling
+
+
+    # ------------------------------------------------------------- the panels' own keys (z e w x d)
+
+    def action_refit_ball(self) -> None:
+        self.query_one(BallPanel).refit()
+
+    def action_cycle_chains(self) -> None:
+        """The next ensemble size of CHAIN_COUNTS, rebuilt at the current step (the runner applies it)."""
+        self.send(controls.SetChains())
+
+    def action_toggle_data(self) -> None:
+        """Swap the data panel and the gradient panel; the runner sends the data only while it is shown."""
+        data, gradient = self.query_one("#data"), self.query_one("#gradient")
+        data.display, gradient.display = not data.display, data.display
+        self.send(controls.DataRequest(on=bool(data.display)))
+
+    def action_toggle_window(self) -> None:
+        self._notice("notice", self.query_one(LossPanel).toggle_window())
+
+    def action_toggle_epochs(self) -> None:
+        self._notice("notice", self.query_one(LossPanel).toggle_epochs())
 
     def action_toggle_log(self) -> None:
         log = self.query_one(LossPanel).toggle_log()

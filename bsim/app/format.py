@@ -4,9 +4,25 @@ from __future__ import annotations
 
 import math
 
+_UNITS = ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"))
+
+
+def _sig(v: float, digits: int) -> str:
+    """v (1 <= |v| < 1000) with at most ``digits`` significant digits, never in exponent form."""
+    lead = int(math.floor(math.log10(abs(v)))) + 1      # digits before the point: 1, 2 or 3
+    decimals = max(digits - lead, 0)
+    text = f"{v:.{decimals}f}"
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return text
+
 
 def num(v, digits: int = 3) -> str:
-    """A compact number: 0.0123, 1.23e-05, 12.3, 1.23k, 4.56M; '—' for None, 'nan'/'inf' as such."""
+    """A compact number: 0.0123, 1.23e-05, 12.3, 1.23k, 150k, 4.56M, 5.4e+153; '—' for None.
+
+    Above 1000 a unit (k, M, G, T) keeps the mantissa below 1000 and never in
+    exponent form ("150k", not "1.5e+02k"); beyond 1e15 plain scientific notation.
+    """
     if v is None:
         return "—"
     v = float(v)
@@ -17,12 +33,17 @@ def num(v, digits: int = 3) -> str:
     if v == 0:
         return "0"
     a = abs(v)
-    if a >= 1e6:
-        return f"{v / 1e6:.{digits}g}M"
+    if a >= 1e15:
+        return f"{v:.{max(digits - 1, 1)}e}"
     if a >= 1e4:
-        return f"{v / 1e3:.{digits}g}k"
+        for scale, unit in reversed(_UNITS):          # k, M, G, T
+            text = _sig(v / scale, digits)
+            if abs(float(text)) < 1000 or unit == "T":  # 999.96k is 1M
+                return text + unit
     if a >= 10 ** digits:
         return f"{v:.0f}"
+    if a >= 1:
+        return _sig(v, digits)
     if a >= 1e-3:
         return f"{v:.{digits}g}"
     return f"{v:.{max(digits - 1, 1)}e}".replace("e-0", "e-")

@@ -6,6 +6,6 @@
   engine   Ensemble: chains 1..K-1 attached to a Simulation (chain 0)
 """
 
-from bsim.ensemble.engine import Ensemble, attach
+from bsim.ensemble.engine import Ensemble, attach, rebuild
 
-__all__ = ["Ensemble", "attach"]
+__all__ = ["Ensemble", "attach", "rebuild"]

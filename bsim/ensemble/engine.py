@@ -157,6 +157,60 @@ class Ensemble:
                                    f"were dropped; {frame.chains} go on")
 
 
+    def detach(self) -> None:
+        """Stop following the run: the observer and the frame hook go (the chains' memory with them)."""
+        sim = self.sim
+        if self.observe in sim.observers:
+            sim.observers.remove(self.observe)
+        if self.fill in sim.frame_hooks:
+            sim.frame_hooks.remove(self.fill)
+        self.theta = self.velocity = self.alive = self.sampler = None
+        self.active = False
+
+    def start_here(self) -> None:
+        """Chains 1..K-1 at the run's current parameters, velocity and place in the epoch (a rebuild mid-run).
+
+        Each chain gets its own fresh permutation; under shuffle the first ``pos`` of
+        it count as seen, so its epoch ends where the run's does.
+        """
+        sim = self.sim
+        if not self.active:
+            return
+        m = self.chains - 1
+        self.theta = sim.theta.detach().expand(m, -1).clone()
+        self.velocity = sim.velocity.detach().expand(m, -1).clone() if sim.velocity is not None \
+            else torch.zeros_like(self.theta)
+        run, mine = sim.sampler, self.sampler
+        mine.set_mode(run.mode)
+        mine.samples, mine.epoch_start_samples = run.samples, run.epoch_start_samples
+        mine.epochs_done, mine.batch_in_epoch = run.epochs_done, run.batch_in_epoch
+        if run.mode == "shuffle" and run.perm is not None:
+            mine._new_perm()
+            mine.pos = run.pos
+
+
+def rebuild(sim, chains: int | None = None) -> str:
+    """Replace the run's ensemble by one of ``chains`` chains starting at the current step; a notice.
+
+    chains = 1 removes it; None: the next of CHAIN_COUNTS (1, 64, 256, 1024) after the count in force.
+    Too many chains for memory: BsimInputError (the run is untouched).
+    """
+    if chains is None:
+        from bsim.controls import CHAIN_COUNTS
+        now = sim.ensemble.chains if sim.ensemble is not None else 1
+        chains = next((k for k in CHAIN_COUNTS if k > now), CHAIN_COUNTS[0])
+    if isinstance(chains, bool) or not isinstance(chains, int) or chains < 1:
+        raise BsimInputError(f"chains {chains!r}: expected an integer >= 1")
+    new = Ensemble(sim, chains, where=f"chains {chains}") if chains > 1 else None   # raises before detaching
+    old = getattr(sim, "ensemble", None)
+    if old is not None:
+        old.detach()
+    if new is not None:
+        new.start_here()
+    sim.ensemble = new
+    return f"chains: {chains} from step {sim.tick:,}" if chains > 1 else "chains: 1 (the run alone)"
+
+
 def attach(sim) -> Ensemble | None:
     """The ensemble of the scenario's ``chains`` (None for K = 1).
 

@@ -27,6 +27,10 @@ from bsim.stats.window import BallWindow, VarianceByBatchSize
 FULL_PASS_BUDGET = 65536
 
 
+#: the steps over which B_simple is averaged (a ratio of means)
+NOISE_SCALE_WINDOW = 256
+
+
 @dataclass
 class ExactChunk(Chunk):
     """Rows of ``values``: |g_B|^2, g_B.G, |G|^2, |g_B - G|^2, [|theta - theta*|^2], tr(Sigma), one column per step."""
@@ -66,6 +70,7 @@ class ExactNoise:
 
     def clear(self) -> None:
         self._last: StepQuantities | None = None
+        self._recent = np.zeros((0, 2))      # (tr Sigma, |G|^2) of the last NOISE_SCALE_WINDOW steps
 
     # ------------------------------------------------------------ per step
     def takes(self, step: int) -> bool:
@@ -97,6 +102,8 @@ class ExactNoise:
             by_batch_size.add(samp, bsz[lo:hi], noise[lo:hi], c * tr[lo:hi])
             if d2 is not None:
                 window_for(seg_start, settings).add(steps[lo:hi], d2[lo:hi])
+        both = np.stack([np.asarray(tr, dtype=float), np.asarray(G2, dtype=float)], axis=1)
+        self._recent = np.concatenate([self._recent, both])[-NOISE_SCALE_WINDOW:]
         j = len(bsz) - 1
         self._last = StepQuantities(step=int(steps[j]), grad_noise=float(noise[j]), dot=float(gG[j]),
                                     batch_norm2=float(g2[j]), full_norm2=float(G2[j]), trace_sigma=float(tr[j]),
@@ -125,6 +132,19 @@ class ExactNoise:
     def noise_scale(self, q: StepQuantities) -> float | None:
         """B_simple = tr(Sigma) / |G|^2 (McCandlish et al. 2018), exact."""
         return q.trace_sigma / q.full_norm2 if q.full_norm2 > 0 else None
+
+    def noise_scale_smoothed(self) -> tuple[float | None, int]:
+        """B_simple over the last NOISE_SCALE_WINDOW steps: mean tr(Sigma) / mean |G|^2, and the steps used.
+
+        Near theta* one step's |G|^2 is as small as the iterate's wander makes it and
+        its ratio jumps by 10x from frame to frame; a ratio of means over a fixed
+        number of steps (not frames) is steady and the same live and exported.
+        """
+        rec = self._recent[np.isfinite(self._recent).all(1)]
+        if len(rec) == 0:
+            return None, 0
+        tr_mean, g2_mean = rec.mean(0)
+        return (float(tr_mean / g2_mean) if g2_mean > 0 else None), len(rec)
 
     def full_grad_and_trace(self, theta: torch.Tensor) -> tuple[torch.Tensor, float]:
         G, tr, _ = self.engine(theta[None])

@@ -55,6 +55,10 @@ class StatsInfo:
     note: str
     full_grad: tuple[float, ...] | None = None    # G itself (small problems: d <= SMALL_PARAMS), for the arrow
     batch_grad: tuple[float, ...] | None = None   # g_B itself (small problems)
+    # B_simple as the views show it: a ratio of means over the last noise_scale_window steps (the one value
+    # the counters and the variance panel read; the CSV's noise_scale stays the step's own)
+    noise_scale_smoothed: float | None = None
+    noise_scale_window: int = 0
 
     @cached_property
     def variance_line(self) -> tuple[tuple[int, float], ...]:

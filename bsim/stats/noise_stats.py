@@ -191,13 +191,15 @@ class NoiseStats:
         if samp == "shuffle":
             note = (note + "; " if note else "") + SHUFFLE_NOTE
         theory = VarianceTheory(trace, n, samp) if trace is not None else None
+        smoothed, window = self.strategy.noise_scale_smoothed()
         return StatsInfo(
             trace_sigma=trace, trace_sigma_label=self.strategy.trace_sigma_label,
             full_grad_norm2=q.full_norm2 if q is not None else None, noise_scale=noise_scale, temperature=temp,
             c_b=c_factor(n, settings.batch_size, samp), batch_size=settings.batch_size, sampling=samp, n_train=n,
             variance_theory=theory,
             variance_measured=pts, full_grad_every=self.strategy.full_every, note=note,
-            full_grad=q.full_grad if q is not None else None, batch_grad=q.batch_grad if q is not None else None)
+            full_grad=q.full_grad if q is not None else None, batch_grad=q.batch_grad if q is not None else None,
+            noise_scale_smoothed=smoothed if q is not None else None, noise_scale_window=window)
 
     # ----------------------------------------------------------------- probe
     def probe(self, batches: int = 32) -> ProbeResult:

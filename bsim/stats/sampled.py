@@ -174,6 +174,11 @@ class SampledNoise:
         """B_simple from the two-batch averages (both tr(Sigma) and |G|^2 estimated)."""
         return self.two.noise_scale
 
+    def noise_scale_smoothed(self) -> tuple[float | None, int]:
+        """The two-batch B_simple is already a ratio of averages (horizon: the two-batch average's)."""
+        beta = getattr(self.two, "beta", None)
+        return self.two.noise_scale, (int(round(1 / (1 - beta))) if beta is not None and beta < 1 else 0)
+
     def full_grad_and_trace(self, theta: torch.Tensor) -> tuple[torch.Tensor, float | None]:
         return self.problem.full_grad(theta).to(self.dtype), self.two.trace_sigma
 

@@ -1,5 +1,14 @@
 """The epsilon-ball: how far the iterates wander around theta*, measured against predicted.
 
+The plane keeps its scale when B, lr or sampling change (a shrinking ball is
+seen to shrink); it is fitted once per run, to twice the ball as soon as
+one is known (predicted or measured), and again on ``z``. The previous
+setting's measured ball stays as a faint ring until the next change, a scale
+bar says what a cell is, and what lies off the chart is counted at its edge.
+With an ensemble (``e``: chains = K) the chains at the current step are a
+cloud over the trail, their ball (averaged over the frames since the last
+change, as stated) beside the trail's.
+
 Measured and predicted radius come with the frame (``frame.ball``, bsim.stats):
 measured, sqrt(mean |theta - theta*|^2) over the steps since the settings last
 changed, after a burn-in; predicted, sqrt(tr S) of the stationary second moment
@@ -17,7 +26,7 @@ import numpy as np
 from textual.message import Message
 
 from bsim.app.format import num
-from bsim.app.history import FrameBuffer
+from bsim.app.history import COL, FrameBuffer
 from bsim.app.widgets.canvas import Chart, data_range
 from bsim.app.widgets.loss import thin
 from bsim.app.widgets.panel import Panel, text_strip
@@ -52,37 +61,56 @@ def contour_mask(losses: np.ndarray, levels_per_octave: float = 1.0) -> np.ndarr
     return m
 
 
+#: half-widths of the plane: 1, 1.25, 1.5, 2, 2.5, 3, 4, 5, 6, 8 per decade
+NICE = (1.0, 1.25, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0)
+#: the plane's half-height is this many times the ball (the first ball known fills the panel)
+FIT = 2.0
+#: the logistic ball's linearisation, against an independent ensemble (issue 10): (lr / limit, how low)
+LOGREG_VALIDITY = "low by 3%/13%/31% at 0.05/0.2/0.5× limit"
+
+
+def nice_above(v: float) -> float:
+    """The smallest NICE x 10^k at or above v."""
+    k = math.floor(math.log10(v))
+    for m in NICE + (10.0,):
+        if m * 10 ** k >= v * (1 - 1e-12):
+            return m * 10 ** k
+    return 10.0 ** (k + 1)
+
+
+def nice_below(v: float) -> float:
+    """The largest 1, 2 or 5 x 10^k at or below v (a scale bar's length)."""
+    k = math.floor(math.log10(v))
+    for m in (5.0, 2.0, 1.0):
+        if m * 10 ** k <= v * (1 + 1e-12):
+            return m * 10 ** k
+    return 10.0 ** k
+
+
 class BallPanel(Panel):
     TITLE = "ε-ball around θ*"
 
     def __init__(self, history: FrameBuffer, **kwargs):
         super().__init__(history, **kwargs)
-        self._radius = None          # half-width of the plane window (hysteresis)
+        self._radius = None          # half-width of the plane window, once fitted (None: follow the iterates)
+        self._fitted = False         # fitted to a ball: kept until z, a reset or a new problem
         self._runs = -1
         self._wanted = None          # the last plane asked for
+
+    def refit(self) -> None:
+        """Fit the scale again to the ball in force (z)."""
+        self._radius, self._fitted = None, False
+        self._key = None
+        self._lines = None
+        self.refresh()
 
     # ----------------------------------------------------------- numbers
     def radii(self, f) -> tuple[float | None, float | None]:
         """(measured, predicted) RMS radius, as the statistics computed them."""
         return f.ball_radius, f.ball_radius_theory
 
-    def readout(self, f) -> list:
-        meas, pred = self.radii(f)
-        ball = f.ball
-        parts = [("rms ", "axis")]
-        if meas is not None:
-            parts += [(num(meas), "green"), (" meas", "axis")]
-        elif ball is not None and ball.burn_in_left > 0:
-            parts += [(f"settling ({num(ball.burn_in_left)} steps)", "axis")]
-        else:
-            parts += [("settling…", "axis")]
-        if pred is not None:
-            parts += [("  ", None), (num(pred), "orange"), (" pred", "axis")]
-            if meas is not None and pred > 0:
-                parts += [(f"  ×{meas / pred:.2f}", None)]
-        return parts
-
-    def theory_note(self, f) -> list:
+    def prediction_line(self, f) -> list:
+        """The prediction labelled by kind; under shuffle the iid prediction beside it."""
         ball = f.ball
         meas, pred = self.radii(f)
         if ball is not None and ball.stable is False:
@@ -90,10 +118,55 @@ class BallPanel(Panel):
             return [(f"unstable: no stationary ball{limit}; lower the lr", "red")]
         if pred is None:
             note = ball.note if ball is not None else ""
-            return [(note or "prediction: not yet measured", "axis")]
-        kind = "linearised" if f.problem == "logreg" else "exact"
-        text = f"pred: iid theory ({kind}) · on: {f.sampling}"
-        return [(text, "axis")]
+            return [("pred ", "axis"), ("—", "orange"), (" " + (note or "not yet known"), "axis")]
+        kind = ball.kind if ball is not None else "exact"
+        parts = [("pred ", "axis"), (num(pred), "orange"), (f" {kind}", "axis")]
+        if ball is not None and kind == "linearised" and ball.limit_fraction is not None:
+            parts += [(f" at {ball.limit_fraction:.2g}× lr limit", "axis")]
+        if ball is not None and ball.radius_iid is not None and kind == "reshuffled":
+            parts += [("  iid ", "axis"), (num(ball.radius_iid), "orange")]
+        if f.momentum:
+            parts += [(f"  m={f.momentum:g}", "axis")]
+        return parts
+
+    def measured_line(self, f) -> list:
+        """The trail's measured ball and the chains' (time-averaged over the frames since the last change)."""
+        h, ball = self.history, f.ball
+        meas, pred = self.radii(f)
+        parts = [("meas ", "axis")]
+        if meas is not None:
+            parts += [("trail ", "axis"), (num(meas), "green")]
+            if pred:
+                parts += [(f" ×{meas / pred:.2f}", None)]
+        elif ball is not None and ball.burn_in_left > 0:
+            parts += [(f"settling ({num(ball.burn_in_left)} steps)", "axis")]
+        else:
+            parts += [("settling…", "axis")]
+        if f.chains and f.chains > 1:
+            avg = h.chains_ball
+            if avg is not None:
+                r, n = avg
+                parts += [(f"  K={f.chains} ", "axis"), (num(r), "purple")]
+                if pred:
+                    parts += [(f" ×{r / pred:.2f}", None)]
+                parts += [(f" ({n} fr)", "axis")]
+            elif f.chains_ball_radius is not None:
+                parts += [(f"  K={f.chains} now ", "axis"), (num(f.chains_ball_radius), "purple")]
+        return parts
+
+    def readout(self, f) -> list:
+        """The one-line summary (kept for the views that show a single line)."""
+        return self.prediction_line(f) + [("  ", None)] + self.measured_line(f)
+
+    def theory_note(self, f) -> list:
+        ball = f.ball
+        if f.chains_notice:
+            return [(f.chains_notice, "red")]
+        if ball is not None and ball.kind == "linearised":
+            return [(LOGREG_VALIDITY, "axis")]
+        if ball is not None and ball.kind == "reshuffled":
+            return [("reshuffled: each example once an epoch", "axis")]
+        return [(f"on: {f.sampling}", "axis")]
 
     def build(self, width: int, height: int):
         h = self.history
@@ -102,22 +175,43 @@ class BallPanel(Panel):
             return self.message("starting…", width, height)
         if f.dist_to_opt is None:
             self._title("Spread (no θ*)")
-            ball = f.ball
-            text = ("no known optimum: the LSTM is non-convex, so there is no θ* to draw a ball around"
-                    if f.problem == "lstm" else "no known optimum for this problem")
-            if ball is not None and ball.radius_measured is not None:
-                text += (f". Measured instead: the iterates' rms spread around their running average is "
-                         f"{num(ball.radius_measured)} (over {num(ball.window_steps)} steps).")
-            elif ball is not None:
-                text += (". The spread around the running average of the iterates: settling "
-                         f"({num(ball.burn_in_left)} steps to go).")
-            else:
-                text += ". The spread around the running average of the iterates: not yet measured."
-            return self.message(text, width, height)
+            return self.build_spread(width, height)
         self._title(self.TITLE)
         if len(f.theta) == 2 and f.theta_star is not None:
             return self.build_plane(width, height)
         return self.build_distance(width, height)
+
+    # ----------------------------------------------------------- no theta* (LSTM)
+    def build_spread(self, width: int, height: int):
+        """The spread of the iterates around their running average over steps (no θ* to draw a ball around)."""
+        h, f = self.history, self.history.latest
+        legend = [("━ trail ", "green"), ("━ chains ", "purple"), ("rms spread, no θ*", "axis")]
+        out = [text_strip(legend, width)]
+        data = h.trace.array()
+        ball = f.ball
+        rows = thin(data, 2 * width) if len(data) else data
+        series = rows[:, [COL["ball_radius"], COL["chains_ball_radius"]]] if len(rows) else rows
+        if len(rows) == 0 or not np.isfinite(series).any():
+            left = f" ({num(ball.burn_in_left)} steps to go)" if ball is not None and ball.burn_in_left else ""
+            return out + self.message(f"no known optimum (non-convex): the spread around the running average of "
+                                      f"the iterates instead, settling{left}",
+                                      width, height - 1)
+        step = rows[:, 0]
+        yr = data_range(series, log=True) or (1e-3, 1.0)
+        chart = Chart(width, height - 3, xlim=(float(step[0]), float(max(step[-1], step[0] + 1))), ylim=yr,
+                      ylog=True)
+        chart.line(step, series[:, 0], "green")
+        chart.line(step, series[:, 1], "purple")
+        chart.label(0, 0, "rms spread")
+        chart.label(chart.canvas.h - 1, -1, "step")
+        out += chart.strips()
+        meas = ball.radius_measured if ball is not None else None
+        window = f" over {num(ball.window_steps)} steps" if ball is not None and meas is not None else ""
+        out.append(text_strip([("spread ", "axis"), (num(meas), "green"), (window, "axis")]
+                              + ([(f"  K={f.chains} ", "axis"), (num(f.chains_ball_radius), "purple")]
+                                 if f.chains and f.chains > 1 else []), width))
+        out.append(text_strip([("around the iterates' running average (no known optimum)", "axis")], width))
+        return out[:height]
 
     # ----------------------------------------------------------- d > 2
     def build_distance(self, width: int, height: int):
@@ -127,50 +221,101 @@ class BallPanel(Panel):
         if len(data) == 0:
             return out + self.message("no step yet", width, height - 1)
         rows = thin(data, 2 * width)
-        step, dist = rows[:, 0], rows[:, 7]
+        step, dist = rows[:, 0], rows[:, COL["dist_to_opt"]]
         meas, pred = self.radii(f)
         yr = data_range(dist, [pred] if pred else None, [meas] if meas else None, log=True) or (1e-3, 1.0)
-        chart = Chart(width, height - 3, xlim=(float(step[0]), float(max(step[-1], step[0] + 1))), ylim=yr, ylog=True)
+        chart = Chart(width, height - 4, xlim=(float(step[0]), float(max(step[-1], step[0] + 1))), ylim=yr, ylog=True)
         if pred:
             chart.hline(pred, "orange")
         if meas:
             chart.hline(meas, "green")
         chart.line(step, dist, "blue")
+        chart.line(step, rows[:, COL["chains_ball_radius"]], "purple")
+        chart.label(0, 0, "|θ-θ*|")
+        chart.label(chart.canvas.h - 1, -1, "step")
         out += chart.strips()
-        out.append(text_strip(self.readout(f), width))
+        out.append(text_strip(self.prediction_line(f), width))
+        out.append(text_strip(self.measured_line(f), width))
         out.append(text_strip(self.theory_note(f), width))
         return out[:height]
 
     # ----------------------------------------------------------- d = 2
+    def ball_size(self, f) -> float | None:
+        """The largest ball known now (predicted, the trail's, the chains'): what the scale is fitted to."""
+        meas, pred = self.radii(f)
+        known = [r for r in (pred, meas, f.chains_ball_radius) if r is not None and math.isfinite(r) and r > 0]
+        ball = f.ball
+        if ball is not None and ball.stable is False:
+            return None
+        return max(known) if known else None
+
     def window(self, f, cw: int, ch: int) -> tuple[tuple[float, float], tuple[float, float]]:
-        """Plane limits centred on theta*, equal units per dot on both axes, with hysteresis."""
+        """Plane limits centred on theta*, equal units per dot on both axes.
+
+        Fitted to FIT times the ball the first time one is known in this run, then
+        kept (B, lr and sampling changes do not move it) until ``z``, a reset or
+        another problem. Before a ball is known it follows the current iterate.
+        Depends only on the frames' numbers, never on how many frames were drawn:
+        the live app and an export of the same step agree.
+        """
         h = self.history
         if self._runs != h.runs:
-            self._runs, self._radius = h.runs, None
+            self._runs, self._radius, self._fitted = h.runs, None, False
         star = np.asarray(f.theta_star, dtype=float)
-        pts = np.asarray(list(h.iterates)[-40:] or [f.theta], dtype=float)
-        with np.errstate(over="ignore", invalid="ignore"):   # a diverging run: need is not finite, handled below
-            need = float(np.nanmax(np.linalg.norm(pts - star, axis=1))) * 1.15
-        meas, pred = self.radii(f)
-        for r in (meas, pred):
-            if r:
-                need = max(need, 1.6 * r)
-        if not math.isfinite(need) or need <= 0:
-            need = 1.0
+        if not self._fitted:
+            ball = self.ball_size(f)
+            if ball is not None:
+                self._radius, self._fitted = nice_above(FIT * ball), True
+            else:
+                with np.errstate(over="ignore", invalid="ignore"):
+                    need = float(np.linalg.norm(np.asarray(f.theta, dtype=float) - star)) * 1.15
+                if not math.isfinite(need) or need <= 0:
+                    need = 1.0
+                r = self._radius
+                if r is None or need > r or need < r / 3:
+                    self._radius = nice_above(need)
         r = self._radius
-        if r is None or need > r or need < r / 3:
-            r = self._radius = float(10 ** (math.ceil(math.log10(need) * 8) / 8))  # a few fixed sizes per decade
         dw, dh = 2 * cw, 4 * ch
         u = 2 * r / (min(dw, dh) - 1)
         hx, hy = u * (dw - 1) / 2, u * (dh - 1) / 2
         return (float(star[0] - hx), float(star[0] + hx)), (float(star[1] - hy), float(star[1] + hy))
 
+    def scale_bar(self, xlim, cw: int) -> list:
+        """A bar of a round length (1, 2 or 5 x 10^k) and what one cell is, in θ units."""
+        cell = (xlim[1] - xlim[0]) / cw
+        length = nice_below(cell * min(10, max(cw // 4, 2)))
+        cells = max(int(round(length / cell)), 1)
+        bar = "├" + "─" * max(cells - 2, 0) + "┤" if cells >= 2 else "│"
+        return [(bar, "white"), (f" {num(length)} (1 cell = {num(cell)} in θ)", "axis")]
+
+    def off_chart(self, chart: Chart, xlim, ylim, f) -> None:
+        """An arrow at the edge toward θ when it is off the chart, and how far it is."""
+        x, y = f.theta
+        if xlim[0] <= x <= xlim[1] and ylim[0] <= y <= ylim[1]:
+            return
+        cx, cy = (xlim[0] + xlim[1]) / 2, (ylim[0] + ylim[1]) / 2
+        dx, dy = x - cx, y - cy
+        arrows = "→↗↑↖←↙↓↘"
+        arrow = arrows[int(round(math.atan2(dy, dx) / (math.pi / 4))) % 8]
+        t = min((xlim[1] - cx) / abs(dx) if dx else math.inf, (ylim[1] - cy) / abs(dy) if dy else math.inf)
+        ex, ey = cx + dx * t * 0.97, cy + dy * t * 0.97
+        chart.mark(ex, ey, arrow, "yellow")
+        text = f"θ off chart: |θ-θ*| {num(f.dist_to_opt)} (z: fit)"
+        chart.label(chart.canvas.h - 1, 0, text, "yellow")
+
     def build_plane(self, width: int, height: int):
         h, f = self.history, self.history.latest
-        legend = [("+θ* ", "white"), ("· iterates ", "blue"), ("○ pred ", "orange"), ("○ meas ", "green"),
-                  ("─ step", "yellow")]
+        legend = [("+θ* ", "white"), ("· trail ", "blue"), ("○ pred ", "orange"), ("○ meas ", "green")]
+        if f.chains and f.chains > 1:
+            legend += [(f"∴ {f.chains} chains ", "purple")]
+        if h.previous_ball is not None:
+            legend += [(f"○ {h.previous_ball[1]} ", "grey")]
+        legend += [("─ step", "yellow")]
         out = [text_strip(legend, width)]
-        chart_h = height - 3
+        texts = [self.prediction_line(f), self.measured_line(f), None, self.theory_note(f)]   # None: the scale bar
+        if height < 14:      # a short panel keeps the chart at least 6 rows: the note goes, then one readout line
+            texts = texts[:3] if height >= 12 else [self.readout(f), None]
+        chart_h = height - 1 - len(texts)
         ylw = 6
         cw, ch = width - ylw - 1, chart_h - 1
         if cw < 4 or ch < 2:
@@ -191,17 +336,27 @@ class BallPanel(Panel):
         pts = np.asarray(list(h.iterates), dtype=float)
         if len(pts):
             chart.points(pts[:, 0], pts[:, 1], "blue")
+        cloud = f.chains_theta
+        if cloud is not None and len(cloud) > 1:
+            chart.points(cloud[:, 0], cloud[:, 1], "purple")
         meas, pred = self.radii(f)
+        if h.previous_ball is not None:
+            chart.circle(star[0], star[1], h.previous_ball[0], "grey")
         if pred:
             chart.circle(star[0], star[1], pred, "orange")
         if meas:
             chart.circle(star[0], star[1], meas, "green")
+        if h.chains_ball is not None and f.chains and f.chains > 1:
+            chart.circle(star[0], star[1], h.chains_ball[0], "purple")
         if f.theta_prev is not None and len(f.theta_prev) == 2:
             a, b = f.theta_prev, f.theta
             chart.line([a[0], b[0]], [a[1], b[1]], "yellow")
             chart.points([b[0]], [b[1]], "white")
         chart.mark(star[0], star[1], "+", "white")
+        self.off_chart(chart, xlim, ylim, f)
+        chart.label(0, 0, "θ₂")
         out += chart.strips()
-        out.append(text_strip(self.readout(f), width))
-        out.append(text_strip(self.theory_note(f), width))
+        for parts in texts:
+            out.append(text_strip(parts if parts is not None else self.scale_bar(xlim, cw) + [("  θ₁ →", "axis")],
+                                  width))
         return out[:height]

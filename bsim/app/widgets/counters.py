@@ -82,8 +82,8 @@ class CountersPanel(Panel):
             ("speed", speed_text(rs.speed if rs is not None else None, narrow), None),
             ("status", status, scol),
         ]
-        if f.noise_scale is not None:
-            rows.append(("B_simple", num(f.noise_scale), "purple"))
+        if f.stats is not None and f.stats.noise_scale_smoothed is not None:   # over a window of steps (bsim.stats)
+            rows.append(("B_simple", num(f.stats.noise_scale_smoothed), "purple"))
         if f.temperature is not None:   # lr (N/B - 1)/(1 - m) of the settings in force (Smith & Le 2017)
             rows.append(("temperature", num(f.temperature), None))
         return rows

@@ -44,6 +44,7 @@ class GradientPanel(Panel):
             top = Chart(width, h_top, xlim=xr, ylim=yr, ylog=True, xaxis=False, ylabel_width=4)
         top.points(step, g, "orange")
         top.line(step, G, "blue")
+        top.label(0, 0, "norm, log")
         out += top.strips()
         titled = h_cos >= 3          # the cosine sub-plot gets a title line, which carries its value
         if titled:
@@ -55,6 +56,7 @@ class GradientPanel(Panel):
             bottom.hline(0.0, "grey")
             ok = np.isfinite(cos)
             bottom.line(step[ok], cos[ok], "green")
+            bottom.label(0, 0, "cos(g_B, G)")
             out += bottom.strips()
         readout = [("|g_B| ", "axis"), (num(f.grad_norm), "orange"),
                    ("  |G| ", "axis"), (num(f.full_grad_norm), "blue")]

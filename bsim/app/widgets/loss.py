@@ -1,11 +1,18 @@
-"""Loss: the batch loss of each shown step, the train and test loss, a mark where B changed."""
+"""Loss: the batch loss of each shown step, the train and test loss, a mark where B changed.
+
+By default the last WINDOW steps slide by (``w``: the whole run); x in steps or
+epochs (``x``); the y range only widens, or narrows when the data fill less than
+a third of it, so it does not jump from frame to frame. Test is dashed over the
+solid train line; with an ensemble the chains' 10-90% band of the train loss is
+shaded behind. Batch-size marks closer than MARK_GAP cells are merged.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 
 from bsim.app.format import num
-from bsim.app.history import FrameBuffer
+from bsim.app.history import COL, FrameBuffer
 from bsim.app.widgets.canvas import Chart, data_range
 from bsim.app.widgets.panel import Panel, text_strip
 
@@ -18,20 +25,70 @@ def thin(a: np.ndarray, n: int) -> np.ndarray:
     return a[idx]
 
 
+#: the sliding window's length in steps (w toggles the whole run)
+WINDOW = 2000
+#: batch-size marks closer than this many cells are merged into one
+MARK_GAP = 8
+
+
 class LossPanel(Panel):
     TITLE = "Loss"
 
     def __init__(self, history: FrameBuffer, **kwargs):
         super().__init__(history, **kwargs)
         self.log_scale = True
+        self.whole_run = False
+        self.epochs = False
+        self._yr: tuple[float, float] | None = None
+        self._yr_for = None
 
     def cache_key(self, history: FrameBuffer):
-        return (history.version, self.log_scale)
+        return (history.version, self.log_scale, self.whole_run, self.epochs)
 
     def toggle_log(self) -> bool:
         self.log_scale = not self.log_scale
         self.show(self.history)
         return self.log_scale
+
+    def toggle_window(self) -> str:
+        self.whole_run = not self.whole_run
+        self.show(self.history)
+        return "loss: the whole run" if self.whole_run else f"loss: the last {WINDOW:,} steps"
+
+    def toggle_epochs(self) -> str:
+        self.epochs = not self.epochs
+        self.show(self.history)
+        return f"loss: x in {'epochs' if self.epochs else 'steps'}"
+
+    def y_range(self, lo_hi: tuple[float, float] | None) -> tuple[float, float]:
+        """The data's range with hysteresis: widen at once, narrow only when the data fill under a third."""
+        key = (self.log_scale, self.whole_run, self.history.runs)
+        if lo_hi is None:
+            return self._yr or (1e-3, 1.0)
+        nlo, nhi = lo_hi
+        if self._yr is None or self._yr_for != key:
+            self._yr, self._yr_for = self._margin(nlo, nhi), key
+            return self._yr
+        lo, hi = self._yr
+        if self.log_scale:
+            span = np.log10(hi) - np.log10(lo)
+            small = (np.log10(nhi) - np.log10(nlo)) < span / 3
+        else:
+            small = (nhi - nlo) < (hi - lo) / 3
+        if small:
+            self._yr = self._margin(nlo, nhi)
+        elif nlo < lo or nhi > hi:
+            self._yr = self._margin(min(lo, nlo), max(hi, nhi))
+        return self._yr
+
+    def _margin(self, lo: float, hi: float) -> tuple[float, float]:
+        """The range widened by a tenth of its span each side, so a new extreme seldom moves the axis."""
+        if self.log_scale:
+            a, b = float(np.log10(lo)), float(np.log10(hi))
+            m = 0.1 * (b - a)
+            return 10 ** (a - m), 10 ** (b + m)
+        m = 0.1 * (hi - lo)
+        return lo - m, hi + m
 
     def build(self, width: int, height: int):
         h = self.history
@@ -42,25 +99,76 @@ class LossPanel(Panel):
             return self.message("no steps yet: the loss appears once the run takes its first step", width, height)
         legend = [("● batch ", "grey"), ("━ train ", "blue")]
         if f.test_loss is not None:
-            legend.append(("━ test ", "orange"))
-        legend.append((f"  {scale} (y)", "axis"))
+            legend.append(("╌ test ", "orange"))
+        if f.chains and f.chains > 1:
+            legend.append(("▒ chains 10-90%", "purple"))
+        span = "whole run" if self.whole_run else f"last {num(WINDOW)}"
         out = [text_strip(legend, width)]
+        if not self.whole_run:
+            data = data[data[:, 0] >= data[-1, 0] - WINDOW]
         rows = thin(data, 2 * width)
-        step, batch, train, test = rows[:, 0], rows[:, 1], rows[:, 2], rows[:, 3]
-        xr = (float(step[0]), float(max(step[-1], step[0] + 1)))
-        yr = data_range(batch, train, test, log=self.log_scale) or (1e-3, 1.0)
+        xcol = COL["epoch"] if self.epochs else 0
+        x = rows[:, xcol]
+        batch, train, test = rows[:, 1], rows[:, 2], rows[:, 3]
+        q10, q90 = rows[:, COL["chains_train_loss_q10"]], rows[:, COL["chains_train_loss_q90"]]
+        lo_x = float(x[0])
+        xr = (lo_x, float(max(x[-1], lo_x + (1e-3 if self.epochs else 1))))
+        yr = self.y_range(data_range(batch, train, test, q10, q90, log=self.log_scale))
         chart = Chart(width, height - 2, xlim=xr, ylim=yr, ylog=self.log_scale)
-        for s, old, new in h.b_changes[1:]:
-            if s >= xr[0]:
-                chart.vline(s, "purple")
-                chart.xlabels.append((s, f"B{new}"))
-        chart.points(step, batch, "grey")
-        chart.line(step, train, "blue")
+        if np.isfinite(q10).any():
+            px, p10, p90 = chart.sx(x), chart.sy(q10), chart.sy(q90)
+            chart.canvas.segments(px, p10, px, p90, "purple")
+        self.batch_marks(chart, rows, xcol)
+        chart.points(x, batch, "grey")
         if np.isfinite(test).any():
-            chart.line(step, test, "orange")
+            chart.line(x, test, "orange")
+        chart.line(x, train, "blue")
+        if np.isfinite(test).any():
+            self.dashes(chart, x, test)
+        self.off_chart(chart, batch, yr)
+        chart.label(0, 0, f"loss, {scale} (y)")
+        chart.label(chart.canvas.h - 1, -1, f"{'epoch' if self.epochs else 'step'} · {span} (w)")
         out += chart.strips()
-        readout = [("batch ", "axis"), (num(f.batch_loss), None), ("  train ", "axis"), (num(f.train_loss), "blue")]
+        readout = [] if f.chains_train_loss is not None else [("batch ", "axis"), (num(f.batch_loss), None), ("  ", None)]
+        readout += [("train ", "axis"), (num(f.train_loss), "blue")]
         if f.test_loss is not None:
-            readout += [("  test ", "axis"), (num(f.test_loss), "orange")]
+            readout += [(" test ", "axis"), (num(f.test_loss), "orange")]
+        if f.chains_train_loss is not None:
+            readout += [(f" K={f.chains} ", "axis"), (num(f.chains_train_loss_q10), "purple"), ("-", "axis"),
+                        (num(f.chains_train_loss_q90), "purple")]
         out.append(text_strip(readout, width))
         return out[:height]
+
+    def dashes(self, chart: Chart, x, test) -> None:
+        """Test over train: every other stretch of the test line drawn again on top (dashed where they meet)."""
+        px, py = chart.sx(x), chart.sy(test)
+        if px.size < 2:
+            return
+        keep = (np.arange(px.size - 1) // 2) % 2 == 0
+        chart.canvas.segments(px[:-1][keep], py[:-1][keep], px[1:][keep], py[1:][keep], "orange")
+
+    def batch_marks(self, chart: Chart, rows, xcol: int) -> None:
+        """A dotted line and a label where B changed; changes closer than MARK_GAP cells count as one."""
+        lo = rows[0, 0]
+        last_px, merged = None, 0
+        steps, xs = rows[:, 0], rows[:, xcol]
+        for s, _old, new in self.history.b_changes[1:]:
+            if s < lo:
+                continue
+            xv = float(np.interp(s, steps, xs)) if xcol else float(s)
+            px = float(chart.sx(xv))
+            if last_px is not None and px - last_px < 2 * MARK_GAP:
+                merged += 1
+                continue
+            last_px = px
+            chart.vline(xv, "purple")
+            chart.xlabels.append((xv, f"B{new}"))
+        if merged:
+            chart.label(0, -1, f"+{merged} B changes", "purple")
+
+    def off_chart(self, chart: Chart, batch, yr) -> None:
+        """How many batch losses lie above the chart (the y range ignores none, but a log axis drops zeros)."""
+        with np.errstate(invalid="ignore"):
+            above = int(np.sum(batch > yr[1]))
+        if above:
+            chart.label(0, -1, f"▲{above} off chart", "grey")

@@ -68,7 +68,8 @@ class VariancePanel(Panel):
         n = max(f.n_train, 2)
         b_now = f.next_batch_size
         legend = [("━ c_B·trΣ ", "orange"), ("● measured ", "green"), ("┆B ", "blue")]
-        if f.noise_scale is not None:
+        b_simple = f.stats.noise_scale_smoothed if f.stats is not None else None   # the counters' value
+        if b_simple is not None:
             legend.append(("┆B_simple", "purple"))
         probe = current_probe(f, b_now)
         if probe is not None:
@@ -84,8 +85,8 @@ class VariancePanel(Panel):
         chart = Chart(width, height - 3, xlim=(1.0, float(n)), ylim=yr, xlog=True, ylog=True)
         chart.xlabels = [(float(b), str(b)) for b in (8, 64, 512) if b < n / 2]
         chart.vline(float(b_now), "blue")
-        if f.noise_scale is not None and f.noise_scale > 0:
-            chart.vline(float(f.noise_scale), "purple")
+        if b_simple is not None and b_simple > 0:
+            chart.vline(float(b_simple), "purple")
         if theory is not None:
             chart.line(bs.astype(float), theory, "orange")
         for b, v, _n, se, _t in pts:
@@ -97,6 +98,8 @@ class VariancePanel(Panel):
             v, se = probe.grad_noise_mean, probe.grad_noise_se
             chart.line([probe.batch_size] * 2, [max(v - 2 * se, v * 1e-3), v + 2 * se], "red")
             chart.mark(probe.batch_size, v, "◆", "red")
+        chart.label(0, -1, "|g_B-G|², log")
+        chart.label(chart.canvas.h - 1, 0, "batch size B →")
         out += chart.strips()
         here = next((p for p in pts if p[0] == b_now), None)
         readout = [(f"B={b_now} ", "blue")]
@@ -115,8 +118,9 @@ class VariancePanel(Panel):
         if probe is not None:   # before the rest: a narrow panel cuts the end of the line
             note += [(f"  probe@{probe.step} ", "axis"),
                      (f"{num(probe.grad_noise_mean)}±{num(probe.grad_noise_se)}", "red")]
-        if f.noise_scale is not None:
-            note += [("  B_simple ", "axis"), (num(f.noise_scale), "purple")]
+        if b_simple is not None:
+            note += [("  B_simple ", "axis"), (num(b_simple), "purple"),
+                     (f"/{f.stats.noise_scale_window}st", "axis")]
         if here is not None:
             note += [(f"  n={num(here[2])}", "axis")]
         label = f.stats.trace_sigma_label if f.stats is not None else ""

@@ -1,0 +1,107 @@
+"""The data and the model (d swaps it with the batch gradient panel).
+
+What it draws comes with the frame (``frame.runner.data``, a ``bsim.dataview.DataView``
+the runner computes while this panel is shown); theta and theta* come with the frame.
+- linreg: the points (y against x_1) and the fit at theta and at theta* (other features at their mean);
+- logreg: the points by class and the decision boundary theta . x = 0 at theta and theta*;
+- lstm: a few test sequences, and the next value: truth against the prediction at theta.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from bsim.app.format import num
+from bsim.app.widgets.canvas import Chart, data_range
+from bsim.app.widgets.panel import Panel, text_strip
+
+
+class DataPanel(Panel):
+    TITLE = "Data and model"
+
+    def build(self, width: int, height: int):
+        f = self.history.latest
+        view = f.runner.data if f is not None and f.runner is not None else None
+        if view is None:
+            return self.message("asking the runner for the data…", width, height)
+        if view.note:
+            return self.message(view.note, width, height)
+        if view.kind == "lstm":
+            return self.build_sequences(view, width, height)
+        if view.kind == "logreg":
+            return self.build_classes(view, f, width, height)
+        return self.build_fit(view, f, width, height)
+
+    def build_fit(self, view, f, width: int, height: int):
+        x, y = view.x, view.y
+        out = [text_strip([("· data ", "grey"), ("━ fit at θ ", "blue"), ("┄ at θ* ", "orange")], width)]
+        xr = data_range(x) or (-1.0, 1.0)
+        grid = np.linspace(xr[0], xr[1], 64)
+
+        def fit(theta):
+            theta = np.asarray(theta, dtype=float)
+            rest = float(view.x_mean[1:] @ theta[1:]) if len(theta) > 1 else 0.0
+            return theta[0] * grid + rest
+
+        lines = [fit(f.theta)] + ([fit(f.theta_star)] if f.theta_star is not None else [])
+        yr = data_range(y, *lines) or (-1.0, 1.0)
+        chart = Chart(width, height - 2, xlim=xr, ylim=yr)
+        chart.points(x, y, "grey")
+        if f.theta_star is not None:
+            star = lines[1]
+            keep = (np.arange(grid.size) // 3) % 2 == 0
+            chart.points(grid[keep], star[keep], "orange")
+        chart.line(grid, lines[0], "blue")
+        chart.label(0, 0, "y")
+        chart.label(chart.canvas.h - 1, -1, "x₁" + (" (x₂ at its mean)" if len(f.theta) > 1 else ""))
+        out += chart.strips()
+        slope = [("slope θ₁ ", "axis"), (num(f.theta[0]), "blue")]
+        if f.theta_star is not None:
+            slope += [("  θ₁* ", "axis"), (num(f.theta_star[0]), "orange")]
+        out.append(text_strip(slope, width))
+        return out[:height]
+
+    def build_classes(self, view, f, width: int, height: int):
+        x, y = view.x, view.y
+        out = [text_strip([("· class 0 ", "blue"), ("· class 1 ", "red"), ("━ boundary θ ", "white"),
+                           ("┄ θ*", "orange")], width)]
+        xr = data_range(x[:, 0]) or (-1.0, 1.0)
+        yr = data_range(x[:, 1]) or (-1.0, 1.0)
+        chart = Chart(width, height - 2, xlim=xr, ylim=yr)
+        chart.points(x[y < 0.5, 0], x[y < 0.5, 1], "blue")
+        chart.points(x[y >= 0.5, 0], x[y >= 0.5, 1], "red")
+        grid = np.linspace(xr[0], xr[1], 96)
+        for theta, color, dashed in ((f.theta_star, "orange", True), (f.theta, "white", False)):
+            if theta is None or abs(theta[1]) < 1e-12:
+                continue
+            line = -theta[0] * grid / theta[1]        # theta . x = 0
+            ok = (line >= yr[0]) & (line <= yr[1])
+            if dashed:
+                ok &= (np.arange(grid.size) // 3) % 2 == 0
+                chart.points(grid[ok], line[ok], color)
+            else:
+                chart.line(grid[ok], line[ok], color)
+        chart.label(0, 0, "x₂")
+        chart.label(chart.canvas.h - 1, -1, "x₁")
+        out += chart.strips()
+        out.append(text_strip([("boundary θ·x = 0", "axis")], width))
+        return out[:height]
+
+    def build_sequences(self, view, width: int, height: int):
+        seq, truth, pred = view.sequences, view.truth, view.predicted
+        k, T = seq.shape
+        out = [text_strip([("━ test inputs ", "blue"), ("● next: truth ", "green"), ("◆ prediction", "orange")],
+                          width)]
+        yr = data_range(seq, truth, pred) or (-1.0, 1.0)
+        chart = Chart(width, height - 2, xlim=(0.0, float(T)), ylim=yr)
+        t = np.arange(T, dtype=float)
+        for i in range(k):
+            chart.line(t, seq[i], "blue")
+            chart.mark(float(T), float(truth[i]), "●", "green")
+            chart.mark(float(T) - 0.5, float(pred[i]), "◆", "orange")
+        chart.label(0, 0, "value")
+        chart.label(chart.canvas.h - 1, -1, "time step")
+        out += chart.strips()
+        err = float(np.sqrt(np.mean((pred - truth) ** 2)))
+        out.append(text_strip([(f"{k} test sequences · rms error ", "axis"), (num(err), "orange")], width))
+        return out[:height]

@@ -1,0 +1,101 @@
+"""The epsilon-ball panel through the app: its scale holds across settings, z re-fits it, the ensemble's
+cloud (e) agrees with the prediction under shuffle, and the picture does not depend on how often frames came."""
+
+from __future__ import annotations
+
+import re
+
+from bsim.scenario import find_scenario
+from test_app_keys import Driver, drive, panel_text, small
+
+
+def scale_line(text: str) -> str:
+    """The scale bar's line: '├──┤ 0.05  (1 cell = 0.00676 in θ)'."""
+    return next(line for line in text.splitlines() if "1 cell =" in line)
+
+
+def cell(text: str) -> float:
+    value = re.search(r"1 cell = ([0-9.e+-]+)", scale_line(text)).group(1)
+    return float(value)
+
+
+def test_the_ball_keeps_its_scale_when_b_grows_and_z_refits(tmp_path):
+    async def script(d: Driver):
+        for _ in range(16):
+            await d.steps(50)
+        assert d.app.history.latest.ball_radius is not None    # measured (after the burn-in of ~620 steps)
+        before = panel_text(d.app, "ball")
+        r8 = d.app.history.latest.ball_radius_theory
+        await d.press("9")                            # B = 256 in one key
+        assert d.sim.batch_size == 256
+        for _ in range(12):
+            await d.steps(50)
+        after = panel_text(d.app, "ball")
+        r256 = d.app.history.latest.ball_radius_theory
+        assert r256 < r8 / 3                          # the ball did shrink...
+        assert cell(after) == cell(before)            # ...and the panel shows it shrink: the same scale
+        assert "○ B=8" in after                       # the previous setting's ring stays, labelled
+        await d.press("z")
+        refit = panel_text(d.app, "ball")
+        assert cell(refit) < cell(after) / 2          # z fits the scale to the new, smaller ball
+    drive(tmp_path, script)
+
+
+def test_the_scale_does_not_depend_on_how_often_frames_came(tmp_path):
+    """The live app (a frame every few steps) and an export (a frame every 50 steps) draw the same plane."""
+    lines = []
+    for chunk in (3, 50):
+        async def script(d: Driver, chunk=chunk):
+            while d.sim.tick < 600:
+                await d.steps(chunk)
+            return scale_line(panel_text(d.app, "ball"))
+        lines.append(drive(tmp_path, script, sc=small())[1])
+    assert lines[0] == lines[1]
+
+
+def test_e_builds_an_ensemble_whose_ball_matches_the_shuffle_prediction(tmp_path):
+    """The default scenario (shuffle, N = 1024): 256 chains, averaged over 36 frames after burn-in, within 3%.
+
+    The per-chain |theta - theta*|^2 has relative spread ~1 (d = 2); 256 chains x 36 frames 50 steps apart
+    (about one relaxation time) give a relative standard error of the ball near 1%.
+    """
+    async def script(d: Driver):
+        await d.steps(300)
+        await d.press("e")
+        assert d.notice.startswith("chains: 64")
+        await d.press("e")
+        assert d.notice.startswith("chains: 256")
+        for _ in range(40):
+            await d.steps(50)
+        f = d.app.history.latest
+        assert f.chains == 256 and f.ball.kind == "reshuffled"
+        text = panel_text(d.app, "ball")
+        assert "∴ 256 chains" in text and "reshuffled" in text and "iid" in text
+        ratio = float(re.search(r"K=256 [0-9.]+ ×([0-9.]+)", text).group(1))
+        assert abs(ratio - 1) <= 0.03, text
+        loss = panel_text(d.app, "loss")
+        assert "▒ chains 10-90%" in loss and "K=256 " in loss
+        await d.press("e")
+        await d.press("e")                          # 1024 -> 1: the run alone again
+        await d.steps(1)
+        assert d.notice.startswith("chains: 1") and d.app.history.latest.chains is None
+    drive(tmp_path, script, sc=find_scenario("default"))
+
+
+def test_b_simple_is_one_steady_value_in_the_counters_and_the_variance_panel(tmp_path):
+    """Near theta* one step's tr(Sigma)/|G|^2 jumps by 10x; the screen shows the ratio of means over 256 steps."""
+    async def script(d: Driver):
+        await d.steps(1500)
+        shown, raw = [], []
+        for _ in range(5):
+            await d.steps(25)
+            counters = panel_text(d.app, "counters")
+            value = re.search(r"B_simple\s+(\S+)", counters).group(1)
+            variance = panel_text(d.app, "variance")
+            assert f"B_simple {value}/256st" in variance            # the same number in both views
+            f = d.app.history.latest
+            shown.append(f.stats.noise_scale_smoothed)
+            raw.append(f.noise_scale)
+        assert max(shown) / min(shown) < 1.3
+        assert max(raw) / min(raw) > 2 * max(shown) / min(shown)     # what the screen showed before
+    drive(tmp_path, script, sc=find_scenario("default"))
