@@ -42,7 +42,6 @@ def child(out: str, scenario: str, chains: int = 1, data_panel: bool = False) ->
     import torch
 
     from bsim.app.app import BsimApp
-    from bsim.scenario import find_scenario
     from bsim.simulation import Simulation
 
     torch.set_num_threads(1)
@@ -105,7 +104,6 @@ def headless_steps_per_sec(scenario: str, seconds: float, chains: int = 1) -> fl
     """The same scenario stepped with no screen (noise statistics on, as in the app)."""
     import torch
 
-    from bsim.scenario import find_scenario
     from bsim.simulation import Simulation
 
     torch.set_num_threads(1)

@@ -18,7 +18,6 @@ from rich.console import Console
 from textual import events
 
 from bsim import controls
-from bsim.runner import Runner
 from bsim.app.app import BsimApp
 from bsim.app.format import num
 from bsim.app.screens import AskScreen, HelpScreen

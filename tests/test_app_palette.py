@@ -9,7 +9,6 @@ from test_app_keys import Driver, drive, small
 from textual.command import CommandInput, CommandList, CommandPalette
 
 from bsim import controls
-from bsim.runner import Runner
 from bsim.app.screens import AskScreen, HelpScreen
 
 

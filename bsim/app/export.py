@@ -146,7 +146,7 @@ def asciicast(shots, size: tuple[int, int], seconds_per_frame: float = 2.0) -> s
     """asciicast v2: a header line, then [time, "o", screen] per screenshot and [time, "m", caption] markers."""
     lines = [json.dumps({"version": 2, "width": size[0], "height": size[1],
                          "env": {"TERM": "xterm-256color"}})]
-    for i, (tick, _svg, text, caption) in enumerate(shots):
+    for i, (_tick, _svg, text, caption) in enumerate(shots):
         t = round(i * seconds_per_frame, 3)
         if caption:
             lines.append(json.dumps([t, "m", caption]))

@@ -33,14 +33,14 @@ class SweepScreen(Screen):
     BINDINGS = [Binding("escape,q", "close", "close"), Binding("r", "reload", "reload"),
                 Binding("ctrl+s", "save_svg", "SVG", priority=True)]
     REPORT_LINES = 4     # the report's height on screen; the rest scrolls
-    DEFAULT_CSS = """
-    SweepScreen #sweep-report-box { height: auto; max-height: %d; padding: 0 1; }
-    SweepScreen #sweep-report { height: auto; }
-    SweepScreen #sweep-notice { height: 1; padding: 0 1; }
-    SweepScreen #sweep-notice.-error { color: $error; }
-    SweepScreen .sweep-row { height: 1fr; }
-    SweepScreen PlotextPlot { width: 1fr; height: 1fr; }
-    """ % REPORT_LINES
+    DEFAULT_CSS = f"""
+    SweepScreen #sweep-report-box {{ height: auto; max-height: {REPORT_LINES}; padding: 0 1; }}
+    SweepScreen #sweep-report {{ height: auto; }}
+    SweepScreen #sweep-notice {{ height: 1; padding: 0 1; }}
+    SweepScreen #sweep-notice.-error {{ color: $error; }}
+    SweepScreen .sweep-row {{ height: 1fr; }}
+    SweepScreen PlotextPlot {{ width: 1fr; height: 1fr; }}
+    """
 
     def __init__(self, path: str | Path, standalone: bool = False):
         super().__init__()

@@ -245,7 +245,6 @@ class Chart:
     def strips(self) -> list[Strip]:
         rows = self.canvas.rows()
         axis = _STYLES[0]
-        h = self.canvas.h
         out = []
         for r, segs in enumerate(rows):
             if self.yaxis:
