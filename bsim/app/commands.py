@@ -77,6 +77,12 @@ def palette_commands(app):
     yield cmd(f"Probe the gradient noise: {PROBE_BATCHES} fresh batches",
               "their spread |g_B - G|^2 against c_B tr(Sigma), at the current parameters (v)", app.action_probe)
     yield cmd("Toggle loss log scale", "log or linear y axis (y)", app.action_toggle_log)
+    yield cmd("Cycle ensemble size", "1, 64, 256, 1024 chains: the ε-ball as a cloud (e)", app.action_cycle_chains)
+    yield cmd("Re-fit the ε-ball's scale", "it holds across changes until then (z)", app.action_refit_ball)
+    yield cmd("Toggle loss window", "the last 2000 steps or the whole run (w)", app.action_toggle_window)
+    yield cmd("Toggle loss x axis", "steps or epochs (x)", app.action_toggle_epochs)
+    yield cmd("Toggle data panel", "the data and the model's fit, in place of the batch gradient (d)",
+              app.action_toggle_data)
     yield cmd("Projector theme", "high-contrast black on white, and back (t)", app.action_toggle_projector)
     yield cmd("Screenshot (SVG)", "into screenshots/ (ctrl+s)", app.action_screenshot_svg)
     yield cmd("Help", "what each panel shows (?)", app.action_help)
