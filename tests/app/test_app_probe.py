@@ -14,8 +14,7 @@ import re
 import time
 import tomllib
 
-from test_app_keys import Driver, drive, panel_text
-from test_app_palette import palette
+from support.app import Driver, drive, palette, panel_text
 
 from bsim import actions
 from bsim.app.app import BsimApp

@@ -3,17 +3,15 @@ gradients against autograd, the LSTM's two forms agreeing, data from CSV."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
+from support import DATA
 
 from bsim.errors import BsimInputError
 from bsim.problems import make_problem
 from bsim.scenario import find_scenario, load_scenario, parse_scenario
 
-DATA = Path(__file__).parent / "data"
 CPU = torch.device("cpu")
 F64 = torch.float64
 

@@ -7,13 +7,12 @@ import time
 
 import pytest
 import torch
+from support.app import small
 
-from bsim import actions
-from bsim import controls
+from bsim import actions, controls
 from bsim.runner import Runner
 from bsim.scenario import Event, find_scenario
 from bsim.simulation import Simulation
-from test_app_keys import small
 
 
 class Log:

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import re
 
+from support.app import Driver, drive, panel_text, small
+
 from bsim.scenario import find_scenario
-from test_app_keys import Driver, drive, panel_text, small
 
 
 def scale_line(text: str) -> str:

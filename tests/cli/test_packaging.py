@@ -5,11 +5,10 @@ import re
 import subprocess
 import sys
 import tomllib
-from pathlib import Path
+
+from support import ROOT
 
 import bsim
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def pyproject() -> dict:

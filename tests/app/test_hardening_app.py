@@ -7,10 +7,10 @@ that is no longer there (Textual's ScreenStackError).
 
 from __future__ import annotations
 
+from support.app import drive
 from textual import events
 
 from bsim.app.screens import AskScreen
-from test_app_keys import drive
 
 
 def burst(app, *keys: str) -> None:

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from test_app_keys import Driver, drive, small
-from test_app_palette import palette
+from support.app import Driver, drive, palette, small
 
 from bsim.app.serve import WEB_EXTRA_MISSING, check_served_path
 from bsim.cli import main

@@ -8,14 +8,11 @@ import os
 import re
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
+from support import DATA, ROOT
 
 from bsim.cli import main
-
-DATA = Path(__file__).parent / "data"
-ROOT = Path(__file__).parent.parent
 
 
 def run_cli(capsys, *argv):

@@ -11,9 +11,9 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
+from support import DATA, ROOT
 
 from bsim.atomic import atomic_open
 from bsim.cli import main
@@ -21,9 +21,6 @@ from bsim.headless import run_headless, write_rows
 from bsim.progress import Progress
 from bsim.scenario import find_scenario
 from bsim.simulation import Simulation
-
-DATA = Path(__file__).parent / "data"
-ROOT = Path(__file__).parent.parent
 
 # the metrics-CSV contract of DESIGN.md: these columns first, in this order (more may follow)
 DESIGN_COLUMNS = ["step", "epoch", "samples", "batch_size", "lr", "batch_loss", "train_loss", "test_loss",

@@ -5,10 +5,8 @@ import re
 
 import pytest
 from rich.console import Console
-
-from test_app_keys import Driver, drive
-from test_app_palette import palette
-from test_sweep import SMALL, spec_of
+from support.app import Driver, drive, palette
+from support.sweep import SMALL, spec_of
 from textual.widgets import Input, Static
 from textual_plotext import PlotextPlot
 

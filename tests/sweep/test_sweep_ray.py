@@ -5,11 +5,11 @@ import sys
 
 import pytest
 import ray
+from support.sweep import SMALL, spec_of, without_wall
 
 from bsim.sweep import state
 from bsim.sweep.engines import Progress, run_sweep
 from bsim.sweep.task import run_task
-from test_sweep import SMALL, spec_of, without_wall
 
 # the crash-once task below is defined here: ship this module to the workers by value
 ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])

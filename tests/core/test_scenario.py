@@ -8,8 +8,15 @@ from pathlib import Path
 import pytest
 
 from bsim.errors import BsimInputError
-from bsim.scenario import (Event, apply_overrides, bundled_names, find_scenario, load_scenario, parse_scenario,
-                           scenario_to_toml)
+from bsim.scenario import (
+    Event,
+    apply_overrides,
+    bundled_names,
+    find_scenario,
+    load_scenario,
+    parse_scenario,
+    scenario_to_toml,
+)
 
 FULL = """\
 title = "T"

@@ -21,9 +21,8 @@ from pathlib import Path
 
 import pexpect
 import pytest
+from support import ROOT
 
-ROOT = Path(__file__).parent.parent
-DATA = Path(__file__).parent / "data"
 ENV = dict(os.environ, PYTHONPATH=str(ROOT))
 ANSI = re.compile(r"\x1b\[[0-9;?<>=]*[ -/]*[@-~]")
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from support.app import Driver, drive, panel_text, small
+
 from bsim.app.format import num
 from bsim.scenario import find_scenario
-from test_app_keys import Driver, drive, panel_text, small
 
 
 def test_d_swaps_the_gradient_panel_for_the_data_and_the_fit(tmp_path):

@@ -15,13 +15,13 @@ import sys
 from pathlib import Path
 
 import pytest
+from support import ROOT
 
 import bsim.problems.csvdata as csvdata
 import bsim.problems.memory as memory
 from bsim.cli import main
 from bsim.errors import MAX_TEXT_BYTES, quote
 
-ROOT = Path(__file__).parent.parent
 SECRET = "hunter2-S3CR3T-abcdefghijklmnopqrstuvwxyz"
 
 

@@ -4,34 +4,10 @@ from __future__ import annotations
 
 import math
 
-from test_app_keys import Driver, drive, small
-
-from textual.command import CommandInput, CommandList, CommandPalette
+from support.app import Driver, drive, palette, small, titles
 
 from bsim import controls
 from bsim.app.screens import AskScreen, HelpScreen
-
-
-async def palette(d: Driver, title: str) -> None:
-    """Open the palette, enter the command's title in its search field, take the first match.
-
-    The title is put into the field at once rather than key by key (each key
-    press waits for the app to go idle, and the palette searches on every one).
-    """
-    await d.press("ctrl+p")
-    assert isinstance(d.app.screen, CommandPalette)
-    d.app.screen.query_one(CommandInput).value = title
-    for _ in range(50):              # the palette searches in a worker: wait for the hit
-        await d.pilot.pause(0.02)
-        highlighted = d.app.screen.query_one(CommandList).highlighted
-        if highlighted is not None:
-            break
-    await d.press("enter")
-    assert not isinstance(d.app.screen, CommandPalette)
-
-
-def titles(app) -> list[str]:
-    return [c.title for c in app.get_system_commands(app.screen)]
 
 
 def test_the_palette_offers_every_key_action(tmp_path):

@@ -10,10 +10,11 @@ import csv
 from pathlib import Path
 
 import pytest
+from support import DATA
 
 from bsim.cli import main
 
-LEGACY = Path(__file__).parent / "data" / "legacy"
+LEGACY = DATA / "legacy"
 CASES = [("lin", 10), ("log", 10), ("app", 10), ("lstm", 4)]
 #: columns whose definition changed on purpose since (issue 10): the temperature is lr (N/B - 1)/(1 - m)
 #: (was lr N / (B (1 - m))), and under shuffle ball_radius_theory is the reshuffled prediction (was the iid

@@ -12,9 +12,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from bsim.cli import main
+from support import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
+from bsim.cli import main
 
 SMALL = """title = "small least squares"
 description = "a small problem for sweep tests"

@@ -9,7 +9,9 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-PACKAGE = Path(__file__).resolve().parent.parent / "bsim"
+from support import ROOT
+
+PACKAGE = ROOT / "bsim"
 UI = ("textual", "textual_plotext", "bsim.app")
 MAX_LINES = 450
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 import re
 import xml.etree.ElementTree as ET
+
 import pytest
 
-from bsim.cli import main
 from bsim.app.export import main as export_main
+from bsim.cli import main
 
 SCENARIO = """\
 title = "export test"

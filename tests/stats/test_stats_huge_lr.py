@@ -15,10 +15,9 @@ import warnings
 from pathlib import Path
 
 import pytest
+from support import ROOT
 
 from bsim.cli import main
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def rows_of(path: Path) -> list[list[str]]:

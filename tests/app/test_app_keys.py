@@ -8,98 +8,17 @@ for a busy training thread and every run is the same.
 from __future__ import annotations
 
 import asyncio
-import io
 import math
 import tomllib
-from pathlib import Path
 
 import pytest
-from rich.console import Console
+from support.app import Driver, drive, panel_text
 from textual import events
 
 from bsim import controls
-from bsim.app.app import BsimApp
 from bsim.app.format import num
 from bsim.app.screens import AskScreen, HelpScreen
 from bsim.scenario import find_scenario
-from bsim.simulation import Simulation
-
-
-def small(name="default", **opt):
-    sc = find_scenario(name)
-    sc.problem.n_train, sc.problem.n_test = 256, 64
-    for k, v in opt.items():
-        setattr(sc.optimizer, k, v)
-    return sc
-
-
-def screen_text(app) -> str:
-    """The screen as plain text, as a terminal would show it."""
-    w, h = app.size
-    con = Console(width=w, height=h, file=io.StringIO(), force_terminal=True, color_system="truecolor",
-                  record=True, legacy_windows=False, safe_box=False)
-    from bsim.app.compositor import screen_update
-    con.print(screen_update(app, with_background=True))
-    return con.export_text(styles=False)
-
-
-def panel_text(app, panel_id: str) -> str:
-    panel = app.query_one(f"#{panel_id}")
-    return "\n".join(panel.render_line(y).text for y in range(panel.size.height))
-
-
-class Driver:
-    def __init__(self, app, pilot, tmp: Path):
-        self.app, self.pilot, self.tmp = app, pilot, tmp
-
-    @property
-    def sim(self):
-        return self.app.runner.sim
-
-    async def steps(self, n: int) -> None:
-        self.app.runner.advance(n)
-        await self.pilot.pause()
-
-    async def press(self, *keys: str) -> None:
-        await self.pilot.press(*keys)
-        await self.pilot.pause()
-
-    async def type_answer(self, text: str) -> None:
-        assert isinstance(self.app.screen, AskScreen)
-        await self.pilot.press(*text)       # the field starts with the current value, selected: typing replaces it
-        await self.press("enter")
-
-    @property
-    def notice(self) -> str:
-        return self.app.notices[-1][1] if self.app.notices else ""
-
-    @property
-    def errors(self) -> list[str]:
-        return [t for k, t in self.app.notices if k == "error"]
-
-    @property
-    def text(self) -> str:
-        return screen_text(self.app)
-
-
-def drive(tmp_path, script, sc=None, size=(120, 36), **kw):
-    """Run ``script(driver)`` in the app headless (paused, no thread, no wall-clock rates)."""
-    sc = sc or small()
-    kw.setdefault("paused", True)
-    out = {}
-
-    async def go():
-        kw.setdefault("threaded", False)
-        app = BsimApp(Simulation(sc), scenario=sc, timing=False,
-                      screenshots_dir=tmp_path / "screenshots", recordings_dir=tmp_path / "recordings", **kw)
-        async with app.run_test(size=size) as pilot:
-            await pilot.pause()
-            d = Driver(app, pilot, tmp_path)
-            out["result"] = await script(d)
-        out["app"] = app
-    asyncio.run(go())
-    return out["app"], out.get("result")
-
 
 # ------------------------------------------------------------------ tests
 

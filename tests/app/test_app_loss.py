@@ -3,7 +3,7 @@ range, merged batch-size marks, the chains' band."""
 
 from __future__ import annotations
 
-from test_app_keys import Driver, drive, panel_text
+from support.app import Driver, drive, panel_text
 
 
 def axis_labels(text: str) -> list[str]:

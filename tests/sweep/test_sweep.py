@@ -1,71 +1,22 @@
 """bsim sweep: real sweeps on small problems, exact S, engines, resume, divergence, the command line."""
 
 import csv
-
-import pytest
-import torch
-
-from bsim.cli import main
-from bsim.scenario import load_scenario
-from bsim.simulation import Simulation
-from bsim.sweep import load_sweep, state
 import dataclasses
 import re
 
-from bsim.sweep.plots import place_labels, render
+import pytest
+import torch
+from support.sweep import SMALL, TINY_LSTM, spec_of, without_wall
+
+from bsim.cli import main
 from bsim.progress import Progress
+from bsim.scenario import load_scenario
+from bsim.simulation import Simulation
+from bsim.sweep import load_sweep, state
 from bsim.sweep.engines import run_sweep
+from bsim.sweep.plots import place_labels, render
 from bsim.sweep.spec import SweepSpec, Task
 from bsim.sweep.task import batched_loss, run_task
-
-SMALL = """title = "small least squares"
-description = "a small problem for sweep tests"
-seed = 0
-[problem]
-kind = "linreg"
-n_train = 256
-n_test = 64
-dim = 4
-condition = 4.0
-noise = 0.5
-[optimizer]
-lr = 0.05
-batch_size = 4
-"""
-
-TINY_LSTM = """title = "tiny lstm"
-description = "a tiny LSTM for sweep tests"
-seed = 0
-dtype = "float32"
-[problem]
-kind = "lstm"
-n_train = 64
-n_test = 16
-hidden = 4
-seq_len = 4
-[optimizer]
-lr = 0.5
-batch_size = 8
-"""
-
-
-@pytest.fixture
-def small(tmp_path):
-    p = tmp_path / "small.toml"
-    p.write_text(SMALL)
-    return p
-
-
-def spec_of(path, **kw) -> SweepSpec:
-    base = dict(scenario=load_scenario(path), scenario_name="small", batch_sizes=(1, 4, 16, 64), target=0.05,
-                excess=True, seeds=(0, 1), lr_rule="linear", max_steps=4000)
-    base.update(kw)
-    return SweepSpec(**base)
-
-
-def without_wall(rows):
-    return sorted(({k: v for k, v in r.items() if k != "wall_s"} for r in rows), key=state.row_key)
-
 
 QUIET = Progress(1, enabled=False)
 

@@ -9,10 +9,9 @@ import time
 from pathlib import Path
 
 import pytest
+from support import ROOT
 
 from bsim.cli import main
-
-ROOT = Path(__file__).resolve().parents[1]
 
 SMALL = """title = "small least squares"
 description = "a small problem for sweep tests"

@@ -10,7 +10,7 @@ import types
 
 import pytest
 from rich.color import Color as RichColor
-from test_app_keys import Driver, drive, panel_text
+from support.app import Driver, drive, panel_text
 from textual import events
 
 from bsim import actions, controls

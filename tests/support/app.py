@@ -1,0 +1,114 @@
+"""Driving the app in tests: a small scenario, the screen as text, a paused app stepped by the test,
+the command palette."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+from pathlib import Path
+
+from rich.console import Console
+from textual.command import CommandInput, CommandList, CommandPalette
+
+from bsim.app.app import BsimApp
+from bsim.app.screens import AskScreen
+from bsim.scenario import find_scenario
+from bsim.simulation import Simulation
+
+
+def small(name="default", **opt):
+    sc = find_scenario(name)
+    sc.problem.n_train, sc.problem.n_test = 256, 64
+    for k, v in opt.items():
+        setattr(sc.optimizer, k, v)
+    return sc
+
+
+def screen_text(app) -> str:
+    """The screen as plain text, as a terminal would show it."""
+    w, h = app.size
+    con = Console(width=w, height=h, file=io.StringIO(), force_terminal=True, color_system="truecolor",
+                  record=True, legacy_windows=False, safe_box=False)
+    from bsim.app.compositor import screen_update
+    con.print(screen_update(app, with_background=True))
+    return con.export_text(styles=False)
+
+
+def panel_text(app, panel_id: str) -> str:
+    panel = app.query_one(f"#{panel_id}")
+    return "\n".join(panel.render_line(y).text for y in range(panel.size.height))
+
+
+class Driver:
+    def __init__(self, app, pilot, tmp: Path):
+        self.app, self.pilot, self.tmp = app, pilot, tmp
+
+    @property
+    def sim(self):
+        return self.app.runner.sim
+
+    async def steps(self, n: int) -> None:
+        self.app.runner.advance(n)
+        await self.pilot.pause()
+
+    async def press(self, *keys: str) -> None:
+        await self.pilot.press(*keys)
+        await self.pilot.pause()
+
+    async def type_answer(self, text: str) -> None:
+        assert isinstance(self.app.screen, AskScreen)
+        await self.pilot.press(*text)       # the field starts with the current value, selected: typing replaces it
+        await self.press("enter")
+
+    @property
+    def notice(self) -> str:
+        return self.app.notices[-1][1] if self.app.notices else ""
+
+    @property
+    def errors(self) -> list[str]:
+        return [t for k, t in self.app.notices if k == "error"]
+
+    @property
+    def text(self) -> str:
+        return screen_text(self.app)
+
+
+def drive(tmp_path, script, sc=None, size=(120, 36), **kw):
+    """Run ``script(driver)`` in the app headless (paused, no thread, no wall-clock rates)."""
+    sc = sc or small()
+    kw.setdefault("paused", True)
+    out = {}
+
+    async def go():
+        kw.setdefault("threaded", False)
+        app = BsimApp(Simulation(sc), scenario=sc, timing=False,
+                      screenshots_dir=tmp_path / "screenshots", recordings_dir=tmp_path / "recordings", **kw)
+        async with app.run_test(size=size) as pilot:
+            await pilot.pause()
+            d = Driver(app, pilot, tmp_path)
+            out["result"] = await script(d)
+        out["app"] = app
+    asyncio.run(go())
+    return out["app"], out.get("result")
+
+
+async def palette(d: Driver, title: str) -> None:
+    """Open the palette, enter the command's title in its search field, take the first match.
+
+    The title is put into the field at once rather than key by key (each key
+    press waits for the app to go idle, and the palette searches on every one).
+    """
+    await d.press("ctrl+p")
+    assert isinstance(d.app.screen, CommandPalette)
+    d.app.screen.query_one(CommandInput).value = title
+    for _ in range(50):              # the palette searches in a worker: wait for the hit
+        await d.pilot.pause(0.02)
+        highlighted = d.app.screen.query_one(CommandList).highlighted
+        if highlighted is not None:
+            break
+    await d.press("enter")
+    assert not isinstance(d.app.screen, CommandPalette)
+
+
+def titles(app) -> list[str]:
+    return [c.title for c in app.get_system_commands(app.screen)]
