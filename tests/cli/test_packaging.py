@@ -43,3 +43,10 @@ def test_rich_is_declared_and_textual_plotext_is_a_range():
     assert "rich" in names
     (plotext_pin,) = [d for d in deps if d.startswith("textual-plotext")]
     assert "==" not in plotext_pin and ">=1.0.1" in plotext_pin
+
+
+def test_every_subpackage_is_in_the_package_list():
+    """A wheel holds only the listed packages: a new folder under bsim/ must be listed (bsim.ensemble once was not)."""
+    listed = set(pyproject()["tool"]["setuptools"]["packages"])
+    found = {".".join(p.parent.relative_to(ROOT).parts) for p in (ROOT / "bsim").rglob("__init__.py")}
+    assert found <= listed
