@@ -92,7 +92,8 @@ def fit(candidates, width: int) -> list:
     ``candidates`` is a list of wordings, longest first; each is a list of
     groups ``(rank, parts)``. A group is shown whole or not at all: rank 0 is
     essential, and groups of higher rank are dropped first (the highest rank,
-    then the later one). The wording that fits with the fewest groups dropped
+    then the later one; one dropped early comes back if it fits once the
+    others are gone and every more important one came back). The wording that fits with the fewest groups dropped
     is taken (the earlier on a tie); failing all, the last loses groups from
     its end as well.
     """
@@ -104,13 +105,19 @@ def fit(candidates, width: int) -> list:
 
     best = None
     for groups in candidates:
-        kept = list(groups)
-        while cells(shown(kept)) > width:
-            optional = [k for k, (rank, _g) in enumerate(kept) if rank > 0]
+        kept, gone = list(range(len(groups))), []
+        while cells(shown([groups[k] for k in kept])) > width:
+            optional = [k for k in kept if groups[k][0] > 0]
             if not optional:
                 break
-            kept.pop(max(optional, key=lambda k: (kept[k][0], k)))
-        dropped = len(groups) - len(kept)
+            k = max(optional, key=lambda k: (groups[k][0], k))
+            kept.remove(k)
+            gone.append(k)
+        for k in reversed(gone):    # a group dropped early may fit again once the longer ones are gone,
+            if cells(shown([groups[j] for j in sorted(kept + [k])])) > width:
+                break               # but never in place of a more important one
+            kept = sorted(kept + [k])
+        dropped, kept = len(groups) - len(kept), [groups[k] for k in kept]
         if cells(shown(kept)) <= width and (best is None or dropped < best[0]):
             best = (dropped, kept)
     if best is not None:

@@ -111,20 +111,27 @@ class VariancePanel(Panel):
         t_here = here[4] if here is not None else (
             f.stats.variance_theory(b_now) if tr is not None and f.stats.variance_theory is not None else None)
         out.append(text_strip(fit(self.readouts(b_now, here, t_here), width), width))
+        label = f.stats.trace_sigma_label if f.stats is not None else ""
+        notes = [self.note(f, tr, probe, b_simple, here, label, window, two_batch)
+                 for two_batch in ("  (two-batch estimate)", "  (two-batch)") for window in (True, False)]
+        out.append(text_strip(fit(notes, width), width))
+        return out[:height]
+
+    @staticmethod
+    def note(f, tr, probe, b_simple, here, label: str, window: bool, two_batch: str) -> list:
+        """The second readout line as groups: tr(Σ), the probe, B_simple (and its window), the steps measured."""
         note = [(0, [("trΣ ", "axis"), (num(tr), None)])]
         if probe is not None:
             note.append((1, [(f"  probe@{probe.step} ", "axis"),
                              (f"{num(probe.grad_noise_mean)}±{num(probe.grad_noise_se)}", "red")]))
         if b_simple is not None:
-            note.append((1, [("  B_simple ", "axis"), (num(b_simple), "purple")]))
-            note.append((3, [(f"/{f.stats.noise_scale_window}st", "axis")]))
+            note.append((1, [("  B_simple ", "axis"), (num(b_simple), "purple")]
+                         + ([(f"/{f.stats.noise_scale_window}st", "axis")] if window else [])))
         if here is not None:
             note.append((2, [(f"  n={num(here[2])}", "axis")]))
-        label = f.stats.trace_sigma_label if f.stats is not None else ""
-        if label.startswith("two-batch"):
-            note.append((2, [("  (two-batch estimate)", "axis")]))
-        out.append(text_strip(fit([note], width), width))
-        return out[:height]
+        if label.startswith("two-batch"):   # what tr(Σ) is: kept before the count
+            note.append((1, [(two_batch, "axis")]))
+        return note
 
     @staticmethod
     def readouts(b_now: int, here, t_here: float | None) -> list:
