@@ -29,7 +29,7 @@ from bsim.app.format import num
 from bsim.app.history import COL, FrameBuffer
 from bsim.app.widgets.canvas import Chart, data_range
 from bsim.app.widgets.loss import thin
-from bsim.app.widgets.panel import Panel, text_strip
+from bsim.app.widgets.panel import Panel, fit, text_strip
 from bsim.controls import PlaneRequest
 
 
@@ -109,64 +109,81 @@ class BallPanel(Panel):
         """(measured, predicted) RMS radius, as the statistics computed them."""
         return f.ball_radius, f.ball_radius_theory
 
-    def prediction_line(self, f) -> list:
-        """The prediction labelled by kind; under shuffle the iid prediction beside it."""
+    def prediction_groups(self, f) -> list:
+        """The prediction labelled by kind; under shuffle the iid prediction beside it: groups (rank, parts)."""
         ball = f.ball
         meas, pred = self.radii(f)
         if ball is not None and ball.stable is False:
             limit = f" (lr limit {num(ball.lr_limit)})" if ball.lr_limit else ""
-            return [(f"unstable: no stationary ball{limit}; lower the lr", "red")]
+            return [(0, [("unstable:", "red")]), (1, [(" no stationary ball", "red")]), (2, [(limit, "red")]),
+                    (0, [(" lower the lr", "red")])]
         if pred is None:
             note = ball.note if ball is not None else ""
-            return [("pred ", "axis"), ("—", "orange"), (" " + (note or "not yet known"), "axis")]
+            return [(0, [("pred ", "axis"), ("—", "orange")]), (1, [(" " + (note or "not yet known"), "axis")])]
         kind = ball.kind if ball is not None else "exact"
-        parts = [("pred ", "axis"), (num(pred), "orange"), (f" {kind}", "axis")]
+        groups = [(0, [("pred ", "axis"), (num(pred), "orange")]), (2, [(f" {kind}", "axis")])]
         if ball is not None and kind == "linearised" and ball.limit_fraction is not None:
-            parts += [(f" at {ball.limit_fraction:.2g}× lr limit", "axis")]
+            groups.append((3, [(f" at {ball.limit_fraction:.2g}× lr limit", "axis")]))
         if ball is not None and ball.radius_iid is not None and kind == "reshuffled":
-            parts += [("  iid ", "axis"), (num(ball.radius_iid), "orange")]
+            groups.append((1, [("  iid ", "axis"), (num(ball.radius_iid), "orange")]))
         if f.momentum:
-            parts += [(f"  m={f.momentum:g}", "axis")]
-        return parts
+            groups.append((1, [(f"  m={f.momentum:g}", "axis")]))
+        return groups
 
-    def measured_line(self, f) -> list:
-        """The trail's measured ball and the chains' (time-averaged over the frames since the last change)."""
+    def measured_groups(self, f, trail: bool = True) -> list:
+        """The trail's measured ball and the chains' (time-averaged over the frames since the last change).
+
+        ``trail`` False leaves out the word "trail" (for a narrow panel).
+        """
         h, ball = self.history, f.ball
         meas, pred = self.radii(f)
-        parts = [("meas ", "axis")]
         if meas is not None:
-            parts += [("trail ", "axis"), (num(meas), "green")]
+            groups = [(0, [("meas ", "axis")] + ([("trail ", "axis")] if trail else []) + [(num(meas), "green")])]
             if pred:
-                parts += [(f" ×{meas / pred:.2f}", None)]
+                groups.append((1, [(f" ×{meas / pred:.2f}", None)]))
         elif ball is not None and ball.burn_in_left > 0:
-            parts += [(f"settling ({num(ball.burn_in_left)} steps)", "axis")]
+            groups = [(0, [("meas ", "axis"), ("settling", "axis")]),
+                      (1, [(f" ({num(ball.burn_in_left)} steps)", "axis")])]
         else:
-            parts += [("settling…", "axis")]
+            groups = [(0, [("meas ", "axis"), ("settling…", "axis")])]
         if f.chains and f.chains > 1:
             avg = h.chains_ball
             if avg is not None:
                 r, n = avg
-                parts += [(f"  K={f.chains} ", "axis"), (num(r), "purple")]
+                groups.append((1, [(f"  K={f.chains} ", "axis"), (num(r), "purple")]))
                 if pred:
-                    parts += [(f" ×{r / pred:.2f}", None)]
-                parts += [(f" ({n} fr)", "axis")]
+                    groups.append((2, [(f" ×{r / pred:.2f}", None)]))
+                groups.append((3, [(f" ({n} fr)", "axis")]))
             elif f.chains_ball_radius is not None:
-                parts += [(f"  K={f.chains} now ", "axis"), (num(f.chains_ball_radius), "purple")]
-        return parts
+                groups.append((1, [(f"  K={f.chains} now ", "axis"), (num(f.chains_ball_radius), "purple")]))
+        return groups
 
-    def readout(self, f) -> list:
-        """The one-line summary (kept for the views that show a single line)."""
-        return self.prediction_line(f) + [("  ", None)] + self.measured_line(f)
+    def prediction_line(self, f, width: int) -> list:
+        return fit([self.prediction_groups(f)], width)
 
-    def theory_note(self, f) -> list:
+    def measured_line(self, f, width: int) -> list:
+        return fit([self.measured_groups(f), self.measured_groups(f, trail=False)], width)
+
+    def readout(self, f, width: int) -> list:
+        """The prediction and the measured ball on one line (for a short panel)."""
+        def both(trail: bool) -> list:
+            rank, first = self.measured_groups(f, trail)[0]
+            return (self.prediction_groups(f) + [(rank, [("  ", None)] + first)]
+                    + self.measured_groups(f, trail)[1:])
+        return fit([both(True), both(False)], width)
+
+    def theory_note(self, f, width: int) -> list:
+        """What the prediction assumes (or the chains' notice); dropped whole when the panel is too narrow."""
         ball = f.ball
         if f.chains_notice:
-            return [(f.chains_notice, "red")]
-        if ball is not None and ball.kind == "linearised":
-            return [(LOGREG_VALIDITY, "axis")]
-        if ball is not None and ball.kind == "reshuffled":
-            return [("reshuffled: each example once an epoch", "axis")]
-        return [(f"on: {f.sampling}", "axis")]
+            texts = [(f.chains_notice, "red")]
+        elif ball is not None and ball.kind == "linearised":
+            texts = [(LOGREG_VALIDITY, "axis")]
+        elif ball is not None and ball.kind == "reshuffled":
+            texts = [("reshuffled: each example once an epoch", "axis"), ("each example once an epoch", "axis")]
+        else:
+            texts = [(f"on: {f.sampling}", "axis"), (f"{f.sampling}", "axis")]
+        return fit([[(1, [t])] for t in texts], width)
 
     def build(self, width: int, height: int):
         h = self.history
@@ -234,9 +251,9 @@ class BallPanel(Panel):
         chart.label(0, 0, "|θ-θ*|")
         chart.label(chart.canvas.h - 1, -1, "step")
         out += chart.strips()
-        out.append(text_strip(self.prediction_line(f), width))
-        out.append(text_strip(self.measured_line(f), width))
-        out.append(text_strip(self.theory_note(f), width))
+        out.append(text_strip(self.prediction_line(f, width), width))
+        out.append(text_strip(self.measured_line(f, width), width))
+        out.append(text_strip(self.theory_note(f, width), width))
         return out[:height]
 
     # ----------------------------------------------------------- d = 2
@@ -280,13 +297,17 @@ class BallPanel(Panel):
         hx, hy = u * (dw - 1) / 2, u * (dh - 1) / 2
         return (float(star[0] - hx), float(star[0] + hx)), (float(star[1] - hy), float(star[1] + hy))
 
-    def scale_bar(self, xlim, cw: int) -> list:
-        """A bar of a round length (1, 2 or 5 x 10^k) and what one cell is, in θ units."""
+    def scale_bar(self, xlim, cw: int, width: int) -> list:
+        """A bar of a round length (1, 2 or 5 x 10^k), what one cell is in θ units, the x axis's name."""
         cell = (xlim[1] - xlim[0]) / cw
         length = nice_below(cell * min(10, max(cw // 4, 2)))
         cells = max(int(round(length / cell)), 1)
         bar = "├" + "─" * max(cells - 2, 0) + "┤" if cells >= 2 else "│"
-        return [(bar, "white"), (f" {num(length)} (1 cell = {num(cell)} in θ)", "axis")]
+        head = (0, [(bar, "white"), (f" {num(length)}", "axis")])
+        axis = (2, [("  θ₁ →", "axis")])
+        return fit([[head, (1, [(f" (1 cell = {num(cell)} in θ)", "axis")]), axis],
+                    [head, (1, [(f" (1 cell = {num(cell)})", "axis")]), axis],
+                    [head, (1, [(f" (cell {num(cell)})", "axis")]), axis]], width)
 
     def off_chart(self, chart: Chart, xlim, ylim, f) -> None:
         """An arrow at the edge toward θ when it is off the chart, and how far it is."""
@@ -305,16 +326,18 @@ class BallPanel(Panel):
 
     def build_plane(self, width: int, height: int):
         h, f = self.history, self.history.latest
-        legend = [("+θ* ", "white"), ("· trail ", "blue"), ("○ pred ", "orange"), ("○ meas ", "green")]
+        legend = [(0, [("+θ* ", "white")]), (0, [("· trail ", "blue")]), (0, [("○ pred ", "orange")]),
+                  (0, [("○ meas ", "green")])]
         if f.chains and f.chains > 1:
-            legend += [(f"∴ {f.chains} chains ", "purple")]
+            legend.append((1, [(f"∴ {f.chains} chains ", "purple")]))
         if h.previous_ball is not None:
-            legend += [(f"○ {h.previous_ball[1]} ", "grey")]
-        legend += [("─ step", "yellow")]
-        out = [text_strip(legend, width)]
-        texts = [self.prediction_line(f), self.measured_line(f), None, self.theory_note(f)]   # None: the scale bar
+            legend.append((1, [(f"○ {h.previous_ball[1]} ", "grey")]))
+        legend.append((2, [("─ step", "yellow")]))
+        out = [text_strip(fit([legend], width), width)]
+        texts = [self.prediction_line(f, width), self.measured_line(f, width), None,    # None: the scale bar
+                 self.theory_note(f, width)]
         if height < 14:      # a short panel keeps the chart at least 6 rows: the note goes, then one readout line
-            texts = texts[:3] if height >= 12 else [self.readout(f), None]
+            texts = texts[:3] if height >= 12 else [self.readout(f, width), None]
         chart_h = height - 1 - len(texts)
         ylw = 6
         cw, ch = width - ylw - 1, chart_h - 1
@@ -357,6 +380,5 @@ class BallPanel(Panel):
         chart.label(0, 0, "θ₂")
         out += chart.strips()
         for parts in texts:
-            out.append(text_strip(parts if parts is not None else self.scale_bar(xlim, cw) + [("  θ₁ →", "axis")],
-                                  width))
+            out.append(text_strip(parts if parts is not None else self.scale_bar(xlim, cw, width), width))
         return out[:height]

@@ -14,7 +14,7 @@ import numpy as np
 from bsim.app.format import num
 from bsim.app.history import COL, FrameBuffer
 from bsim.app.widgets.canvas import Chart, data_range
-from bsim.app.widgets.panel import Panel, text_strip
+from bsim.app.widgets.panel import Panel, fit, text_strip
 
 
 def thin(a: np.ndarray, n: int) -> np.ndarray:
@@ -127,17 +127,28 @@ class LossPanel(Panel):
             self.dashes(chart, x, test)
         self.off_chart(chart, batch, yr)
         chart.label(0, 0, f"loss, {scale} (y)")
-        chart.label(chart.canvas.h - 1, -1, f"{'epoch' if self.epochs else 'step'} · {span} (w)")
+        xname = "epoch" if self.epochs else "step"
+        for title in (f"{xname} · {span} (w)", f"{xname} (w)", xname):   # the longest that fits the plot
+            if len(title) <= chart.canvas.w:
+                chart.label(chart.canvas.h - 1, -1, title)
+                break
         out += chart.strips()
-        readout = [] if f.chains_train_loss is not None else [("batch ", "axis"), (num(f.batch_loss), None), ("  ", None)]
-        readout += [("train ", "axis"), (num(f.train_loss), "blue")]
-        if f.test_loss is not None:
-            readout += [(" test ", "axis"), (num(f.test_loss), "orange")]
-        if f.chains_train_loss is not None:
-            readout += [(f" K={f.chains} ", "axis"), (num(f.chains_train_loss_q10), "purple"), ("-", "axis"),
-                        (num(f.chains_train_loss_q90), "purple")]
-        out.append(text_strip(readout, width))
+        out.append(text_strip(fit([self.readout(f)], width), width))
         return out[:height]
+
+    @staticmethod
+    def readout(f) -> list:
+        """The readout's groups (rank, parts): train first, then test, then the batch loss or the chains' band."""
+        groups = []
+        if f.chains_train_loss is None:
+            groups.append((2, [("batch ", "axis"), (num(f.batch_loss), None), ("  ", None)]))
+        groups.append((0, [("train ", "axis"), (num(f.train_loss), "blue")]))
+        if f.test_loss is not None:
+            groups.append((1, [(" test ", "axis"), (num(f.test_loss), "orange")]))
+        if f.chains_train_loss is not None:
+            groups.append((2, [(f" K={f.chains} ", "axis"), (num(f.chains_train_loss_q10), "purple"), ("-", "axis"),
+                               (num(f.chains_train_loss_q90), "purple")]))
+        return groups
 
     def dashes(self, chart: Chart, x, test) -> None:
         """Test over train: every other stretch of the test line drawn again on top (dashed where they meet)."""

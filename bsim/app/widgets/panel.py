@@ -8,6 +8,7 @@ nothing and a running one rebuilds each panel at most once per frame.
 from __future__ import annotations
 
 from rich.color import Color as RichColor
+from rich.cells import cell_len
 from rich.segment import Segment
 from rich.style import Style
 from textual.strip import Strip
@@ -61,6 +62,72 @@ def text_strip(parts, width: int) -> Strip:
     if isinstance(parts, str):
         parts = [(parts, None)]
     return Strip([Segment(t, style(c)) for t, c in parts if t]).adjust_cell_length(width)
+
+
+def cells(parts) -> int:
+    """The width in cells of (text, colour) parts."""
+    return sum(cell_len(t) for t, _c in parts)
+
+
+def _whole_words(parts, width: int) -> list:
+    """The parts cut after the last whole word that fits in ``width`` cells (never mid-word)."""
+    out, used = [], 0
+    for text, color in parts:
+        if used + cell_len(text) <= width:
+            out.append((text, color))
+            used += cell_len(text)
+            continue
+        room = width - used
+        head = text[:room + 1]
+        cut = head.rfind(" ")
+        if cut > 0:
+            out.append((text[:cut].rstrip(), color))
+        break
+    return out
+
+
+def fit(candidates, width: int) -> list:
+    """A readout line that fits ``width`` cells, never cutting a number or a word.
+
+    ``candidates`` is a list of wordings, longest first; each is a list of
+    groups ``(rank, parts)``. A group is shown whole or not at all: rank 0 is
+    essential, and groups of higher rank are dropped first (the highest rank,
+    then the later one; one dropped early comes back if it fits once the
+    others are gone and every more important one came back). The wording that fits with the fewest groups dropped
+    is taken (the earlier on a tie); failing all, the last loses groups from
+    its end as well.
+    """
+    def shown(groups) -> list:
+        parts = [p for _rank, g in groups for p in g if p[0]]
+        if parts:   # a line does not start with the separator of a dropped group
+            parts[0] = (parts[0][0].lstrip(), parts[0][1])
+        return parts
+
+    best = None
+    for groups in candidates:
+        kept, gone = list(range(len(groups))), []
+        while cells(shown([groups[k] for k in kept])) > width:
+            optional = [k for k in kept if groups[k][0] > 0]
+            if not optional:
+                break
+            k = max(optional, key=lambda k: (groups[k][0], k))
+            kept.remove(k)
+            gone.append(k)
+        for k in reversed(gone):    # a group dropped early may fit again once the longer ones are gone,
+            if cells(shown([groups[j] for j in sorted(kept + [k])])) > width:
+                break               # but never in place of a more important one
+            kept = sorted(kept + [k])
+        dropped, kept = len(groups) - len(kept), [groups[k] for k in kept]
+        if cells(shown(kept)) <= width and (best is None or dropped < best[0]):
+            best = (dropped, kept)
+    if best is not None:
+        return shown(best[1])
+    if not candidates:
+        return []
+    kept = list(candidates[-1])
+    while len(kept) > 1 and cells(shown(kept)) > width:
+        kept.pop()
+    return _whole_words(shown(kept), width)
 
 
 def wrap(text: str, width: int) -> list[str]:

@@ -19,7 +19,7 @@ import numpy as np
 
 from bsim.app.format import num
 from bsim.app.widgets.canvas import Chart, data_range
-from bsim.app.widgets.panel import Panel, text_strip
+from bsim.app.widgets.panel import Panel, fit, text_strip
 
 
 def trace_sigma(f) -> float | None:
@@ -54,10 +54,12 @@ def current_probe(f, b_now: int):
 
 class VariancePanel(Panel):
     TITLE = "Variance across batches"
+    SHORT_TITLE = "Variance vs B"
 
     def build(self, width: int, height: int):
         h = self.history
         f = h.latest
+        self._title(self.TITLE if width >= len(self.TITLE) + 6 else self.SHORT_TITLE)
         if f is None:
             return self.message("starting…", width, height)
         pts = measured_points(f)
@@ -67,14 +69,18 @@ class VariancePanel(Panel):
                                 "takes a step (n steps once while paused)", width, height)
         n = max(f.n_train, 2)
         b_now = f.next_batch_size
-        legend = [("━ c_B·trΣ ", "orange"), ("● measured ", "green"), ("┆B ", "blue")]
         b_simple = f.stats.noise_scale_smoothed if f.stats is not None else None   # the counters' value
-        if b_simple is not None:
-            legend.append(("┆B_simple", "purple"))
         probe = current_probe(f, b_now)
-        if probe is not None:
-            legend.append((" ◆ probe", "red"))
-        out = [text_strip(legend, width)]
+        legends = []
+        for theory_name, meas_name in (("c_B·trΣ", "measured"), ("c_B·trΣ", "meas")):
+            legend = [(0, [(f"━ {theory_name} ", "orange")]), (0, [(f"● {meas_name} ", "green")]),
+                      (0, [("┆B ", "blue")])]
+            if b_simple is not None:
+                legend.append((2, [("┆B_simple", "purple")]))
+            if probe is not None:
+                legend.append((1, [(" ◆ probe", "red")]))
+            legends.append(legend)
+        out = [text_strip(fit(legends, width), width)]
         line = theory_line(f)
         bs, theory = line if line is not None else (np.zeros(0), None)
         mb = np.array([p[0] for p in pts], dtype=float)
@@ -102,29 +108,46 @@ class VariancePanel(Panel):
         chart.label(chart.canvas.h - 1, 0, "batch size B →")
         out += chart.strips()
         here = next((p for p in pts if p[0] == b_now), None)
-        readout = [(f"B={b_now} ", "blue")]
-        if here is not None:
-            readout += [("meas ", "axis"), (num(here[1]), "green")]
         t_here = here[4] if here is not None else (
             f.stats.variance_theory(b_now) if tr is not None and f.stats.variance_theory is not None else None)
-        if t_here is not None:
-            readout += [(" theory ", "axis"), (num(t_here), "orange")]
-            if here is not None and t_here > 0:
-                readout += [(" ×", "axis"), (f"{here[1] / t_here:.2f}", None)]
-        else:
-            readout += [(" theory: not yet measured", "axis")]
-        out.append(text_strip(readout, width))
-        note = [("trΣ ", "axis"), (num(tr), None)]
-        if probe is not None:   # before the rest: a narrow panel cuts the end of the line
-            note += [(f"  probe@{probe.step} ", "axis"),
-                     (f"{num(probe.grad_noise_mean)}±{num(probe.grad_noise_se)}", "red")]
-        if b_simple is not None:
-            note += [("  B_simple ", "axis"), (num(b_simple), "purple"),
-                     (f"/{f.stats.noise_scale_window}st", "axis")]
-        if here is not None:
-            note += [(f"  n={num(here[2])}", "axis")]
+        out.append(text_strip(fit(self.readouts(b_now, here, t_here), width), width))
         label = f.stats.trace_sigma_label if f.stats is not None else ""
-        if label.startswith("two-batch"):
-            note += [("  (two-batch estimate)", "axis")]
-        out.append(text_strip(note, width))
+        notes = [self.note(f, tr, probe, b_simple, here, label, window, two_batch)
+                 for two_batch in ("  (two-batch estimate)", "  (two-batch)") for window in (True, False)]
+        out.append(text_strip(fit(notes, width), width))
         return out[:height]
+
+    @staticmethod
+    def note(f, tr, probe, b_simple, here, label: str, window: bool, two_batch: str) -> list:
+        """The second readout line as groups: tr(Σ), the probe, B_simple (and its window), the steps measured."""
+        note = [(0, [("trΣ ", "axis"), (num(tr), None)])]
+        if probe is not None:
+            note.append((1, [(f"  probe@{probe.step} ", "axis"),
+                             (f"{num(probe.grad_noise_mean)}±{num(probe.grad_noise_se)}", "red")]))
+        if b_simple is not None:
+            note.append((1, [("  B_simple ", "axis"), (num(b_simple), "purple")]
+                         + ([(f"/{f.stats.noise_scale_window}st", "axis")] if window else [])))
+        if here is not None:
+            note.append((2, [(f"  n={num(here[2])}", "axis")]))
+        if label.startswith("two-batch"):   # what tr(Σ) is: kept before the count
+            note.append((1, [(two_batch, "axis")]))
+        return note
+
+    @staticmethod
+    def readouts(b_now: int, here, t_here: float | None) -> list:
+        """The readout at the current B, worded long and short (the short one names the legend's marks)."""
+        out = []
+        for meas_name, meas_color, theory_name, theory_color in (("meas ", "axis", " theory ", "axis"),
+                                                                 ("● ", "green", " ━ ", "orange")):
+            groups = [(0, [(f"B={b_now} ", "blue")])]
+            if here is not None:
+                groups.append((0, [(meas_name, meas_color), (num(here[1]), "green")]))
+            if t_here is not None:
+                groups.append((0, [(theory_name, theory_color),
+                                   (num(t_here), "orange")]))
+                if here is not None and t_here > 0:
+                    groups.append((1, [(" ×", "axis"), (f"{here[1] / t_here:.2f}", None)]))
+            else:
+                groups.append((1, [(" theory: not yet measured", "axis")]))
+            out.append(groups)
+        return out
