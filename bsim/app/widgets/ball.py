@@ -88,6 +88,15 @@ def nice_below(v: float) -> float:
 
 
 class BallPanel(Panel):
+    """The ε-ball: the trail of iterates, the ensemble's cloud, the predicted ring (labelled by its kind, the
+    iid prediction beside a reshuffled one) and the measured rings around θ*; two parameters draw the plane
+    with loss contours, more draw |θ - θ*| over time, the LSTM its spread over time.
+
+    Owns: its scale (fitted once, held across changes of B, lr and sampling until z, a reset or a new
+    problem) and the previous setting's ring. Reads: frame.ball, the ball columns, chains_theta, the
+    FrameBuffer's trail, and the loss grid the runner answers (PlaneRequest). Computes no prediction.
+    """
+
     TITLE = "ε-ball around θ*"
 
     def __init__(self, history: FrameBuffer, **kwargs):

@@ -17,6 +17,12 @@ from bsim.app.widgets.panel import Panel, text_strip
 
 
 class DataPanel(Panel):
+    """The data and the model (d, in place of the batch gradient): linreg's points with the fits at θ and
+    θ*, logreg's points by class with the decision boundary, the LSTM's test sequences against its prediction.
+
+    Owns: nothing but its drawing. Reads: the runner's DataView (RunnerState.data), sent only while shown.
+    """
+
     TITLE = "Data and model"
 
     def build(self, width: int, height: int):

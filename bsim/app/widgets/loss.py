@@ -32,6 +32,13 @@ MARK_GAP = 8
 
 
 class LossPanel(Panel):
+    """Batch, train and test loss against steps or epochs, over a sliding window (w: the whole run), with
+    the chains' 10-90% band and a mark where the batch size changed.
+
+    Owns: the window, the x axis, the log scale (y) and a y range that moves only when the data leave it
+    or fill under a third of it. Reads: the frames in the FrameBuffer.
+    """
+
     TITLE = "Loss"
 
     def __init__(self, history: FrameBuffer, **kwargs):

@@ -53,6 +53,13 @@ def current_probe(f, b_now: int):
 
 
 class VariancePanel(Panel):
+    """The variance of the batch gradient across batches against B, log-log: the statistics' theory line
+    c_B tr(Σ), the measured point at each batch size visited, the probe, the B in force and B_simple.
+
+    Owns: nothing but its drawing. Reads: frame.stats (the line, the points, the smoothed B_simple) and
+    frame.probe; recomputes no c_B.
+    """
+
     TITLE = "Variance across batches"
     SHORT_TITLE = "Variance vs B"
 
