@@ -227,7 +227,7 @@ class Runner:
             return False
         ok = sim.step()
         for text in sim.take_notices():
-            self.on_event("notice", f"step {sim.tick}: {text}")
+            self.on_event("notice", f"at step {sim.step_count - 1}: {text}")   # applied before this step
         self._show_new_captions()
         if not ok:
             self.paused = True

@@ -247,3 +247,14 @@ def test_stop_finishes_a_recording_and_ends_the_thread(tmp_path):
     assert not r._thread.is_alive()
     table = tomllib.loads((tmp_path / "run.toml").read_text())["recording"]
     assert table["final_step"] == sim.step_count > 0
+
+
+def test_the_timeline_s_changes_are_told_at_the_step_the_counter_shows():
+    """A scenario event at step 5 says what it changed, at step 5 (it was dropped silently before)."""
+    from bsim.scenario import Event
+    sc = small()
+    sc.timeline = [Event(at=5, batch_size=16)]
+    sim, r, log = make(sc)
+    r.advance(8)
+    assert "at step 5: batch size 8 -> 16" in log.texts("notice")
+    assert sim.frame().batch_size == 16
