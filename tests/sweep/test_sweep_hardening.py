@@ -11,22 +11,9 @@ from pathlib import Path
 import pytest
 from support import ROOT
 
+from support.sweep import SMALL
 from bsim.cli import main
 
-SMALL = """title = "small least squares"
-description = "a small problem for sweep tests"
-seed = 0
-[problem]
-kind = "linreg"
-n_train = 256
-n_test = 64
-dim = 4
-condition = 4.0
-noise = 0.5
-[optimizer]
-lr = 0.05
-batch_size = 4
-"""
 
 
 @pytest.fixture
