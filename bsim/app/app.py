@@ -284,14 +284,16 @@ class BsimApp(SettingKeys, App):
         f = self.history.latest
         return f.runner if f is not None else None
 
-    def _current(self) -> tuple[int, float, str, str]:
-        """The settings in force (batch size, lr, lr scaling, sampling) as last shown."""
+    def _current(self) -> tuple[int, float]:
+        """The batch size and lr in force as last shown: what the b and lr questions start from.
+
+        (The keys that change a setting relative to the one in force send relative actions instead.)
+        """
         f = self.history.latest
         if f is None:
             opt = self.scenario.optimizer
-            return opt.batch_size, opt.lr, opt.lr_scaling, opt.sampling
-        return f.next_batch_size, f.next_lr, f.lr_scaling, f.sampling
-
+            return opt.batch_size, opt.lr
+        return f.next_batch_size, f.next_lr
 
     # ------------------------------------------------------------- the panels' own keys (z e w x d)
 
