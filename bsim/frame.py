@@ -21,6 +21,8 @@ CSV_COLUMNS = (
     "ball_radius", "trace_sigma", "temperature", "full_grad_every",
     # the kind of ball_radius_theory: exact, reshuffled, linearised or none (bsim.stats.ball.KINDS)
     "ball_theory",
+    # logistic regression's fraction classified right, on the training and the test set (empty otherwise)
+    "train_acc", "test_acc",
 )
 #: appended after every other column when the run has an ensemble (chains = K > 1; bsim.ensemble)
 CHAINS_COLUMNS = ("chains", "chains_ball_radius", "chains_train_loss")
@@ -59,6 +61,8 @@ class Frame:
     batch_loss: float | None = None
     train_loss: float | None = None
     test_loss: float | None = None
+    train_acc: float | None = None     # fraction classified right (classifiers only: logreg)
+    test_acc: float | None = None
     grad_norm: float | None = None
     full_grad_norm: float | None = None
     cos_to_full: float | None = None

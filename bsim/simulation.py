@@ -284,6 +284,11 @@ class Simulation:
             f.train_loss = float(p.train_loss(theta))
             tl = p.test_loss(theta)
             f.test_loss = None if tl is None else float(tl)
+            acc = p.train_accuracy(theta)
+            if acc is not None:
+                f.train_acc = float(acc)
+                acc = p.test_accuracy(theta)
+                f.test_acc = None if acc is None else float(acc)
             if p.theta_star is not None:
                 f.dist_to_opt = float((theta - p.theta_star).norm())
                 if p.small:

@@ -96,6 +96,18 @@ class Problem:
             return None
         return self.loss(theta, self.X_test, self.y_test)
 
+    def accuracy(self, theta: torch.Tensor, X: torch.Tensor, y: torch.Tensor) -> torch.Tensor | None:
+        """Fraction of the rows of X classified right (a 0-dim tensor); None: the problem is not a classifier."""
+        return None
+
+    def train_accuracy(self, theta: torch.Tensor) -> torch.Tensor | None:
+        return self.accuracy(theta, self.X, self.y)
+
+    def test_accuracy(self, theta: torch.Tensor) -> torch.Tensor | None:
+        if self.X_test is None or self.X_test.shape[0] == 0:
+            return None
+        return self.accuracy(theta, self.X_test, self.y_test)
+
     def loss_grid(self, x0: float, x1: float, y0: float, y1: float, nx: int, ny: int):
         """Train loss at every point of an nx x ny grid of the parameter plane (2 parameters only, else None).
 

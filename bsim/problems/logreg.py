@@ -85,6 +85,10 @@ class LogReg(LinearProblem):
     def point_loss(self, z, y):
         return F.softplus(z) - y * z
 
+    def accuracy(self, theta, X, y):
+        """mean_i [ (x_i . theta > 0) == y_i ]: the predicted class is 1 where the probability exceeds 1/2."""
+        return ((X @ theta > 0).to(y.dtype) == y).to(theta.dtype).mean()
+
     def hessian(self) -> np.ndarray:
         """H at theta*: X^T diag(p(1-p)) X / N + l2 I (float64)."""
         p = _sigmoid(self.X64 @ self.theta_star64)

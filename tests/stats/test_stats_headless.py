@@ -34,7 +34,9 @@ def test_csv_grad_noise_averages_to_its_theory(capsys, tmp_path):
     difference), so its standard error is the plain one."""
     header, rows = run_cli(capsys, tmp_path, "default", "--sampling", "iid", "--steps", "4000")
     assert header[:17] == list(CSV_COLUMNS[:17])
-    assert header[17:] == ["ball_radius", "trace_sigma", "temperature", "full_grad_every", "ball_theory"]
+    assert header[17:] == ["ball_radius", "trace_sigma", "temperature", "full_grad_every", "ball_theory",
+                           "train_acc", "test_acc"]
+    assert rows[-1]["train_acc"] == rows[-1]["test_acc"] == ""     # least squares is not a classifier
     d = np.array([float(r["grad_noise"]) - float(r["grad_noise_theory"]) for r in rows])
     theory = np.mean([float(r["grad_noise_theory"]) for r in rows])
     assert abs(d.mean()) < 4 * d.std(ddof=1) / math.sqrt(len(d))
