@@ -3,8 +3,11 @@
 t_step(B) is measured on the step a sweep's task takes (``Simulation.step``, statistics off, the
 task's scenario at that B), on the sweep's device and with the torch threads the sweep runs with
 (one: ``bsim sweep`` sets it): WARMUP steps untimed, then ROUNDS rounds of STEPS_PER_ROUND timed
-steps, and the fastest round's mean kept (the least disturbed by other processes on a shared
-machine). On a GPU the device is synchronised before and after each round.
+steps, and the fastest round's mean kept. On a CPU a round is timed by the process's CPU time
+(time.process_time): with one thread that is the step's wall-clock time on a core of its own, and
+other processes on a shared machine do not inflate it (measured on a 2-core machine at load 4: the
+wall clock scattered by 2-3x between calibrations, the CPU time by ~10%). On a GPU, by the wall
+clock, the device synchronised before and after each round.
 
 Time to target T(B) = S(B) x t_step(B): how long training at B takes to reach the target here, the
 sweep's own target checks left out. Larger batches take fewer steps but longer ones, so the fastest
@@ -38,11 +41,15 @@ class Calibration:
 
 
 def time_steps(make_sim: Callable, rounds: int = ROUNDS, steps: int = STEPS_PER_ROUND, warmup: int = WARMUP,
-               clock: Callable[[], float] = time.perf_counter) -> float | None:
+               clock: Callable[[], float] | None = None) -> float | None:
     """The fastest round's seconds per step of ``make_sim()``'s simulation; a round in which it
-    diverges is not counted (a fresh simulation is made); None when no round finished."""
+    diverges is not counted (a fresh simulation is made); None when no round finished. ``clock``:
+    by default CPU time on a CPU, the wall clock on a GPU."""
     sim = make_sim()
-    sync = torch.cuda.synchronize if sim.device.type == "cuda" else (lambda: None)
+    gpu = sim.device.type != "cpu"
+    clock = clock or (time.perf_counter if gpu else time.process_time)
+    sync = {"cuda": torch.cuda.synchronize, "mps": getattr(torch, "mps", torch.cuda).synchronize}.get(
+        sim.device.type, lambda: None)
     for _ in range(warmup):
         if not sim.step():
             sim = make_sim()
