@@ -6,7 +6,8 @@ task's scenario at that B), on the sweep's device and with the torch threads the
 steps, and the fastest round's mean kept. On a CPU a round is timed by the process's CPU time
 (time.process_time): with one thread that is the step's wall-clock time on a core of its own, and
 other processes on a shared machine do not inflate it (measured on a 2-core machine at load 4: the
-wall clock scattered by 2-3x between calibrations, the CPU time by ~10%). On a GPU, by the wall
+wall clock scattered by 2-3x between calibrations, the CPU time of 3 rounds of 100 steps by up to
+1.5x, of 10 rounds of 30 by ~20%). On a GPU, by the wall
 clock, the device synchronised before and after each round.
 
 Time to target T(B) = S(B) x t_step(B): how long training at B takes to reach the target here, the
@@ -27,8 +28,8 @@ import torch
 from bsim.sweep.spec import SweepSpec, Task
 
 WARMUP = 20
-ROUNDS = 3
-STEPS_PER_ROUND = 100
+ROUNDS = 10            # many short rounds: the fastest is more often one no other process disturbed
+STEPS_PER_ROUND = 30
 
 
 @dataclass(frozen=True)
