@@ -184,8 +184,11 @@ def cmd_sweep(args) -> int | OpenSweepScreen:
     def terminated(signum, frame):     # a scheduler's SIGTERM ends the sweep as Ctrl-C does
         raise KeyboardInterrupt
     previous = signal.signal(signal.SIGTERM, terminated)
+    timing = False
     try:
         run_sweep(spec, out, workers=args.workers, use_ray=args.ray is not None, ray_address=args.ray or None)
+        timing = True
+        _calibrate(spec, out, skip=args.no_calibration)
     except SweepInterrupted as exc:
         print(f"bsim: {exc}; they are saved in {out}: run the same command to resume", file=sys.stderr)
         return 130
@@ -193,9 +196,14 @@ def cmd_sweep(args) -> int | OpenSweepScreen:
         print(f"bsim: {exc}; the finished tasks are saved in {out}: run the same command to resume",
               file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        if not timing:
+            raise
+        print(f"bsim: interrupted while timing steps; every task is saved in {out}, without its time to "
+              f"target: run the same command to time them", file=sys.stderr)
+        return 130
     finally:
         signal.signal(signal.SIGTERM, previous)
-    _calibrate(spec, out, skip=args.no_calibration)
     return show(out, plots=not args.no_plots)
 
 

@@ -146,3 +146,17 @@ def test_calibration_keeps_the_fastest_round_and_skips_a_round_that_diverged():
     ticks = itertools.chain.from_iterable((0.0, d) for d in (3.0, 1.0, 2.0))
     assert time_steps(make, rounds=3, steps=100, warmup=5, clock=lambda: next(ticks)) == pytest.approx(0.02)
     assert len(made) == 2
+
+
+def test_ctrl_c_while_timing_steps_keeps_every_task_and_says_so(small, tmp_path, monkeypatch, capsys):
+    import bsim.sweep.calibrate as calibrate
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(calibrate, "calibrate", interrupted)
+    out = tmp_path / "s.csv"
+    assert main(["sweep", str(small), *ARGS, "--out", str(out)]) == 130
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("bsim: interrupted while timing steps; every task is saved in")
+    rows = read(out)
+    assert len(rows) == 8 and all(r["steps"] != "" and r["time_to_target"] == "" for r in rows)
