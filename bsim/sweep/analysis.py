@@ -20,6 +20,11 @@ from bsim.sweep.fit import Fit, Spread, bootstrap_b_crit, fit_tradeoff
 from bsim.sweep.state import finite
 
 
+#: batch sizes within this factor of the fastest time are named beside it (a calibration scatters by
+#: ~20% on a shared machine: bsim.sweep.calibrate)
+NEAR = 1.1
+
+
 @dataclass
 class PerB:
     batch_size: int
@@ -79,7 +84,11 @@ class Summary:
         how = f"(calibrated: {cal['calibration_steps']} steps per B)"
         if best is None:
             return f"fastest {where}: none, no batch size reached the target at every seed {how}{crit}"
-        return f"fastest {where}: B = {best.batch_size}, {_seconds(best.time_to_target)} to target {how}{crit}"
+        near = [pb.batch_size for pb in self.per_b if pb is not best and pb.reached == pb.n
+                and pb.time_to_target is not None and pb.time_to_target <= NEAR * best.time_to_target]
+        tie = f", within {NEAR - 1:.0%}: B = {', '.join(map(str, near))}" if near else ""
+        return (f"fastest {where}: B = {best.batch_size}, {_seconds(best.time_to_target)} to target{tie} "
+                f"{how}{crit}")
 
     def lines(self) -> list[str]:
         m = self.meta
@@ -120,7 +129,7 @@ class Summary:
             out.append(f"no fit: {f.reason}")
         out.append(self.fastest_line())
         if any(pb.seconds_per_step is not None for pb in self.per_b):
-            out.append("  T = S x ms/step: S at this machine's calibrated seconds per training step at each B")
+            out.append("  T = S x ms/step: this machine's seconds per training step at each B, timed after the tasks")
         n = sum(len(p.b_simple) for p in self.per_b)
         for name, v, what in (("B_simple", self.b_simple, "tr(Sigma)/|G|^2"),
                               ("B_noise", self.b_noise, "tr(H Sigma)/(G^T H G)")):
