@@ -29,7 +29,7 @@ LR_SCALINGS = ("none", "linear", "sqrt")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 DTYPES = ("auto", "float32", "float64")
 SWEEP_LR_RULES = ("none", "linear", "sqrt", "tuned")   # how a sweep's lr follows B (bsim.sweep.spec)
-SWEEP_ON = ("train", "test")                              # which loss a sweep's target is on
+SWEEP_ON = ("train", "test", "train_acc", "test_acc")     # which loss (or accuracy: classifiers) a sweep's target is on
 #: problem kind -> the bundled scenario whose problem and optimizer `--problem` and a problem switch take
 PROBLEM_SCENARIOS = {"linreg": "default", "logreg": "logreg", "lstm": "lstm"}
 
@@ -197,7 +197,7 @@ EVENT_RULES: dict[str, Rule] = {
 SWEEP_RULES: dict[str, Rule] = {
     "batch_sizes": ((list,), lambda v: v != [] and all(_plain_int(x) and x >= 1 for x in v),
                     "a non-empty list of integers >= 1"),
-    "target": ((int, float, str), _sweep_target, "a finite loss, or \"opt+EPS\" (EPS > 0 above the optimum's loss)"),
+    "target": ((int, float, str), _sweep_target, "a finite loss (or accuracy), or \"opt+EPS\" (EPS > 0 above the optimum's loss)"),
     "on": ((str,), _choice(SWEEP_ON), "one of " + ", ".join(SWEEP_ON)),
     "seeds": ((int,), _pos_int, "an integer >= 1"),
     "lr_rule": ((str,), _choice(SWEEP_LR_RULES), "one of " + ", ".join(SWEEP_LR_RULES)),

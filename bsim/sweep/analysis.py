@@ -20,6 +20,11 @@ from bsim.sweep.fit import Fit, Spread, bootstrap_b_crit, fit_tradeoff
 from bsim.sweep.state import finite
 
 
+#: batch sizes within this factor of the fastest time are named beside it (a calibration scatters by
+#: ~20% on a shared machine: bsim.sweep.calibrate)
+NEAR = 1.1
+
+
 @dataclass
 class PerB:
     batch_size: int
@@ -31,10 +36,18 @@ class PerB:
     samples: list[float] = field(default_factory=list)
     b_simple: list[float] = field(default_factory=list)
     b_noise: list[float] = field(default_factory=list)
+    seconds_per_step: float | None = None     # this machine's, calibrated (bsim.sweep.calibrate); None: not measured
 
     @property
     def mean_steps(self) -> float | None:
         return statistics.fmean(self.steps) if self.steps else None
+
+    @property
+    def time_to_target(self) -> float | None:
+        """Seconds to the target on the calibrated machine: mean S x t_step."""
+        if self.seconds_per_step is None or not self.steps:
+            return None
+        return self.mean_steps * self.seconds_per_step
 
     @property
     def mean_samples(self) -> float | None:
@@ -54,20 +67,49 @@ class Summary:
     def meta(self) -> dict:
         return self.rows[0] if self.rows else {}
 
+    def fastest(self) -> PerB | None:
+        """The batch size whose every seed reached the target in the least calibrated wall-clock time."""
+        timed = [pb for pb in self.per_b if pb.time_to_target is not None and pb.reached == pb.n]
+        return min(timed, key=lambda pb: (pb.time_to_target, pb.batch_size), default=None)
+
+    def fastest_line(self) -> str:
+        """One line: the batch size fastest in wall-clock time on the calibrated machine, beside B_crit."""
+        crit = f"; B_crit = {self.fit.b_crit:.3g} (the fit)" if self.fit.ok else ""
+        cal = next((r for r in self.rows if r.get("seconds_per_step") is not None), None)
+        if cal is None:
+            return ("fastest on this machine: not measured (no calibration: --no-calibration, or a sweep saved "
+                    "before bsim timed steps; the time columns are empty)" + crit)
+        best = self.fastest()
+        where = f"on this machine ({cal['calibration_device']})"
+        how = f"(calibrated: {cal['calibration_steps']} steps per B)"
+        if best is None:
+            return f"fastest {where}: none, no batch size reached the target at every seed {how}{crit}"
+        near = [pb.batch_size for pb in self.per_b if pb is not best and pb.reached == pb.n
+                and pb.time_to_target is not None and pb.time_to_target <= NEAR * best.time_to_target]
+        tie = f", within {NEAR - 1:.0%}: B = {', '.join(map(str, near))}" if near else ""
+        return (f"fastest {where}: B = {best.batch_size}, {_seconds(best.time_to_target)} to target{tie} "
+                f"{how}{crit}")
+
     def lines(self) -> list[str]:
         m = self.meta
         seeds = sorted({r["seed"] for r in self.rows})
-        out = [f"sweep of {m.get('scenario')} ({m.get('problem')}): steps until the {m.get('on')} loss <= "
-               f"{_target_words(m.get('target', ''))}, lr rule {m.get('lr_rule')}, {len(seeds)} seed(s), "
-               f"{len(self.per_b)} batch sizes, max {m.get('max_steps')} steps",
-               f"{'B':>6} {'lr':>10} {'reached':>8} {'S (mean)':>10} {'E (mean)':>11} {'B_simple':>9} {'B_noise':>9}"]
+        on = str(m.get("on", ""))
+        until = (f"the {on.removesuffix('_acc')} accuracy >= {_target_words(m.get('target', ''))}"
+                 if on.endswith("_acc") else f"the {on} loss <= {_target_words(m.get('target', ''))}")
+        out = [f"sweep of {m.get('scenario')} ({m.get('problem')}): steps until {until}, lr rule {m.get('lr_rule')}, "
+               f"{len(seeds)} seed(s), {len(self.per_b)} batch sizes, max {m.get('max_steps')} steps",
+               f"{'B':>6} {'lr':>10} {'reached':>8} {'S (mean)':>10} {'E (mean)':>11} {'ms/step':>8} {'T (s)':>8} "
+               f"{'B_simple':>9} {'B_noise':>9}"]
         for pb in self.per_b:
             s = f"{pb.mean_steps:,.0f}" if pb.steps else "-"
             e = f"{pb.mean_samples:,.0f}" if pb.samples else "-"
+            ms = f"{pb.seconds_per_step * 1e3:.3g}" if pb.seconds_per_step is not None else "-"
+            t = f"{pb.time_to_target:.3g}" if pb.time_to_target is not None else "-"
             bs = f"{statistics.median(pb.b_simple):.3g}" if pb.b_simple else "-"
             bn = f"{statistics.median(pb.b_noise):.3g}" if pb.b_noise else "-"
             note = f"  ({pb.diverged} diverged)" if pb.diverged else ""
-            out.append(f"{pb.batch_size:>6} {pb.lr:>10.4g} {pb.reached:>5}/{pb.n:<2} {s:>10} {e:>11} {bs:>9} {bn:>9}{note}")
+            out.append(f"{pb.batch_size:>6} {pb.lr:>10.4g} {pb.reached:>5}/{pb.n:<2} {s:>10} {e:>11} {ms:>8} {t:>8} "
+                       f"{bs:>9} {bn:>9}{note}")
         f = self.fit
         if f.ok:
             line = (f"fit (S/S_min - 1)(E/E_min - 1) = 1: S_min = {f.s_min:,.1f} steps, E_min = {f.e_min:,.0f} examples, "
@@ -85,6 +127,9 @@ class Summary:
                 out.append(f"  caution: {f.reason}")
         else:
             out.append(f"no fit: {f.reason}")
+        out.append(self.fastest_line())
+        if any(pb.seconds_per_step is not None for pb in self.per_b):
+            out.append("  T = S x ms/step: this machine's seconds per training step at each B, timed after the tasks")
         n = sum(len(p.b_simple) for p in self.per_b)
         for name, v, what in (("B_simple", self.b_simple, "tr(Sigma)/|G|^2"),
                               ("B_noise", self.b_noise, "tr(H Sigma)/(G^T H G)")):
@@ -94,6 +139,12 @@ class Summary:
             if f.ok:
                 out.append(f"  B_crit / {name} = {f.b_crit / v:.2f}   (McCandlish et al. 2018: B_crit ~ B_noise)")
         return out
+
+
+def _seconds(v: float) -> str:
+    if v < 1:
+        return f"{v * 1e3:.3g} ms"
+    return f"{v:.3g} s" if v < 100 else f"{v:,.0f} s"
 
 
 def _target_words(text: str) -> str:
@@ -178,7 +229,8 @@ def summarize(rows: list[dict]) -> Summary:
         pb = PerB(b, kept[b], len(rs), len(ok), sum(bool(r["diverged"]) for r in rs),
                   [r["steps"] for r in ok], [r["samples"] for r in ok],
                   [r["b_simple"] for r in ok if finite(r["b_simple"])],
-                  [r["b_noise"] for r in ok if finite(r["b_noise"])])
+                  [r["b_noise"] for r in ok if finite(r["b_noise"])],
+                  next((r["seconds_per_step"] for r in rs if finite(r.get("seconds_per_step"))), None))
         per_b.append(pb)
         groups[b] = [(r["steps"], r["samples"]) for r in ok]
     S = [s for g in groups.values() for s, _ in g]

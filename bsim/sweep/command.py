@@ -28,8 +28,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("scenario", nargs="?", help="a bundled name (see `bsim scenarios`, sweep-*) or a TOML file")
     p.add_argument("--batch-sizes", metavar="LIST", help="e.g. 1,2,4,...,1024 (a progression) or 8,32,128")
     p.add_argument("--target", metavar="LOSS", help="train until the loss is at most this; opt+EPS: EPS above the "
-                   "loss at theta* of each seed (linear problems)")
-    p.add_argument("--on", choices=SWEEP_ON, help="which loss meets the target (default train)")
+                   "loss at theta* of each seed (linear problems); with --on train_acc|test_acc, the accuracy to "
+                   "reach (at least this fraction classified right, in (0, 1])")
+    p.add_argument("--on", choices=SWEEP_ON, help="which loss (or accuracy: classifiers) meets the target "
+                   "(default train)")
     p.add_argument("--seeds", type=int_at_least(1, f"an integer in 1..{MAX_SEEDS}", MAX_SEEDS), metavar="K",
                    help=f"seeds scenario seed .. seed+K-1, each its own data, start and sampling (default 1, at most {MAX_SEEDS})")
     p.add_argument("--seed", type=int_at_least(0, "an integer >= 0"), metavar="S", help="the first seed (default: the scenario's)")
@@ -45,6 +47,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--show", metavar="PATH.csv", help="show a saved sweep instead of running one")
     p.add_argument("--app", action="store_true", help="with --show: open the sweep screen of the app")
     p.add_argument("--no-plots", action="store_true", help="print the table and the fit, not the plots")
+    p.add_argument("--no-calibration", action="store_true",
+                   help="skip measuring this machine's seconds per step at each B (the time-to-target columns "
+                   "stay empty: a CSV that does not depend on the machine)")
 
 
 def _check_ray_address(addr: str) -> None:
@@ -83,8 +88,21 @@ def build_spec(args) -> SweepSpec:
     if sc.timeline:
         spec.warnings.append(f"the scenario's timeline ({len(sc.timeline)} events) is ignored: a sweep task "
                              f"keeps one batch size and lr")
+    _check_target_kind(spec)
     _check_problem(spec)
     return spec
+
+
+def _check_target_kind(spec: SweepSpec) -> None:
+    """An accuracy target is a fraction in (0, 1], never opt+EPS; a loss target is no accuracy's."""
+    if not spec.on_accuracy:
+        return
+    if spec.excess:
+        raise BsimInputError(f"--target {spec.target_text}: --on {spec.on} takes an accuracy to reach, not opt+EPS; "
+                             f"expected a fraction in (0, 1] such as 0.9")
+    if not 0 < spec.target <= 1:
+        raise BsimInputError(f"--target {spec.target:g}: --on {spec.on} takes an accuracy to reach; expected a "
+                             f"fraction in (0, 1] such as 0.9")
 
 
 def _check_problem(spec: SweepSpec) -> None:
@@ -99,6 +117,9 @@ def _check_problem(spec: SweepSpec) -> None:
         if big:
             raise BsimInputError(f"--batch-sizes: {big[0]} is above N = {p.n_train} (the training set); "
                                  f"expected batch sizes up to {p.n_train}")
+        if spec.on_accuracy:
+            _check_accuracy_start(spec, p, sim.theta, seed)
+            continue
         with torch.no_grad():
             start = p.train_loss(sim.theta) if spec.on == "train" else p.test_loss(sim.theta)
         if start is None:
@@ -117,6 +138,21 @@ def _check_problem(spec: SweepSpec) -> None:
                 raise BsimInputError(f"--target {spec.target_text}: no batch size can reach it: the lowest train loss "
                                      f"(at theta*, seed {seed}) is {best:.6g}; expected a target above it, "
                                      f"or opt+EPS")
+
+
+def _check_accuracy_start(spec: SweepSpec, problem, theta, seed: int) -> None:
+    """A classifier, a test set for test_acc, and a target above the accuracy at step 0."""
+    import torch
+    with torch.no_grad():
+        if problem.train_accuracy(theta) is None:
+            raise BsimInputError(f"--on {spec.on}: the {problem.kind} problem is not a classifier (no accuracy); "
+                                 f"expected --on train or test, or a logreg scenario")
+        start = problem.train_accuracy(theta) if spec.on == "train_acc" else problem.test_accuracy(theta)
+    if start is None:
+        raise BsimInputError("--on test_acc: the scenario has no test set; expected [problem] n_test > 0 or test_data")
+    if float(start) >= spec.target:
+        raise BsimInputError(f"--target {spec.target_text}: the {spec.on} is already {float(start):.4g} at step 0 "
+                             f"(seed {seed}); expected a target above it")
 
 
 def cmd_sweep(args) -> int | OpenSweepScreen:
@@ -148,8 +184,11 @@ def cmd_sweep(args) -> int | OpenSweepScreen:
     def terminated(signum, frame):     # a scheduler's SIGTERM ends the sweep as Ctrl-C does
         raise KeyboardInterrupt
     previous = signal.signal(signal.SIGTERM, terminated)
+    timing = False
     try:
         run_sweep(spec, out, workers=args.workers, use_ray=args.ray is not None, ray_address=args.ray or None)
+        timing = True
+        _calibrate(spec, out, skip=args.no_calibration)
     except SweepInterrupted as exc:
         print(f"bsim: {exc}; they are saved in {out}: run the same command to resume", file=sys.stderr)
         return 130
@@ -157,9 +196,31 @@ def cmd_sweep(args) -> int | OpenSweepScreen:
         print(f"bsim: {exc}; the finished tasks are saved in {out}: run the same command to resume",
               file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        if not timing:
+            raise
+        print(f"bsim: interrupted while timing steps; every task is saved in {out}, without its time to "
+              f"target: run the same command to time them", file=sys.stderr)
+        return 130
     finally:
         signal.signal(signal.SIGTERM, previous)
     return show(out, plots=not args.no_plots)
+
+
+def _calibrate(spec: SweepSpec, out: Path, skip: bool) -> None:
+    """Time a step at every batch size in the CSV on this machine (after the tasks, so none competes
+    with them) and write the time columns; empty ones with ``skip``."""
+    from bsim.sweep import state
+    from bsim.sweep.calibrate import ROUNDS, STEPS_PER_ROUND, calibrate, stamp
+    rows = state.read_rows(out)
+    sizes = sorted({r["batch_size"] for r in rows})
+    if skip:
+        cal = None
+    else:
+        print(f"bsim: calibrating this machine's seconds per step at {len(sizes)} batch sizes "
+              f"({ROUNDS} x {STEPS_PER_ROUND} steps each)", file=sys.stderr)
+        cal = calibrate(spec, sizes)
+    state.write_rows(out, stamp(rows, cal))
 
 
 @dataclass(frozen=True)

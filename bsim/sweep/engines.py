@@ -293,7 +293,8 @@ def run_sweep(spec: SweepSpec, out: str | Path, workers: int | None = None, ray_
         prog.update(skipped)
         for res in engine:
             state.write_curve(curves, res.task.name, res.curve)
-            rows.append({**res.row, **{k: state.parse_cell(k, v) for k, v in ident.items()}})
+            rows.append({**dict.fromkeys(state.COLUMNS), **res.row,
+                         **{k: state.parse_cell(k, v) for k, v in ident.items()}})
             state.write_rows(out, rows)
             ran += 1
             r = res.row

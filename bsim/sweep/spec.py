@@ -4,7 +4,8 @@ A task is one (batch size, seed, lr): train the scenario with that seed (its
 data, initial parameters and sampling all come from it) from step 0 until the
 loss reaches the target, or ``max_steps``. The target is a loss, or
 ``opt+EPS``: EPS above the loss at theta* of that seed's data (linear
-problems), so that every seed faces the same excess loss. The lr of a task follows the rule:
+problems), so that every seed faces the same excess loss; or, with ``on``
+train_acc or test_acc (classifiers), an accuracy to reach (>=). The lr of a task follows the rule:
 
 - none, linear, sqrt: lr = lr0 * 1, B / B0 or sqrt(B / B0) (bsim.lrscaling, the rule the app's lr scaling uses)
 - tuned:  every lr of a grid (default lr0 * 2^k, k = -3..3); the fit keeps, for
@@ -22,6 +23,7 @@ from bsim.lrscaling import scaled_lr
 from bsim.scenario import Scenario, scenario_to_toml
 
 DEFAULT_GRID_EXPONENTS = tuple(range(-3, 4))
+ACCURACY_ON = ("train_acc", "test_acc")     # targets that are an accuracy (the problem's accuracy method)
 
 
 @dataclass(frozen=True, order=True)
@@ -80,11 +82,16 @@ class SweepSpec:
         return hashlib.sha256(scenario_to_toml(sc).encode()).hexdigest()[:12]
 
     @property
+    def on_accuracy(self) -> bool:
+        """The target is an accuracy to reach (>=), not a loss to get under (<=)."""
+        return self.on in ACCURACY_ON
+
+    @property
     def target_text(self) -> str:
         return f"opt+{self.target!r}" if self.excess else repr(float(self.target))
 
     def target_for(self, problem) -> float:
-        """The loss a task must reach: the target, or the optimum's loss (train or test) + EPS."""
+        """The loss (or accuracy) a task must reach: the target, or the optimum's loss (train or test) + EPS."""
         if not self.excess:
             return self.target
         import torch

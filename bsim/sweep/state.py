@@ -21,11 +21,18 @@ TASK_COLUMNS = ("batch_size", "seed", "lr")
 RESULT_COLUMNS = ("reached", "diverged", "stop", "steps", "samples", "steps_run", "target_loss", "train_loss", "test_loss",
                   "b_simple", "b_noise", "check_every", "wall_s")
 IDENTITY_COLUMNS = ("target", "on", "lr_rule", "max_steps", "scenario", "problem", "scenario_hash")
-COLUMNS = TASK_COLUMNS + RESULT_COLUMNS + IDENTITY_COLUMNS
+#: added later, after the rest (a CSV without them still reads and resumes: readers select columns by name):
+#: the accuracies where the task stopped (classifiers), and the time to target from this machine's
+#: calibrated seconds per step at the task's B (bsim.sweep.calibrate; empty with --no-calibration)
+LATER_COLUMNS = ("train_acc", "test_acc", "seconds_per_step", "time_to_target", "calibration_device",
+                 "calibration_steps")
+COLUMNS = TASK_COLUMNS + RESULT_COLUMNS + IDENTITY_COLUMNS + LATER_COLUMNS
+REQUIRED_COLUMNS = TASK_COLUMNS + RESULT_COLUMNS + IDENTITY_COLUMNS
 CURVE_COLUMNS = ("step", "samples", "train_loss", "test_loss", "b_simple", "b_noise")
 
-_INT = {"batch_size", "seed", "steps", "samples", "steps_run", "check_every", "max_steps"}
-_FLOAT = {"lr", "target_loss", "train_loss", "test_loss", "b_simple", "b_noise", "wall_s"}
+_INT = {"batch_size", "seed", "steps", "samples", "steps_run", "check_every", "max_steps", "calibration_steps"}
+_FLOAT = {"lr", "target_loss", "train_loss", "test_loss", "b_simple", "b_noise", "wall_s", "train_acc", "test_acc",
+          "seconds_per_step", "time_to_target"}
 _BOOL = {"reached", "diverged"}
 
 
@@ -86,19 +93,21 @@ def write_rows(path: str | Path, rows: list[dict]) -> None:
 
 
 def read_rows(path: str | Path) -> list[dict]:
-    """The rows of a sweep CSV; a BsimInputError naming the file and line when it is not one."""
+    """The rows of a sweep CSV (every column of COLUMNS; a LATER_COLUMNS one the file lacks is None);
+    a BsimInputError naming the file and line when it is not one. Columns are selected by name."""
     p = Path(path)
     text = read_user_text(p, "a sweep CSV written by `bsim sweep --out`")
     reader = csv.reader(io.StringIO(text))
     header = next(reader, None)
-    if header is None or tuple(header) != COLUMNS:
+    if header is None or not set(REQUIRED_COLUMNS) <= set(header) or len(set(header)) != len(header):
         raise BsimInputError(f"{p}:1: not a bsim sweep CSV; expected the header {','.join(COLUMNS)}")
+    known = [(i, c) for i, c in enumerate(header) if c in COLUMNS]
     rows = []
     for n, rec in enumerate(reader, start=2):
-        if len(rec) != len(COLUMNS):
-            raise BsimInputError(f"{p}:{n}: got {len(rec)} cells, expected {len(COLUMNS)}")
+        if len(rec) != len(header):
+            raise BsimInputError(f"{p}:{n}: got {len(rec)} cells, expected {len(header)}")
         try:
-            rows.append({c: parse_cell(c, v) for c, v in zip(COLUMNS, rec)})
+            rows.append({**dict.fromkeys(LATER_COLUMNS), **{c: parse_cell(c, rec[i]) for i, c in known}})
         except ValueError:
             raise BsimInputError(f"{p}:{n}: a cell is not of its column's type (numbers, true/false)") from None
     return rows

@@ -10,6 +10,9 @@ How the target is checked (S = the first step whose parameters have loss <= targ
   evaluations), so S is a step where the loss crosses the target, exact when
   the loss falls monotonically within that quarter epoch.
 E = the examples seen in those S steps.
+With ``on`` train_acc or test_acc (classifiers), S is the first step whose
+parameters classify at least the target fraction right: the problem's own
+accuracy method, over the same 64 stored vectors at once (torch.vmap).
 
 A task stops at the target, at a divergence, at ``max_steps``, or on a
 plateau: at every doubling of its steps from 1024 on, if the best loss of the
@@ -67,6 +70,22 @@ def batched_loss(problem, thetas: list[torch.Tensor], which: str) -> torch.Tenso
         return torch.stack([problem.loss(t, X, y) for t in thetas])
 
 
+def batched_accuracy(problem, thetas: list[torch.Tensor], which: str) -> torch.Tensor | None:
+    """The fraction of the train or test set each parameter vector classifies right: the problem's own
+    ``accuracy``, vectorised over the vectors with torch.vmap (a loop where vmap cannot trace it).
+    None: no such set, or the problem is not a classifier."""
+    X, y = (problem.X, problem.y) if which == "train" else (problem.X_test, problem.y_test)
+    if X is None or X.shape[0] == 0:
+        return None
+    with torch.no_grad():
+        if problem.accuracy(thetas[0], X, y) is None:
+            return None
+        try:
+            return torch.vmap(lambda theta: problem.accuracy(theta, X, y))(torch.stack(thetas))
+        except RuntimeError:
+            return torch.stack([problem.accuracy(t, X, y) for t in thetas])
+
+
 def plateaued(history: list[tuple[int, float]], step: int, target: float) -> bool:
     """The best loss of steps (step/2, step] closed < PLATEAU_PROGRESS of the gap left after steps <= step/2."""
     half = step // 2
@@ -105,11 +124,14 @@ class _Run:
         self.linear = self.p.kind in ("linreg", "logreg")
         self.every = check_interval(self.p.kind, self.p.n_train, self.sim.batch_size)
         self.curve = _Curve()
-        self.history: list[tuple[int, float]] = []    # (step, loss on the target's set)
+        # (step, the value checked): the loss on the target's set, or minus the accuracy (lower is better
+        # either way, so that the target check and the plateau rule read the same)
+        self.history: list[tuple[int, float]] = []
         self.samples = 0
         self.hit: tuple[int, int, torch.Tensor] | None = None
         self.stop = ""
         self.target = spec.target_for(self.p)
+        self.goal = -self.target if spec.on_accuracy else self.target     # reached when the value is <= goal
 
     def losses(self, theta) -> tuple[float, float | None]:
         with torch.no_grad():
@@ -119,14 +141,25 @@ class _Run:
     def scales(self, theta) -> tuple:
         return noise_scales(self.p, theta) if self.linear else (None, None)
 
-    def on(self, tr, te):
+    def checked(self, thetas, tr, te) -> list[float]:
+        """The values the target is checked on (lower is better): the losses ``tr`` or ``te`` already
+        computed for ``thetas``, or minus their accuracies."""
+        if self.spec.on_accuracy:
+            return [-v for v in batched_accuracy(self.p, thetas, self.spec.on.removesuffix("_acc")).tolist()]
         return tr if self.spec.on == "train" else te
+
+    def value(self, theta) -> float:
+        """The value checked for one parameter vector (one evaluation, on the target's set only)."""
+        if self.spec.on_accuracy:
+            return -float(batched_accuracy(self.p, [theta], self.spec.on.removesuffix("_acc"))[0])
+        return float(batched_loss(self.p, [theta], self.spec.on)[0])
 
     def start(self) -> None:
         tr, te = self.losses(self.sim.theta)
         self.curve.add(0, 0, tr, te, self.scales(self.sim.theta))
-        self.history.append((0, self.on(tr, te)))
-        if self.on(tr, te) <= self.target:
+        v = self.checked([self.sim.theta], [tr], [te])[0]
+        self.history.append((0, v))
+        if v <= self.goal:
             self.hit = (0, 0, self.sim.theta)
 
     def chunk(self) -> bool:
@@ -149,7 +182,7 @@ class _Run:
             self.stop = "diverged"
         elif sim.step_count >= spec.max_steps:
             self.stop = "max_steps"
-        elif self._milestone(first, sim.step_count) and plateaued(self.history, sim.step_count, self.target):
+        elif self._milestone(first, sim.step_count) and plateaued(self.history, sim.step_count, self.goal):
             self.stop = "plateau"
         return not self.stop
 
@@ -167,8 +200,8 @@ class _Run:
         tr = batched_loss(self.p, thetas, "train").tolist()
         te_t = batched_loss(self.p, thetas, "test")
         te = te_t.tolist() if te_t is not None else [None] * len(thetas)
-        on = tr if self.spec.on == "train" else te
-        hit = next((i for i, v in enumerate(on) if v <= self.target), None)
+        on = self.checked(thetas, tr, te)
+        hit = next((i for i, v in enumerate(on) if v <= self.goal), None)
         for i in range(len(thetas) if hit is None else hit + 1):
             self.history.append((first + i + 1, on[i]))
             if self.curve.wants(first + i + 1) or i == hit:
@@ -178,23 +211,27 @@ class _Run:
 
     def _check_sparse(self, first, thetas, cum) -> None:
         tr, te = self.losses(thetas[-1])
-        v, step = self.on(tr, te), first + len(thetas)
-        if v <= self.target:
-            lo, hi = -1, len(thetas) - 1     # above the target at lo (the previous check), at or below at hi
+        v, step = self.checked(thetas[-1:], [tr], [te])[0], first + len(thetas)
+        if v <= self.goal:
+            lo, hi = -1, len(thetas) - 1     # above the goal at lo (the previous check), at or below at hi
             while hi - lo > 1:
                 mid = (lo + hi) // 2
-                if float(batched_loss(self.p, [thetas[mid]], self.spec.on)[0]) <= self.target:
+                if self.value(thetas[mid]) <= self.goal:
                     hi = mid
                 else:
                     lo = mid
             self.hit = (first + hi + 1, cum[hi], thetas[hi])
             tr, te = self.losses(thetas[hi])
             self.curve.add(first + hi + 1, cum[hi], tr, te)
-            self.history.append((first + hi + 1, self.on(tr, te)))
+            self.history.append((first + hi + 1, self.checked([thetas[hi]], [tr], [te])[0]))
             return
         self.history.append((step, v))
         if self.curve.wants(step):
             self.curve.add(step, cum[-1], tr, te)
+
+    def accuracy(self, theta, which: str) -> float | None:
+        acc = batched_accuracy(self.p, [theta], which)
+        return None if acc is None else float(acc[0])
 
     def result(self, t0: float) -> TaskResult:
         reached = self.hit is not None
@@ -209,8 +246,10 @@ class _Run:
             "batch_size": self.task.batch_size, "seed": self.task.seed, "lr": self.task.lr,
             "reached": reached, "diverged": diverged, "stop": self.stop,
             "steps": self.hit[0] if reached else None, "samples": self.hit[1] if reached else None,
-            "steps_run": steps_run, "target_loss": self.target, "train_loss": tr, "test_loss": te,
+            "steps_run": steps_run, "target_loss": None if self.spec.on_accuracy else self.target,
+            "train_loss": tr, "test_loss": te,
             "b_simple": bs, "b_noise": bn, "check_every": self.every, "wall_s": time.perf_counter() - t0,
+            "train_acc": self.accuracy(theta, "train"), "test_acc": self.accuracy(theta, "test"),
         }
         # NaN (a diverged run's leftovers) is written as an empty cell, so rows compare equal
         row = {k: None if isinstance(v, float) and math.isnan(v) else v for k, v in row.items()}

@@ -10,11 +10,11 @@ from bsim.app.widgets.panel import Panel, text_strip, wrap
 
 #: labels of the narrow counters (80 and 100 columns), each at most NARROW_LABEL - 1 cells
 SHORT = {"batch size": "B", "samples/s": "smpl/s", "temperature": "temp", "momentum": "momentum",
-         "lr scaling": "scaling"}
+         "lr scaling": "scaling", "train acc": "trn acc", "test acc": "test acc"}
 NARROW_LABEL = 9
 #: the rows a short panel keeps, in this order of importance (the speed: a teacher sets the pace)
 KEEP = ("step", "", "batch size", "lr", "lr scaling", "momentum", "sampling", "speed", "status", "B_simple",
-        "steps/s", "samples", "device")
+        "train acc", "test acc", "steps/s", "samples", "device")
 
 
 def speed_text(speed, narrow: bool = False) -> str:
@@ -22,6 +22,18 @@ def speed_text(speed, narrow: bool = False) -> str:
     if speed is None:
         return "max  < >"
     return f"≤{speed:,}/s  < >" if narrow else f"≤{speed:,} steps/s  < >"
+
+
+def accuracy_rows(f, narrow: bool = False) -> list[tuple[str, str, str | None]]:
+    """Train and test accuracy (classifiers only: the frame's train_acc, test_acc), as percentages,
+    marked measured: the fraction of the whole set classified right at the current parameters."""
+    if f.train_acc is None:
+        return []
+    tag = " meas" if narrow else "  measured"
+    rows = [("train acc", f"{100 * f.train_acc:.1f}%{tag}", None)]
+    if f.test_acc is not None:
+        rows.append(("test acc", f"{100 * f.test_acc:.1f}%{tag}", None))
+    return rows
 
 
 class CountersPanel(Panel):
@@ -86,6 +98,7 @@ class CountersPanel(Panel):
             rows.append(("B_simple", num(f.stats.noise_scale_smoothed), "purple"))
         if f.temperature is not None:   # lr (N/B - 1)/(1 - m) of the settings in force (Smith & Le 2017)
             rows.append(("temperature", num(f.temperature), None))
+        rows += accuracy_rows(f, narrow)
         return rows
 
     def build(self, width: int, height: int):
