@@ -151,3 +151,42 @@ def test_interrupted_race_keeps_each_lanes_row_at_the_step_it_reached(tmp_path):
         assert 0 < lane.steps < 1000 and rows[-1][0] == str(lane.steps)
         code, single = _single(tmp_path, "default", lane.batch_size, lane.steps, ["--every", "10"])
         assert rows == single[1:]
+
+
+def test_a_lane_under_an_lr_rule_is_bsim_run_at_its_scaled_lr(tmp_path):
+    out = tmp_path / "race.csv"
+    assert main(["race", "default", "--batch-sizes", "8,64", "--lr-rule", "sqrt", "--headless", "--no-timing",
+                 "--steps", "25", "--metrics", str(out)]) == 0
+    _, lanes = _lanes(out)
+    lr = 0.05 * (64 / 8) ** 0.5          # lr0 sqrt(B / B0), B0 = 8 the scenario's batch size
+    code, single = _single(tmp_path, "default", 64, 25, ["--lr", repr(lr)])
+    assert code == 0 and lanes[64] == single[1:]
+    assert float(lanes[64][0][4]) == lr and float(lanes[8][0][4]) == 0.05
+
+
+def test_the_screens_recording_replays_headless_to_where_each_lane_stood(tmp_path, capsys):
+    from bsim.controls import Step, ToggleRecording
+    from bsim.race.controls import AddLane
+    from bsim.race.race import Race
+    from bsim.race.runner import RaceRunner
+    from bsim.scenario import find_scenario
+
+    rec = tmp_path / "screen.toml"
+    race = Race(find_scenario("default"), [8, 64])
+    runner = RaceRunner(race, threaded=False, paused=True)
+    runner.start()
+    runner.submit(Step())
+    runner.submit(AddLane(32))
+    runner.submit(ToggleRecording(str(rec)))
+    assert runner.latest.runner.recording == str(rec)
+    runner.submit(Step())
+    runner.submit(Step())
+    runner.stop()                          # a recording in progress is written where the race stands
+    assert runner.recording is None
+    reached = [lane.steps for lane in race.lanes]
+    out = tmp_path / "replay.csv"
+    capsys.readouterr()
+    assert main(["replay", str(rec), "--headless", "--no-timing", "--metrics", str(out)]) == 0
+    assert "warning" not in capsys.readouterr().err        # every lane's check matched
+    _, lanes = _lanes(out)
+    assert [int(rows[-1][0]) for rows in lanes.values()] == reached and list(lanes) == [8, 64, 32]
