@@ -92,10 +92,13 @@ def test_timing_gives_each_lane_its_own_rate(tmp_path):
 
 
 def test_a_diverged_lane_stops_with_exit_3_and_its_rows_are_the_single_runs(tmp_path):
-    out = tmp_path / "race.csv"
+    out, rec, again = tmp_path / "race.csv", tmp_path / "race.toml", tmp_path / "again.csv"
     code = main(["race", "default", "--batch-sizes", "8,1024", "--lr-rule", "linear", "--by", "steps",
-                 "--headless", "--no-timing", "--steps", "400", "--every", "10", "--metrics", str(out)])
+                 "--headless", "--no-timing", "--steps", "400", "--every", "10", "--metrics", str(out),
+                 "--record", str(rec)])
     assert code == 3
+    assert main(["replay", str(rec), "--headless", "--no-timing", "--every", "10", "--metrics", str(again)]) == 3
+    assert again.read_bytes() == out.read_bytes()
     _, lanes = _lanes(out)
     assert lanes[8][-1][0] == "400"
     assert 0 < int(lanes[1024][-1][0]) < 400
