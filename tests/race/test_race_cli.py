@@ -193,3 +193,14 @@ def test_the_screens_recording_replays_headless_to_where_each_lane_stood(tmp_pat
     assert "warning" not in capsys.readouterr().err        # every lane's check matched
     _, lanes = _lanes(out)
     assert [int(rows[-1][0]) for rows in lanes.values()] == reached and list(lanes) == [8, 64, 32]
+
+
+def test_a_single_run_of_a_race_recording_records_a_single_run(tmp_path):
+    rec, single = tmp_path / "race.toml", tmp_path / "single.toml"
+    assert main(["race", "default", "--batch-sizes", "8,64", "--headless", "--no-timing", "--steps", "5",
+                 "--metrics", str(tmp_path / "a.csv"), "--record", str(rec)]) == 0
+    assert main(["run", str(rec), "--headless", "--no-timing", "--steps", "5", "--metrics", str(tmp_path / "b.csv"),
+                 "--record", str(single)]) == 0
+    assert "[race]" not in single.read_text()
+    assert main(["replay", str(single), "--headless", "--no-timing", "--metrics", str(tmp_path / "c.csv")]) == 0
+    assert (tmp_path / "c.csv").read_bytes() == (tmp_path / "b.csv").read_bytes()
