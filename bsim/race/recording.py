@@ -30,7 +30,7 @@ from pathlib import Path
 
 from bsim import __version__
 from bsim.atomic import atomic_open
-from bsim.errors import BsimInputError
+from bsim.errors import BsimInputError, quote
 from bsim.race.race import Race
 from bsim.recording import _portable, check_of, data_sha256
 from bsim.scenario import RECORDING_FORMAT, Scenario, scenario_to_toml
@@ -82,8 +82,9 @@ def race_from_recording(sc: Scenario, chains: int | None = None, device=None) ->
                 chains=table["chains"] if chains is None else chains, device=device)
     got = [lane.batch_size for lane in race.lanes]
     if got != list(table["batch_sizes"]):
-        raise BsimInputError(f"{sc.path}: [race] batch_sizes {table['batch_sizes']} clamp to {got} (N = "
-                             f"{race.n_train}); expected batch sizes up to N (was the data file changed?)")
+        big = next(b for b in table["batch_sizes"] if b > race.n_train)
+        raise BsimInputError(f"{sc.where('batch_sizes', 'race') or sc.path}: race.batch_sizes: {quote(big)} is above "
+                             f"N = {race.n_train}; expected batch sizes up to N (was the data file changed?)")
     # a lane that had diverged replays the step that failed too (it fails again: no row, as recorded)
     diverged = table.get("lane_diverged", [False] * len(got))
     race.set_lane_steps([n + 1 if failed else n for n, failed in zip(table["lane_steps"], diverged)])
