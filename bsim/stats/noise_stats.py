@@ -156,6 +156,8 @@ class NoiseStats:
         take ceil((N - pos) / B) more steps (floor with drop_last, which skips the remainder).
         """
         samp = sim.sampler
+        if getattr(self.strategy, "balls", None) is None:
+            return None                    # no prediction of the ball (the LSTM): nothing assumes whole epochs
         if sim.sampling != "shuffle" or samp.batch_in_epoch == 1:
             return None                    # this step began an epoch: whole epochs at one B from here
         segments = self.log.segments
