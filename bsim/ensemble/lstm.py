@@ -109,7 +109,7 @@ class _Saved:
                                self.z[:, t + 1, :, :H], self.r[t], self.f[t], q, part.view(K, B, 4 * H),
                                *q.split(H, dim=-1)))
         # constants as 0-dim tensors: a Python number is wrapped into a new tensor at every call
-        self.one, self.two, self.four, self.half = (torch.tensor(v, **new) for v in (1.0, 2.0, 4.0, 0.5))
+        self.minus_one, self.minus_two, self.four, self.half = (torch.tensor(v, **new) for v in (-1.0, -2.0, 4.0, 0.5))
 
 
 def _saved(work: dict | None, H: int, K: int, B: int, T: int, like: torch.Tensor) -> _Saved:
@@ -135,14 +135,14 @@ def batch_grads(problem, theta: torch.Tensor, x: torch.Tensor, y: torch.Tensor, 
         torch.mul(w_hh, scale[:, None], out=sv.w_hh2)
         sv.x_cols.copy_(x.transpose(1, 2))
         sv.ring0_c.zero_()
-        one, two, four, w_aug = sv.one, sv.two, sv.four, sv.w_aug
+        minus_one, minus_two, four, w_aug = sv.minus_one, sv.minus_two, sv.four, sv.w_aug
         for z, s, i, f, sg, o, g2, c_prev, i4, tc, c, h, r, f_kept, q, partners, *_ in sv.steps:
             torch.bmm(z, w_aug, out=s).sigmoid_()
-            torch.mul(sg, four, out=g2).sub_(two)             # 2 g = 4 sigmoid(2 a_g) - 2
+            torch.add(minus_two, sg, alpha=4, out=g2)         # 2 g = 4 sigmoid(2 a_g) - 2
             torch.mul(i, four, out=i4)
             torch.mul(f, c_prev, out=c).addcmul_(i, g2)       # c' = f c'_{t-1} + i (2 g)
             f_kept.copy_(f)
-            torch.sigmoid(c, out=tc).add_(tc).sub_(one)        # tanh c = 2 sigmoid(c') - 1
+            torch.add(minus_one, torch.sigmoid(c, out=tc), alpha=2, out=tc)   # tanh c = 2 sigmoid(c') - 1
             torch.mul(o, tc, out=h)
             torch.addcmul(o, h, tc, value=-1, out=r)           # o (1 - tanh^2 c)
             torch.addcmul(s, s, s, value=-1, out=q).mul_(partners)   # s (1 - s) * partners
