@@ -54,6 +54,18 @@ class Reset:
 
 
 @dataclass(frozen=True)
+class SetChains:
+    """Rebuild the ensemble with ``chains`` chains from this step (1 removes it; bsim.ensemble.rebuild).
+
+    Chain 0 is the run: its trajectory and its own columns never depend on it. Recorded and
+    replayed like the other settings (event key ``chains``), so that a replay rebuilds the
+    chains at the same step and the chains' columns come out as recorded.
+    """
+
+    chains: int
+
+
+@dataclass(frozen=True)
 class SwitchProblem:
     kind: str
 
@@ -91,8 +103,17 @@ class CycleMomentum:
     """The next momentum of MOMENTA above the one in force, back to 0 after 0.9 (``m``)."""
 
 
-Action = SetBatchSize | SetLR | SetLRScaling | SetMomentum | SetSampling | Reset | SwitchProblem
-RelativeAction = ScaleBatchSize | ScaleLR | CycleSampling | CycleLRScaling | CycleMomentum
+#: the chain counts ``e`` cycles through (1: the run alone)
+CHAIN_COUNTS: tuple[int, ...] = (1, 64, 256, 1024)
+
+
+@dataclass(frozen=True)
+class CycleChains:
+    """The next of CHAIN_COUNTS above the chain count in force, back to 1 after 1024 (``e``)."""
+
+
+Action = SetBatchSize | SetLR | SetLRScaling | SetMomentum | SetSampling | Reset | SwitchProblem | SetChains
+RelativeAction = ScaleBatchSize | ScaleLR | CycleSampling | CycleLRScaling | CycleMomentum | CycleChains
 
 
 class Setting(NamedTuple):
@@ -113,10 +134,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("lr_scaling", SetLRScaling, "mode", "set_lr_scaling"),
     Setting("batch_size", SetBatchSize, "batch_size", "set_batch_size"),
     Setting("lr", SetLR, "lr", "set_lr"),
+    Setting("chains", SetChains, "chains", "set_chains"),   # last: the chains start from the event's settings
 )
 BY_ACTION: dict[type, Setting] = {s.action: s for s in SETTINGS}
 SETTING_ACTIONS: tuple[type, ...] = tuple(BY_ACTION) + (ScaleBatchSize, ScaleLR, CycleSampling, CycleLRScaling,
-                                                        CycleMomentum)
+                                                        CycleMomentum, CycleChains)
 
 
 def event_actions(ev) -> list[Action]:
@@ -151,7 +173,7 @@ def dispatch(action) -> tuple[str, tuple]:
 def absolute(action, settings):
     """A relative action made absolute against the settings in force; absolute actions pass through.
 
-    ``settings`` has the simulation's batch_size, lr, n_train, sampling, lr_scaling and momentum.
+    ``settings`` has the simulation's batch_size, lr, n_train, sampling, lr_scaling, momentum and chains.
     ``[`` at B = 1 and ``]`` at B = N change nothing: an ActionError says so.
     """
     if isinstance(action, ScaleBatchSize):
@@ -170,6 +192,8 @@ def absolute(action, settings):
     if isinstance(action, CycleMomentum):
         # a momentum typed with M (0.7) goes on to the next of MOMENTA above it (0.9)
         return SetMomentum(next((m for m in MOMENTA if m > settings.momentum), MOMENTA[0]))
+    if isinstance(action, CycleChains):
+        return SetChains(next((k for k in CHAIN_COUNTS if k > settings.chains), CHAIN_COUNTS[0]))
     return action
 
 

@@ -109,21 +109,6 @@ class DataRequest:
     points: int = 200
 
 
-#: the chain counts ``e`` cycles through (1: the run alone)
-CHAIN_COUNTS: tuple[int, ...] = (1, 64, 256, 1024)
-
-
-@dataclass(frozen=True)
-class SetChains:
-    """Rebuild the ensemble with ``chains`` chains at the current step (e; 1 removes it).
-
-    A control, not a setting action: chain 0 is the run, so its trajectory, its
-    metrics columns and a recording's timeline do not depend on it.
-    """
-
-    chains: int | None = None     # None: the next of CHAIN_COUNTS after the count in force
-
-
 @dataclass
 class RunnerState:
     """What a view needs to know about the runner (sent in ``frame.runner``)."""

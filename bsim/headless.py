@@ -217,7 +217,7 @@ class HeadlessRun:
         self.done = 0
         self.last_row_step: int | None = None    # None: no row yet (the header only)
         self._writer = csv.writer(fh, lineterminator="\n")
-        self.columns = csv_columns(sim.scenario.chains)   # the chains' columns with an ensemble
+        self.columns = csv_columns(sim.scenario.most_chains())   # the chains' columns with an ensemble
         self._flush_at = time.monotonic() + FLUSH_EVERY
 
     def _row(self) -> None:

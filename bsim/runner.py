@@ -19,10 +19,10 @@ import time
 from pathlib import Path
 from collections.abc import Callable
 
-from bsim.actions import SETTING_ACTIONS, ActionError, PausePoint, Reset, SwitchProblem, absolute
+from bsim.actions import SETTING_ACTIONS, ActionError, PausePoint, Reset, SetChains, SwitchProblem, absolute
 from bsim.controls import (
-    AddCaption, DataRequest, Faster, JumpToCaption, Pause, PlaneRequest, Probe, Resume, RunnerState, SetChains,
-    Slower, Step, ToggleRecording, TogglePause, next_speed, speed_text,
+    AddCaption, DataRequest, Faster, JumpToCaption, Pause, PlaneRequest, Probe, Resume, RunnerState, Slower, Step,
+    ToggleRecording, TogglePause, next_speed, speed_text,
 )
 from bsim.dataview import data_view
 from bsim.frame import Frame
@@ -73,10 +73,9 @@ class Runner:
             Pause: self._pause, Resume: self._resume, TogglePause: self._toggle_pause, Step: self._one_step_paused,
             Faster: self._change_speed, Slower: self._change_speed, ToggleRecording: self._toggle_recording,
             AddCaption: self._add_caption, JumpToCaption: self._jump, Probe: self._probe,
-            PlaneRequest: self._plane_request, SetChains: self._set_chains, DataRequest: self._data_request,
+            PlaneRequest: self._plane_request, DataRequest: self._data_request,
         }
         self._data_req: DataRequest | None = None
-        self._chains_since: int | None = None
         #: set by a screen while it draws the frame that answers a key: the thread then leaves the
         #: GIL to it (up to ``max_yield`` s), so the key's effect is not drawn behind training steps
         self.ui_busy = threading.Event()
@@ -288,7 +287,7 @@ class Runner:
         """Apply a setting action to the state it reaches; the absolute action that ran is logged."""
         sim = self.sim
         action = absolute(item, sim)
-        if self.replay:
+        if self.replay and not isinstance(action, SetChains):   # the chains leave the run (chain 0) as it is
             self._take_over()
         notice = sim.apply(action)
         self._log(action)
@@ -407,12 +406,6 @@ class Runner:
                                 f"mean |g_B - G|^2 = {res.grad_noise_mean:.4g} ± {res.grad_noise_se:.2g}, {pred}")
         self._publish()
 
-    def _set_chains(self, item: SetChains) -> None:
-        """Rebuild the ensemble at the current step (bsim.ensemble.rebuild); a notice says so."""
-        from bsim.ensemble import rebuild
-        self.on_event("notice", rebuild(self.sim, item.chains))
-        self._chains_since = self.sim.tick
-
     def _data_request(self, item: DataRequest) -> None:
         self._data_req = item if item.on else None
 
@@ -429,7 +422,7 @@ class Runner:
             recording=str(self.recorder.path) if self.recorder is not None else None,
             replay=self.replay, timeline_left=sim.timeline.left(sim.tick),
             next_caption_at=sim.timeline.next_caption_at(sim.tick), caption=self._caption, plane=self._plane,
-            chains_since=self._chains_since,
+            chains_since=sim.chains_since,
             data=data_view(sim.problem, sim.theta, self._data_req.points) if self._data_req else None,
         )
 

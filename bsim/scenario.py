@@ -73,6 +73,7 @@ class Event:
     reset: bool = False
     pause: bool = False
     caption: str | None = None
+    chains: int | None = None     # rebuild the ensemble with K chains from this step (1: the run alone)
 
 
 @dataclass
@@ -115,6 +116,10 @@ class Scenario:
         if line is None or (value is not None and toml_value(value) not in loc.lines[line - 1]):
             return None
         return f"{self.path}:{line}"
+
+    def most_chains(self) -> int:
+        """The largest chain count of the run: ``chains`` and the timeline's (the CSV's chains columns)."""
+        return max([self.chains] + [ev.chains for ev in self.timeline if ev.chains])
 
     def resolved_dtype(self) -> str:
         if self.dtype != "auto":
@@ -192,6 +197,7 @@ EVENT_RULES: dict[str, Rule] = {
     "reset": ((bool,), None, "true or false"),
     "pause": ((bool,), None, "true or false"),
     "caption": ((str,), None, "a string"),
+    "chains": TOP_RULES["chains"],
 }
 
 

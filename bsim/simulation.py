@@ -65,7 +65,8 @@ class Simulation:
             from bsim.stats import NoiseStats
             self.noise_stats = NoiseStats(self)
         self.ensemble = None   # bsim.ensemble.Ensemble: chains 1..K-1 beside this run (chain 0) when chains > 1
-        if self.scenario.chains != 1:
+        self.chains_since: int | None = None   # the tick of the last rebuild of the ensemble (SetChains)
+        if self.scenario.chains != 1 or any(ev.chains for ev in self.scenario.timeline):
             from bsim.ensemble import attach
             self.ensemble = attach(self)
         self.timeline = Timeline(self.scenario.timeline)
@@ -182,7 +183,10 @@ class Simulation:
         """Apply the timeline's events due now; their notices wait in ``notices`` (see ``take_notices``)."""
         for ev in self.timeline.due(self.tick):
             for action in event_actions(ev):
-                self.notices.append(self.apply(action))
+                try:
+                    self.notices.append(self.apply(action))
+                except ActionError as exc:   # chains that do not fit in memory: the run goes on without them
+                    self.notices.append(str(exc))
             if ev.caption:
                 self.captions.append((self.tick, ev.caption))
 
@@ -241,6 +245,21 @@ class Simulation:
         self.sampling = mode
         self.sampler.set_mode(mode)
         return f"sampling {old} -> {mode}"
+
+    @property
+    def chains(self) -> int:
+        """The chain count in force (1: the run alone)."""
+        return self.ensemble.chains if self.ensemble is not None else 1
+
+    def set_chains(self, chains: int) -> str:
+        """Rebuild the ensemble with ``chains`` chains from this step (``bsim.ensemble.rebuild``; 1 removes it)."""
+        from bsim.ensemble import rebuild
+        try:
+            notice = rebuild(self, chains)
+        except BsimInputError as exc:
+            raise ActionError(str(exc)) from None
+        self.chains_since = self.tick
+        return notice
 
     def reset(self) -> str:
         """Parameters and counters back to the start; the current settings stay."""

@@ -20,7 +20,7 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
-from bsim import controls
+from bsim import actions, controls
 from bsim.runner import Runner
 from bsim.app import themes
 from bsim.app.commands import PRESETS
@@ -302,7 +302,7 @@ class BsimApp(SettingKeys, App):
 
     def action_cycle_chains(self) -> None:
         """The next ensemble size of CHAIN_COUNTS, rebuilt at the current step (the runner applies it)."""
-        self.send(controls.SetChains())
+        self.send(actions.CycleChains())
 
     def action_toggle_data(self) -> None:
         """Swap the data panel and the gradient panel; the runner sends the data only while it is shown."""

@@ -196,7 +196,7 @@ def rebuild(sim, chains: int | None = None) -> str:
     Too many chains for memory: BsimInputError (the run is untouched).
     """
     if chains is None:
-        from bsim.controls import CHAIN_COUNTS
+        from bsim.actions import CHAIN_COUNTS
         now = sim.ensemble.chains if sim.ensemble is not None else 1
         chains = next((k for k in CHAIN_COUNTS if k > now), CHAIN_COUNTS[0])
     if isinstance(chains, bool) or not isinstance(chains, int) or chains < 1:
@@ -215,11 +215,18 @@ def attach(sim) -> Ensemble | None:
     """The ensemble of the scenario's ``chains`` (None for K = 1).
 
     Bad K (below 1, or more than memory allows as estimated) is a BsimInputError
-    naming the scenario file and line, or the --chains flag.
+    naming the scenario file and line, or the --chains flag; so is a timeline
+    event's ``chains`` that would not fit.
     """
     chains = sim.scenario.chains
     where = sim.scenario.where("chains", value=chains)
     label = f"{where}: chains = {chains}" if where else f"--chains {chains}"
     if isinstance(chains, bool) or not isinstance(chains, int) or chains < 1:
         raise BsimInputError(f"{label}: expected an integer >= 1")
+    for ev in sim.scenario.timeline:   # the timeline's rebuilds, estimated now (on the problem the run starts with)
+        error = memory_problem(sim.problem, ev.chains, _max_batch_size(sim.scenario, sim.n_train),
+                               sim.device) if ev.chains and ev.chains > 1 else None
+        if error:
+            raise BsimInputError(f"{sim.scenario.path or 'the timeline'}: the event at step {ev.at}: "
+                                 f"chains = {ev.chains}: {error}")
     return Ensemble(sim, chains, where=label) if chains > 1 else None

@@ -3,14 +3,27 @@
 theta is (K, P) in the problem's flat layout (torch.nn.LSTM's: gates i, f,
 g, o; two biases; a linear read-out). Forward, per time step t:
   a_t = x_t w_ih + b_ih + b_hh + h_{t-1} W_hh^T,   i, f, o = sigmoid(a),  g = tanh(a_g)
-  c_t = f c_{t-1} + i g,   h_t = o tanh(c_t);   f(x) = h_T . w_out + b_out
-(inside, the gates run i, f, o, g and tanh is computed as 2 sigmoid(2 z) - 1). The loss
-of chain k on its batch is L_k = (1/2B) sum_b (f(x_kb; theta_k) - y_kb)^2, and
-its gradient is back-propagation through time written out (the standard LSTM
-derivatives: dc += dh o (1 - tanh^2 c), di = dc g, df = dc c_{t-1}, dg = dc i,
-do = dh tanh c, then through the sigmoid and tanh), one batched matmul per
-step for dh and one for all of dW_hh. Checked against torch.func on the
-unrolled cell in tests/test_ensemble_engine.py.
+  c_t = f c_{t-1} + i g,   h_t = o tanh(c_t);   f(x) = h_T . w_out + b_out.
+The loss of chain k on its batch is L_k = (1/2B) sum_b (f(x_kb; theta_k) - y_kb)^2,
+and its gradient is back-propagation through time written out (the standard
+LSTM derivatives: Hochreiter & Schmidhuber 1997; Graves 2012, ch. 4).
+
+How it is computed (one batched matmul per time step each way, about a dozen
+element-wise operations, nothing allocated in the loop):
+- z_t = [h_{t-1}, x_t, 1] and W = [W_hh^T; w_ih; b_ih + b_hh] (K, H+2, 4H): the
+  pre-activations are one bmm, a_t = z_t W, and all weight gradients one bmm
+  after the loop, dW = sum_t z_t^T da_t;
+- the g block of W is doubled so that one sigmoid gives all four gates,
+  g = tanh(a_g) = 2 sigmoid(2 a_g) - 1 (on CPU builds tanh is several times
+  slower than sigmoid); the cell state is carried doubled, c' = 2 c, so that
+  tanh c = 2 sigmoid(c') - 1 needs no product either: c' = f c'_{t-1} + i (2 g);
+- the forward pass keeps what the backward pass multiplies by,
+  Q = s (1 - s) * [2 g, c'_{t-1}, 4 i, tanh c] (s the four sigmoids; 4 i is
+  dc'/dg = 2 i times dg/d(2 a_g) / s(1 - s) = 2), R = o (1 - tanh^2 c) and f, so that
+  backward through a step is, with dc' = dL/dc' = dL/dc / 2:
+    dc' += dh R / 2,   da = [dc', dc', dc', dh] * Q,   dc' *= f,   dh = da W_hh;
+  the g block's gradient is doubled back at the end.
+Checked against torch.func on the unrolled cell (tests/core/test_ensemble_engine.py).
 """
 
 from __future__ import annotations
@@ -23,100 +36,141 @@ def _unpack(problem, theta: torch.Tensor) -> list[torch.Tensor]:
     return [part.reshape(K, *shape) for part, (_, shape) in zip(theta.split(problem._sizes, dim=1), problem.shapes)]
 
 
-def _reorder(H: int, device) -> torch.Tensor:
-    """Gate rows i, f, g, o -> i, f, o, g: the three sigmoid gates contiguous, then the tanh one."""
-    r = torch.arange(4 * H, device=device)
-    return torch.cat([r[:2 * H], r[3 * H:], r[2 * H:3 * H]])
+def _gate_scale(H: int, like: torch.Tensor) -> torch.Tensor:
+    """(4H,): 1 for the gates i, f, o, 2 for g (g = 2 sigmoid(2 a_g) - 1)."""
+    scale = torch.ones(4 * H, dtype=like.dtype, device=like.device)
+    scale[2 * H:3 * H] = 2.0
+    return scale
 
 
-def _buffer(work: dict | None, name: str, shape: tuple, like: torch.Tensor) -> torch.Tensor:
-    """A scratch tensor kept in ``work`` between calls (large fresh allocations cost page faults every step)."""
-    if work is None:
-        return torch.empty(shape, dtype=like.dtype, device=like.device)
-    buf = work.get(name)
-    if buf is None or buf.shape != shape or buf.dtype != like.dtype or buf.device != like.device:
-        buf = work[name] = torch.empty(shape, dtype=like.dtype, device=like.device)
-    return buf
-
-
-def _tanh(z: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
-    """tanh z = 2 sigmoid(2 z) - 1 (on CPU builds where tanh is several times slower than sigmoid)."""
-    out = torch.sigmoid(z * 2, out=out)
-    return out.mul_(2).sub_(1)
-
-
-def forward(problem, theta: torch.Tensor, x: torch.Tensor, keep: bool = False, work: dict | None = None):
-    """f(x_kb; theta_k) for theta (K, P) and x (K, B, T) or (B, T) shared; with ``keep`` also what backward
-    needs (in the scratch tensors of ``work``, reused from call to call). Gates in the order i, f, o, g;
-    the g block's pre-activation is doubled, so that one sigmoid gives all four: g = 2 sigmoid(2 a_g) - 1."""
+def _fill_weights(problem, theta: torch.Tensor, w_aug: torch.Tensor) -> tuple:
+    """Writes W = [W_hh^T; w_ih; b_ih + b_hh] (g block doubled) into w_aug (K, H+2, 4H); (scale, w_hh, w_out, b_out)."""
     H = problem.hidden
     w_ih, w_hh, b_ih, b_hh, w_out, b_out = _unpack(problem, theta)
-    order = _reorder(H, theta.device)
-    scale = torch.ones(4 * H, dtype=theta.dtype, device=theta.device)
-    scale[3 * H:] = 2.0
-    w_in = w_ih[:, order, 0] * scale                           # (K, 4H)
-    bias = (b_ih + b_hh)[:, order] * scale                     # (K, 4H)
-    w_hhT = (w_hh[:, order] * scale[:, None]).transpose(1, 2)  # (K, H, 4H)
+    scale = _gate_scale(H, theta)
+    torch.mul(w_hh.transpose(1, 2), scale, out=w_aug[:, :H])
+    torch.mul(w_ih[:, :, 0], scale, out=w_aug[:, H])
+    torch.add(b_ih, b_hh, out=w_aug[:, H + 1]).mul_(scale)
+    return scale, w_hh, w_out, b_out
+
+
+def forward(problem, theta: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """(K, B) predictions f(x_kb; theta_k) for theta (K, P) and x (K, B, T), or (B, T) shared by all chains."""
+    H = problem.hidden
     K, T = theta.shape[0], x.shape[-1]
     if x.dim() == 2:
         x = x.expand(K, -1, -1)
     B = x.shape[1]
-    x_steps, w_in, bias = x.permute(2, 0, 1)[..., None], w_in[:, None, :], bias[:, None, :]   # (T, K, B, 1)
-    if keep:   # every step's gates (i, f, o as sigmoids, g itself), cells, tanh(cells) and states
-        s_all = _buffer(work, "s", (T, K, B, 4 * H), theta)
-        c_all, h_all = _buffer(work, "c", (T + 1, K, B, H), theta), _buffer(work, "h", (T + 1, K, B, H), theta)
-        tc_all = _buffer(work, "tc", (T, K, B, H), theta)
-        c_all[0].zero_()
-        h_all[0].zero_()
-    h = c = theta.new_zeros(K, B, H)
+    w_aug = theta.new_empty(K, H + 2, 4 * H)
+    _, _, w_out, b_out = _fill_weights(problem, theta, w_aug)
+    z = theta.new_empty(K, B, H + 2)       # [h_{t-1}, x_t, 1]
+    z[..., :H] = 0
+    z[..., H + 1] = 1
+    c = theta.new_zeros(K, B, H)
+    s = theta.new_empty(K, B, 4 * H)
     for t in range(T):
-        a = torch.baddbmm(torch.addcmul(bias, x_steps[t], w_in), h, w_hhT)
-        s = torch.sigmoid(a, out=s_all[t] if keep else None)
-        i, f, o, g = s.split(H, dim=-1)
+        z[..., H] = x[..., t]
+        torch.bmm(z, w_aug, out=s).sigmoid_()
+        i, f, g, o = s.split(H, dim=-1)
         g.mul_(2).sub_(1)
-        c = torch.addcmul(f * c, i, g, out=c_all[t + 1] if keep else None)
-        tc = _tanh(c, out=tc_all[t] if keep else None)
-        h = torch.mul(o, tc, out=h_all[t + 1] if keep else None)
-    pred = torch.baddbmm(b_out[:, None, None], h, w_out[:, :, None])[..., 0]
-    return (pred, (s_all, c_all, tc_all, h_all, x)) if keep else pred
+        c.mul_(f).addcmul_(i, g)
+        torch.mul(c, 2, out=g).sigmoid_().mul_(2).sub_(1)   # tanh c_t, in g's place
+        torch.mul(o, g, out=z[..., :H])
+    return torch.baddbmm(b_out[:, None, None], z[..., :H], w_out[:, :, None])[..., 0]
+
+
+class _Saved:
+    """Owns the scratch tensors of one (H, K, B, T) and their per-step views, built once, reused every step."""
+
+    def __init__(self, H: int, K: int, B: int, T: int, like: torch.Tensor):
+        new = dict(dtype=like.dtype, device=like.device)
+        self.key = (H, K, B, T, like.dtype, like.device)
+        self.w_aug = torch.empty(K, H + 2, 4 * H, **new)
+        self.w_hh2 = torch.empty(K, 4 * H, H, **new)          # W_hh, g rows doubled (for dh = da W_hh)
+        self.z = torch.empty(K, T + 1, B, H + 2, **new)      # z_t = [h_{t-1}, x_t, 1]; h_T in z[:, T]
+        self.q = torch.empty(K, T, B, 4 * H, **new)          # Q_t, then da_t in place
+        self.r = torch.empty(T, K, B, H, **new)              # R_t = o (1 - tanh^2 c_t)
+        self.f = torch.empty(T, K, B, H, **new)              # the forget gates
+        s = torch.empty(K, B, 4 * H, **new)                  # the four sigmoids of the step at hand
+        ring = torch.empty(2, K, B, 4, H, **new)             # [2 g, c'_{t-1}, 4 i, tanh c], two steps
+        self.dh, self.dc = torch.empty(K, B, H, **new), torch.empty(K, B, H, **new)
+        self.z[:, 0, :, :H].zero_()
+        self.z[:, :T, :, H + 1].fill_(1)
+        self.ring0_c = ring[0, :, :, 1]
+        self.x_cols = self.z[:, :T, :, H]
+        self.h_last = self.z[:, T, :, :H]
+        self.z_rows = self.z[:, :T].reshape(K, T * B, H + 2).transpose(1, 2)
+        self.da_rows = self.q.view(K, T * B, 4 * H)
+        self.steps = []
+        for t in range(T):
+            part, nxt = ring[t % 2], ring[(t + 1) % 2]
+            q = self.q[:, t]
+            self.steps.append((self.z[:, t], s, *s.split(H, dim=-1), *part.unbind(2), nxt[:, :, 1],
+                               self.z[:, t + 1, :, :H], self.r[t], self.f[t], q, part.view(K, B, 4 * H),
+                               *q.split(H, dim=-1)))
+        # constants as 0-dim tensors: a Python number is wrapped into a new tensor at every call
+        self.minus_one, self.minus_two, self.four, self.half = (torch.tensor(v, **new) for v in (-1.0, -2.0, 4.0, 0.5))
+
+
+def _saved(work: dict | None, H: int, K: int, B: int, T: int, like: torch.Tensor) -> _Saved:
+    key = (H, K, B, T, like.dtype, like.device)
+    saved = work.get("saved") if work is not None else None
+    if saved is None or saved.key != key:
+        saved = _Saved(H, K, B, T, like)
+        if work is not None:
+            work["saved"] = saved
+    return saved
 
 
 def batch_grads(problem, theta: torch.Tensor, x: torch.Tensor, y: torch.Tensor, work: dict | None = None) -> torch.Tensor:
-    """(K, P) gradients of L_k = (1/2B) sum_b (f(x_kb; theta_k) - y_kb)^2, x (K, B, T), y (K, B)."""
+    """(K, P) gradients of L_k = (1/2B) sum_b (f(x_kb; theta_k) - y_kb)^2, x (K, B, T), y (K, B).
+
+    ``work``: a dict kept by the caller, where the scratch tensors stay from call to call.
+    """
     H = problem.hidden
     K, B, T = x.shape
     with torch.no_grad():
-        pred, (s_all, c_all, tc_all, h_all, x) = forward(problem, theta, x, keep=True, work=work)
-        _, w_hh, _, _, w_out, _ = _unpack(problem, theta)
-        order = _reorder(H, theta.device)
-        w_hh = w_hh[:, order]                                        # (K, 4H, H), gates i, f, o, g
-        dpred = (pred - y) / B                                       # (K, B)
-        d_w_out = torch.bmm(dpred[:, None, :], h_all[T])[:, 0]       # (K, H)
-        d_b_out = dpred.sum(1)                                       # (K,)
-        dh = dpred[..., None] * w_out[:, None, :]                    # (K, B, H)
-        dc = torch.zeros_like(dh)
-        d_w_hh = theta.new_zeros(K, 4 * H, H)                        # rows i, f, o, g
-        d_w_ih = theta.new_zeros(K, 4 * H, 1)
-        d_bias = theta.new_zeros(K, 4 * H)
-        x_steps = x.permute(2, 0, 1)[..., None]                      # (T, K, B, 1)
-        da = _buffer(work, "da", (K, B, 4 * H), theta)
-        deriv = _buffer(work, "deriv", (K, B, 4 * H), theta)
-        for t in range(T - 1, -1, -1):   # each step's derivatives computed here, while they are in cache
-            s = s_all[t]
-            i, f, o, g = s.split(H, dim=-1)
-            tc = tc_all[t]
-            dc = torch.addcmul(dc, dh * o, 1 - tc * tc)                # d tanh(c) / dc = 1 - tanh(c)^2
-            torch.cat([dc * g, dc * c_all[t], dh * tc, dc * i], dim=-1, out=da)   # d i, d f, d o, d g
-            # d gate / d pre-activation: s (1 - s) for i, f, o; 1 - g^2 for g
-            torch.mul(s, s, out=deriv).neg_().add_(s)
-            torch.mul(g, g, out=deriv[..., 3 * H:]).neg_().add_(1)
-            da *= deriv
-            daT = da.transpose(1, 2)
-            d_w_hh.baddbmm_(daT, h_all[t])                           # + da^T h_{t-1}, while da is in cache
-            d_w_ih.baddbmm_(daT, x_steps[t])
-            d_bias += da.sum(1)
-            dc = dc * f
-            dh = torch.bmm(da, w_hh)                                  # (K, B, H)
-        back = torch.argsort(order)                                  # i, f, o, g -> the layout's i, f, g, o
-        d_w_ih, d_w_hh, d_bias = d_w_ih[:, back, 0], d_w_hh[:, back], d_bias[:, back]
-        return torch.cat([d_w_ih, d_w_hh.reshape(K, -1), d_bias, d_bias, d_w_out, d_b_out[:, None]], dim=1)
+        sv = _saved(work, H, K, B, T, theta)
+        scale, w_hh, w_out, b_out = _fill_weights(problem, theta, sv.w_aug)
+        torch.mul(w_hh, scale[:, None], out=sv.w_hh2)
+        sv.x_cols.copy_(x.transpose(1, 2))
+        sv.ring0_c.zero_()
+        minus_one, minus_two, four, w_aug = sv.minus_one, sv.minus_two, sv.four, sv.w_aug
+        for z, s, i, f, sg, o, g2, c_prev, i4, tc, c, h, r, f_kept, q, partners, *_ in sv.steps:
+            torch.bmm(z, w_aug, out=s).sigmoid_()
+            torch.add(minus_two, sg, alpha=4, out=g2)         # 2 g = 4 sigmoid(2 a_g) - 2
+            torch.mul(i, four, out=i4)
+            torch.mul(f, c_prev, out=c).addcmul_(i, g2)       # c' = f c'_{t-1} + i (2 g)
+            f_kept.copy_(f)
+            torch.add(minus_one, torch.sigmoid(c, out=tc), alpha=2, out=tc)   # tanh c = 2 sigmoid(c') - 1
+            torch.mul(o, tc, out=h)
+            torch.addcmul(o, h, tc, value=-1, out=r)           # o (1 - tanh^2 c)
+            torch.addcmul(s, s, s, value=-1, out=q).mul_(partners)   # s (1 - s) * partners
+        h_last = sv.h_last
+        pred = torch.baddbmm(b_out[:, None, None], h_last, w_out[:, :, None])[..., 0]
+        dpred = (pred - y) / B                                         # (K, B)
+        grad = theta.new_empty(K, problem.n_params)                   # fresh: the caller may keep it (velocity)
+        g_w_ih, g_w_hh, g_b_ih, g_b_hh, g_w_out, g_b_out = grad.split(problem._sizes, dim=1)
+        torch.bmm(dpred[:, None, :], h_last, out=g_w_out[:, None, :])  # d w_out = sum_b dpred_b h_T,b
+        torch.sum(dpred, 1, out=g_b_out[:, 0])
+        dh, dc = sv.dh, sv.dc
+        torch.mul(dpred[..., None], w_out[:, None, :], out=dh)
+        for t in range(T - 1, -1, -1):
+            *_, r, f, da, _, da_i, da_f, da_g, da_o = sv.steps[t]
+            if t == T - 1:
+                torch.mul(dh, r, out=dc).mul_(sv.half)
+            else:
+                dc.addcmul_(dh, r, value=0.5)                          # dc' += dh o (1 - tanh^2 c) / 2
+            da_i.mul_(dc)                                              # three products, not one broadcast
+            da_f.mul_(dc)                                              # over a (K, B, 3, H) view: that runs
+            da_g.mul_(dc)                                              # rows of H and is twice as slow
+            da_o.mul_(dh)
+            if t:
+                dc.mul_(f)
+                torch.bmm(da, sv.w_hh2, out=dh)
+        d_w = torch.bmm(sv.z_rows, sv.da_rows)                         # (K, H+2, 4H): sum_t z_t^T da_t
+        torch.mul(d_w[:, H], scale, out=g_w_ih)                        # the g block's doubling, undone
+        torch.mul(d_w[:, :H].transpose(1, 2), scale[:, None], out=g_w_hh.view(K, 4 * H, H))
+        torch.mul(d_w[:, H + 1], scale, out=g_b_ih)
+        g_b_hh.copy_(g_b_ih)
+        return grad

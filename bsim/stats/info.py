@@ -104,6 +104,7 @@ class BallInfo:
     kind: str = "none"                 # what radius_theory is: exact, reshuffled, linearised or none
     radius_iid: float | None = None    # the iid prediction beside a reshuffled one (= radius_theory otherwise)
     limit_fraction: float | None = None   # lr / the stability limit
+    holds_from: int | None = None      # B changed mid-epoch (shuffle): the step the prediction holds from
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ Per step (at the parameters theta_t the step started from, g_B its batch gradien
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import torch
@@ -92,6 +93,7 @@ class NoiseStats:
         self._next_step: int | None = None
         self._window: BallWindow | None = None
         self._window_start = -1
+        self._mixed: tuple[int, int] | None = None    # (segment start, last step of its mixed epoch)
         self.by_batch_size = VarianceByBatchSize()
         self.probe_result: ProbeResult | None = None
         self._probe_settings: tuple | None = None     # the settings the probe was taken at
@@ -115,6 +117,9 @@ class NoiseStats:
         step = sim.step_count
         self._next_step = step + 1
         self.log.mark(step, Settings(sim.batch_size, sim.last_lr, sim.momentum, sim.sampling))
+        if self.log.current_start == step:
+            end = self._mixed_epoch_end(sim, step)
+            self._mixed = (step, end) if end is not None else None
         if not self.strategy.takes(step):
             return
         self._steps.append(step)
@@ -142,10 +147,37 @@ class NoiseStats:
             self.strategy.fold(chunk, self.log, self.by_batch_size, self._window_for)
         self._pending = []
 
+    def _mixed_epoch_end(self, sim, step: int) -> int | None:
+        """The last step of a shuffled epoch that mixes batch sizes, when settings that began at ``step``
+        (its first step) changed B mid-epoch, or came while such an epoch runs; else None.
+
+        The reshuffled ball assumes whole epochs at one B (``bsim.stats.reshuffled``): it holds from
+        the next epoch on. That epoch's end, from the sampler after the step: the N - pos examples left
+        take ceil((N - pos) / B) more steps (floor with drop_last, which skips the remainder).
+        """
+        samp = sim.sampler
+        if getattr(self.strategy, "balls", None) is None:
+            return None                    # no prediction of the ball (the LSTM): nothing assumes whole epochs
+        if sim.sampling != "shuffle" or samp.batch_in_epoch == 1:
+            return None                    # this step began an epoch: whole epochs at one B from here
+        segments = self.log.segments
+        before = segments[-2][1] if len(segments) > 1 else None
+        ongoing = self._mixed is not None and self._mixed[1] >= step
+        if not ongoing and (before is None or before.batch_size == sim.batch_size):
+            return None
+        if samp.batch_in_epoch == 0:       # the epoch ended with this step
+            return step
+        left, B = samp.n - samp.pos, min(sim.batch_size, samp.n)
+        return step + (left // B if samp.drop_last else -(-left // B))
+
     def _window_for(self, seg_start: int, settings: Settings) -> BallWindow:
-        """The ball window of the settings that began at ``seg_start`` (a new one when they changed)."""
+        """The ball window of the settings that began at ``seg_start`` (a new one when they changed).
+
+        After a change of B mid-epoch (shuffle) the burn-in starts at the next epoch boundary."""
         if self._window is None or self._window_start != seg_start:
             burn, block = self.strategy.window_shape(settings)
+            if self._mixed is not None and self._mixed[0] == seg_start:
+                burn += self._mixed[1] + 1 - seg_start
             self._window, self._window_start = BallWindow(seg_start, burn, block), seg_start
         return self._window
 
@@ -169,6 +201,14 @@ class NoiseStats:
             f.noise_scale = self.strategy.noise_scale(q)
             f.trace_sigma = q.trace_sigma
         ball = self.strategy.ball(sim, settings, self._current_window(settings))
+        if self._mixed is not None and sim.step_count <= self._mixed[1] and settings.sampling == "shuffle":
+            start, end = self._mixed
+            mixed = (f"B changed mid-epoch: the epoch that ends at step {end} mixes batch sizes; the prediction "
+                     f"(whole epochs at B = {sim.batch_size}) holds from step {end + 1}, where the measured "
+                     f"ball's burn-in begins")
+            ball = dataclasses.replace(ball, note=f"{ball.note}; {mixed}" if ball.note else mixed, holds_from=end + 1)
+            if self._window is None or self._window_start != start:   # no window yet: count from the boundary
+                ball = dataclasses.replace(ball, burn_in_left=ball.burn_in + end - sim.step_count)
         f.ball_radius_theory = ball.radius_theory
         f.ball_radius = ball.radius_measured
         f.ball = ball

@@ -42,6 +42,12 @@ pair, of each batch's Hessian with the past batches; not a drift of the mean,
 whose square stayed under 0.05% of the mean square at N = 200).
 The additive part alone is exact: tests/test_stats_reshuffled.py compares it
 with an enumeration of every order of N = 7 examples.
+
+Whole epochs at one B are assumed. After a change of B mid-epoch the epoch in
+progress mixes two sizes: the prediction (the new B's) holds from the next
+epoch boundary; until then NoiseStats labels it (``BallInfo.holds_from``) and
+the measured ball's burn-in starts at that boundary
+(tests/stats/test_stats_reshuffled_midepoch.py checks it against bsim's ensemble).
 """
 
 from __future__ import annotations
