@@ -87,6 +87,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("scenarios", help="list the bundled scenarios")
     from bsim.sweep.command import add_arguments as _add_sweep
     _add_sweep(sub.add_parser("sweep", help="steps to a target loss against batch size; the critical batch size"))
+    from bsim.race.command import add_arguments as _add_race
+    race = sub.add_parser("race", help="batch sizes side by side from one start (the app, or --headless)")
+    race.add_argument("scenario", nargs="?", default="default", help="a bundled name or a TOML file")
+    _add_overrides(race)
+    _add_headless(race)
+    _add_view(race, "at most N lane steps per second, all lanes together (default: as fast as it goes)")
+    _add_race(race)
     return parser
 
 
@@ -133,6 +140,9 @@ def cmd_replay(args) -> int:
 
     torch.set_num_threads(1)
     sc, info = replay.prepare(args)
+    if sc.race is not None:     # a race recording
+        from bsim.race.command import cmd_replay_race
+        return _race_result(cmd_replay_race(sc, args))
     if args.export:
         from bsim.app.export import export_frames
         steps = replay.replay_steps(args, info, args.recording, sc.path)
@@ -145,6 +155,17 @@ def cmd_replay(args) -> int:
         from bsim.app import run_app
         return run_app(sc, record=None, replay=True, pace=args.pace, theme=args.theme)
     return replay.replay_headless(sc, info, args)
+
+
+def _race_result(result) -> int:
+    """An exit code, or the race screen opened (bsim.race.command.OpenRaceScreen: the core never imports the app)."""
+    if isinstance(result, int):
+        return result
+    try:
+        from bsim.app.race import run_race_app
+    except ImportError:
+        raise BsimInputError("bsim race: this bsim has no race screen yet; expected --headless") from None
+    return run_race_app(result.race, **result.options)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -163,6 +184,9 @@ def main(argv: list[str] | None = None) -> int:
             return result
         if args.command == "replay":
             return cmd_replay(args)
+        if args.command == "race":
+            from bsim.race.command import cmd_race
+            return _race_result(cmd_race(args))
         if args.command == "run":
             return cmd_run(args)
         if args.command == "serve":

@@ -87,6 +87,7 @@ class Scenario:
     optimizer: OptimizerSpec = field(default_factory=OptimizerSpec)
     timeline: list[Event] = field(default_factory=list)
     sweep: dict[str, Any] | None = None       # the [sweep] table (keys as written, lists as tuples); None: absent
+    race: dict[str, Any] | None = None        # a race recording's [race] table (bsim.race.recording); None: absent
     recording: dict[str, Any] | None = None
     path: Path | None = None    # where it was read from; data paths are relative to it
     warnings: list[str] = field(default_factory=list)
@@ -208,6 +209,22 @@ SWEEP_RULES: dict[str, Rule] = {
 
 
 
+#: a race recording's [race] table (bsim.race.recording): the lanes, the axis, the lr rule, where each lane ended
+RACE_AXES, RACE_MAX_LANES = ("samples", "steps", "time"), 8     # bsim.race.frame.AXES and MAX_LANES
+RACE_RULES: dict[str, Rule] = {
+    "batch_sizes": ((list,), lambda v: all(_plain_int(x) and x >= 1 for x in v) and 0 < len(set(v)) == len(v) <= RACE_MAX_LANES,
+                    f"a list of 1 to {RACE_MAX_LANES} different integers >= 1"),
+    "by": ((str,), _choice(RACE_AXES), "one of " + ", ".join(RACE_AXES)),
+    "lr_rule": ((str,), _choice(LR_SCALINGS), "one of " + ", ".join(LR_SCALINGS)),
+    "chains": ((int,), _pos_int, "an integer >= 1 (the number of chains)"),
+    "lane_steps": ((list,), lambda v: all(_plain_int(x) and x >= 0 for x in v), "a list of step numbers >= 0"),
+    "position": ((int, float), _nonneg, "a finite number >= 0 (the lockstep's front)"),
+    "lane_train_loss": ((list,), lambda v: all(_plain_num(x) for x in v), "a list of numbers, one per lane"),
+    "lane_theta_sha256": ((list,), lambda v: all(isinstance(x, str) and _SHA.match(x) for x in v),
+                          "a list of sha256 strings (64 lowercase hex digits), one per lane"),
+}
+RACE_REQUIRED = ("batch_sizes", "by", "lr_rule", "chains", "lane_steps")
+
 #: the recording format this bsim writes and reads (a newer one is refused)
 RECORDING_FORMAT = 1
 #: the check, written when recording stops (with final_tick)
@@ -238,16 +255,16 @@ def parse_scenario(text: str, fname: str = "<scenario>", path: Path | None = Non
     except tomllib.TOMLDecodeError as exc:
         raise BsimInputError(toml_error(fname, text, str(exc))) from None
     loc = Locator(text)
-    tables = {"problem", "optimizer", "timeline", "sweep", "recording"}
+    tables = {"problem", "optimizer", "timeline", "sweep", "recording", "race"}
     top = {k: v for k, v in raw.items() if k not in tables}
-    for name in ("problem", "optimizer", "sweep", "recording"):
+    for name in ("problem", "optimizer", "sweep", "recording", "race"):
         if name in raw and not isinstance(raw[name], dict):
             raise BsimInputError(f"{where(fname, loc, None, name)}: got {quote(raw[name])}, expected a table [{name}]")
     if "timeline" in raw and not (isinstance(raw["timeline"], list)
                                    and all(isinstance(e, dict) for e in raw["timeline"])):
         raise BsimInputError(f"{where(fname, loc, None, 'timeline')}: got {quote(raw['timeline'])}, "
                              f"expected [[timeline]] tables")
-    also = ("[problem]", "[optimizer]", "[[timeline]]", "[sweep]")
+    also = ("[problem]", "[optimizer]", "[[timeline]]", "[sweep]", "[race]")
     sc = Scenario(**check_table(top, TOP_RULES, fname, loc, None, also=also), path=path)
     sc.problem = ProblemSpec(**check_table(raw.get("problem", {}), PROBLEM_RULES, fname, loc, "problem"))
     sc.optimizer = OptimizerSpec(**check_table(raw.get("optimizer", {}), OPTIMIZER_RULES, fname, loc, "optimizer"))
@@ -262,6 +279,8 @@ def parse_scenario(text: str, fname: str = "<scenario>", path: Path | None = Non
         sc.sweep = _sweep_table(raw["sweep"], fname, loc)
     if "recording" in raw:
         sc.recording = validate_recording_table(raw["recording"], fname, loc)
+    if "race" in raw:
+        sc.race = _race_table(raw["race"], fname, loc)
     _check_consistency(sc, fname, loc)
     if not raw:  # warn, not refuse: an empty file is a valid TOML table, and a fair start for a new scenario
         d = ProblemSpec(), OptimizerSpec()
@@ -279,6 +298,19 @@ def _sweep_table(raw: dict, fname: str, loc: Locator) -> dict[str, Any]:
         table["batch_sizes"] = tuple(table["batch_sizes"])
     return table
 
+
+
+def _race_table(raw: dict, fname: str, loc: Locator) -> dict[str, Any]:
+    """The [race] table of a race recording: every key checked, the required ones present, one entry per lane."""
+    table = check_table(raw, RACE_RULES, fname, loc, "race")
+    if missing := [k for k in RACE_REQUIRED if k not in table]:
+        raise BsimInputError(f"{loc.where_table(fname, 'race')}: [race] has no {missing[0]!r}; expected "
+                             f"{', '.join(RACE_REQUIRED)} (a race recording written by bsim race --record)")
+    for key in ("lane_steps", "lane_train_loss", "lane_theta_sha256"):
+        if len(table.get(key, table["batch_sizes"])) != len(table["batch_sizes"]):
+            raise BsimInputError(f"{where(fname, loc, 'race', key)}: got {len(table[key])} entries for "
+                                 f"{len(table['batch_sizes'])} batch sizes; expected one per lane")
+    return table
 
 
 def validate_recording_table(raw: Any, fname: str, loc: Locator) -> dict:
@@ -400,6 +432,9 @@ def scenario_to_toml(sc: Scenario) -> str:
             v = getattr(ev, k)
             if k == "at" or (v is not None and v != getattr(default, k)):
                 lines.append(f"{k} = {toml_value(v)}")
+    if sc.race is not None:
+        lines += ["", "[race]"]
+        lines += [f"{k} = {toml_value(v)}" for k, v in sc.race.items()]
     if sc.recording:
         lines += ["", "[recording]"]
         lines += [f"{k} = {toml_value(v)}" for k, v in sc.recording.items()]

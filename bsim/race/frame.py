@@ -26,7 +26,8 @@ class LaneFrame:
     ``frame`` is exactly what the lane's Simulation.frame() returns (so its step,
     epoch, samples, losses, accuracy, ball and chains' fields are the single run's).
     ``seconds``: compute time this lane's steps took on this machine (perf_counter
-    around each step); ``samples_per_sec``: samples / seconds (None before a step).
+    around each step); ``samples_per_sec``: samples / seconds (None before a step, or without timing).
+    ``finished``: the lane reached its end (a headless budget, a replay's recorded step) and waits.
     """
 
     batch_size: int
@@ -34,6 +35,7 @@ class LaneFrame:
     frame: Frame
     seconds: float = 0.0
     samples_per_sec: float | None = None
+    finished: bool = False
 
     @property
     def budget(self) -> dict[str, float]:

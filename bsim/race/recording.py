@@ -1,0 +1,108 @@
+"""Race recordings: the scenario plus a ``[race]`` table; a replay runs every lane to its recorded step.
+
+The file is the scenario the lanes ran (the command line's overrides applied, without the timeline,
+which lanes do not apply; data paths relative to the recording), a ``[recording]`` table with the
+versions, device and dtype (no single-run check: ``bsim.recording``), and (schema in
+``bsim.scenario.RACE_RULES``)::
+
+    [race]
+    batch_sizes = [8, 64]      # the lanes, in lane order (after clamping to N)
+    by = "samples"             # the lockstep axis
+    lr_rule = "none"           # the lanes' lr rule (relative to the scenario's batch size)
+    chains = 1
+    lane_steps = [512, 64]     # each lane's steps when written: where a replay stops it
+    position = 4096.0          # the lockstep's front on `by` (what the screen showed)
+    lane_train_loss = [...]    # the check: each lane's train loss there
+    lane_theta_sha256 = [...]  #   and the sha256 of its parameters (bsim.recording.theta_sha256)
+
+Since the lockstep orders steps by (position where a step starts, lane order), running every lane
+to its recorded step replays the steps in the same order: a headless replay writes the race's CSV
+byte for byte (``--no-timing``, the same ``--every``; by samples or steps; by time the order follows
+the clock, each lane's rows are still the same).
+"""
+
+from __future__ import annotations
+
+import math
+import platform
+from pathlib import Path
+
+from bsim import __version__
+from bsim.atomic import atomic_open
+from bsim.errors import BsimInputError
+from bsim.race.race import Race
+from bsim.recording import _portable, check_of, data_sha256
+from bsim.scenario import RECORDING_FORMAT, Scenario, scenario_to_toml
+
+
+def race_table(race: Race) -> dict:
+    """The [race] table of the race as it stands (the check included)."""
+    checks = [check_of(lane.sim) for lane in race.lanes]
+    return {
+        "batch_sizes": [lane.batch_size for lane in race.lanes], "by": race.by, "lr_rule": race.lr_rule,
+        "chains": race.chains, "lane_steps": [lane.steps for lane in race.lanes], "position": race.position,
+        "lane_train_loss": [c["train_loss"] for c in checks],
+        "lane_theta_sha256": [c["theta_sha256"] for c in checks],
+    }
+
+
+def race_recording_text(race: Race, path: Path) -> str:
+    """The recording's TOML: the lanes' scenario, [race], [recording] (versions, device, dtype)."""
+    import torch
+    sc = _portable(race.scenario, path)   # data paths relative to the recording's folder
+    sc.timeline, sc.chains = [], race.chains
+    sc.race = race_table(race)
+    device = str(race.lanes[0].sim.device)
+    sc.recording = {"format": RECORDING_FORMAT, "bsim": __version__, "torch": torch.__version__,
+                    "python": platform.python_version(), "device": device, "dtype": sc.resolved_dtype(),
+                    **data_sha256(race.scenario)}
+    return ("# a race: bsim replay this file (--headless --metrics PATH.csv writes the race's CSV again)\n"
+            + scenario_to_toml(sc))
+
+
+def write_race_recording(path: str | Path, race: Race) -> Path:
+    """Write the race as it stands to ``path`` (atomically); RecordingError-like BsimInputError on failure."""
+    path = Path(path)
+    data = race_recording_text(race, path).encode("utf-8")
+    try:
+        with atomic_open(path, "wb") as fh:
+            fh.write(data)
+    except OSError as exc:
+        raise BsimInputError(f"--record {path}: cannot write the recording: {exc.strerror or exc}; "
+                             f"expected a writable file path") from None
+    return path
+
+
+def race_from_recording(sc: Scenario, chains: int | None = None, device=None) -> Race:
+    """The race a recording describes, each lane stopping at its recorded step (``chains``: an override)."""
+    table = sc.race
+    race = Race(sc, table["batch_sizes"], by=table["by"], lr_rule=table["lr_rule"],
+                chains=table["chains"] if chains is None else chains, device=device)
+    got = [lane.batch_size for lane in race.lanes]
+    if got != list(table["batch_sizes"]):
+        raise BsimInputError(f"{sc.path}: [race] batch_sizes {table['batch_sizes']} clamp to {got} (N = "
+                             f"{race.n_train}); expected batch sizes up to N (was the data file changed?)")
+    race.set_lane_steps(table["lane_steps"])
+    return race
+
+
+def _same(a: float, b: float) -> bool:
+    return a == b or (math.isnan(a) and math.isnan(b))
+
+
+def compare_race(table: dict, race: Race, fname: str) -> list[str]:
+    """One line per lane whose replay ended elsewhere than the recording's check (empty: all the same)."""
+    if "lane_theta_sha256" not in table or "lane_train_loss" not in table:
+        return []
+    out = []
+    for i, lane in enumerate(race.lanes):
+        check = check_of(lane.sim)
+        want_steps, want_loss, want_sha = (table["lane_steps"][i], table["lane_train_loss"][i],
+                                           table["lane_theta_sha256"][i])
+        if check["final_step"] != want_steps:
+            out.append(f"{fname}: lane B={lane.batch_size} stopped at step {check['final_step']}, the recording "
+                       f"at {want_steps}; its check was not compared")
+        elif check["theta_sha256"] != want_sha or not _same(check["train_loss"], want_loss):
+            out.append(f"{fname}: lane B={lane.batch_size} differs from the recording at step {want_steps}: "
+                       f"train loss {check['train_loss']!r} here, {want_loss!r} recorded")
+    return out
