@@ -21,7 +21,7 @@ from textual.widgets import Footer, Header, Static
 
 from bsim import controls
 from bsim.app import themes
-from bsim.app.app import MIN_SIZE, SWITCH_INTERVAL, BsimApp
+from bsim.app.app import MIN_SIZE, REPLAY_PACE, SWITCH_INTERVAL, BsimApp
 from bsim.app.race.balls import RaceBallsPanel
 from bsim.app.race.help import RaceHelpScreen
 from bsim.app.race.history import AXIS_UNITS, RaceHistory
@@ -98,14 +98,15 @@ class RaceApp(App):
     action_command_palette = BsimApp.action_command_palette
 
     def __init__(self, race, *, paused: bool = False, speed: int | None = None, record: str | None = None,
-                 threaded: bool = True, timing: bool = True, fps: float = 20.0,
+                 replay: bool = False, threaded: bool = True, timing: bool = True, fps: float = 20.0,
                  screenshots_dir: str | Path = "screenshots", recordings_dir: str | Path = "recordings"):
         super().__init__()
         self.register_theme(themes.PROJECTOR)
         self.chart_remap = None
         self._theme_before_projector = themes.DEFAULT_THEME
         self.race = race                 # owned by the runner once it starts; the app never touches it
-        self.start_paused, self.speed, self.record_path = paused, speed, record
+        self.start_paused, self.record_path, self.replay = paused, record, replay
+        self.speed = REPLAY_PACE if replay and speed is None else speed
         self.threaded, self.timing, self.fps = threaded, timing, fps
         self.screenshots_dir, self.recordings_dir = Path(screenshots_dir), Path(recordings_dir)
         self.history = RaceHistory()
@@ -195,7 +196,7 @@ class RaceApp(App):
             return
         f = race.lanes[0].frame
         self.title = f"bsim race · {f.title}"
-        self.sub_title = f"{f.problem} · d={f.n_params} · N={f.n_train}"
+        self.sub_title = f"{f.problem} · d={f.n_params} · N={f.n_train}" + (" · replay" if self.replay else "")
 
     def _show_status(self, race) -> None:
         """The footer's right end: the axis the lanes keep step on, the front, the speed, paused or not."""
