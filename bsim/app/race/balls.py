@@ -94,16 +94,19 @@ class LaneBall(BallPanel):
     def theory(self, f, width: int) -> list:
         """The prediction with its kind (exact, reshuffled, linearised) kept: the kind ranks with the number,
         and is abbreviated (``SHORT_KINDS``) before it would be dropped."""
-        def groups(short: bool) -> list:
+        def groups(short: bool, minimal: bool = False) -> list:
             out = []
             for rank, g in self.prediction_groups(f):
                 if g and g[0][0].strip() == f.ball_theory:
                     rank = 0
                     if short:
                         g = [(" " + SHORT_KINDS.get(f.ball_theory, f.ball_theory), g[0][1])]
+                elif minimal and rank > 0:
+                    continue
                 out.append((rank, g))
             return out
-        return fit([groups(False), groups(True)], width)
+        # the whole kind before its abbreviation; the iid prediction and the lr limit's fraction go first
+        return fit([groups(False), groups(False, minimal=True), groups(True), groups(True, minimal=True)], width)
 
     def column(self, width: int, height: int) -> list[Strip]:
         """The lane's column: its picture, named in its top-left corner, then its measured ball and the
@@ -125,6 +128,7 @@ class LaneBall(BallPanel):
         if isinstance(chart, Chart):
             self.name_lane(chart, f)
             chart = chart.strips()
+        chart = chart + [Strip.blank(width)] * (rows - len(chart))
         return (chart + [text_strip(parts, width) for parts in texts])[:height]
 
     def name_lane(self, chart: Chart, f) -> None:
@@ -187,7 +191,7 @@ class LaneBall(BallPanel):
         on the y range the panel shares across lanes (``self.shared_y``)."""
         data = self.history.trace.array()
         if len(data) == 0:
-            return self.message("no step yet", width, rows)
+            return self.message(f"B={self.lane.batch_size}: no step yet", width, rows)
         rows_ = thin(data, 2 * width)
         step, dist = rows_[:, 0], rows_[:, COL["dist_to_opt"]]
         meas, pred = self.radii(f)
@@ -209,7 +213,7 @@ class LaneBall(BallPanel):
         if len(data) == 0 or not np.isfinite(series).any():
             ball = f.ball
             left = f" ({num(ball.burn_in_left)} steps)" if ball is not None and ball.burn_in_left else ""
-            return self.message(f"settling{left}", width, rows)
+            return self.message(f"B={self.lane.batch_size}: settling{left}", width, rows)
         rows_ = thin(data, 2 * width)
         step = rows_[:, 0]
         chart = Chart(width, rows, xlim=(float(step[0]), float(max(step[-1], step[0] + 1))),
@@ -318,8 +322,9 @@ class RaceBallsPanel(Panel):
     def top_line(self, lanes, planes: bool, spread: bool, width: int, col_w: int, rows: int) -> list:
         """The legend, and for planes the scale bar of the one scale every lane is drawn on."""
         if spread:
-            return fit([[(0, [("━ spread ", "green")]), (1, [("━ chains ", "purple")]),
-                         (1, [("one log scale, over each lane's steps", "axis")])]], width)
+            chains = [(1, [("━ chains ", "purple")])] if any((lane.latest.frame.chains or 1) > 1 for lane in lanes) else []
+            return fit([[(0, [("━ spread ", "green")])] + chains
+                        + [(1, [("one log scale, over each lane's steps", "axis")])]], width)
         legend = [(0, [("+θ* ", "white")]), (0, [("· trail ", "blue")]), (0, [("○ pred ", "orange")]),
                   (0, [("○ meas ", "green")])]
         if any(lane.latest.frame.chains and lane.latest.frame.chains > 1 for lane in lanes):
