@@ -51,7 +51,7 @@ class SharedScale:
             return
         frames = [h.latest.frame for h in lanes if h.latest is not None]
         balls = [LaneBall.known_ball(f) for f in frames]
-        if frames and all(b is not None for b in balls):
+        if frames and all(b is not None for b in balls) and max(balls) > 0:
             self.radius, self.fitted = nice_above(FIT * max(balls)), True
             return
         far = [f.dist_to_opt for f in frames if f.dist_to_opt is not None and math.isfinite(f.dist_to_opt)]
@@ -75,11 +75,14 @@ class LaneBall(BallPanel):
 
     @staticmethod
     def known_ball(f) -> float | None:
-        """The largest ball known for a frame (BallPanel.ball_size without a panel); an unstable lane counts as known."""
-        known = [r for r in (f.ball_radius_theory, f.ball_radius, f.chains_ball_radius)
-                 if r is not None and math.isfinite(r) and r > 0]
+        """The largest ball known for a frame (BallPanel.ball_size without a panel); None: none yet.
+
+        An unstable lane and a lane at B = N (no noise: a prediction of exactly 0) count as known, of size 0.
+        """
         if f.ball is not None and f.ball.stable is False:
             return 0.0
+        known = [r for r in (f.ball_radius_theory, f.ball_radius, f.chains_ball_radius)
+                 if r is not None and math.isfinite(r) and r >= 0]
         return max(known) if known else None
 
     def window(self, f, cw: int, ch: int):
