@@ -113,6 +113,7 @@ class RaceApp(App):
         self.runner = None
         self.notices: list[tuple[str, str]] = []
         self._urgent = False
+        self._status = ""
 
     # ------------------------------------------------------------- layout
     def compose(self) -> ComposeResult:
@@ -180,8 +181,10 @@ class RaceApp(App):
             self._show_titles(message.frame)
         if self.runner is not None and message.frame is not self.runner.latest:
             return   # a newer frame is on its way: draw that one
+        rows = len(message.frame.lanes) + 3      # a header row, a row per lane, the border
         table = self.query_one(RaceTable)
-        table.styles.height = len(message.frame.lanes) + 3     # a header row, a row per lane, the border
+        if table.styles.height is None or table.styles.height.value != rows:
+            table.styles.height = rows
         for p in self.panels:
             p.show(self.history)
         self._show_status(message.frame)
@@ -199,17 +202,21 @@ class RaceApp(App):
         self.sub_title = f"{f.problem} · d={f.n_params} · N={f.n_train}" + (" · replay" if self.replay else "")
 
     def _show_status(self, race) -> None:
-        """The footer's right end: the axis the lanes keep step on, the front, the speed, paused or not."""
+        """The footer's right end: the axis the lanes keep step on, the speed, paused or recording.
+
+        Updated only when it changes (a Static's update lays the screen out again).
+        """
         rs = race.runner
-        unit = AXIS_UNITS.get(race.by, race.by)
-        front = f"{race.position:.2f} s" if race.by == "time" else f"{int(race.position):,} {unit}"
         speed = speed_text(rs.speed if rs is not None else None, narrow=True).replace("  < >", "")
         state = " · paused" if rs is not None and rs.paused else ""
         rec = " · ● rec" if rs is not None and rs.recording else ""
-        text = f"by {race.by}: {front} · {speed}{state}{rec}"
+        unit = AXIS_UNITS.get(race.by, race.by)
+        text = f"lanes by {unit} · {speed}{state}{rec}"
         if self.size.width < NARROW_BELOW:
-            text = f"by {race.by} · {speed}{state}{rec}"
-        self.query_one("#race-status", Static).update(Text(text))
+            text = f"by {unit} · {speed}{state}{rec}"
+        if text != self._status:
+            self._status = text
+            self.query_one("#race-status", Static).update(Text(text))
 
     def on_race_event(self, message: RaceEvent) -> None:
         self._notice(message.kind, message.text)
