@@ -186,7 +186,9 @@ class LaneBall(BallPanel):
             return
         super().off_chart(chart, xlim, ylim, f)
         chart.canvas.text = {k: v for k, v in chart.canvas.text.items() if k[0] != chart.canvas.h - 1}
-        chart.label(chart.canvas.h - 1, 0, f"θ off: {num(f.dist_to_opt)}", "yellow")
+        far = num(f.dist_to_opt)
+        label = next((t for t in (f"θ off: {far}", f"off {far}", "off") if len(t) <= chart.canvas.w), "")
+        chart.label(chart.canvas.h - 1, 0, label, "yellow")
 
     # ----------------------------------------------------------- d > 2 and the LSTM: a chart over steps
     def distance_chart(self, f, width: int, rows: int) -> Chart | list[Strip]:
