@@ -16,6 +16,7 @@ from rich.text import Text
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.css.query import NoMatches
 from textual.message import Message
 from textual.widgets import Footer, Header, Static
 
@@ -175,6 +176,10 @@ class RaceApp(App):
         self.post_message(RaceEvent(kind, text))
 
     def on_race_frame_ready(self, message: RaceFrameReady) -> None:
+        try:
+            table = self.query_one(RaceTable)
+        except NoMatches:
+            return       # closing: a frame still in the queue has no screen to go to
         first = self.history.latest is None
         self.history.add(message.frame)
         if first:
@@ -182,7 +187,6 @@ class RaceApp(App):
         if self.runner is not None and message.frame is not self.runner.latest:
             return   # a newer frame is on its way: draw that one
         rows = len(message.frame.lanes) + 3      # a header row, a row per lane, the border
-        table = self.query_one(RaceTable)
         if table.styles.height is None or table.styles.height.value != rows:
             table.styles.height = rows
         for p in self.panels:
