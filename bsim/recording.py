@@ -294,7 +294,7 @@ def _device_name(name: str) -> str:
 def _portable(scenario: Scenario, path: Path) -> Scenario:
     """A copy whose data paths are relative to the recording's folder (or absolute)."""
     sc = scenario.copy()
-    sc.recording = None
+    sc.recording = sc.race = None      # a single run's recording, even of a race's file, is no race
     for key in ("data", "test_data"):
         rel = getattr(sc.problem, key)
         if rel is None:

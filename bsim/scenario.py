@@ -219,6 +219,7 @@ RACE_RULES: dict[str, Rule] = {
     "chains": ((int,), _pos_int, "an integer >= 1 (the number of chains)"),
     "lane_steps": ((list,), lambda v: all(_plain_int(x) and x >= 0 for x in v), "a list of step numbers >= 0"),
     "position": ((int, float), _nonneg, "a finite number >= 0 (the lockstep's front)"),
+    "lane_diverged": ((list,), lambda v: all(isinstance(x, bool) for x in v), "a list of true or false, one per lane"),
     "lane_train_loss": ((list,), lambda v: all(_plain_num(x) for x in v), "a list of numbers, one per lane"),
     "lane_theta_sha256": ((list,), lambda v: all(isinstance(x, str) and _SHA.match(x) for x in v),
                           "a list of sha256 strings (64 lowercase hex digits), one per lane"),
@@ -306,7 +307,7 @@ def _race_table(raw: dict, fname: str, loc: Locator) -> dict[str, Any]:
     if missing := [k for k in RACE_REQUIRED if k not in table]:
         raise BsimInputError(f"{loc.where_table(fname, 'race')}: [race] has no {missing[0]!r}; expected "
                              f"{', '.join(RACE_REQUIRED)} (a race recording written by bsim race --record)")
-    for key in ("lane_steps", "lane_train_loss", "lane_theta_sha256"):
+    for key in ("lane_steps", "lane_diverged", "lane_train_loss", "lane_theta_sha256"):
         if len(table.get(key, table["batch_sizes"])) != len(table["batch_sizes"]):
             raise BsimInputError(f"{where(fname, loc, 'race', key)}: got {len(table[key])} entries for "
                                  f"{len(table['batch_sizes'])} batch sizes; expected one per lane")

@@ -38,6 +38,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="headless: each lane runs until it has seen at least N samples")
     p.add_argument("--record", metavar="PATH.toml", help="write the race as a recording (bsim replay replays it)")
     p.set_defaults(steps=None)
+    for action in p._actions:     # bsim run's --batch-size is refused here (a batch size per lane): not shown
+        if action.dest == "batch_size":
+            action.help = argparse.SUPPRESS
 
 
 def parse_batch_sizes(text: str | None) -> list[int]:

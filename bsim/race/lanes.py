@@ -12,7 +12,8 @@ acts only on later changes of B): a lane whose rule gives lr(B) != lr0 equals
 ``bsim run SCENARIO --batch-size B --lr lr(B)``. Under the rule none (the default scenarios), lr(B) = lr0.
 
 Its clock: ``seconds`` sums time.perf_counter() around each of its steps (the race's own measure of
-compute, not Simulation's frame-to-frame rate); samples/s = samples / seconds.
+compute, not Simulation's frame-to-frame rate; on a GPU after a synchronize, so that the step's work is
+counted, not its launch); samples/s = samples / seconds.
 """
 
 from __future__ import annotations
@@ -22,6 +23,11 @@ import time
 from bsim.lrscaling import scaled_lr
 from bsim.race.frame import LaneFrame
 from bsim.scenario import Scenario, apply_overrides
+
+
+def _cuda_sync(device) -> None:
+    import torch
+    torch.cuda.synchronize(device)
 
 
 def training_size(scenario: Scenario) -> int:
@@ -64,6 +70,8 @@ class Lane:
         self.sim = Simulation(lane_scenario(scenario, batch_size, lr, chains), device=device, stats=stats)
         self.seconds = 0.0
         self.limit: tuple[str, int] | None = None
+        # a GPU works asynchronously: the clock waits for the step to finish (else it times the launch only)
+        self._sync = _cuda_sync if self.sim.device.type == "cuda" else None
 
     # ------------------------------------------------------------ state
     @property
@@ -109,6 +117,8 @@ class Lane:
         """One SGD step, timed; False when the lane diverged (the step is not kept)."""
         t0 = time.perf_counter()
         ok = self.sim.step()
+        if self._sync is not None:
+            self._sync(self.sim.device)
         self.seconds += time.perf_counter() - t0
         return ok
 

@@ -11,6 +11,7 @@ versions, device and dtype (no single-run check: ``bsim.recording``), and (schem
     lr_rule = "none"           # the lanes' lr rule (relative to the scenario's batch size)
     chains = 1
     lane_steps = [512, 64]     # each lane's steps when written: where a replay stops it
+    lane_diverged = [false, false]   # a lane that had diverged replays its failing step too
     position = 4096.0          # the lockstep's front on `by` (what the screen showed)
     lane_train_loss = [...]    # the check: each lane's train loss there
     lane_theta_sha256 = [...]  #   and the sha256 of its parameters (bsim.recording.theta_sha256)
@@ -29,7 +30,7 @@ from pathlib import Path
 
 from bsim import __version__
 from bsim.atomic import atomic_open
-from bsim.errors import BsimInputError
+from bsim.errors import BsimInputError, quote
 from bsim.race.race import Race
 from bsim.recording import _portable, check_of, data_sha256
 from bsim.scenario import RECORDING_FORMAT, Scenario, scenario_to_toml
@@ -41,6 +42,7 @@ def race_table(race: Race) -> dict:
     return {
         "batch_sizes": [lane.batch_size for lane in race.lanes], "by": race.by, "lr_rule": race.lr_rule,
         "chains": race.chains, "lane_steps": [lane.steps for lane in race.lanes], "position": race.position,
+        "lane_diverged": [lane.diverged for lane in race.lanes],
         "lane_train_loss": [c["train_loss"] for c in checks],
         "lane_theta_sha256": [c["theta_sha256"] for c in checks],
     }
@@ -80,9 +82,12 @@ def race_from_recording(sc: Scenario, chains: int | None = None, device=None) ->
                 chains=table["chains"] if chains is None else chains, device=device)
     got = [lane.batch_size for lane in race.lanes]
     if got != list(table["batch_sizes"]):
-        raise BsimInputError(f"{sc.path}: [race] batch_sizes {table['batch_sizes']} clamp to {got} (N = "
-                             f"{race.n_train}); expected batch sizes up to N (was the data file changed?)")
-    race.set_lane_steps(table["lane_steps"])
+        big = next(b for b in table["batch_sizes"] if b > race.n_train)
+        raise BsimInputError(f"{sc.where('batch_sizes', 'race') or sc.path}: race.batch_sizes: {quote(big)} is above "
+                             f"N = {race.n_train}; expected batch sizes up to N (was the data file changed?)")
+    # a lane that had diverged replays the step that failed too (it fails again: no row, as recorded)
+    diverged = table.get("lane_diverged", [False] * len(got))
+    race.set_lane_steps([n + 1 if failed else n for n, failed in zip(table["lane_steps"], diverged)])
     return race
 
 

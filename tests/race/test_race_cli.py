@@ -92,10 +92,13 @@ def test_timing_gives_each_lane_its_own_rate(tmp_path):
 
 
 def test_a_diverged_lane_stops_with_exit_3_and_its_rows_are_the_single_runs(tmp_path):
-    out = tmp_path / "race.csv"
+    out, rec, again = tmp_path / "race.csv", tmp_path / "race.toml", tmp_path / "again.csv"
     code = main(["race", "default", "--batch-sizes", "8,1024", "--lr-rule", "linear", "--by", "steps",
-                 "--headless", "--no-timing", "--steps", "400", "--every", "10", "--metrics", str(out)])
+                 "--headless", "--no-timing", "--steps", "400", "--every", "10", "--metrics", str(out),
+                 "--record", str(rec)])
     assert code == 3
+    assert main(["replay", str(rec), "--headless", "--no-timing", "--every", "10", "--metrics", str(again)]) == 3
+    assert again.read_bytes() == out.read_bytes()
     _, lanes = _lanes(out)
     assert lanes[8][-1][0] == "400"
     assert 0 < int(lanes[1024][-1][0]) < 400
@@ -190,3 +193,14 @@ def test_the_screens_recording_replays_headless_to_where_each_lane_stood(tmp_pat
     assert "warning" not in capsys.readouterr().err        # every lane's check matched
     _, lanes = _lanes(out)
     assert [int(rows[-1][0]) for rows in lanes.values()] == reached and list(lanes) == [8, 64, 32]
+
+
+def test_a_single_run_of_a_race_recording_records_a_single_run(tmp_path):
+    rec, single = tmp_path / "race.toml", tmp_path / "single.toml"
+    assert main(["race", "default", "--batch-sizes", "8,64", "--headless", "--no-timing", "--steps", "5",
+                 "--metrics", str(tmp_path / "a.csv"), "--record", str(rec)]) == 0
+    assert main(["run", str(rec), "--headless", "--no-timing", "--steps", "5", "--metrics", str(tmp_path / "b.csv"),
+                 "--record", str(single)]) == 0
+    assert "[race]" not in single.read_text()
+    assert main(["replay", str(single), "--headless", "--no-timing", "--metrics", str(tmp_path / "c.csv")]) == 0
+    assert (tmp_path / "c.csv").read_bytes() == (tmp_path / "b.csv").read_bytes()

@@ -129,3 +129,13 @@ def test_runner_thread_publishes_frames_and_stops():
     positions = [f.position for f in frames]
     assert positions == sorted(positions) and positions[-1] <= race.position
     assert len(frames) <= 0.5 * 50 + 5      # at most fps frames a second (and one after each change)
+
+
+def test_by_time_the_lanes_share_the_clock_and_a_big_batch_sees_more_samples():
+    race = Race(find_scenario("default"), [8, 512], by="time", stats=False)
+    for _ in range(600):
+        race.step()
+    small, big = race.lanes
+    total = small.seconds + big.seconds
+    assert abs(small.seconds - big.seconds) < 0.25 * total     # each has had about half of the compute
+    assert small.steps > big.steps and big.samples > small.samples   # 64x the batch costs far less than 64x

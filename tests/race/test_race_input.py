@@ -109,3 +109,11 @@ def test_record_onto_the_metrics_file_is_refused(tmp_path, capsys):
     same = tmp_path / "x.csv"
     _refused(capsys, ["race", "default", "--batch-sizes", "8,64", *HEADLESS, "--metrics", str(same),
                       "--record", str(same)], "--record", "--metrics")
+
+
+def test_a_recorded_batch_size_above_n_is_one_line(tmp_path, capsys):
+    rec = tmp_path / "race.toml"
+    assert main(["race", "default", "--batch-sizes", "8,64", *HEADLESS, "--metrics", str(tmp_path / "a.csv"),
+                 "--record", str(rec)]) == 0
+    rec.write_text(rec.read_text().replace("batch_sizes = [8, 64]", "batch_sizes = [8, 4096]"))
+    _refused(capsys, ["replay", str(rec), "--headless"], "race.batch_sizes", "4096", "above N = 1024")
