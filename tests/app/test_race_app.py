@@ -166,3 +166,32 @@ def test_the_footer_names_the_axis_and_the_speed(tmp_path):
     _app, (first, slower) = drive_race(tmp_path, script, race=race_of(by="steps"))
     assert "by steps" in first and "max" in first and "paused" in first
     assert "10,000/s" in slower or "≤10,000" in slower
+
+
+def test_a_diverged_lane_is_marked_and_the_others_go_on(tmp_path):
+    """lr 1 at B0 = 8 and linear lr scaling give B = 64 an lr of 8: that lane diverges, B = 8 races on."""
+    async def script(d):
+        await d.steps(500)
+        before = d.lanes[8]
+        await d.steps(100)
+        return list(d.errors), d.panel("race-table"), before, d.lanes[8]
+    race = race_of(sizes=(8, 64), lr_rule="linear", by="steps", lr=1.0)
+    _app, (errors, table, before, after) = drive_race(tmp_path, script, race=race)
+    assert any("lane B=64: diverged" in e for e in errors)
+    row = next(line for line in table.splitlines() if "B=64" in line)
+    assert "diverged" in row
+    assert after > before
+
+
+def test_the_projector_theme_and_a_terminal_too_small(tmp_path):
+    async def script(d):
+        await d.steps(50)
+        await d.press("t")
+        return d.app.theme, d.app.notices[-1][1]
+    _app, (theme, notice) = drive_race(tmp_path, script)
+    assert theme == "bsim-projector" and "projector" in notice
+
+    async def small(d):
+        return d.text
+    _app, text = drive_race(tmp_path, small, size=(60, 16))
+    assert "the race needs at least 70x20" in text

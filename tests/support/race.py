@@ -11,11 +11,15 @@ from bsim.scenario import find_scenario
 from support.app import panel_text, screen_text
 
 
-def race_of(name: str = "default", sizes=(8, 64, 512), n_train: int | None = 512, **kw) -> Race:
-    """A race on a bundled scenario (its training set cut to ``n_train`` for speed; None keeps it)."""
+def race_of(name: str = "default", sizes=(8, 64, 512), n_train: int | None = 512, lr: float | None = None,
+            **kw) -> Race:
+    """A race on a bundled scenario (its training set cut to ``n_train`` for speed; None keeps it; ``lr``: the
+    scenario's lr, which the lanes' lr rule scales from)."""
     sc = find_scenario(name)
     if n_train is not None:
         sc.problem.n_train, sc.problem.n_test = n_train, 64
+    if lr is not None:
+        sc.optimizer.lr = lr
     return Race(sc, list(sizes), **kw)
 
 
