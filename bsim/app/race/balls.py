@@ -19,7 +19,7 @@ from textual.strip import Strip
 from bsim.app.format import num
 from bsim.app.history import COL
 from bsim.app.race.history import RaceHistory
-from bsim.app.widgets.ball import FIT, BallPanel, contour_mask, nice_above
+from bsim.app.widgets.ball import FIT, BallPanel, contour_mask, nice_above, nice_below
 from bsim.app.widgets.canvas import Chart, data_range
 from bsim.app.widgets.loss import thin
 from bsim.app.widgets.panel import Panel, fit, style, text_strip
@@ -69,6 +69,7 @@ class LaneBall(BallPanel):
     def __init__(self, lane, shared: SharedScale):
         super().__init__(lane.buffer)
         self.lane, self.shared = lane, shared
+        self.shared_y: tuple[float, float] | None = None     # the panel's log y range for d > 2 and the LSTM
 
     def _title(self, title: str) -> None:
         """The lane has no border of its own: its name is written in its picture."""
@@ -113,7 +114,7 @@ class LaneBall(BallPanel):
 
     def column(self, width: int, height: int) -> list[Strip]:
         """The lane's column: its picture, named in its top-left corner, then its measured ball and the
-        prediction with its kind (the prediction goes first on a short panel, then the measured ball)."""
+        prediction with its kind (a short panel leaves out the prediction first, then the measured ball)."""
         f = self.history.latest
         if f is None:
             return [text_strip([(f"B={self.lane.batch_size}", self.lane.color), (" starting…", "axis")], width)]
@@ -182,7 +183,7 @@ class LaneBall(BallPanel):
     def off_chart(self, chart: Chart, xlim, ylim, f) -> None:
         """BallPanel's arrow toward θ at the edge, with a label short enough for a lane's column."""
         x, y = f.theta
-        if xlim[0] <= x <= xlim[1] and ylim[0] <= y <= ylim[1]:
+        if not (math.isfinite(x) and math.isfinite(y)) or (xlim[0] <= x <= xlim[1] and ylim[0] <= y <= ylim[1]):
             return
         super().off_chart(chart, xlim, ylim, f)
         chart.canvas.text = {k: v for k, v in chart.canvas.text.items() if k[0] != chart.canvas.h - 1}
@@ -235,8 +236,6 @@ class LaneBall(BallPanel):
                      + ([(1, [(f" K={f.chains} ", "axis"), (num(f.chains_ball_radius), "purple")])]
                         if f.chains and f.chains > 1 else [])], width),
                 fit([[(1, [("no θ*: around the running mean", "axis")])], [(1, [("no θ*", "axis")])]], width)]
-
-    shared_y: tuple[float, float] | None = None
 
 
 class RaceBallsPanel(Panel):
@@ -347,7 +346,7 @@ class RaceBallsPanel(Panel):
 
     @staticmethod
     def bar(cell: float, col_w: int) -> list:
-        from bsim.app.widgets.ball import nice_below
+        """A scale bar of a round length (BallPanel's nice_below), at most 8 cells."""
         length = nice_below(cell * min(8, max(col_w // 4, 2)))
         cells = max(int(round(length / cell)), 1)
         text = "├" + "─" * max(cells - 2, 0) + "┤" if cells >= 2 else "│"
