@@ -154,3 +154,17 @@ def test_panels_are_redrawn_only_for_what_changed(tmp_path, monkeypatch):
     _app, (same, one) = drive_race(tmp_path, script)
     assert same == (True, [])
     assert len(one) == 1
+
+
+def test_a_lane_s_trace_keeps_the_rows_the_main_app_s_trace_keeps():
+    """The numpy-backed trace thins as bsim.app.history.Trace does (every other row once full)."""
+    import numpy as np
+
+    from bsim.app.history import Trace
+    from bsim.app.race.history import ArrayTrace
+    reference, trace = Trace(("x", "y"), cap=64), ArrayTrace(("x", "y"), cap=64)
+    for i in range(1000):
+        reference.append((float(i), 2.0 * i))
+        trace.append((float(i), 2.0 * i))
+        assert np.array_equal(reference.array(), trace.array()), i
+    assert trace.stride == reference.stride > 1

@@ -9,6 +9,8 @@ colour while it races; a removed lane's colour goes to the next lane added.
 
 from __future__ import annotations
 
+import numpy as np
+
 from bsim.app.history import FrameBuffer, Trace
 
 #: one colour per lane, in the order lanes get them (names of the chart palette, bsim.app.widgets.canvas.COLORS)
@@ -24,6 +26,37 @@ def _f(v) -> float:
     return float("nan") if v is None else float(v)
 
 
+class ArrayTrace(Trace):
+    """Trace's rows, thinned the same way (by two when ``cap`` is reached), kept in one numpy array.
+
+    ``array()`` is a view, not a copy: the loss chart reads every lane's trace at every frame, and
+    turning a list of 2,000 rows into an array took about a millisecond a lane.
+    """
+
+    def __init__(self, columns, cap: int = 2048):
+        super().__init__(columns, cap)
+        self._data = np.empty((cap, len(columns)))
+        self._n = 0
+
+    def append(self, row: tuple[float, ...]) -> None:
+        self._seen += 1
+        if (self._seen - 1) % self.stride:
+            return
+        self._data[self._n] = row
+        self._n += 1
+        if self._n >= self.cap:
+            kept = self._data[:self._n:2].copy()
+            self._data[:len(kept)] = kept
+            self._n = len(kept)
+            self.stride *= 2
+
+    def array(self) -> np.ndarray:
+        return self._data[:self._n]
+
+    def __len__(self) -> int:
+        return self._n
+
+
 class LaneHistory:
     """One lane: its FrameBuffer, its trace against the race's axes, its colour and its latest LaneFrame.
 
@@ -34,7 +67,7 @@ class LaneHistory:
         self.batch_size = batch_size
         self.color = color
         self.buffer = FrameBuffer()
-        self.trace = Trace(LANE_COLUMNS)
+        self.trace = ArrayTrace(LANE_COLUMNS)
         self.latest = None          # the LaneFrame last shown
         self.version = 0
 
@@ -46,7 +79,7 @@ class LaneHistory:
             self.buffer.latest = f
             return
         if last is not None and f.step < last.frame.step:
-            self.trace = Trace(LANE_COLUMNS)      # a reset: a new run from step 0
+            self.trace = ArrayTrace(LANE_COLUMNS)      # a reset: a new run from step 0
         self.latest = lane
         self.version += 1
         self.buffer.add(f)
