@@ -16,6 +16,7 @@ the parent drains the terminal so the child never blocks on output.
 
 ``--chains K`` runs the scenario with an ensemble of K chains (the ball panel's
 cloud; headless runs the same K), ``--data-panel`` shows the data panel (d).
+``--race [--lanes 4]`` measures the race screen instead (bench/tui_race.py).
 """
 
 from __future__ import annotations
@@ -116,13 +117,19 @@ def headless_steps_per_sec(scenario: str, seconds: float, chains: int = 1) -> fl
     return n / (time.perf_counter() - t0)
 
 
-def run_app(scenario: str, seconds: float, key_every: float, chains: int = 1, data_panel: bool = False) -> dict:
+def run_app(scenario: str, seconds: float, key_every: float, chains: int = 1, data_panel: bool = False,
+            child_args: list[str] | None = None, keys: str = "][") -> dict:
+    """The app in a pseudo-terminal: ``keys`` sent in turn, one every ``key_every`` s; the child's log.
+
+    ``child_args``: the child's options (default: the chains and the data panel).
+    """
     import pexpect
 
     out = Path(tempfile.mkdtemp(prefix="bsim-bench-")) / "log.json"
     env = dict(os.environ, TERM="xterm-256color", COLORTERM="truecolor")
     t_spawn = time.time()
-    extra = ["--chains", str(chains)] + (["--data-panel"] if data_panel else [])
+    extra = child_args if child_args is not None else (
+        ["--chains", str(chains)] + (["--data-panel"] if data_panel else []))
     proc = pexpect.spawn(sys.executable, [__file__, "--child", str(out), "--scenario", scenario] + extra,
                          dimensions=(36, 120), env=env, cwd=str(out.parent), encoding="utf-8",
                          codec_errors="replace", timeout=5)
@@ -140,11 +147,11 @@ def run_app(scenario: str, seconds: float, key_every: float, chains: int = 1, da
                 raise SystemExit(f"bench/tui.py: the app ended early; its last output:\n{tail[0]}") from None
 
     drain(4.0)                       # start-up and warm-up
-    keys, b = [], None
+    key_cycle, sent, b = keys, [], None
     t_start = time.time()
     while time.time() - t_start < seconds:
-        key = "]" if len(keys) % 2 == 0 else "["
-        keys.append((time.time(), key))
+        key = key_cycle[len(sent) % len(key_cycle)]
+        sent.append((time.time(), key))
         proc.send(key)
         drain(key_every)
     t_end = time.time()
@@ -154,7 +161,7 @@ def run_app(scenario: str, seconds: float, key_every: float, chains: int = 1, da
     finally:
         proc.close(force=True)
     log = json.loads(out.read_text())
-    log.update(t_spawn=t_spawn, t_start=t_start, t_end=t_end, keys=keys, exit=proc.exitstatus)
+    log.update(t_spawn=t_spawn, t_start=t_start, t_end=t_end, keys=sent, exit=proc.exitstatus)
     del b
     return log
 
@@ -187,6 +194,8 @@ def main(argv=None) -> int:
                    help="CI: 1 round of 2 s (headless 0.5 s): the app starts, answers keys and quits; no goal judged")
     p.add_argument("--chains", type=int, default=1, help="an ensemble of K chains (the ball panel's cloud)")
     p.add_argument("--data-panel", action="store_true", help="show the data panel (d) instead of the gradient")
+    p.add_argument("--race", action="store_true", help="the race screen (bench/tui_race.py) instead of the app")
+    p.add_argument("--lanes", type=int, default=4, help="with --race: how many lanes (8, 32, 128, 512 for 4)")
     p.add_argument("--child", metavar="OUT.json", help=argparse.SUPPRESS)
     p.add_argument("--screenshots", action="store_true",
                    help="write screenshots/app-120x36.svg and app-80x24.svg (the README's) and stop")
@@ -194,6 +203,11 @@ def main(argv=None) -> int:
     headless_seconds = 4.0
     if args.smoke:
         args.rounds, args.seconds, headless_seconds = 1, 2.0, 0.5
+    if args.race and not 1 <= args.lanes <= 8:
+        p.error(f"--lanes {args.lanes}: expected 1 to 8")
+    if args.child and args.race:
+        import tui_race
+        return tui_race.child(args.child, args.scenario, tui_race.race_batch_sizes(args.lanes))
     if args.child:
         return child(args.child, args.scenario, args.chains, args.data_panel)
     if args.screenshots:
@@ -201,6 +215,9 @@ def main(argv=None) -> int:
             print(screenshot(Path("screenshots") / f"app-{size[0]}x{size[1]}.svg", size))
         return 0
 
+    if args.race:
+        import tui_race
+        return tui_race.main(args)
     from bsim.scenario import find_scenario
     base_b = find_scenario(args.scenario).optimizer.batch_size
     print(f"bench/tui.py: scenario {args.scenario}, 120x36, {args.rounds} rounds of {args.seconds:g} s of training "

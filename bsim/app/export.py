@@ -166,6 +166,9 @@ def readme_pictures(outdir: str | Path = "screenshots") -> list[Path]:
         sc = find_scenario(scenario)
         [(_, svg, _, _)] = asyncio.run(_shoot(sc, [tick], SIZE, default_chunk(tick)))
         written.append(_write(out / name, svg))
+    from bsim.app.race.export import README_RACE, race_svg     # the race screen (bsim race)
+    name, scenario, batch_sizes, lane_steps = README_RACE
+    written.append(_write(out / name, race_svg(scenario, batch_sizes, lane_steps, SIZE)))
     return written
 
 

@@ -102,11 +102,13 @@ def test_the_asciicast_has_a_frame_per_screenshot_and_the_captions_as_markers(ex
 def test_readme_pictures_are_regenerated(tmp_path, capsys):
     assert export_main(["--readme", "--out", str(tmp_path)]) == 0
     written = sorted(p.name for p in tmp_path.iterdir())
-    assert written == ["default.svg", "lecture.svg"]
+    assert written == ["default.svg", "lecture.svg", "race.svg"]
     lecture = "\n".join(svg_lines((tmp_path / "lecture.svg").read_text()))
     assert "4x again" in lecture and re.search(r"step\s+3,000", lecture)
     default = "\n".join(svg_lines((tmp_path / "default.svg").read_text()))
     assert re.search(r"step\s+1,500", default)
+    race = "\n".join(svg_lines((tmp_path / "race.svg").read_text()))
+    assert all(f"B={b}" in race for b in (8, 64, 512)) and "one" in race and "scale" in race
 
 
 def test_an_export_folder_that_cannot_be_made(recording, tmp_path, capsys):

@@ -1,0 +1,347 @@
+"""The race screen: every lane's loss overlaid, their epsilon-balls on one scale, and a table of lanes.
+
+A Textual app of its own (``RaceApp``) that sends controls to a RaceRunner (bsim.race.runner) and
+draws the RaceFrames it publishes; it never touches a lane's simulation. It shares the main app's
+themes, panels, notices, questions, help style, screenshots and signal handling: the few methods
+that do not depend on the main app's panels are taken from BsimApp as they are (``_borrowed``).
+Bad input (a batch size already racing, a ninth lane, a word where a number goes) is a notice.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from rich.text import Text
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.css.query import NoMatches
+from textual.message import Message
+from textual.widgets import Footer, Header, Static
+
+from bsim import controls
+from bsim.app import themes
+from bsim.app.app import MIN_SIZE, REPLAY_PACE, SWITCH_INTERVAL, BsimApp
+from bsim.app.race.balls import RaceBallsPanel
+from bsim.app.race.help import RaceHelpScreen
+from bsim.app.race.history import AXIS_UNITS, RaceHistory
+from bsim.app.race.loss import RaceLossPanel
+from bsim.app.race.table import RaceTable
+from bsim.app.screens import AskScreen
+from bsim.app.signals import forget_signals, quit_on_signals
+from bsim.app.widgets.counters import speed_text
+from bsim.race.frame import MAX_LANES
+
+#: below this height the header goes (the charts need the row); below this width the status is short
+SHORT_BELOW = 30
+NARROW_BELOW = 110
+_SPEED = Binding.Group("speed")
+_LANES = Binding.Group("lanes")
+
+
+class RaceFrameReady(Message):
+    def __init__(self, frame):
+        super().__init__()
+        self.frame = frame
+
+
+class RaceEvent(Message):
+    def __init__(self, kind: str, text: str):
+        super().__init__()
+        self.kind, self.text = kind, text
+
+
+def parse_batch_size(text: str) -> int | str:
+    """A typed batch size: the integer, or the one line saying what was expected."""
+    word = text.strip()
+    try:
+        value = int(word)
+    except ValueError:
+        return f"batch size {word[:12]!r}: expected an integer >= 1"
+    if value < 1:
+        return f"batch size {value}: expected an integer >= 1"
+    return value
+
+
+class RaceApp(App):
+    """The race screen. Owns: the RaceHistory its panels read, the notices, the questions (a, x).
+
+    Sends controls to the RaceRunner (Pause, Resume, TogglePause, Step, Faster, Slower, ToggleRecording,
+    AddLane, RemoveLane); never touches the race itself once the runner has it.
+    """
+
+    CSS_PATH = [str(Path(BsimApp.CSS_PATH)), str(Path(__file__).with_name("race.tcss"))]
+    TITLE = "bsim race"
+    ENABLE_COMMAND_PALETTE = True
+    BINDINGS = [
+        Binding("space", "toggle_pause", "pause"),
+        Binding("n,full_stop", "step", "round", show=False),
+        Binding("a", "add_lane", "add lane", group=_LANES),
+        Binding("x", "remove_lane", "remove lane", group=_LANES),
+        Binding("less_than_sign", "slower", "slower", key_display="<", group=_SPEED),
+        Binding("greater_than_sign", "faster", "faster", key_display=">", group=_SPEED),
+        Binding("w", "toggle_window", "window", show=False),
+        Binding("y", "toggle_log", "log y", show=False),
+        Binding("z", "refit_balls", "fit balls", show=False),
+        Binding("R,shift+r", "toggle_recording", "record", show=False),
+        Binding("t", "toggle_projector", "projector theme", show=False),
+        Binding("ctrl+s", "screenshot_svg", "SVG", show=False),
+        Binding("question_mark", "help", "help", key_display="?"),
+        Binding("q", "quit", "quit"),
+    ]
+
+    # what BsimApp does the same way here (they read only screenshots_dir, theme, _notice and the panels)
+    save_svg = BsimApp.save_svg
+    action_screenshot_svg = BsimApp.action_screenshot_svg
+    action_toggle_projector = BsimApp.action_toggle_projector
+    _on_theme_changed = BsimApp._on_theme_changed
+    action_command_palette = BsimApp.action_command_palette
+
+    def __init__(self, race, *, paused: bool = False, speed: int | None = None, record: str | None = None,
+                 replay: bool = False, threaded: bool = True, timing: bool = True, fps: float = 20.0,
+                 screenshots_dir: str | Path = "screenshots", recordings_dir: str | Path = "recordings"):
+        super().__init__()
+        self.register_theme(themes.PROJECTOR)
+        self.chart_remap = None
+        self._theme_before_projector = themes.DEFAULT_THEME
+        self.race = race                 # owned by the runner once it starts; the app never touches it
+        self.start_paused, self.record_path, self.replay = paused, record, replay
+        self.speed = REPLAY_PACE if replay and speed is None else speed
+        self.threaded, self.timing, self.fps = threaded, timing, fps
+        self.screenshots_dir, self.recordings_dir = Path(screenshots_dir), Path(recordings_dir)
+        self.history = RaceHistory()
+        self.runner = None
+        self.notices: list[tuple[str, str]] = []
+        self._urgent = False
+        self._status = ""
+
+    # ------------------------------------------------------------- layout
+    def compose(self) -> ComposeResult:
+        yield Header(show_clock=False, icon="≈")
+        with Vertical(id="race-main"):
+            yield RaceLossPanel(self.history, id="race-loss")
+            yield RaceBallsPanel(self.history, id="race-balls")
+            yield RaceTable(self.history, frozen_rates=not self.timing, id="race-table")
+        yield Static("", id="notice")
+        yield Static("", id="too-small")
+        with Horizontal(id="race-footer"):
+            yield Footer(compact=True, show_command_palette=False)
+            yield Static("", id="race-status")
+
+    @property
+    def panels(self):
+        return [self.query_one(f"#{i}") for i in ("race-loss", "race-balls", "race-table")]
+
+    def on_mount(self) -> None:
+        if self.threaded:
+            self._switch_interval = sys.getswitchinterval()
+            sys.setswitchinterval(SWITCH_INTERVAL)
+        self.theme_changed_signal.subscribe(self, self._on_theme_changed)
+        self._on_theme_changed(self.current_theme)
+        self._check_size()
+        self._start_runner()
+        self._signals = quit_on_signals(self)
+
+    def _start_runner(self) -> None:
+        from bsim.race.runner import RaceRunner
+        self.runner = RaceRunner(self.race, on_frame=self._post_frame, on_event=self._post_event, fps=self.fps,
+                                 paused=self.start_paused, speed=self.speed, threaded=self.threaded,
+                                 timing=self.timing, recordings_dir=self.recordings_dir)
+        if self.record_path:
+            self.runner.submit(controls.ToggleRecording(self.record_path))   # no thread yet: handled now
+        self.runner.start()
+
+    def on_resize(self, event) -> None:
+        self._check_size(event.size)
+
+    def _check_size(self, size=None) -> None:
+        w, h = size or self.size
+        small = w < MIN_SIZE[0] or h < MIN_SIZE[1]
+        self.screen.set_class(small, "-too-small")
+        self.screen.set_class(h < SHORT_BELOW, "-short")
+        self.screen.set_class(w < NARROW_BELOW, "-narrow")
+        if self.history.latest is not None:
+            self._show_status(self.history.latest)
+        if small:
+            self.query_one("#too-small", Static).update(
+                f"The terminal is {w}x{h}: the race needs at least {MIN_SIZE[0]}x{MIN_SIZE[1]}.\n"
+                "Make the window larger (it is usable at 80x24, best at 120x36). q quits.")
+
+    # ------------------------------------------------------------- runner -> screen
+    def _post_frame(self, frame) -> None:
+        self.post_message(RaceFrameReady(frame))
+
+    def _post_event(self, kind: str, text: str) -> None:
+        self.post_message(RaceEvent(kind, text))
+
+    def on_race_frame_ready(self, message: RaceFrameReady) -> None:
+        try:
+            table = self.query_one(RaceTable)
+        except NoMatches:
+            return       # closing: a frame still in the queue has no screen to go to
+        first = self.history.latest is None
+        self.history.add(message.frame)
+        if first:
+            self._show_titles(message.frame)
+        if self.runner is not None and message.frame is not self.runner.latest:
+            return   # a newer frame is on its way: draw that one
+        rows = len(message.frame.lanes) + 3      # a header row, a row per lane, the border
+        if table.styles.height is None or table.styles.height.value != rows:
+            table.styles.height = rows
+        for p in self.panels:
+            p.show(self.history)
+        self._show_status(message.frame)
+        if self._urgent and self.threaded and self.runner is not None:
+            self._urgent = False
+            busy = self.runner.ui_busy
+            busy.set()
+            self.call_after_refresh(busy.clear)
+
+    def _show_titles(self, race) -> None:
+        if not race.lanes:
+            return
+        f = race.lanes[0].frame
+        self.title = f"bsim race · {f.title}"
+        self.sub_title = f"{f.problem} · d={f.n_params} · N={f.n_train}" + (" · replay" if self.replay else "")
+
+    def _show_status(self, race) -> None:
+        """The footer's right end: the axis the lanes keep step on, the speed, paused or recording.
+
+        Updated only when it changes (a Static's update lays the screen out again).
+        """
+        rs = race.runner
+        speed = speed_text(rs.speed if rs is not None else None, narrow=True).replace("  < >", "")
+        state = " · paused" if rs is not None and rs.paused else ""
+        rec = " · ● rec" if rs is not None and rs.recording else ""
+        unit = AXIS_UNITS.get(race.by, race.by)
+        text = f"lanes by {unit} · {speed}{state}{rec}"
+        if self.size.width < NARROW_BELOW:
+            text = f"by {unit} · {speed}{state}{rec}"
+        if text != self._status:
+            self._status = text
+            self.query_one("#race-status", Static).update(Text(text))
+
+    def on_race_event(self, message: RaceEvent) -> None:
+        self._notice(message.kind, message.text)
+
+    def _notice(self, kind: str, text: str) -> None:
+        self.notices.append((kind, text))
+        bar = self.query_one("#notice", Static)
+        bar.set_class(kind == "error", "-error")
+        bar.update(Text(text))              # as written: "[" and "]" are not markup
+
+    # ------------------------------------------------------------- sending
+    def send(self, item) -> None:
+        if self.runner is None:
+            self._notice("error", "not started yet")
+            return
+        self._urgent = True
+        self.runner.submit(item)
+
+    def action_toggle_pause(self) -> None:
+        self.send(controls.TogglePause())
+
+    def action_step(self) -> None:
+        self.send(controls.Step())
+
+    def action_faster(self) -> None:
+        self.send(controls.Faster())
+
+    def action_slower(self) -> None:
+        self.send(controls.Slower())
+
+    def action_toggle_recording(self) -> None:
+        self.send(controls.ToggleRecording(None))
+
+    def lane_sizes(self) -> list[int]:
+        return list(self.history.lanes)
+
+    def action_add_lane(self) -> None:
+        """a: ask the new lane's batch size (refused at once when the race is full)."""
+        if len(self.lane_sizes()) >= MAX_LANES:
+            self._notice("error", f"the race has {MAX_LANES} lanes already (the most): x removes one")
+            return
+        self.ask(f"Batch size of the new lane (an integer from 1 to N; racing: {self._racing()}):",
+                 self.add_lane_text)
+
+    def add_lane_text(self, text: str | None) -> None:
+        if text is None or not text.strip():
+            return
+        b = parse_batch_size(text)
+        if isinstance(b, str):
+            self._notice("error", b)
+        elif b in self.lane_sizes():
+            self._notice("error", f"batch size {b}: already a lane; expected a batch size not in the race")
+        else:
+            from bsim.race.controls import AddLane
+            self.send(AddLane(b))
+
+    def action_remove_lane(self) -> None:
+        """x: ask which lane to remove (the last one offered)."""
+        sizes = self.lane_sizes()
+        if len(sizes) <= 1:
+            self._notice("error", "a race keeps at least one lane: a adds one")
+            return
+        self.ask(f"Remove which lane? (its batch size: {self._racing()})", self.remove_lane_text, str(sizes[-1]))
+
+    def remove_lane_text(self, text: str | None) -> None:
+        if text is None or not text.strip():
+            return
+        b = parse_batch_size(text)
+        if isinstance(b, str):
+            self._notice("error", b)
+        elif b not in self.lane_sizes():
+            self._notice("error", f"batch size {b}: no such lane; expected one of {self._racing()}")
+        else:
+            from bsim.race.controls import RemoveLane
+            self.send(RemoveLane(b))
+
+    def _racing(self) -> str:
+        return ", ".join(str(b) for b in self.lane_sizes()) or "none yet"
+
+    # ------------------------------------------------------------- the panels' own keys
+    def action_toggle_window(self) -> None:
+        self._notice("notice", self.query_one(RaceLossPanel).toggle_window())
+
+    def action_toggle_log(self) -> None:
+        log = self.query_one(RaceLossPanel).toggle_log()
+        self._notice("notice", f"loss axis: {'log' if log else 'linear'} scale")
+
+    def action_refit_balls(self) -> None:
+        self._notice("notice", self.query_one(RaceBallsPanel).refit())
+
+    def action_help(self) -> None:
+        if not isinstance(self.screen, RaceHelpScreen):
+            self.push_screen(RaceHelpScreen())
+
+    def on_key(self, event) -> None:
+        """Keys of one burst that reached this screen before the question opened go to the question."""
+        if isinstance(self.screen, AskScreen):
+            self.screen.take_key(event)
+
+    def ask(self, prompt: str, callback, value: str = "") -> None:
+        if isinstance(self.screen, AskScreen):
+            return
+        self.push_screen(AskScreen(prompt, value=value), callback)
+
+    # ------------------------------------------------------------- ending
+    async def action_quit(self) -> None:
+        self._stop_runner()
+        self.exit(0)
+
+    def _stop_runner(self) -> None:
+        if self.runner is not None:
+            runner, self.runner = self.runner, None
+            runner.stop()
+
+    def quit_on_signal(self, signum: int) -> None:
+        """SIGTERM or SIGHUP: quit as q does (a recording written, the terminal restored); exit 128 + signum."""
+        self._stop_runner()
+        self.exit(128 + signum)
+
+    def on_unmount(self) -> None:
+        forget_signals(getattr(self, "_signals", ()))
+        self._stop_runner()
+        if getattr(self, "_switch_interval", None):
+            sys.setswitchinterval(self._switch_interval)

@@ -1,0 +1,63 @@
+"""The race screen's help (?): what each panel shows and the keys, in the main help's style."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import VerticalScroll
+from textual.widgets import Static
+
+from bsim.app.screens import HelpScreen
+
+PANELS_HELP = [
+    ("The race",
+     "One lane per batch size, all from the same θ_0, the same data and the same seed: each lane is the run "
+     "`bsim run --batch-size B` would make. The lanes keep step on one axis (the footer names it): samples "
+     "seen (the fair budget), steps taken, or seconds of this machine's compute. The lane furthest behind "
+     "steps next."),
+    ("Loss of each lane",
+     "Each lane's loss on the whole training set (solid) and on held-out data (dashed), one colour per lane, "
+     "against the race's axis. By samples, a small batch takes many small noisy steps and a large one few "
+     "precise ones: who is ahead depends on the budget you count."),
+    ("ε-balls, one scale",
+     "Each lane's iterates around θ* on the same scale, so the balls can be compared by eye: the ball's radius "
+     "falls about as 1/sqrt(B). Under each: the measured radius (green) and the prediction (orange) with its kind "
+     "(exact, reshuffled, linearised). For more than two parameters: |θ-θ*| over the lane's steps, on one log "
+     "scale; for the LSTM (no θ*): the spread around the running average."),
+    ("Lanes",
+     "Per lane: steps, epochs, samples seen, seconds of compute, samples per second, train and test loss, "
+     "the fraction classified right (logistic regression only; - otherwise) and the measured ball radius."),
+]
+
+KEYS_HELP = [
+    ("space", "pause / resume every lane"), ("n  .", "one round (while paused): the lane ahead steps once, "
+                                                    "the others catch up"),
+    ("a", "add a lane (type its batch size)"), ("x", "remove a lane (type its batch size)"),
+    ("<  >", "slower / faster (lane steps per second, all lanes together)"),
+    ("w", "loss chart: a sliding window / the whole race"), ("y", "loss axis log / linear"),
+    ("z", "fit the balls' shared scale again"), ("R", "start / stop recording the race"),
+    ("t", "projector theme: black on white, and back"), ("ctrl+s", "SVG screenshot into screenshots/"),
+    ("ctrl+p", "command palette"), ("?", "this help"), ("q", "quit"),
+]
+
+
+def race_help_text() -> Text:
+    t = Text()
+    t.append("bsim race: batch sizes side by side from one start\n\n", style="bold")
+    for title, body in PANELS_HELP:
+        t.append(title + "\n", style="bold underline")
+        t.append(body + "\n\n")
+    t.append("Keys\n", style="bold underline")
+    for key, what in KEYS_HELP:
+        t.append(f"  {key:<8}", style="bold")
+        t.append(what + "\n")
+    t.append("\nEsc, ? or q closes this help.", style="dim")
+    return t
+
+
+class RaceHelpScreen(HelpScreen):
+    """The main help's box and keys, with the race's text."""
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="help-box"):
+            yield Static(race_help_text(), id="help-text")

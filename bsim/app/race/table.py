@@ -1,0 +1,105 @@
+"""The race table: one row per lane, every number under a header that says what it is and in what unit.
+
+Columns, most important first where the panel is too narrow for all (the least important
+go whole, never cut): the lane, steps, samples, train loss, ball radius, test loss, seconds,
+samples/s, accuracy, epochs. Accuracy (the fraction classified right) exists for logistic
+regression only: "-" for least squares and the LSTM.
+"""
+
+from __future__ import annotations
+
+from bsim.app.format import count, num
+from bsim.app.race.history import RaceHistory
+from bsim.app.widgets.panel import Panel, text_strip
+
+NONE = "-"
+
+
+def _pct(v) -> str:
+    return NONE if v is None else f"{100 * v:.1f}%"
+
+
+def _num(v) -> str:
+    return NONE if v is None else num(v)
+
+
+#: (header, rank, value of a LaneFrame): rank 0 columns always show, higher ranks go first when narrow
+COLUMNS = (
+    ("steps", 0, lambda lane: count(lane.frame.step)),
+    ("epochs", 5, lambda lane: num(lane.frame.epoch)),
+    ("samples", 0, lambda lane: count(lane.frame.samples)),
+    ("seconds", 2, lambda lane: f"{lane.seconds:.2f}" if lane.seconds < 100 else f"{lane.seconds:,.0f}"),
+    ("samples/s", 3, lambda lane: _num(lane.samples_per_sec)),
+    ("train loss", 0, lambda lane: _num(lane.frame.train_loss)),
+    ("test loss", 1, lambda lane: _num(lane.frame.test_loss)),
+    ("train acc", 4, lambda lane: _pct(lane.frame.train_acc)),
+    ("test acc", 4, lambda lane: _pct(lane.frame.test_acc)),
+    ("ball radius", 0, lambda lane: _ball(lane.frame)),
+)
+#: the first column: the lane's colour and batch size
+LANE_HEADER = "lane"
+GAP = 2
+
+
+def _ball(f) -> str:
+    """The measured RMS ball (the LSTM: spread around the running average); "settling" during the burn-in."""
+    if f.status == "diverged":
+        return "diverged"
+    if f.ball_radius is not None:
+        return num(f.ball_radius)
+    return "settling" if f.ball is not None else NONE
+
+
+class RaceTable(Panel):
+    """Steps, epochs, samples, seconds, samples/s, losses, accuracy and ball radius of every lane.
+
+    Owns nothing but its layout (which columns fit); reads each lane's latest LaneFrame.
+    """
+
+    TITLE = "Lanes"
+
+    def __init__(self, history: RaceHistory, frozen_rates: bool = False, **kwargs):
+        super().__init__(history, **kwargs)
+        self.frozen_rates = frozen_rates     # tests and exports: no wall-clock numbers, so the screen repeats
+
+    def cache_key(self, history: RaceHistory):
+        return history.lane_version
+
+    def layout(self, rows: list[list[str]], width: int) -> list[int]:
+        """The columns shown: by rank, dropping the least important (and the later) until they fit."""
+        widths = [max(len(COLUMNS[i][0]), *(len(r[i + 1]) for r in rows)) for i in range(len(COLUMNS))]
+        lane_w = max(len(LANE_HEADER), *(len(r[0]) for r in rows))
+        kept = list(range(len(COLUMNS)))
+        while lane_w + sum(widths[i] + GAP for i in kept) > width:
+            optional = [i for i in kept if COLUMNS[i][1] > 0]
+            if not optional:
+                break
+            kept.remove(max(optional, key=lambda i: (COLUMNS[i][1], i)))
+        self._widths = (lane_w, widths)
+        return kept
+
+    def cell(self, name: str, value, lane) -> str:
+        if self.frozen_rates and name in ("seconds", "samples/s"):
+            return NONE
+        return value(lane)
+
+    def build(self, width: int, height: int):
+        lanes = [lane for lane in self.history.order if lane.latest is not None]
+        if not lanes:
+            return self.message("no lanes yet", width, height)
+        rows = [[f"● B={lane.batch_size}"] + [self.cell(name, value, lane.latest) for name, _r, value in COLUMNS]
+                for lane in lanes]
+        kept = self.layout(rows, width)
+        lane_w, widths = self._widths
+        head = [(LANE_HEADER.ljust(lane_w), "axis")]
+        for i in kept:
+            head.append((" " * GAP + COLUMNS[i][0].rjust(widths[i]), "axis"))
+        out = [text_strip(head, width)]
+        for lane, row in zip(lanes, rows):
+            parts = [(row[0].ljust(lane_w), lane.color)]
+            for i in kept:
+                text = row[i + 1]
+                color = "red" if text == "diverged" else None
+                parts.append((" " * GAP + text.rjust(widths[i]), color))
+            out.append(text_strip(parts, width))
+        return out[:height]
