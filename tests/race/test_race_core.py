@@ -133,9 +133,13 @@ def test_runner_thread_publishes_frames_and_stops():
 
 def test_by_time_the_lanes_share_the_clock_and_a_big_batch_sees_more_samples():
     race = Race(find_scenario("default"), [8, 512], by="time", stats=False)
-    for _ in range(600):
-        race.step()
     small, big = race.lanes
-    total = small.seconds + big.seconds
-    assert abs(small.seconds - big.seconds) < 0.25 * total     # each has had about half of the compute
+    longest = 0.0
+    for _ in range(600):
+        before = small.seconds + big.seconds
+        race.step()
+        longest = max(longest, small.seconds + big.seconds - before)
+    # the lane behind on the clock always steps next, so the clocks never part by more than one step's time
+    # (a bound that holds under any load: a step the machine preempted counts in both sides of it)
+    assert abs(small.seconds - big.seconds) <= longest
     assert small.steps > big.steps and big.samples > small.samples   # 64x the batch costs far less than 64x
