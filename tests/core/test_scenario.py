@@ -167,7 +167,7 @@ def test_find_scenario_by_name_and_path(tmp_path):
     ('[sweep]\nbatch_sizes = [1, 2.5]\n', "x.toml:2: sweep.batch_sizes", "got [1, 2.5], expected"),
     ('[sweep]\nbatch_sizes = [4, 0]\n', "x.toml:2: sweep.batch_sizes", "got [4, 0], expected"),
     ('[sweep]\nbatch_sizes = []\n', "x.toml:2: sweep.batch_sizes", "got [], expected a non-empty list"),
-    ('[sweep]\ntarget = "opt+0"\n', "x.toml:2: sweep.target", "got 'opt+0', expected a finite loss, or \"opt+EPS\""),
+    ('[sweep]\ntarget = "opt+0"\n', "x.toml:2: sweep.target", "got 'opt+0', expected a finite loss (or accuracy), or \"opt+EPS\""),
     ('[sweep]\ntarget = "0.1"\n', "x.toml:2: sweep.target", "got '0.1', expected a finite loss"),
     ('[sweep]\ntarget = nan\n', "x.toml:2: sweep.target", "got nan, expected a finite loss"),
     ('[sweep]\ntarget = true\n', "x.toml:2: sweep.target", "got True, expected"),
