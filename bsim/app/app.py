@@ -270,7 +270,7 @@ class BsimApp(SettingKeys, App):
         palette = themes.chart_palette(theme.name, self.get_css_variables())
         self.chart_remap = palette_remap(palette)
         for panel in self.query(Panel):
-            panel.refresh()
+            panel.restyle()
 
     # ------------------------------------------------------------- sending
     def send(self, item) -> None:
