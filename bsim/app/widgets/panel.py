@@ -40,15 +40,17 @@ def palette_remap(palette: dict[str, str] | None) -> dict[RichColor, RichColor] 
     return {RichColor.parse(COLORS[name]): RichColor.parse(palette[name]) for name in COLORS if name in palette}
 
 
-def restyle(lines: list[Strip], remap: dict[RichColor, RichColor] | None, base: Style | None = None) -> list[Strip]:
+def restyle(lines: list[Strip], remap: dict[RichColor, RichColor] | None, base: Style | None = None,
+            cache: dict | None = None) -> list[Strip]:
     """The lines with every palette colour (foreground and background) swapped for the theme's, on ``base``.
 
-    One pass and one new Strip a line; each distinct style is combined once.
+    One pass and one new Strip a line; each distinct style is combined once (``cache``: kept by the caller
+    for the same remap and base).
     """
     if not remap and base is None:
         return lines
     remap = remap or {}
-    cache: dict[Style | None, Style | None] = {}
+    cache = {} if cache is None else cache
 
     def swap(st: Style | None) -> Style | None:
         if st is not None:
@@ -197,6 +199,9 @@ class Panel(Widget):
         self._base: Style | None = None       # the theme's background (None: read it at the next build)
         self._blank: Strip | None = None
         self._blank_base: Style | None = None
+        self._raw: list[Strip] | None = None  # the lines as built, before the theme's colours
+        self._style_for = None          # (remap, base) the lines were restyled for
+        self._styles: dict = {}         # restyle's cache for them
         self._pass_size = None
 
     def _title(self, title: str) -> None:
@@ -214,25 +219,33 @@ class Panel(Widget):
         if k == self._key:
             return
         self._key = k
-        old = self._lines
-        if old is None or not self.display or not self.is_mounted:
+        old, lines = self._raw, self._lines
+        if lines is None or old is None or not self.display or not self.is_mounted:
             self.restyle()
             return
         size = self.size
-        if self._built_for != size:
+        if self._built_for != size or self._style_for != self._theme_style():
             self.restyle()
             return
-        self._lines = new = self._finished(size.width, size.height)
+        new = self._built(size.width, size.height)
         if len(new) != len(old):
-            self.refresh()
+            self.restyle()
             return
         changed = [y for y, (a, b) in enumerate(zip(old, new)) if a != b]
-        if changed:     # only these lines go through Textual's styling, the compositor and the terminal
-            self.refresh(*_line_regions(changed, size.width))
+        if not changed:
+            return
+        self._raw = new
+        lines = list(lines)
+        remap, base = self._style_for
+        for y, strip in zip(changed, restyle([new[y] for y in changed], remap, base, self._styles)):
+            lines[y] = strip
+        self._lines = lines
+        # only these lines go through Textual's styling, the compositor and the terminal
+        self.refresh(*_line_regions(changed, size.width))
 
     def restyle(self) -> None:
         """Drop the lines and repaint the whole panel (a new size, theme or scale)."""
-        self._lines = None
+        self._lines = self._raw = None
         self.refresh()
 
     def notify_style_update(self) -> None:
@@ -242,19 +255,28 @@ class Panel(Widget):
     def build(self, width: int, height: int) -> list[Strip]:
         raise NotImplementedError
 
+    def _built(self, w: int, h: int) -> list[Strip]:
+        try:
+            return self.build(w, h) if w > 0 and h > 0 else []
+        except Exception as exc:  # noqa: BLE001 - a panel that cannot draw says why; the app goes on
+            return [text_strip(f"cannot draw: {type(exc).__name__}: {exc}", w)]
+
+    def _theme_style(self) -> tuple:
+        """(the theme's chart colours, the theme's background under every cell: a light theme needs it)."""
+        if self._base is None:
+            self._base = self.rich_style
+        return getattr(self.app, "chart_remap", None), self._base
+
     def _finished(self, w: int, h: int) -> list[Strip]:
         """``build``'s lines in the theme's colours, on the theme's background (one new Strip a line)."""
-        try:
-            lines = self.build(w, h) if w > 0 and h > 0 else []
-        except Exception as exc:  # noqa: BLE001 - a panel that cannot draw says why; the app goes on
-            lines = [text_strip(f"cannot draw: {type(exc).__name__}: {exc}", w)]
-        base = self._base
-        if base is None:
-            base = self._base = self.rich_style     # the theme's background under every cell (a light theme needs it)
+        self._raw = lines = self._built(w, h)
+        style_for = self._theme_style()
+        if style_for != self._style_for:
+            self._style_for, self._styles = style_for, {}
+        remap, base = style_for
         if self._blank is None or self._blank.cell_length != w or self._blank_base is not base:
             self._blank, self._blank_base = Strip.blank(w, base), base
-        remap = getattr(self.app, "chart_remap", None)     # the theme's colours (bsim.app.themes)
-        return restyle(lines, remap, base)
+        return restyle(lines, remap, base, self._styles)
 
     def render_lines(self, crop):
         self._pass_size = self.size     # one size for the lines of this pass (Widget.size is not free)
