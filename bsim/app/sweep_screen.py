@@ -55,6 +55,28 @@ def plot_theme(app) -> str:
     return name
 
 
+class SweepPlot(PlotextPlot):
+    """A chart whose figure is drawn afresh at every render, at the panel's size and in its plotext theme.
+
+    plotext's build puts the data on the log scale in place: a second render of one drawing (a theme's
+    or a layout's refresh) would take the log twice and fail. Owns only its figure function.
+    """
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.figure = None      # (plt, width, height) -> None: draws the chart into plt
+
+    def render(self):
+        if self.figure is not None:
+            plt = self.plt
+            plt.clear_data()
+            plt.clear_figure()
+            plt.theme(self.theme)      # the series' colours are chosen as each is drawn
+            width, height = self.size
+            self.figure(plt, width or 60, height or 20)
+        return super().render()
+
+
 class SweepScreen(Screen):
     """Four panels: S against B, E against B, the train curves, the test curves; the report above.
 
@@ -84,11 +106,11 @@ class SweepScreen(Screen):
             with VerticalScroll(id="sweep-report-box"):
                 yield Static("", id="sweep-report")
             with Horizontal(classes="sweep-row"):
-                yield PlotextPlot(id="sweep-steps")
-                yield PlotextPlot(id="sweep-samples")
+                yield SweepPlot(id="sweep-steps")
+                yield SweepPlot(id="sweep-samples")
             with Horizontal(classes="sweep-row"):
-                yield PlotextPlot(id="sweep-train")
-                yield PlotextPlot(id="sweep-test")
+                yield SweepPlot(id="sweep-train")
+                yield SweepPlot(id="sweep-test")
             yield Static("", id="sweep-notice")
         yield Footer()
 
@@ -111,7 +133,7 @@ class SweepScreen(Screen):
         self.draw()
 
     def draw(self) -> None:
-        """Draw the four charts, each told its panel's size (the marks' labels are kept apart for it)."""
+        """Give the four charts their figures (each drawn at its panel's size, in the theme's colours)."""
         from bsim.sweep.plots import draw_curves, draw_tradeoff
         summary, curves = self.summary, self.curves
         if summary is None:
@@ -122,13 +144,9 @@ class SweepScreen(Screen):
                   "#sweep-test": lambda p, w, h: draw_curves(p, summary, curves, "test")}
         theme = plot_theme(self.app)
         for sel, draw in panels.items():
-            widget = self.query_one(sel, PlotextPlot)
+            widget = self.query_one(sel, SweepPlot)
+            widget.figure = draw
             widget.theme = theme            # the ground and the ticks at render time
-            widget.plt.clear_data()
-            widget.plt.clear_figure()
-            widget.plt.theme(theme)         # the series' colours, chosen as each is drawn
-            width, height = widget.size
-            draw(widget.plt, width or 60, height or 20)
             widget.refresh()
 
     def on_resize(self) -> None:
