@@ -145,7 +145,10 @@ class BsimApp(SettingKeys, App):
 
     @property
     def panels(self):
-        return [self.query_one(f"#{i}") for i in ("counters", "loss", "gradient", "data", "variance", "ball")]
+        if getattr(self, "_panels", None) is None:      # found once: a query per panel per frame is not free
+            self._panels = [self.query_one(f"#{i}") for i in ("counters", "loss", "gradient", "data", "variance",
+                                                              "ball")]
+        return self._panels
 
     def on_mount(self) -> None:
         if self.threaded:
@@ -232,14 +235,17 @@ class BsimApp(SettingKeys, App):
         self.history.add(f)
         if self.runner is not None and message.frame is not self.runner.latest:
             return   # a newer frame is on its way: draw that one
+        busy = self.runner.ui_busy if self.threaded and self.runner is not None else None
+        if busy is not None:
+            busy.set()      # the runner waits between steps while the panels are built: no tug-of-war for the GIL
         for p in self.panels:
             p.show(self.history)
-        if self._urgent and self.threaded and self.runner is not None:
-            # the first frame after a key: the runner leaves the GIL to the screen until it is drawn
-            self._urgent = False
-            busy = self.runner.ui_busy
-            busy.set()
-            self.call_after_refresh(busy.clear)
+        if busy is not None:
+            if self._urgent:    # the first frame after a key: the runner leaves the GIL to the screen until it is drawn
+                self._urgent = False
+                self.call_after_refresh(busy.clear)
+            else:
+                busy.clear()
 
     def on_runner_event(self, message: RunnerEvent) -> None:
         if message.kind == "caption":
