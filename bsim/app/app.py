@@ -146,8 +146,7 @@ class BsimApp(SettingKeys, App):
     @property
     def panels(self):
         if getattr(self, "_panels", None) is None:      # found once: a query per panel per frame is not free
-            self._panels = [self.query_one(f"#{i}") for i in ("counters", "loss", "gradient", "data", "variance",
-                                                              "ball")]
+            self._panels = [self.query_one(f"#{i}") for i in ("counters", "loss", "gradient", "data", "variance", "ball")]
         return self._panels
 
     def on_mount(self) -> None:
@@ -240,12 +239,9 @@ class BsimApp(SettingKeys, App):
             busy.set()      # the runner waits between steps while the panels are built: no tug-of-war for the GIL
         for p in self.panels:
             p.show(self.history)
-        if busy is not None:
-            if self._urgent:    # the first frame after a key: the runner leaves the GIL to the screen until it is drawn
-                self._urgent = False
-                self.call_after_refresh(busy.clear)
-            else:
-                busy.clear()
+        if busy is not None:    # the first frame after a key: the runner leaves the GIL to the screen until it is drawn
+            self.call_after_refresh(busy.clear) if self._urgent else busy.clear()
+            self._urgent = False
 
     def on_runner_event(self, message: RunnerEvent) -> None:
         if message.kind == "caption":

@@ -1,8 +1,10 @@
 """The base of every panel: a titled box whose lines are built once per change and size.
 
 A panel's ``build(width, height)`` returns its lines as Strips. ``show(history)``
-marks it dirty only when what it draws changed (``key``), so a paused run costs
-nothing and a running one rebuilds each panel at most once per frame.
+rebuilds only when what it draws changed (``cache_key``), so a paused run costs
+nothing; a shown panel then compares the new lines with the last ones and
+repaints only those that differ (Textual styles, composites and writes just
+those lines), and restyles only those into the theme's colours.
 """
 
 from __future__ import annotations
