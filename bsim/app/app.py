@@ -164,7 +164,7 @@ class BsimApp(SettingKeys, App):
             from bsim.app.serve import watch_server
             watch_server(self)
         self._start_runner(self.sim, replay=self.replay, record=self.record_path)
-        self._signals = quit_on_signals(self)
+        self._signals = () if self.served else quit_on_signals(self)   # served: watch_server ends it (exit 0)
         for w in self.sim.scenario.warnings:
             self._notice("error", f"warning: {w}")
 
