@@ -145,7 +145,9 @@ class BsimApp(SettingKeys, App):
 
     @property
     def panels(self):
-        return [self.query_one(f"#{i}") for i in ("counters", "loss", "gradient", "data", "variance", "ball")]
+        if getattr(self, "_panels", None) is None:      # found once: a query per panel per frame is not free
+            self._panels = [self.query_one(f"#{i}") for i in ("counters", "loss", "gradient", "data", "variance", "ball")]
+        return self._panels
 
     def on_mount(self) -> None:
         if self.threaded:
@@ -162,7 +164,7 @@ class BsimApp(SettingKeys, App):
             from bsim.app.serve import watch_server
             watch_server(self)
         self._start_runner(self.sim, replay=self.replay, record=self.record_path)
-        self._signals = quit_on_signals(self)
+        self._signals = () if self.served else quit_on_signals(self)   # served: watch_server ends it (exit 0)
         for w in self.sim.scenario.warnings:
             self._notice("error", f"warning: {w}")
 
@@ -232,14 +234,14 @@ class BsimApp(SettingKeys, App):
         self.history.add(f)
         if self.runner is not None and message.frame is not self.runner.latest:
             return   # a newer frame is on its way: draw that one
+        busy = self.runner.ui_busy if self.threaded and self.runner is not None else None
+        if busy is not None:
+            busy.set()      # the runner waits between steps while the panels are built: no tug-of-war for the GIL
         for p in self.panels:
             p.show(self.history)
-        if self._urgent and self.threaded and self.runner is not None:
-            # the first frame after a key: the runner leaves the GIL to the screen until it is drawn
+        if busy is not None:    # the first frame after a key: the runner leaves the GIL to the screen until it is drawn
+            self.call_after_refresh(busy.clear) if self._urgent else busy.clear()
             self._urgent = False
-            busy = self.runner.ui_busy
-            busy.set()
-            self.call_after_refresh(busy.clear)
 
     def on_runner_event(self, message: RunnerEvent) -> None:
         if message.kind == "caption":
@@ -270,7 +272,7 @@ class BsimApp(SettingKeys, App):
         palette = themes.chart_palette(theme.name, self.get_css_variables())
         self.chart_remap = palette_remap(palette)
         for panel in self.query(Panel):
-            panel.refresh()
+            panel.restyle()
 
     # ------------------------------------------------------------- sending
     def send(self, item) -> None:

@@ -6,7 +6,8 @@ terminal (bsim.sweep.plots) into textual-plotext widgets, and reloads the CSV
 on r, so a sweep still running can be watched. A file that is not a sweep is
 a notice on the screen, never a crash. The report keeps a few lines (it
 scrolls); the four charts share the rest of the height. ctrl+s saves the
-screen as SVG into screenshots/.
+screen as SVG into screenshots/. The charts take the Textual theme's colours
+(bsim.app.themes, as the main app's charts do) and are drawn again when it changes.
 """
 
 from __future__ import annotations
@@ -22,7 +23,58 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static
 from textual_plotext import PlotextPlot
 
+from bsim.app import themes
 from bsim.errors import BsimInputError
+
+#: the data colours of a sweep chart, in plotext's order of use (the dots, the fit, the labels; a curve per B)
+SERIES = ("blue", "orange", "green", "red", "purple", "yellow")
+
+
+def plot_theme(app) -> str:
+    """The name of a plotext theme in the app's Textual theme colours, registered with plotext.
+
+    The canvas is the theme's surface, the ticks and guide lines its axis colour, the series
+    ``SERIES`` of its chart palette (bsim's own under the default theme), so a light theme gets
+    dark lines on a light ground. plotext has no public call to add a theme: its table of themes
+    (``plotext._dict.themes``, the one textual-plotext adds to) is reached here only.
+    """
+    from plotext._dict import themes as plotext_themes
+    from rich.color import Color as RichColor
+
+    from bsim.app.widgets.canvas import COLORS
+
+    variables = app.get_css_variables()
+    palette = themes.chart_palette(app.theme, variables) or COLORS
+
+    def rgb(text: str) -> tuple[int, int, int]:
+        return tuple(RichColor.parse(text).get_truecolor())
+
+    surface = rgb(themes.solid(variables.get("surface"), variables.get("background")))
+    name = f"bsim-sweep-{app.theme}"
+    plotext_themes[name] = (surface, surface, rgb(palette["axis"]), "default", [rgb(palette[c]) for c in SERIES])
+    return name
+
+
+class SweepPlot(PlotextPlot):
+    """A chart whose figure is drawn afresh at every render, at the panel's size and in its plotext theme.
+
+    plotext's build puts the data on the log scale in place: a second render of one drawing (a theme's
+    or a layout's refresh) would take the log twice and fail. Owns only its figure function.
+    """
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.figure = None      # (plt, width, height) -> None: draws the chart into plt
+
+    def render(self):
+        if self.figure is not None:
+            plt = self.plt
+            plt.clear_data()
+            plt.clear_figure()
+            plt.theme(self.theme)      # the series' colours are chosen as each is drawn
+            width, height = self.size
+            self.figure(plt, width or 60, height or 20)
+        return super().render()
 
 
 class SweepScreen(Screen):
@@ -54,15 +106,16 @@ class SweepScreen(Screen):
             with VerticalScroll(id="sweep-report-box"):
                 yield Static("", id="sweep-report")
             with Horizontal(classes="sweep-row"):
-                yield PlotextPlot(id="sweep-steps")
-                yield PlotextPlot(id="sweep-samples")
+                yield SweepPlot(id="sweep-steps")
+                yield SweepPlot(id="sweep-samples")
             with Horizontal(classes="sweep-row"):
-                yield PlotextPlot(id="sweep-train")
-                yield PlotextPlot(id="sweep-test")
+                yield SweepPlot(id="sweep-train")
+                yield SweepPlot(id="sweep-test")
             yield Static("", id="sweep-notice")
         yield Footer()
 
     def on_mount(self) -> None:
+        self.app.theme_changed_signal.subscribe(self, lambda _theme: self.draw())
         self.action_reload()
 
     def action_reload(self) -> None:
@@ -80,7 +133,7 @@ class SweepScreen(Screen):
         self.draw()
 
     def draw(self) -> None:
-        """Draw the four charts, each told its panel's size (the marks' labels are kept apart for it)."""
+        """Give the four charts their figures (each drawn at its panel's size, in the theme's colours)."""
         from bsim.sweep.plots import draw_curves, draw_tradeoff
         summary, curves = self.summary, self.curves
         if summary is None:
@@ -89,12 +142,11 @@ class SweepScreen(Screen):
                   "#sweep-samples": lambda p, w, h: draw_tradeoff(p, summary, "samples", w, h),
                   "#sweep-train": lambda p, w, h: draw_curves(p, summary, curves, "train"),
                   "#sweep-test": lambda p, w, h: draw_curves(p, summary, curves, "test")}
+        theme = plot_theme(self.app)
         for sel, draw in panels.items():
-            widget = self.query_one(sel, PlotextPlot)
-            widget.plt.clear_data()
-            widget.plt.clear_figure()
-            width, height = widget.size
-            draw(widget.plt, width or 60, height or 20)
+            widget = self.query_one(sel, SweepPlot)
+            widget.figure = draw
+            widget.theme = theme            # the ground and the ticks at render time
             widget.refresh()
 
     def on_resize(self) -> None:
@@ -150,12 +202,23 @@ def palette_commands(app):
 
 
 class SweepApp(App):
-    """The sweep screen on its own (``bsim sweep --show PATH --app``)."""
+    """The sweep screen on its own (``bsim sweep --show PATH --app``); t toggles the projector theme."""
+
+    BINDINGS = [Binding("t", "toggle_projector", "projector theme", show=False)]
 
     def __init__(self, path: str | Path, screenshots_dir: str | Path = "screenshots"):
         super().__init__()
         self.path = path
         self.screenshots_dir = Path(screenshots_dir)
+        self.register_theme(themes.PROJECTOR)
+        self._theme_before_projector = themes.DEFAULT_THEME
+
+    def action_toggle_projector(self) -> None:
+        """t : the high-contrast light theme for projectors, and back to the theme before it."""
+        if self.theme == themes.PROJECTOR_THEME:
+            self.theme = self._theme_before_projector
+        else:
+            self._theme_before_projector, self.theme = self.theme, themes.PROJECTOR_THEME
 
     def on_mount(self) -> None:
         self.push_screen(SweepScreen(self.path, standalone=True))

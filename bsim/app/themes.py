@@ -71,3 +71,9 @@ def _parse(text: str | None, default):
         return Color.parse(text) if text else default
     except Exception:  # noqa: BLE001 - "auto 60%" and other computed values: fall back
         return default
+
+
+def solid(text: str | None, under: str | None) -> str:
+    """A theme colour as "#rrggbb", an alpha blended onto ``under`` (black when that is unknown too)."""
+    ground = _parse(under, Color(0, 0, 0))
+    return (ground + _parse(text, ground)).hex6

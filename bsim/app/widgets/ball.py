@@ -110,8 +110,7 @@ class BallPanel(Panel):
         """Fit the scale again to the ball in force (z)."""
         self._radius, self._fitted = None, False
         self._key = None
-        self._lines = None
-        self.refresh()
+        self.restyle()
 
     # ----------------------------------------------------------- numbers
     def radii(self, f) -> tuple[float | None, float | None]:

@@ -111,14 +111,21 @@ class Canvas:
         idx = np.where(empty, 0, np.arange(self.w)[None, :])
         np.maximum.accumulate(idx, axis=1, out=idx)
         colors = np.take_along_axis(colors, idx, axis=1)
+        lines = np.ascontiguousarray(chars).view(f"<U{self.w}").ravel().tolist()   # each row as one str
+        rr, cc = np.nonzero(colors[:, 1:] != colors[:, :-1])     # the runs' starts (after the first), row by row
+        cc += 1
+        bounds = np.searchsorted(rr, np.arange(self.h + 1)).tolist()
+        run_colors, cc, first = colors[rr, cc].tolist(), cc.tolist(), colors[:, 0].tolist()
         out = []
-        for r in range(self.h):
-            row_c = colors[r]
-            cuts = np.flatnonzero(np.diff(row_c)) + 1
-            starts = np.concatenate(([0], cuts))
-            ends = np.concatenate((cuts, [self.w]))
-            line = chars[r]
-            out.append([Segment("".join(line[s:e]), _STYLES[row_c[s]]) for s, e in zip(starts, ends)])
+        for r, line in enumerate(lines):
+            line = line.ljust(self.w)       # (a row's trailing NULs would be dropped by numpy; there are none)
+            segs, start, ci = [], 0, first[r]
+            for k in range(bounds[r], bounds[r + 1]):
+                end = cc[k]
+                segs.append(Segment(line[start:end], _STYLES[ci]))
+                start, ci = end, run_colors[k]
+            segs.append(Segment(line[start:], _STYLES[ci]))
+            out.append(segs)
         return out
 
 

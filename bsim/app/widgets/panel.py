@@ -1,8 +1,10 @@
 """The base of every panel: a titled box whose lines are built once per change and size.
 
 A panel's ``build(width, height)`` returns its lines as Strips. ``show(history)``
-marks it dirty only when what it draws changed (``key``), so a paused run costs
-nothing and a running one rebuilds each panel at most once per frame.
+rebuilds only when what it draws changed (``cache_key``), so a paused run costs
+nothing; a shown panel then compares the new lines with the last ones and
+repaints only those that differ (Textual styles, composites and writes just
+those lines), and restyles only those into the theme's colours.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from rich.color import Color as RichColor
 from rich.cells import cell_len
 from rich.segment import Segment
 from rich.style import Style
+from textual.geometry import Region
 from textual.strip import Strip
 from textual.widget import Widget
 
@@ -39,29 +42,60 @@ def palette_remap(palette: dict[str, str] | None) -> dict[RichColor, RichColor] 
     return {RichColor.parse(COLORS[name]): RichColor.parse(palette[name]) for name in COLORS if name in palette}
 
 
-def recolor(lines: list[Strip], remap: dict[RichColor, RichColor] | None) -> list[Strip]:
-    """The lines with every palette colour (foreground and background) swapped for the theme's."""
-    if not remap:
+def restyle(lines: list[Strip], remap: dict[RichColor, RichColor] | None, base: Style | None = None,
+            cache: dict | None = None) -> list[Strip]:
+    """The lines with every palette colour (foreground and background) swapped for the theme's, on ``base``.
+
+    One pass and one new Strip a line; each distinct style is combined once (``cache``: kept by the caller
+    for the same remap and base).
+    """
+    if not remap and base is None:
         return lines
-    cache: dict[Style, Style] = {}
+    remap = remap or {}
+    cache = {} if cache is None else cache
 
     def swap(st: Style | None) -> Style | None:
-        if st is None:
-            return None
-        if st not in cache:
+        if st is not None:
             fg, bg = remap.get(st.color), remap.get(st.bgcolor)
-            cache[st] = st if fg is None and bg is None else st + Style(color=fg, bgcolor=bg)
-        return cache[st]
+            if fg is not None or bg is not None:
+                st = st + Style(color=fg, bgcolor=bg)
+        return st if base is None else base + st
 
-    return [Strip([Segment(text, swap(st), control) for text, st, control in strip], strip.cell_length)
-            for strip in lines]
+    out = []
+    for strip in lines:
+        segs = []
+        for text, st, control in strip:
+            new = cache.get(st, cache)
+            if new is cache:
+                new = cache[st] = swap(st)
+            segs.append(Segment(text, new, control))
+        out.append(Strip(segs, strip.cell_length))
+    return out
+
+
+def _line_regions(ys: list[int], width: int) -> list[Region]:
+    """Regions (panel content coordinates) covering the lines ``ys`` (ascending), one per run of lines."""
+    out, start, prev = [], ys[0], ys[0]
+    for y in ys[1:]:
+        if y != prev + 1:
+            out.append(Region(0, start, width, prev - start + 1))
+            start = y
+        prev = y
+    out.append(Region(0, start, width, prev - start + 1))
+    return out
 
 
 def text_strip(parts, width: int) -> Strip:
     """One line from (text, colour) parts, cut or padded to ``width`` cells."""
     if isinstance(parts, str):
         parts = [(parts, None)]
-    return Strip([Segment(t, style(c)) for t, c in parts if t]).adjust_cell_length(width)
+    segs = [Segment(t, style(c)) for t, c in parts if t]
+    n = sum(cell_len(t) for t, _c in parts)
+    if n > width:
+        return Strip(segs, n).adjust_cell_length(width)
+    if n < width:
+        segs.append(Segment(" " * (width - n)))
+    return Strip(segs, width)
 
 
 def cells(parts) -> int:
@@ -162,8 +196,15 @@ class Panel(Widget):
         self.history = history
         self.border_title = self.TITLE
         self._lines: list[Strip] | None = None
-        self._built_for: tuple[int, int, int] | None = None
+        self._built_for = None          # the size the lines were built for
         self._key = None
+        self._base: Style | None = None       # the theme's background (None: read it at the next build)
+        self._blank: Strip | None = None
+        self._blank_base: Style | None = None
+        self._raw: list[Strip] | None = None  # the lines as built, before the theme's colours
+        self._style_for = None          # (remap, base) the lines were restyled for
+        self._styles: dict = {}         # restyle's cache for them
+        self._pass_size = None
 
     def _title(self, title: str) -> None:
         """Change the border title (only when it differs: setting it redraws the panel)."""
@@ -175,27 +216,82 @@ class Panel(Widget):
         return history.version
 
     def show(self, history: FrameBuffer) -> None:
+        """Rebuild when ``cache_key`` changed; a shown panel repaints only the lines that differ."""
         k = self.cache_key(history)
-        if k != self._key:
-            self._key = k
-            self._lines = None
-            self.refresh()
+        if k == self._key:
+            return
+        self._key = k
+        old, lines = self._raw, self._lines
+        if lines is None or old is None or not self.display or not self.is_mounted:
+            self.restyle()
+            return
+        size = self.size
+        if self._built_for != size or self._style_for != self._theme_style():
+            self.restyle()
+            return
+        new = self._built(size.width, size.height)
+        if len(new) != len(old):
+            self.restyle()
+            return
+        changed = [y for y, (a, b) in enumerate(zip(old, new)) if a != b]
+        if not changed:
+            return
+        self._raw = new
+        lines = list(lines)
+        remap, base = self._style_for
+        for y, strip in zip(changed, restyle([new[y] for y in changed], remap, base, self._styles)):
+            lines[y] = strip
+        self._lines = lines
+        # only these lines go through Textual's styling, the compositor and the terminal
+        self.refresh(*_line_regions(changed, size.width))
+
+    def restyle(self) -> None:
+        """Drop the lines and repaint the whole panel (a new size, theme or scale)."""
+        self._lines = self._raw = None
+        self.refresh()
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._base = None           # the theme's background is read again at the next build
 
     def build(self, width: int, height: int) -> list[Strip]:
         raise NotImplementedError
 
+    def _built(self, w: int, h: int) -> list[Strip]:
+        try:
+            return self.build(w, h) if w > 0 and h > 0 else []
+        except Exception as exc:  # noqa: BLE001 - a panel that cannot draw says why; the app goes on
+            return [text_strip(f"cannot draw: {type(exc).__name__}: {exc}", w)]
+
+    def _theme_style(self) -> tuple:
+        """(the theme's chart colours, the theme's background under every cell: a light theme needs it)."""
+        if self._base is None:
+            self._base = self.rich_style
+        return getattr(self.app, "chart_remap", None), self._base
+
+    def _finished(self, w: int, h: int) -> list[Strip]:
+        """``build``'s lines in the theme's colours, on the theme's background (one new Strip a line)."""
+        self._raw = lines = self._built(w, h)
+        style_for = self._theme_style()
+        if style_for != self._style_for:
+            self._style_for, self._styles = style_for, {}
+        remap, base = style_for
+        if self._blank is None or self._blank.cell_length != w or self._blank_base is not base:
+            self._blank, self._blank_base = Strip.blank(w, base), base
+        return restyle(lines, remap, base, self._styles)
+
+    def render_lines(self, crop):
+        self._pass_size = self.size     # one size for the lines of this pass (Widget.size is not free)
+        try:
+            return super().render_lines(crop)
+        finally:
+            self._pass_size = None
+
     def render_line(self, y: int) -> Strip:
-        w, h = self.size.width, self.size.height
-        remap = getattr(self.app, "chart_remap", None)     # the theme's colours (bsim.app.themes)
-        if self._lines is None or self._built_for != (w, h, id(remap)):
-            self._built_for = (w, h, id(remap))
-            try:
-                lines = self.build(w, h) if w > 0 and h > 0 else []
-            except Exception as exc:  # noqa: BLE001 - a panel that cannot draw says why; the app goes on
-                lines = [text_strip(f"cannot draw: {type(exc).__name__}: {exc}", w)]
-            base = self.rich_style      # the theme's background under every cell (a light theme needs it)
-            self._lines = [strip.apply_style(base) for strip in recolor(lines, remap)]
-            self._blank = Strip.blank(w, base)
+        size = self._pass_size or self.size
+        if self._lines is None or self._built_for != size:
+            self._built_for = size
+            self._lines = self._finished(size.width, size.height)
         if y < len(self._lines):
             return self._lines[y]
         return self._blank
