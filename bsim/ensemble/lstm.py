@@ -31,6 +31,10 @@ from __future__ import annotations
 import torch
 
 
+#: grad_input = grad_output * s (1 - s) for s = sigmoid(a): the product the forward pass keeps, in one pass
+_sigmoid_backward = torch.ops.aten.sigmoid_backward.grad_input
+
+
 def _unpack(problem, theta: torch.Tensor) -> list[torch.Tensor]:
     K = theta.shape[0]
     return [part.reshape(K, *shape) for part, (_, shape) in zip(theta.split(problem._sizes, dim=1), problem.shapes)]
@@ -145,7 +149,7 @@ def batch_grads(problem, theta: torch.Tensor, x: torch.Tensor, y: torch.Tensor, 
             torch.add(minus_one, torch.sigmoid(c, out=tc), alpha=2, out=tc)   # tanh c = 2 sigmoid(c') - 1
             torch.mul(o, tc, out=h)
             torch.addcmul(o, h, tc, value=-1, out=r)           # o (1 - tanh^2 c)
-            torch.addcmul(s, s, s, value=-1, out=q).mul_(partners)   # s (1 - s) * partners
+            _sigmoid_backward(partners, s, grad_input=q)       # s (1 - s) * partners, in one pass
         h_last = sv.h_last
         pred = torch.baddbmm(b_out[:, None, None], h_last, w_out[:, :, None])[..., 0]
         dpred = (pred - y) / B                                         # (K, B)
