@@ -13,8 +13,6 @@ takes steps synchronously: how tests and the export drive it.
 
 from __future__ import annotations
 
-import queue
-import threading
 import time
 from pathlib import Path
 from collections.abc import Callable
@@ -22,18 +20,18 @@ from collections.abc import Callable
 from bsim.actions import SETTING_ACTIONS, ActionError, PausePoint, Reset, SetChains, SwitchProblem, absolute
 from bsim.controls import (
     AddCaption, DataRequest, Faster, JumpToCaption, Pause, PlaneRequest, Probe, Resume, RunnerState, Slower, Step,
-    ToggleRecording, TogglePause, next_speed, speed_text,
+    ToggleRecording, TogglePause,
 )
 from bsim.dataview import data_view
 from bsim.frame import Frame
+from bsim.pacing import Pacer
 from bsim.recording import Caption, Recorder, compare_check, new_recording_path
 
 
-class Runner:
+class Runner(Pacer):
     """Steps one Simulation on its own thread (or on demand) and publishes its frames.
 
-    Owns: the simulation once started (nobody else touches it), the pace (pause,
-    speed, yielding to the screen), the holds at the timeline's captions and
+    Owns: the simulation once started (nobody else touches it), the holds at the timeline's captions and
     pause events, the end of a replay and its check, the log of the actions it
     applied (``action_log``: what a recording holds) and the recorder.
     May touch: the simulation, the recorder, the two callbacks. Never a view.
@@ -44,31 +42,22 @@ class Runner:
                  paused: bool = False, timing: bool = True, replay: bool = False,
                  speed: int | None = None, threaded: bool = True, recordings_dir: str | Path = "recordings",
                  replay_end: int | None = None):
+        super().__init__(on_frame=on_frame, on_event=on_event, fps=fps, paused=paused, speed=speed,
+                         threaded=threaded)   # the pace: bsim.pacing
         self.sim = sim
         self.initial_scenario = (scenario or sim.scenario).copy()   # what a recording starts from
-        self.on_frame = on_frame or (lambda f: None)
-        self.on_event = on_event or (lambda kind, text: None)
-        self.fps = fps
         self.timing = timing
-        self.threaded = threaded
         self.replay = replay
         self.replay_end = replay_end      # a replay pauses at the recording's last tick and checks it
         self.recordings_dir = Path(recordings_dir)
         self.action_log: list[tuple[int, object]] = []   # (tick, action that ran / caption / pause point)
-        self.speed = speed
-        self.paused = paused
         self.recorder: Recorder | None = None
         self.latest: Frame | None = None
-        self._q: queue.SimpleQueue = queue.SimpleQueue()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._dirty = True
         self._held_at: int | None = None   # tick at which we stopped for a caption / pause event
         self._ncaptions = len(sim.captions)
         self._caption: tuple[int, str] | None = None
         self._plane_req: PlaneRequest | None = None
         self._plane = None
-        self._next_step_at = time.perf_counter()
         self._controls = {
             Pause: self._pause, Resume: self._resume, TogglePause: self._toggle_pause, Step: self._one_step_paused,
             Faster: self._change_speed, Slower: self._change_speed, ToggleRecording: self._toggle_recording,
@@ -76,47 +65,13 @@ class Runner:
             PlaneRequest: self._plane_request, DataRequest: self._data_request,
         }
         self._data_req: DataRequest | None = None
-        #: set by a screen while it draws the frame that answers a key: the thread then leaves the
-        #: GIL to it (up to ``max_yield`` s), so the key's effect is not drawn behind training steps
-        self.ui_busy = threading.Event()
-        self.max_yield = 0.05
 
     # ------------------------------------------------------------ public API
-    def submit(self, item) -> None:
-        """Queue an action or a control (thread-safe); without a thread it is handled now."""
-        if self.threaded and self._thread is not None:
-            self._q.put(item)
-        else:
-            self._handle(item)
-            if self._dirty:
-                self._publish()
-
-    def start(self) -> None:
-        if not self.threaded:
-            self._publish()
-            return
-        self._thread = threading.Thread(target=self._loop, name="bsim-runner", daemon=True)
-        self._thread.start()
-
     def stop(self, timeout: float = 5.0) -> None:
         """Stop the thread and finish a recording (its check is written)."""
-        self._stop.set()
-        self._q.put(None)
-        if self._thread is not None:
-            self._thread.join(timeout)
+        self._stop_thread(timeout)
         if self.recorder is not None:
             self._stop_recording()
-
-    def advance(self, n: int = 1) -> int:
-        """Synchronously: handle queued items, take up to n steps, publish a frame."""
-        self._drain()
-        taken = 0
-        for _ in range(n):
-            if not self._one_step():
-                break
-            taken += 1
-        self._publish()
-        return taken
 
     def fast_forward(self, target: int) -> int:
         """Step (no frames, no holds) until ``sim.tick`` reaches ``target``; returns steps taken."""
@@ -132,70 +87,10 @@ class Runner:
         self._dirty = True
         return sim.tick - start
 
-    # ------------------------------------------------------------ the thread
-    def _loop(self) -> None:
-        """Step as fast as allowed; publish a frame every 1/fps s and right after the step following a change."""
-        period = 1.0 / self.fps
-        next_pub = time.perf_counter()
-        try:
-            while not self._stop.is_set():
-                self._drain()
-                if self._stop.is_set():
-                    break
-                if self.paused or self.sim.diverged:
-                    if self._dirty:
-                        self._publish()
-                    self._wait(None)
-                    continue
-                if self.speed is not None:
-                    now = time.perf_counter()
-                    wait = self._next_step_at - now
-                    if wait > 0:
-                        if self._dirty or now >= next_pub:
-                            self._publish()
-                            next_pub = now + period
-                        self._wait(min(wait, period))
-                        continue
-                    self._next_step_at = max(self._next_step_at + 1.0 / self.speed, now - 0.1)
-                if self.ui_busy.is_set():
-                    self._yield_to_ui()
-                    continue
-                self._one_step()
-                now = time.perf_counter()
-                if self._dirty or now >= next_pub:
-                    self._publish()
-                    # a costly frame (the LSTM's full gradient) is read less often: at most ~1/5 of the time
-                    after = time.perf_counter()
-                    next_pub = after + max(period - (after - now), 4.0 * (after - now))
-        except Exception as exc:  # a bug must not leave a silent, frozen screen
-            self.paused = True
-            self.on_event("error", f"the simulation stopped: {type(exc).__name__}: {exc}")
-
-    def _yield_to_ui(self) -> None:
-        """Sleep (the GIL released) while the screen draws, until it is done, an item comes, or max_yield."""
-        end = time.perf_counter() + self.max_yield
-        while self.ui_busy.is_set() and self._q.empty() and time.perf_counter() < end:
-            time.sleep(0.0005)
-        self.ui_busy.clear()
-
-    def _wait(self, timeout: float | None) -> None:
-        try:
-            item = self._q.get(timeout=timeout if timeout is not None else 0.5)
-        except queue.Empty:
-            return
-        if item is not None:
-            self._handle(item)
-
-    def _drain(self) -> None:
-        while not self._q.empty():
-            try:
-                item = self._q.get_nowait()
-            except queue.Empty:
-                return
-            if item is not None:
-                self._handle(item)
-
     # ----------------------------------------------------------- stepping
+    def _can_step(self) -> bool:
+        return not (self.paused or self.sim.diverged)
+
     def _hold_for_events(self) -> bool:
         """Stop before a caption (replay) or a pause event; True when the step must wait."""
         sim = self.sim
@@ -296,9 +191,6 @@ class Runner:
             self._ncaptions = len(sim.captions)
         self.on_event("notice", notice)
 
-    def _toggle_pause(self, _item) -> None:
-        self._resume(None) if self.paused else self._pause(None)
-
     def _pause(self, _item) -> None:
         if not self.paused:
             self.paused = True
@@ -321,16 +213,6 @@ class Runner:
             self.on_event("notice", f"paused at step {sim.step_count}")
         elif self._one_step():
             self.on_event("notice", f"one step: step {sim.step_count}, batch of {sim.last_batch_size}")
-
-    def _change_speed(self, item) -> None:
-        old = self.speed
-        new = next_speed(old, isinstance(item, Faster))
-        if new == old:
-            self.on_event("notice", f"speed: already at {speed_text(old)}")
-            return
-        self.speed = new
-        self._next_step_at = time.perf_counter()
-        self.on_event("notice", f"speed {speed_text(old)} -> {speed_text(new)}")
 
     def _take_over(self) -> None:
         """A setting changed during a replay: drop the rest of the timeline, go live."""

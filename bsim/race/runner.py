@@ -19,47 +19,42 @@ steps synchronously: how tests drive it.
 
 from __future__ import annotations
 
-import queue
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 from bsim.controls import (
-    Faster, Pause, Resume, RunnerState, Slower, Step, ToggleRecording, TogglePause, next_speed, speed_text,
+    Faster, Pause, Resume, RunnerState, Slower, Step, ToggleRecording, TogglePause,
 )
 from bsim.errors import BsimInputError
+from bsim.pacing import Pacer
 from bsim.race.controls import AddLane, RemoveLane
 from bsim.race.frame import RaceFrame
 from bsim.race.race import Race
 
 
-class RaceRunner:
+class RaceRunner(Pacer):
     """Steps one Race on its own thread (or on demand) and publishes its frames.
 
     Owns: the race once started (nobody else touches it), the pace (pause, speed, yielding to the
-    screen) and the recording in progress. May touch: the race, the two callbacks. Never a view.
+    screen: bsim.pacing) and the recording in progress. May touch: the race, the two callbacks. Never a view.
     """
+
+    thread_name = "bsim-race-runner"
+    stopped_text = "the race stopped"
+    speed_unit = " (lane steps, all lanes together)"
 
     def __init__(self, race: Race, *, on_frame: Callable[[RaceFrame], None] | None = None,
                  on_event: Callable[[str, str], None] | None = None, fps: float = 20.0, paused: bool = False,
                  speed: int | None = None, threaded: bool = True, timing: bool = True,
                  recordings_dir: str | Path = "recordings"):
+        super().__init__(on_frame=on_frame, on_event=on_event, fps=fps, paused=paused, speed=speed,
+                         threaded=threaded)
         self.race = race
-        self.on_frame = on_frame or (lambda f: None)
-        self.on_event = on_event or (lambda kind, text: None)
-        self.fps, self.paused, self.speed = fps, paused, speed
-        self.threaded, self.timing = threaded, timing
+        self.timing = timing
         self.recordings_dir = Path(recordings_dir)
         self.recording: Path | None = None
         self.latest: RaceFrame | None = None
-        self.ui_busy = threading.Event()
-        self.max_yield = 0.05
-        self._q: queue.SimpleQueue = queue.SimpleQueue()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._dirty = True
-        self._next_step_at = time.perf_counter()
         self._controls = {
             Pause: self._pause, Resume: self._resume, TogglePause: self._toggle_pause, Step: self._round,
             Faster: self._change_speed, Slower: self._change_speed, AddLane: self._add_lane,
@@ -67,103 +62,22 @@ class RaceRunner:
         }
 
     # ------------------------------------------------------------ public API
-    def submit(self, item) -> None:
-        """Queue a control (thread-safe); without a thread it is handled now."""
-        if self.threaded and self._thread is not None:
-            self._q.put(item)
-        else:
-            self._handle(item)
-            if self._dirty:
-                self._publish()
-
-    def start(self) -> None:
-        if not self.threaded:
-            self._publish()
-            return
-        self._thread = threading.Thread(target=self._loop, name="bsim-race-runner", daemon=True)
-        self._thread.start()
-
     def stop(self, timeout: float = 5.0) -> None:
         """Stop the thread; a recording in progress is written where the race stands."""
-        self._stop.set()
-        self._q.put(None)
-        if self._thread is not None:
-            self._thread.join(timeout)
+        self._stop_thread(timeout)
         if self.recording is not None:
             self._toggle_recording(ToggleRecording())
 
-    def advance(self, n: int = 1) -> int:
-        """Synchronously: handle queued controls, take up to n lane steps, publish a frame; returns steps taken."""
-        self._drain()
-        taken = 0
-        while taken < n and self._one_step():
-            taken += 1
-        self._publish()
-        return taken
-
-    # ------------------------------------------------------------ the thread
-    def _loop(self) -> None:
-        period = 1.0 / self.fps
-        next_pub = time.perf_counter()
-        try:
-            while not self._stop.is_set():
-                self._drain()
-                if self._stop.is_set():
-                    break
-                if self.paused or not self.race.running:
-                    if not self.paused:
-                        self._all_stopped()
-                    if self._dirty:
-                        self._publish()
-                    self._wait(0.5)
-                    continue
-                now = time.perf_counter()
-                if self.speed is not None:
-                    wait = self._next_step_at - now
-                    if wait > 0:
-                        if self._dirty or now >= next_pub:
-                            self._publish()
-                            next_pub = now + period
-                        self._wait(min(wait, period))
-                        continue
-                    self._next_step_at = max(self._next_step_at + 1.0 / self.speed, now - 0.1)
-                if self.ui_busy.is_set():
-                    self._yield_to_ui()
-                    continue
-                self._one_step()
-                now = time.perf_counter()
-                if self._dirty or now >= next_pub:
-                    self._publish()
-                    after = time.perf_counter()     # a costly frame is read at most ~1/5 of the time
-                    next_pub = after + max(period - (after - now), 4.0 * (after - now))
-        except Exception as exc:  # noqa: BLE001 - a bug must not leave a silent, frozen screen
-            self.paused = True
-            self.on_event("error", f"the race stopped: {type(exc).__name__}: {exc}")
-
-    def _yield_to_ui(self) -> None:
-        end = time.perf_counter() + self.max_yield
-        while self.ui_busy.is_set() and self._q.empty() and time.perf_counter() < end:
-            time.sleep(0.0005)
-        self.ui_busy.clear()
-
-    def _wait(self, timeout: float) -> None:
-        try:
-            item = self._q.get(timeout=timeout)
-        except queue.Empty:
-            return
-        if item is not None:
-            self._handle(item)
-
-    def _drain(self) -> None:
-        while True:
-            try:
-                item = self._q.get_nowait()
-            except queue.Empty:
-                return
-            if item is not None:
-                self._handle(item)
-
     # ------------------------------------------------------------ stepping
+    def _can_step(self) -> bool:
+        """Not while paused; when every lane has stopped (its end, or diverged) the runner pauses and says so."""
+        if self.paused:
+            return False
+        if not self.race.running:
+            self._all_stopped()
+            return False
+        return True
+
     def _one_step(self) -> bool:
         """One lane's step; False when none could step (the runner then pauses and says why)."""
         if not self.race.step():
@@ -216,9 +130,6 @@ class RaceRunner:
         self._next_step_at = time.perf_counter()
         self.on_event("notice", "running")
 
-    def _toggle_pause(self, _item) -> None:
-        self._resume(None) if self.paused else self._pause(None)
-
     def _round(self, _item) -> None:
         """Step: pauses when running; when paused, one lockstep round (Race.round)."""
         if not self.paused:
@@ -228,16 +139,6 @@ class RaceRunner:
         self._say_divergences()
         where = ", ".join(f"B={lane.batch_size} step {lane.steps}" for lane in self.race.lanes)
         self.on_event("notice", f"one round ({taken} steps): {where}" if taken else "no lane can step")
-
-    def _change_speed(self, item) -> None:
-        old = self.speed
-        new = next_speed(old, isinstance(item, Faster))
-        if new == old:
-            self.on_event("notice", f"speed: already at {speed_text(old)}")
-            return
-        self.speed = new
-        self._next_step_at = time.perf_counter()
-        self.on_event("notice", f"speed {speed_text(old)} -> {speed_text(new)} (lane steps, all lanes together)")
 
     def _add_lane(self, item: AddLane) -> None:
         lane = self.race.add_lane(item.batch_size)
