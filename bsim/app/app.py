@@ -26,8 +26,9 @@ from bsim.app import themes
 from bsim.app.commands import PRESETS
 from bsim.app.keys import SettingKeys
 from bsim.app.history import FrameBuffer
-from bsim.app.screens import AskScreen, HelpScreen
-from bsim.app.signals import forget_signals, quit_on_signals
+from bsim.app.lifecycle import RunnerLifecycle
+from bsim.app.screens import HelpScreen
+from bsim.app.signals import quit_on_signals
 from bsim.app.widgets.ball import BallPanel, PlaneWanted
 from bsim.app.widgets.data import DataPanel
 from bsim.app.widgets.counters import CountersPanel
@@ -62,7 +63,7 @@ class RunnerEvent(Message):
         self.kind, self.text = kind, text
 
 
-class BsimApp(SettingKeys, App):
+class BsimApp(SettingKeys, RunnerLifecycle, App):
     CSS_PATH = str(Path(__file__).with_name("app.tcss"))   # absolute: subclasses elsewhere find it too
     TITLE = "bsim"
     ENABLE_COMMAND_PALETTE = True
@@ -398,36 +399,6 @@ class BsimApp(SettingKeys, App):
         self._set_titles(sim)
         self._start_runner(sim)
         self._notice("notice", f"opened {text.strip()}: {sc.title}")
-
-    def on_key(self, event) -> None:
-        """Keys of one burst that the main screen passed on before the question opened go to the question."""
-        if isinstance(self.screen, AskScreen):
-            self.screen.take_key(event)
-
-    def ask(self, prompt: str, callback, value: str = "") -> None:
-        if isinstance(self.screen, AskScreen):
-            return
-        self.push_screen(AskScreen(prompt, value=value), callback)
-
-    async def action_quit(self) -> None:
-        self._stop_runner()
-        self.exit(0)
-
-    def _stop_runner(self) -> None:
-        if self.runner is not None:
-            runner, self.runner = self.runner, None
-            runner.stop()
-
-    def quit_on_signal(self, signum: int) -> None:
-        """SIGTERM or SIGHUP: quit as q does (the check written, the terminal restored); exit 128 + signum."""
-        self._stop_runner()
-        self.exit(128 + signum)
-
-    def on_unmount(self) -> None:
-        forget_signals(getattr(self, "_signals", ()))
-        self._stop_runner()
-        if getattr(self, "_switch_interval", None):
-            sys.setswitchinterval(self._switch_interval)
 
     # ------------------------------------------------------------- palette
     def action_command_palette(self) -> None:

@@ -28,8 +28,8 @@ from bsim.app.race.help import RaceHelpScreen
 from bsim.app.race.history import AXIS_UNITS, RaceHistory
 from bsim.app.race.loss import RaceLossPanel
 from bsim.app.race.table import RaceTable
-from bsim.app.screens import AskScreen
-from bsim.app.signals import forget_signals, quit_on_signals
+from bsim.app.lifecycle import RunnerLifecycle
+from bsim.app.signals import quit_on_signals
 from bsim.app.widgets.counters import speed_text
 from bsim.race.frame import MAX_LANES
 
@@ -64,7 +64,7 @@ def parse_batch_size(text: str) -> int | str:
     return value
 
 
-class RaceApp(App):
+class RaceApp(RunnerLifecycle, App):
     """The race screen. Owns: the RaceHistory its panels read, the notices, the questions (a, x).
 
     Sends controls to the RaceRunner (Pause, Resume, TogglePause, Step, Faster, Slower, ToggleRecording,
@@ -314,34 +314,3 @@ class RaceApp(App):
     def action_help(self) -> None:
         if not isinstance(self.screen, RaceHelpScreen):
             self.push_screen(RaceHelpScreen())
-
-    def on_key(self, event) -> None:
-        """Keys of one burst that reached this screen before the question opened go to the question."""
-        if isinstance(self.screen, AskScreen):
-            self.screen.take_key(event)
-
-    def ask(self, prompt: str, callback, value: str = "") -> None:
-        if isinstance(self.screen, AskScreen):
-            return
-        self.push_screen(AskScreen(prompt, value=value), callback)
-
-    # ------------------------------------------------------------- ending
-    async def action_quit(self) -> None:
-        self._stop_runner()
-        self.exit(0)
-
-    def _stop_runner(self) -> None:
-        if self.runner is not None:
-            runner, self.runner = self.runner, None
-            runner.stop()
-
-    def quit_on_signal(self, signum: int) -> None:
-        """SIGTERM or SIGHUP: quit as q does (a recording written, the terminal restored); exit 128 + signum."""
-        self._stop_runner()
-        self.exit(128 + signum)
-
-    def on_unmount(self) -> None:
-        forget_signals(getattr(self, "_signals", ()))
-        self._stop_runner()
-        if getattr(self, "_switch_interval", None):
-            sys.setswitchinterval(self._switch_interval)
