@@ -296,12 +296,29 @@ def run_headless(sim: Simulation, steps: int, metrics: str | Path | MetricsFile 
     where = "" if sink is None else f" in {sink.path}"
     progress = Progress(steps)
     run = HeadlessRun(sim, sys.stdout if sink is None else sink, every, timing, progress, stop)
+    stopped = drive(run, lambda: run.run(steps), sink, progress, lambda: _say_interrupted(run, where))
+    if stopped is not None:
+        return stopped
+    if sim.diverged:
+        print(f"bsim: {sim.message}", file=sys.stderr)
+        return 3
+    return 0
+
+
+def drive(rows, run, sink: MetricsFile | None, progress: Progress, say_interrupted) -> int | None:
+    """Call ``run()`` under the signals, then close the progress bar and the rows' file whatever happened.
+
+    ``rows``: what writes the rows (its ``stop`` is the caller's StopOnSignals, or one made here).
+    Returns the exit code of a stop (128 + the signal's number; 130 for a KeyboardInterrupt), after
+    ``say_interrupted()``; None when the run went to its end.
+    """
+    stop = rows.stop
     try:
         with contextlib.ExitStack() as stack:
             if stop is None:
-                stop = run.stop = stack.enter_context(StopOnSignals())
+                stop = rows.stop = stack.enter_context(StopOnSignals())
             try:
-                run.run(steps)
+                run()
             finally:
                 progress.close()
                 if sink is not None:
@@ -309,15 +326,12 @@ def run_headless(sim: Simulation, steps: int, metrics: str | Path | MetricsFile 
                 else:
                     sys.stdout.flush()
     except KeyboardInterrupt:
-        _say_interrupted(run, where)
+        say_interrupted()
         return stop.exit_code if stop.requested else 130
     if stop.requested:
-        _say_interrupted(run, where)
+        say_interrupted()
         return stop.exit_code
-    if sim.diverged:
-        print(f"bsim: {sim.message}", file=sys.stderr)
-        return 3
-    return 0
+    return None
 
 
 def _say_interrupted(run: HeadlessRun, where: str) -> None:

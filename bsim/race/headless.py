@@ -20,7 +20,7 @@ import time
 from typing import IO
 
 from bsim.frame import csv_columns
-from bsim.headless import FLUSH_EVERY, MetricsFile, StopOnSignals, open_metrics
+from bsim.headless import FLUSH_EVERY, MetricsFile, StopOnSignals, drive, open_metrics
 from bsim.progress import Progress
 from bsim.race.race import Race
 
@@ -95,24 +95,9 @@ def run_race_headless(race: Race, metrics, every: int = 1, timing: bool = True,
     total, unit = progress_total(race)
     progress = Progress(total, unit=unit)
     rows = RaceRows(race, sys.stdout if sink is None else sink, every, timing, progress, stop)
-    try:
-        with contextlib.ExitStack() as stack:
-            if stop is None:
-                stop = rows.stop = stack.enter_context(StopOnSignals())
-            try:
-                rows.run()
-            finally:
-                progress.close()
-                if sink is not None:
-                    sink.close()
-                else:
-                    sys.stdout.flush()
-    except KeyboardInterrupt:
-        _say_interrupted(race, where)
-        return stop.exit_code if stop.requested else 130
-    if stop.requested:
-        _say_interrupted(race, where)
-        return stop.exit_code
+    stopped = drive(rows, rows.run, sink, progress, lambda: _say_interrupted(race, where))
+    if stopped is not None:
+        return stopped
     for text in race.take_notices():
         print(f"bsim: {text}", file=sys.stderr)
     return 3 if any(lane.diverged for lane in race.lanes) else 0
