@@ -29,12 +29,21 @@ def run_app(scenario, record: str | None = None, replay: bool = False, pace: int
             raise BsimInputError(f"cannot serve that scenario: {why}")
     sim = Simulation(scenario)
     app = BsimApp(sim, scenario=scenario, record=record, replay=replay, speed=pace, served=served)
+    return run_themed(app, theme)
+
+
+def run_themed(app, theme: str | None) -> int:
+    """Run a bsim app in ``theme`` (None: its own); the exit code.
+
+    An unknown theme is a one-line ``BsimInputError``, raised before the terminal is taken over.
+    """
     if theme is not None:
         if theme not in app.available_themes:
+            from bsim.errors import BsimInputError
             raise BsimInputError(f"--theme {theme[:24]!r}: expected one of {', '.join(sorted(app.available_themes))}")
         app.theme = theme
     result = app.run()
     return int(app.return_code or 0) if result is None else int(result)
 
 
-__all__ = ["run_app"]
+__all__ = ["run_app", "run_themed"]

@@ -117,3 +117,8 @@ def test_a_recorded_batch_size_above_n_is_one_line(tmp_path, capsys):
                  "--record", str(rec)]) == 0
     rec.write_text(rec.read_text().replace("batch_sizes = [8, 64]", "batch_sizes = [8, 4096]"))
     _refused(capsys, ["replay", str(rec), "--headless"], "race.batch_sizes", "4096", "above N = 1024")
+
+
+def test_an_unknown_theme_for_the_race_screen_is_one_line_before_the_terminal_is_taken(capsys):
+    _refused(capsys, ["race", "default", "--batch-sizes", "8,64", "--theme", "neon"],
+             "--theme 'neon'", "expected one of", "bsim-projector")

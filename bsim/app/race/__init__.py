@@ -15,17 +15,12 @@ def run_race_app(race, *, paused: bool = False, speed: int | None = None, theme:
     """
     import torch
 
+    from bsim.app import run_themed
     from bsim.app.race.app import RaceApp
-    from bsim.errors import BsimInputError
 
     torch.set_num_threads(1)   # leave a core for the screen
     app = RaceApp(race, paused=paused, speed=speed, record=record, timing=timing, replay=replay)
-    if theme is not None:
-        if theme not in app.available_themes:
-            raise BsimInputError(f"--theme {theme[:24]!r}: expected one of {', '.join(sorted(app.available_themes))}")
-        app.theme = theme
-    result = app.run()
-    return int(app.return_code or 0) if result is None else int(result)
+    return run_themed(app, theme)
 
 
 __all__ = ["run_race_app"]
