@@ -11,6 +11,9 @@ The arms alternate ``--repeats`` times (a busy machine slows both alike); the
 table shows the median rate of each and their ratio (ensemble / separate,
 higher is better), measured in this run.
 Goals: >= 50x at K = 256 for least squares, >= 5x at K = 64 for the LSTM.
+The LSTM's chains run on the C kernel where it builds (``bsim.ensemble.native``;
+the line above the table says which), else on the torch code; ``BSIM_NATIVE=0``
+measures the torch code.
 
     python bench/ensemble.py [--smoke] [--device cpu|cuda] [--chains 1,64,256,1024] [--seconds S]
 """
@@ -27,6 +30,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bsim.ensemble import native
 from bsim.scenario import apply_overrides, find_scenario
 from bsim.simulation import Simulation
 
@@ -103,6 +107,9 @@ def main(argv=None) -> int:
     repeats = args.repeats or (1 if args.smoke else 3)
     cases = [c for c in CASES if not args.cases or c[1].replace("default", "linreg") in args.cases.split(",")]
     print(f"device {args.device}, torch {torch.__version__}, 1 thread; chain-steps/s (ensemble | K separate runs)")
+    if any(c[1] == "lstm" for c in cases):
+        probe = make("lstm", 32, args.device, 2)
+        print(f"LSTM chains computed by: {native.engine_name(probe.problem, probe.ensemble.theta)}")
     print(f"{'case':<22} {'K':>6} {'ensemble':>12} {'separate':>12} {'ratio':>8}  goal")
     failed = False
     for name, scenario, batch_size, goal in cases:

@@ -2,7 +2,8 @@
 
 Linear models: the closed form of ``bsim.stats.chains.chain_step`` on a
 (K, B, d) gather, g_k = (1/B) sum_i r_ki x_ki (+ l2 theta_k). The LSTM: the
-cell with batched weights and its gradient by hand (``bsim.ensemble.lstm``).
+cell with batched weights and its gradient by hand (``bsim.ensemble.lstm``;
+on the CPU in float32 its C version, ``bsim.ensemble.native``, where a compiler is found).
 Both give each chain the step of ``Simulation.step``: v = m v + g_B, theta -= lr v.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 import torch
 
 from bsim.ensemble import lstm as batched_lstm
+from bsim.ensemble import native
 from bsim.stats.chains import chain_step
 
 #: elements of the largest intermediate of a loss pass over the training set (chains are done in chunks)
@@ -27,7 +29,9 @@ def step_chains(problem, theta: torch.Tensor, velocity: torch.Tensor, idx: torch
     if is_linear(problem):
         return chain_step(problem, theta, velocity, idx, lr, momentum)
     x = problem.X.index_select(0, idx.reshape(-1)).view(*idx.shape, -1)   # problem.X[idx], 3x faster on the CPU
-    g = batched_lstm.batch_grads(problem, theta, x, problem.y.take(idx), work)
+    y = problem.y.take(idx)
+    kernel = native.kernel_for(problem, theta)
+    g = kernel.batch_grads(theta, x, y) if kernel is not None else batched_lstm.batch_grads(problem, theta, x, y, work)
     v = momentum * velocity + g if momentum else g
     return theta - lr * v, v
 
