@@ -117,6 +117,16 @@ class _Kernel:
         return grad
 
 
+def _load(hidden: int) -> _Kernel:
+    """The cached library, loaded; one that does not load (a truncated file, say) is built again once."""
+    path = _build(hidden)
+    try:
+        return _Kernel(path, hidden)
+    except OSError:
+        path.unlink(missing_ok=True)
+        return _Kernel(_build(hidden), hidden)
+
+
 def kernel_for(problem, theta: torch.Tensor):
     """The C kernel for this problem's hidden size, or None where the torch code runs instead."""
     if theta.device.type != "cpu" or theta.dtype != torch.float32 or os.environ.get("BSIM_NATIVE") == "0":
@@ -124,7 +134,7 @@ def kernel_for(problem, theta: torch.Tensor):
     hidden = problem.hidden
     if hidden not in _kernels:
         try:
-            _kernels[hidden] = _Kernel(_build(hidden), hidden)
+            _kernels[hidden] = _load(hidden)
         except OSError as exc:
             _kernels[hidden] = None
             _why_not[hidden] = str(exc)

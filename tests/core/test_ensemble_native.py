@@ -88,6 +88,17 @@ def test_the_library_is_built_once_into_the_cache_and_reused(tmp_path):
     assert native.engine_name(p, theta).startswith("C kernel")
 
 
+def test_a_damaged_library_in_the_cache_is_built_again():
+    p = lstm_problem()
+    theta, x, y = chains_batch(p, 2, 8)
+    library = native._library_path(p.hidden, native._compiler(), native._flags())
+    library.parent.mkdir(parents=True)
+    library.write_bytes(b"not a library")           # what a build cut off by a full disk might leave
+    got = native.kernel_for(p, theta).batch_grads(theta, x, y)
+    torch.testing.assert_close(got.double(), reference_grads(p, theta, x, y), rtol=1e-4, atol=1e-6)
+    assert library.stat().st_size > 1000
+
+
 @pytest.mark.parametrize("setting, says", [
     ({"BSIM_NATIVE": "0"}, "BSIM_NATIVE=0"),
     ({"CC": "/nonexistent/cc"}, "no C compiler"),
