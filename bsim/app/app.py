@@ -8,7 +8,6 @@ returns; a bad value or a key at a bad moment is a notice, never a crash.
 from __future__ import annotations
 
 import datetime
-import sys
 from pathlib import Path
 
 from rich.text import Text
@@ -16,7 +15,6 @@ from rich.text import Text
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, Horizontal
-from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
@@ -26,7 +24,7 @@ from bsim.app import themes
 from bsim.app.commands import PRESETS
 from bsim.app.keys import SettingKeys
 from bsim.app.history import FrameBuffer
-from bsim.app.lifecycle import RunnerLifecycle
+from bsim.app.lifecycle import FrameReady, RunnerEvent, RunnerLifecycle
 from bsim.app.screens import HelpScreen
 from bsim.app.signals import quit_on_signals
 from bsim.app.widgets.ball import BallPanel, PlaneWanted
@@ -37,8 +35,6 @@ from bsim.app.widgets.panel import Panel, palette_remap
 from bsim.app.widgets.loss import LossPanel
 from bsim.app.widgets.variance import VariancePanel
 
-#: GIL switch interval while the runner thread trains (seconds; Python's default is 0.005)
-SWITCH_INTERVAL = 0.001
 #: below this the app shows a "too small" message instead of the panels
 MIN_SIZE = (70, 20)
 #: below this width the counters are narrow (short labels) and the header drops the device
@@ -49,18 +45,6 @@ REPLAY_PACE = 100
 _BATCH = Binding.Group("B")
 _LR = Binding.Group("lr")
 _SPEED = Binding.Group("speed")
-
-
-class FrameReady(Message):
-    def __init__(self, frame):
-        super().__init__()
-        self.frame = frame
-
-
-class RunnerEvent(Message):
-    def __init__(self, kind: str, text: str):
-        super().__init__()
-        self.kind, self.text = kind, text
 
 
 class BsimApp(SettingKeys, RunnerLifecycle, App):
@@ -152,10 +136,7 @@ class BsimApp(SettingKeys, RunnerLifecycle, App):
 
     def on_mount(self) -> None:
         if self.threaded:
-            # The runner thread holds the GIL between torch calls; a short switch interval lets the
-            # screen and the keyboard take it back within ~1 ms instead of 5 ms at every hop.
-            self._switch_interval = sys.getswitchinterval()
-            sys.setswitchinterval(SWITCH_INTERVAL)
+            self.share_the_gil()
         self._set_titles(self.sim)
         self.theme_changed_signal.subscribe(self, self._on_theme_changed)
         self._on_theme_changed(self.current_theme)
@@ -219,12 +200,6 @@ class BsimApp(SettingKeys, RunnerLifecycle, App):
                 "Make the window larger (it is usable at 80x24, best at 120x36). q quits.")
 
     # ------------------------------------------------------------- runner -> screen
-    def _post_frame(self, frame) -> None:
-        self.post_message(FrameReady(frame))
-
-    def _post_event(self, kind: str, text: str) -> None:
-        self.post_message(RunnerEvent(kind, text))
-
     def on_frame_ready(self, message: FrameReady) -> None:
         f, last = message.frame, self.history.latest
         if last is not None and (f.problem, f.n_train) != (last.problem, last.n_train):
@@ -275,14 +250,7 @@ class BsimApp(SettingKeys, RunnerLifecycle, App):
         for panel in self.query(Panel):
             panel.restyle()
 
-    # ------------------------------------------------------------- sending
-    def send(self, item) -> None:
-        if self.runner is None:
-            self._notice("error", "not started yet")
-            return
-        self._urgent = True
-        self.runner.submit(item)
-
+    # ------------------------------------------------------------- sending (send: RunnerLifecycle)
     def _state(self):
         f = self.history.latest
         return f.runner if f is not None else None

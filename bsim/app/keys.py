@@ -31,12 +31,6 @@ class SettingKeys:
         except answers.BadAnswer as exc:
             self._notice("error", str(exc))
 
-    def action_toggle_pause(self) -> None:
-        self.send(controls.TogglePause())
-
-    def action_step(self) -> None:
-        self.send(controls.Step())
-
     def action_halve_batch(self) -> None:
         """[ : halve the batch size in force when the runner applies it."""
         self.send(actions.ScaleBatchSize(0.5))
@@ -90,12 +84,6 @@ class SettingKeys:
     def action_set_sampling(self, mode: str) -> None:
         self.send(actions.SetSampling(mode))
 
-    def action_faster(self) -> None:
-        self.send(controls.Faster())
-
-    def action_slower(self) -> None:
-        self.send(controls.Slower())
-
     def action_reset(self) -> None:
         self.send(actions.Reset())
 
@@ -103,9 +91,6 @@ class SettingKeys:
         f = self.history.latest
         current = f.problem if f is not None else self.scenario.problem.kind
         self.send(actions.SwitchProblem(kind or _next(PROBLEMS, current)))
-
-    def action_toggle_recording(self) -> None:
-        self.send(controls.ToggleRecording(None))
 
     def action_ask_caption(self) -> None:
         rs = self._state()

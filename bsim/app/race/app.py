@@ -9,7 +9,6 @@ Bad input (a batch size already racing, a ninth lane, a word where a number goes
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 from rich.text import Text
@@ -17,18 +16,17 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.css.query import NoMatches
-from textual.message import Message
 from textual.widgets import Footer, Header, Static
 
 from bsim import controls
 from bsim.app import themes
-from bsim.app.app import MIN_SIZE, REPLAY_PACE, SWITCH_INTERVAL, BsimApp
+from bsim.app.app import MIN_SIZE, REPLAY_PACE, BsimApp
 from bsim.app.race.balls import RaceBallsPanel
 from bsim.app.race.help import RaceHelpScreen
 from bsim.app.race.history import AXIS_UNITS, RaceHistory
 from bsim.app.race.loss import RaceLossPanel
 from bsim.app.race.table import RaceTable
-from bsim.app.lifecycle import RunnerLifecycle
+from bsim.app.lifecycle import FrameReady, RunnerEvent, RunnerLifecycle
 from bsim.app.signals import quit_on_signals
 from bsim.app.widgets.counters import speed_text
 from bsim.race.frame import MAX_LANES
@@ -38,18 +36,6 @@ SHORT_BELOW = 30
 NARROW_BELOW = 110
 _SPEED = Binding.Group("speed")
 _LANES = Binding.Group("lanes")
-
-
-class RaceFrameReady(Message):
-    def __init__(self, frame):
-        super().__init__()
-        self.frame = frame
-
-
-class RaceEvent(Message):
-    def __init__(self, kind: str, text: str):
-        super().__init__()
-        self.kind, self.text = kind, text
 
 
 def parse_batch_size(text: str) -> int | str:
@@ -135,8 +121,7 @@ class RaceApp(RunnerLifecycle, App):
 
     def on_mount(self) -> None:
         if self.threaded:
-            self._switch_interval = sys.getswitchinterval()
-            sys.setswitchinterval(SWITCH_INTERVAL)
+            self.share_the_gil()
         self.theme_changed_signal.subscribe(self, self._on_theme_changed)
         self._on_theme_changed(self.current_theme)
         self._check_size()
@@ -169,13 +154,7 @@ class RaceApp(RunnerLifecycle, App):
                 "Make the window larger (it is usable at 80x24, best at 120x36). q quits.")
 
     # ------------------------------------------------------------- runner -> screen
-    def _post_frame(self, frame) -> None:
-        self.post_message(RaceFrameReady(frame))
-
-    def _post_event(self, kind: str, text: str) -> None:
-        self.post_message(RaceEvent(kind, text))
-
-    def on_race_frame_ready(self, message: RaceFrameReady) -> None:
+    def on_frame_ready(self, message: FrameReady) -> None:
         try:
             table = self.query_one(RaceTable)
         except NoMatches:
@@ -222,7 +201,7 @@ class RaceApp(RunnerLifecycle, App):
             self._status = text
             self.query_one("#race-status", Static).update(Text(text))
 
-    def on_race_event(self, message: RaceEvent) -> None:
+    def on_runner_event(self, message: RunnerEvent) -> None:
         self._notice(message.kind, message.text)
 
     def _notice(self, kind: str, text: str) -> None:
@@ -231,29 +210,7 @@ class RaceApp(RunnerLifecycle, App):
         bar.set_class(kind == "error", "-error")
         bar.update(Text(text))              # as written: "[" and "]" are not markup
 
-    # ------------------------------------------------------------- sending
-    def send(self, item) -> None:
-        if self.runner is None:
-            self._notice("error", "not started yet")
-            return
-        self._urgent = True
-        self.runner.submit(item)
-
-    def action_toggle_pause(self) -> None:
-        self.send(controls.TogglePause())
-
-    def action_step(self) -> None:
-        self.send(controls.Step())
-
-    def action_faster(self) -> None:
-        self.send(controls.Faster())
-
-    def action_slower(self) -> None:
-        self.send(controls.Slower())
-
-    def action_toggle_recording(self) -> None:
-        self.send(controls.ToggleRecording(None))
-
+    # ------------------------------------------------------------- sending (send, space, n, <, >, R: RunnerLifecycle)
     def lane_sizes(self) -> list[int]:
         return list(self.history.lanes)
 
