@@ -19,7 +19,7 @@ from textual.strip import Strip
 from bsim.app.format import num
 from bsim.app.history import COL
 from bsim.app.race.history import RaceHistory
-from bsim.app.widgets.ball import FIT, BallPanel, contour_mask, nice_above, nice_below
+from bsim.app.widgets.ball import FIT, BallPanel, nice_above, nice_below
 from bsim.app.widgets.canvas import Chart, data_range
 from bsim.app.widgets.loss import thin
 from bsim.app.widgets.panel import Panel, fit, style, text_strip
@@ -150,34 +150,13 @@ class LaneBall(BallPanel):
     # ----------------------------------------------------------- d = 2: the plane
     def plane(self, f, width: int, rows: int) -> Chart:
         """The plane as BallPanel draws it (contours when the runner sent them, trail, cloud, rings, step, θ*)."""
-        h = self.history
         xlim, ylim = self.window(f, width, rows)
         chart = Chart(width, rows, xlim=xlim, ylim=ylim, xaxis=False, yaxis=False)
         rs = f.runner
         plane = rs.plane if rs is not None else None
         if plane is not None and plane[1] is not None and plane[0].nx == 2 * width and plane[0].ny == 4 * rows:
-            iy, ix = np.nonzero(contour_mask(plane[1])[::-1, :])
-            chart.canvas.dots(ix, iy, "contour")
-        star = f.theta_star
-        pts = np.asarray(list(h.iterates), dtype=float)
-        if len(pts):
-            chart.points(pts[:, 0], pts[:, 1], "blue")
-        cloud = f.chains_theta
-        if cloud is not None and len(cloud) > 1:
-            chart.points(cloud[:, 0], cloud[:, 1], "purple")
-        meas, pred = self.radii(f)
-        if pred:
-            chart.circle(star[0], star[1], pred, "orange")
-        if meas:
-            chart.circle(star[0], star[1], meas, "green")
-        if h.chains_ball is not None and f.chains and f.chains > 1:
-            chart.circle(star[0], star[1], h.chains_ball[0], "purple")
-        if f.theta_prev is not None and len(f.theta_prev) == 2:
-            a, b = f.theta_prev, f.theta
-            chart.line([a[0], b[0]], [a[1], b[1]], "yellow")
-            chart.points([b[0]], [b[1]], "white")
-        chart.mark(star[0], star[1], "+", "white")
-        self.off_chart(chart, xlim, ylim, f)
+            self.draw_contours(chart, plane[1])
+        self.draw_marks(chart, f, xlim, ylim)         # no previous ring: a lane's setting never changes
         return chart
 
     def off_chart(self, chart: Chart, xlim, ylim, f) -> None:

@@ -334,6 +334,39 @@ class BallPanel(Panel):
         text = f"θ off chart: |θ-θ*| {num(f.dist_to_opt)} (z: fit)"
         chart.label(chart.canvas.h - 1, 0, text, "yellow")
 
+    @staticmethod
+    def draw_contours(chart: Chart, grid) -> None:
+        """The loss's contour lines from the runner's grid of values (its row 0 is y0, the chart's bottom)."""
+        iy, ix = np.nonzero(contour_mask(grid)[::-1, :])
+        chart.canvas.dots(ix, iy, "contour")
+
+    def draw_marks(self, chart: Chart, f, xlim, ylim, previous_ball=None) -> None:
+        """Over the plane: the trail of iterates, the chains' cloud, the rings (the previous setting's measured
+        ball, then predicted, measured and the chains'), the last step, θ* and the arrow toward θ off the chart."""
+        h = self.history
+        star = f.theta_star
+        pts = np.asarray(list(h.iterates), dtype=float)
+        if len(pts):
+            chart.points(pts[:, 0], pts[:, 1], "blue")
+        cloud = f.chains_theta
+        if cloud is not None and len(cloud) > 1:
+            chart.points(cloud[:, 0], cloud[:, 1], "purple")
+        meas, pred = self.radii(f)
+        if previous_ball is not None:
+            chart.circle(star[0], star[1], previous_ball[0], "grey")
+        if pred:
+            chart.circle(star[0], star[1], pred, "orange")
+        if meas:
+            chart.circle(star[0], star[1], meas, "green")
+        if h.chains_ball is not None and f.chains and f.chains > 1:
+            chart.circle(star[0], star[1], h.chains_ball[0], "purple")
+        if f.theta_prev is not None and len(f.theta_prev) == 2:
+            a, b = f.theta_prev, f.theta
+            chart.line([a[0], b[0]], [a[1], b[1]], "yellow")
+            chart.points([b[0]], [b[1]], "white")
+        chart.mark(star[0], star[1], "+", "white")
+        self.off_chart(chart, xlim, ylim, f)
+
     def build_plane(self, width: int, height: int):
         h, f = self.history, self.history.latest
         legend = [(0, [("+θ* ", "white")]), (0, [("· trail ", "blue")]), (0, [("○ pred ", "orange")]),
@@ -359,34 +392,11 @@ class BallPanel(Panel):
         rs = f.runner
         plane = rs.plane if rs is not None else None
         if plane is not None and plane[0] == req and plane[1] is not None:
-            mask = contour_mask(plane[1])
-            iy, ix = np.nonzero(mask[::-1, :])   # row 0 of the grid is y0, the bottom
-            chart.canvas.dots(ix, iy, "contour")
+            self.draw_contours(chart, plane[1])
         elif rs is not None and req != self._wanted:
             self._wanted = req
             self.app.post_message(PlaneWanted(req))   # to the app, which asks the runner
-        star = f.theta_star
-        pts = np.asarray(list(h.iterates), dtype=float)
-        if len(pts):
-            chart.points(pts[:, 0], pts[:, 1], "blue")
-        cloud = f.chains_theta
-        if cloud is not None and len(cloud) > 1:
-            chart.points(cloud[:, 0], cloud[:, 1], "purple")
-        meas, pred = self.radii(f)
-        if h.previous_ball is not None:
-            chart.circle(star[0], star[1], h.previous_ball[0], "grey")
-        if pred:
-            chart.circle(star[0], star[1], pred, "orange")
-        if meas:
-            chart.circle(star[0], star[1], meas, "green")
-        if h.chains_ball is not None and f.chains and f.chains > 1:
-            chart.circle(star[0], star[1], h.chains_ball[0], "purple")
-        if f.theta_prev is not None and len(f.theta_prev) == 2:
-            a, b = f.theta_prev, f.theta
-            chart.line([a[0], b[0]], [a[1], b[1]], "yellow")
-            chart.points([b[0]], [b[1]], "white")
-        chart.mark(star[0], star[1], "+", "white")
-        self.off_chart(chart, xlim, ylim, f)
+        self.draw_marks(chart, f, xlim, ylim, h.previous_ball)
         chart.label(0, 0, "θ₂")
         out += chart.strips()
         for parts in texts:
