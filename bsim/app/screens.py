@@ -57,14 +57,15 @@ KEYS_HELP = [
 ]
 
 
-def help_text() -> Text:
+def help_text(heading: str = "bsim: what the batch size does to SGD", panels=PANELS_HELP, keys=KEYS_HELP) -> Text:
+    """The help's text: a heading, what each panel shows, then the keys."""
     t = Text()
-    t.append("bsim: what the batch size does to SGD\n\n", style="bold")
-    for title, body in PANELS_HELP:
+    t.append(heading + "\n\n", style="bold")
+    for title, body in panels:
         t.append(title + "\n", style="bold underline")
         t.append(body + "\n\n")
     t.append("Keys\n", style="bold underline")
-    for key, what in KEYS_HELP:
+    for key, what in keys:
         t.append(f"  {key:<8}", style="bold")
         t.append(what + "\n")
     t.append("\nEsc, ? or q closes this help.", style="dim")
@@ -82,11 +83,16 @@ def dismiss_once(screen: ModalScreen, result) -> None:
 
 
 class HelpScreen(ModalScreen[None]):
+    """The help (?): a scrolling box of ``help_text``; Esc, ? or q closes it. Subclasses give their own text."""
+
     BINDINGS = [Binding("escape,question_mark,q", "dismiss_help", "close")]
+
+    def text(self) -> Text:
+        return help_text()
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="help-box"):
-            yield Static(help_text(), id="help-text")
+            yield Static(self.text(), id="help-text")
 
     def action_dismiss_help(self) -> None:
         dismiss_once(self, None)

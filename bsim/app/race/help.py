@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 from rich.text import Text
-from textual.app import ComposeResult
-from textual.containers import VerticalScroll
-from textual.widgets import Static
 
-from bsim.app.screens import HelpScreen
+from bsim.app.screens import HelpScreen, help_text
 
 PANELS_HELP = [
     ("The race",
@@ -42,22 +39,11 @@ KEYS_HELP = [
 
 
 def race_help_text() -> Text:
-    t = Text()
-    t.append("bsim race: batch sizes side by side from one start\n\n", style="bold")
-    for title, body in PANELS_HELP:
-        t.append(title + "\n", style="bold underline")
-        t.append(body + "\n\n")
-    t.append("Keys\n", style="bold underline")
-    for key, what in KEYS_HELP:
-        t.append(f"  {key:<8}", style="bold")
-        t.append(what + "\n")
-    t.append("\nEsc, ? or q closes this help.", style="dim")
-    return t
+    return help_text("bsim race: batch sizes side by side from one start", PANELS_HELP, KEYS_HELP)
 
 
 class RaceHelpScreen(HelpScreen):
     """The main help's box and keys, with the race's text."""
 
-    def compose(self) -> ComposeResult:
-        with VerticalScroll(id="help-box"):
-            yield Static(race_help_text(), id="help-text")
+    def text(self) -> Text:
+        return race_help_text()
