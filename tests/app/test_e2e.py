@@ -7,45 +7,15 @@ escape sequences taken out.
 
 from __future__ import annotations
 
-import os
-import re
 import sys
-import time
 from pathlib import Path
 
 import pexpect
 
-ANSI = re.compile(r"\x1b\[[0-9;?<>=]*[ -/]*[@-~]|\x1b[()][0-9A-Za-z]|\x1b[=>78DEHM]|\x1b\][^\x07]*\x07")
-
-
-class Terminal:
-    def __init__(self, args, cwd):
-        bsim = Path(sys.executable).with_name("bsim")
-        env = dict(os.environ, TERM="xterm-256color", COLORTERM="truecolor")
-        env.pop("TEXTUAL", None)
-        self.child = pexpect.spawn(str(bsim), args, cwd=str(cwd), env=env, dimensions=(36, 120),
-                                   encoding="utf-8", codec_errors="replace", timeout=60)
-        self.child.delaybeforesend = None       # pexpect waits 50 ms before each send by default
-        self.text = ""
-
-    def wait_for(self, pattern: str, timeout: float = 60.0) -> re.Match:
-        """Read until ``pattern`` (a regex) appears in the screen text written since the last call."""
-        rx = re.compile(pattern)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            m = rx.search(ANSI.sub("", self.text))
-            if m:
-                self.text = ""
-                return m
-            try:
-                self.text += self.child.read_nonblocking(65536, timeout=0.2)
-            except pexpect.TIMEOUT:
-                continue
-        raise AssertionError(f"{pattern!r} never appeared; the screen ends with {ANSI.sub('', self.text)[-800:]!r}")
-
+from support.terminal import Terminal
 
 def test_bsim_renders_trains_doubles_b_and_quits(tmp_path):
-    term = Terminal([], tmp_path)
+    term = Terminal([], tmp_path, installed=True)
     try:
         # the first paint, top to bottom: every panel's title
         term.wait_for(r"Counters[\s\S]*Loss[\s\S]*Batch gradient[\s\S]*Variance across batches[\s\S]*ε-ball")

@@ -5,46 +5,16 @@ The screen is read from the terminal stream with the escape sequences taken out.
 
 from __future__ import annotations
 
-import os
 import re
 import signal
-import sys
-import time
 
 import pexpect
 
-from support import ROOT
-
-ANSI = re.compile(r"\x1b\[[0-9;?<>=]*[ -/]*[@-~]|\x1b[()][0-9A-Za-z]|\x1b[=>78DEHM]|\x1b\][^\x07]*\x07")
-
-
-class RaceTerminal:
-    def __init__(self, args, cwd):
-        env = dict(os.environ, TERM="xterm-256color", COLORTERM="truecolor", PYTHONPATH=str(ROOT))
-        env.pop("TEXTUAL", None)
-        self.child = pexpect.spawn(sys.executable, ["-m", "bsim", "race", *args], cwd=str(cwd), env=env,
-                                   dimensions=(36, 120), encoding="utf-8", codec_errors="replace", timeout=60)
-        self.child.delaybeforesend = None
-        self.text = ""
-
-    def wait_for(self, pattern: str, timeout: float = 60.0) -> re.Match:
-        """Read until ``pattern`` (a regex) appears in the screen text written since the last call."""
-        rx = re.compile(pattern)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            m = rx.search(ANSI.sub("", self.text))
-            if m:
-                self.text = ""
-                return m
-            try:
-                self.text += self.child.read_nonblocking(65536, timeout=0.2)
-            except pexpect.TIMEOUT:
-                continue
-        raise AssertionError(f"{pattern!r} never appeared; the screen ends with {ANSI.sub('', self.text)[-800:]!r}")
+from support.terminal import Terminal
 
 
 def test_bsim_race_shows_the_lanes_adds_one_and_quits(tmp_path):
-    term = RaceTerminal(["default", "--batch-sizes", "8,64"], tmp_path)
+    term = Terminal(["race", "default", "--batch-sizes", "8,64"], tmp_path)
     try:
         term.wait_for(r"Loss of each lane[\s\S]*ε-balls, one scale[\s\S]*Lanes")
         term.wait_for(r"B=64\s+[1-9][\d,]*\s")               # the B = 64 lane trains
@@ -61,7 +31,7 @@ def test_bsim_race_shows_the_lanes_adds_one_and_quits(tmp_path):
 
 
 def test_sigterm_ends_the_race_screen_with_143_and_writes_its_recording(tmp_path):
-    term = RaceTerminal(["default", "--batch-sizes", "8,64", "--record", "race.toml"], tmp_path)
+    term = Terminal(["race", "default", "--batch-sizes", "8,64", "--record", "race.toml"], tmp_path)
     try:
         term.wait_for(r"B=64\s+[1-9][\d,]*\s")
         term.child.kill(signal.SIGTERM)
