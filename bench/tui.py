@@ -166,22 +166,59 @@ def run_app(scenario: str, seconds: float, key_every: float, chains: int = 1, da
     return log
 
 
-def analyse(log: dict, base_b: int) -> dict:
+def analyse(log: dict, want_after_key) -> dict:
+    """Frames/s, steps/s shown and each key's latency: from the key to the first frame whose shown value
+    (the log's "shown" rows are (time, value, steps)) is ``want_after_key(k)`` for the k-th key (0-based)."""
     t0, t1 = log["t_start"], log["t_end"]
     frames = [t for t in log["frames"] if t0 <= t <= t1]
     shown = [s for s in log["shown"] if t0 <= s[0] <= t1]
     fps = len(frames) / (t1 - t0)
     steps = (shown[-1][2] - shown[0][2]) / (shown[-1][0] - shown[0][0]) if len(shown) > 1 else 0.0
-    # key k (0-based) doubles B when k is even (base -> 2 base), halves it back when odd
     lat = []
     for k, (t_key, _key) in enumerate(log["keys"]):
-        want = 2 * base_b if k % 2 == 0 else base_b
-        hit = next((t for t, b, _ in log["shown"] if t >= t_key and b == want), None)
+        want = want_after_key(k)
+        hit = next((t for t, shown, _ in log["shown"] if t >= t_key and shown == want), None)
         if hit is not None:
             lat.append(hit - t_key)
     first_step = next((t for t, _, tick in log["shown"] if tick > 0), None)
     return {"fps": fps, "app_steps_per_sec": steps, "latency_ms": [x * 1000 for x in lat],
             "startup_s": (first_step - log["t_spawn"]) if first_step else None, "keys": len(log["keys"])}
+
+
+def measure(n_rounds: int, headless, run, want_after_key, unit: str = "steps/s") -> list[dict]:
+    """``n_rounds`` app runs (``run()``: a log), each between two headless rates (``headless()``), analysed and
+    printed a line each."""
+    rounds = []
+    for i in range(n_rounds):
+        before = headless()
+        log = run()
+        after = headless()
+        r = analyse(log, want_after_key)
+        r["headless"] = (before + after) / 2     # the machine's load may change while the app runs
+        r["ratio"] = r["app_steps_per_sec"] / r["headless"]
+        r["median_ms"] = statistics.median(r["latency_ms"]) if r["latency_ms"] else float("nan")
+        r["exit"] = log["exit"]
+        rounds.append(r)
+        print(f"  round {i + 1}: {r['fps']:.1f} frames/s, {r['app_steps_per_sec']:.0f} {unit} in the app against "
+              f"{r['headless']:.0f} headless (before {before:.0f}, after {after:.0f}) = {r['ratio']:.0%}, "
+              f"key-to-frame median {r['median_ms']:.0f} ms, start-up {r['startup_s'] or float('nan'):.2f} s, "
+              f"exit {r['exit']}")
+    return rounds
+
+
+def medians(rounds: list[dict]) -> dict:
+    """The rounds' medians (fps, ratio, app_steps_per_sec, headless, latency, start-up) and every key's latency."""
+    def med(key):
+        return statistics.median(r[key] for r in rounds)
+    startups = [r["startup_s"] for r in rounds if r["startup_s"] is not None]
+    return {"fps": med("fps"), "ratio": med("ratio"), "app": med("app_steps_per_sec"), "headless": med("headless"),
+            "lat": med("median_ms"), "all_lat": [x for r in rounds for x in r["latency_ms"]],
+            "startup": statistics.median(startups) if startups else float("nan")}
+
+
+def smoke_passed(rounds: list[dict], m: dict) -> bool:
+    """What CI checks of a --smoke run: the app ran, answered keys and quit cleanly."""
+    return rounds[0]["exit"] == 0 and bool(rounds[0]["keys"]) and bool(m["all_lat"])
 
 
 def main(argv=None) -> int:
@@ -223,36 +260,20 @@ def main(argv=None) -> int:
     print(f"bench/tui.py: scenario {args.scenario}, 120x36, {args.rounds} rounds of {args.seconds:g} s of training "
           f"with a key every {args.key_every:g} s, chains {args.chains}, data panel {'on' if args.data_panel else 'off'}; "
           f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}")
-    rounds = []
-    for i in range(args.rounds):
-        before = headless_steps_per_sec(args.scenario, headless_seconds, args.chains)
-        log = run_app(args.scenario, args.seconds, args.key_every, args.chains, args.data_panel)
-        after = headless_steps_per_sec(args.scenario, headless_seconds, args.chains)
-        r = analyse(log, base_b)
-        r["headless"] = (before + after) / 2     # the machine's load may change while the app runs
-        r["ratio"] = r["app_steps_per_sec"] / r["headless"]
-        r["median_ms"] = statistics.median(r["latency_ms"]) if r["latency_ms"] else float("nan")
-        r["exit"] = log["exit"]
-        rounds.append(r)
-        print(f"  round {i + 1}: {r['fps']:.1f} frames/s, {r['app_steps_per_sec']:.0f} steps/s in the app against "
-              f"{r['headless']:.0f} headless (before {before:.0f}, after {after:.0f}) = {r['ratio']:.0%}, "
-              f"key-to-frame median {r['median_ms']:.0f} ms, start-up {r['startup_s'] or float('nan'):.2f} s, "
-              f"exit {r['exit']}")
-
-    def med(key):
-        return statistics.median(r[key] for r in rounds)
-    fps, ratio, lat = med("fps"), med("ratio"), med("median_ms")
-    all_lat = [x for r in rounds for x in r["latency_ms"]]
+    rounds = measure(args.rounds, lambda: headless_steps_per_sec(args.scenario, headless_seconds, args.chains),
+                     lambda: run_app(args.scenario, args.seconds, args.key_every, args.chains, args.data_panel),
+                     lambda k: 2 * base_b if k % 2 == 0 else base_b)   # even keys double B, odd ones halve it back
+    m = medians(rounds)
+    fps, ratio, lat, all_lat = m["fps"], m["ratio"], m["lat"], m["all_lat"]
     print(f"median of {len(rounds)} rounds:")
     print(f"  frames/s of the whole screen      {fps:8.1f}   (goal >= 15)   {'ok' if fps >= 15 else 'MISSED'}")
-    print(f"  steps/s in the app / headless     {med('app_steps_per_sec'):8.0f} / {med('headless'):.0f} = {ratio:.0%}"
+    print(f"  steps/s in the app / headless     {m['app']:8.0f} / {m['headless']:.0f} = {ratio:.0%}"
           f"   (goal >= 50%)   {'ok' if ratio >= 0.5 else 'MISSED'}")
     print(f"  key-to-frame latency, median      {lat:8.1f} ms (goal <= 100 ms; {len(all_lat)} keys, max "
           f"{max(all_lat) if all_lat else float('nan'):.0f} ms)   {'ok' if lat <= 100 else 'MISSED'}")
-    startups = [r["startup_s"] for r in rounds if r["startup_s"] is not None]
-    print(f"  start-up to the first step shown  {statistics.median(startups) if startups else float('nan'):8.2f} s")
-    if args.smoke:   # the app ran, answered keys and quit cleanly: what CI checks
-        return 0 if rounds[0]["exit"] == 0 and rounds[0]["keys"] and all_lat else 1
+    print(f"  start-up to the first step shown  {m['startup']:8.2f} s")
+    if args.smoke:
+        return 0 if smoke_passed(rounds, m) else 1
     return 0
 
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import os
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -81,23 +80,6 @@ def headless_lane_steps_per_sec(scenario: str, sizes: list[int], seconds: float)
     return n / (time.perf_counter() - t0)
 
 
-def analyse(log: dict) -> dict:
-    t0, t1 = log["t_start"], log["t_end"]
-    frames = [t for t in log["frames"] if t0 <= t <= t1]
-    shown = [s for s in log["shown"] if t0 <= s[0] <= t1]
-    fps = len(frames) / (t1 - t0)
-    steps = (shown[-1][2] - shown[0][2]) / (shown[-1][0] - shown[0][0]) if len(shown) > 1 else 0.0
-    lat = []
-    for k, (t_key, _key) in enumerate(log["keys"]):   # key k toggles the window: odd counts show the whole race
-        want = k % 2 == 0
-        hit = next((t for t, whole, _ in log["shown"] if t >= t_key and whole == want), None)
-        if hit is not None:
-            lat.append(hit - t_key)
-    first_step = next((t for t, _, steps in log["shown"] if steps > 0), None)
-    return {"fps": fps, "app_steps_per_sec": steps, "latency_ms": [x * 1000 for x in lat],
-            "startup_s": (first_step - log["t_spawn"]) if first_step else None, "keys": len(log["keys"])}
-
-
 def main(args) -> int:
     """The race bench: ``args`` from bench/tui.py's parser (rounds, seconds, key_every, smoke, scenario, lanes)."""
     import tui
@@ -107,39 +89,22 @@ def main(args) -> int:
     print(f"bench/tui.py --race: scenario {args.scenario}, lanes {','.join(map(str, sizes))} by samples, 120x36, "
           f"{args.rounds} rounds of {args.seconds:g} s with a key every {args.key_every:g} s; "
           f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}")
-    rounds = []
     child_args = ["--race", "--lanes", str(args.lanes)]
-    for i in range(args.rounds):
-        before = headless_lane_steps_per_sec(args.scenario, sizes, headless_seconds)
-        log = tui.run_app(args.scenario, args.seconds, args.key_every, child_args=child_args, keys="ww")
-        after = headless_lane_steps_per_sec(args.scenario, sizes, headless_seconds)
-        r = analyse(log)
-        r["headless"] = (before + after) / 2
-        r["ratio"] = r["app_steps_per_sec"] / r["headless"]
-        r["median_ms"] = statistics.median(r["latency_ms"]) if r["latency_ms"] else float("nan")
-        r["exit"] = log["exit"]
-        rounds.append(r)
-        print(f"  round {i + 1}: {r['fps']:.1f} frames/s, {r['app_steps_per_sec']:.0f} lane steps/s in the app "
-              f"against {r['headless']:.0f} headless (before {before:.0f}, after {after:.0f}) = {r['ratio']:.0%}, "
-              f"key-to-frame median {r['median_ms']:.0f} ms, start-up {r['startup_s'] or float('nan'):.2f} s, "
-              f"exit {r['exit']}")
-
-    def med(key):
-        return statistics.median(r[key] for r in rounds)
-    fps, ratio, lat = med("fps"), med("ratio"), med("median_ms")
-    all_lat = [x for r in rounds for x in r["latency_ms"]]
+    rounds = tui.measure(args.rounds, lambda: headless_lane_steps_per_sec(args.scenario, sizes, headless_seconds),
+                         lambda: tui.run_app(args.scenario, args.seconds, args.key_every, child_args=child_args,
+                                             keys="ww"),
+                         lambda k: k % 2 == 0, unit="lane steps/s")   # key k toggles w: even keys show the whole race
+    m = tui.medians(rounds)
+    fps, all_lat = m["fps"], m["all_lat"]
     print(f"median of {len(rounds)} rounds, {len(sizes)} lanes:")
     print(f"  frames/s of the whole screen         {fps:8.1f}   (goal >= 15)   {'ok' if fps >= 15 else 'MISSED'}")
-    print(f"  lane steps/s in the app / headless   {med('app_steps_per_sec'):8.0f} / {med('headless'):.0f} = "
-          f"{ratio:.0%}")
-    print(f"  key-to-frame latency (w), median     {lat:8.1f} ms ({len(all_lat)} keys, max "
+    print(f"  lane steps/s in the app / headless   {m['app']:8.0f} / {m['headless']:.0f} = {m['ratio']:.0%}")
+    print(f"  key-to-frame latency (w), median     {m['lat']:8.1f} ms ({len(all_lat)} keys, max "
           f"{max(all_lat) if all_lat else float('nan'):.0f} ms)")
-    startups = [r["startup_s"] for r in rounds if r["startup_s"] is not None]
-    print(f"  start-up to the first step shown     {statistics.median(startups) if startups else float('nan'):8.2f} s")
+    print(f"  start-up to the first step shown     {m['startup']:8.2f} s")
     if args.smoke:
-        return 0 if rounds[0]["exit"] == 0 and rounds[0]["keys"] and all_lat else 1
+        return 0 if tui.smoke_passed(rounds, m) else 1
     return 0
-
 
 if __name__ == "__main__":     # CI runs every bench script with --smoke: this one is bench/tui.py --race
     sys.path.insert(0, str(Path(__file__).parent))
