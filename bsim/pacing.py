@@ -17,12 +17,19 @@ from collections.abc import Callable
 from bsim.controls import Faster, next_speed, speed_text
 
 
+def one_line(exc: Exception) -> str:
+    """An exception as one line of at most 300 characters (its type's name if it says nothing)."""
+    text = str(exc).strip().replace("\n", " ") or type(exc).__name__
+    return text if len(text) < 300 else text[:297] + "..."
+
+
 class Pacer:
     """Owns the thread, its queue of items, the pause flag, the speed cap and the publishing rhythm.
 
     A subclass owns what is stepped and says how: ``_can_step`` (False: wait, e.g. paused or diverged),
-    ``_one_step`` (False: no step was taken), ``_publish`` (read a frame, give it to ``on_frame``,
-    clear ``_dirty``) and ``_handle`` (one item). May touch: only its own state and the two callbacks.
+    ``_one_step`` (False: no step was taken), ``_read_frame`` (the frame of what is stepped, now),
+    ``state`` (the RunnerState a frame carries) and ``_handle`` (one item). May touch: only its own
+    state and the two callbacks.
     """
 
     #: the thread's name, and how an unexpected error is reported ("<stopped_text>: TypeError: ...")
@@ -53,11 +60,27 @@ class Pacer:
     def _one_step(self) -> bool:
         raise NotImplementedError
 
-    def _publish(self) -> None:
+    def _read_frame(self):
+        raise NotImplementedError
+
+    def state(self):
         raise NotImplementedError
 
     def _handle(self, item) -> None:
         raise NotImplementedError
+
+    def _publish(self) -> None:
+        """Read a frame, attach the runner's state, keep it as ``latest`` and give it to ``on_frame``
+        (a frame that cannot be read is one line on ``on_event``)."""
+        self._dirty = False
+        try:
+            frame = self._read_frame()
+        except Exception as exc:  # noqa: BLE001
+            self.on_event("error", f"cannot read the metrics: {one_line(exc)}")
+            return
+        frame.runner = self.state()
+        self.latest = frame
+        self.on_frame(frame)
 
     # ------------------------------------------------------------ public API
     def submit(self, item) -> None:

@@ -24,7 +24,7 @@ from bsim.controls import (
 )
 from bsim.dataview import data_view
 from bsim.frame import Frame
-from bsim.pacing import Pacer
+from bsim.pacing import Pacer, one_line
 from bsim.recording import Caption, Recorder, compare_check, new_recording_path
 
 
@@ -176,7 +176,7 @@ class Runner(Pacer):
         except ActionError as exc:
             self.on_event("error", str(exc))
         except Exception as exc:  # noqa: BLE001 - a recording error or a bug: a notice, never a crash
-            self.on_event("error", _one_line(exc))
+            self.on_event("error", one_line(exc))
 
     def _apply_setting(self, item) -> None:
         """Apply a setting action to the state it reaches; the absolute action that ran is logged."""
@@ -229,7 +229,7 @@ class Runner(Pacer):
             try:
                 self.recorder.add(tick, item)
             except Exception as exc:  # noqa: BLE001 - RecordingError: a notice, the run goes on
-                self.on_event("error", _one_line(exc))
+                self.on_event("error", one_line(exc))
 
     # ------------------------------------------------------------ recording
     def _toggle_recording(self, item: ToggleRecording) -> None:
@@ -308,18 +308,5 @@ class Runner(Pacer):
             data=data_view(sim.problem, sim.theta, self._data_req.points) if self._data_req else None,
         )
 
-    def _publish(self) -> None:
-        self._dirty = False
-        try:
-            frame = self.sim.frame(timing=self.timing)
-        except Exception as exc:  # noqa: BLE001
-            self.on_event("error", f"cannot read the metrics: {_one_line(exc)}")
-            return
-        frame.runner = self.state()
-        self.latest = frame
-        self.on_frame(frame)
-
-
-def _one_line(exc: Exception) -> str:
-    text = str(exc).strip().replace("\n", " ") or type(exc).__name__
-    return text if len(text) < 300 else text[:297] + "..."
+    def _read_frame(self):
+        return self.sim.frame(timing=self.timing)

@@ -168,13 +168,5 @@ class RaceRunner(Pacer):
         return RunnerState(paused=self.paused, speed=self.speed,
                            recording=str(self.recording) if self.recording is not None else None)
 
-    def _publish(self) -> None:
-        self._dirty = False
-        try:
-            frame = self.race.frame(timing=self.timing)
-        except Exception as exc:  # noqa: BLE001
-            self.on_event("error", f"cannot read the metrics: {exc}")
-            return
-        frame.runner = self.state()
-        self.latest = frame
-        self.on_frame(frame)
+    def _read_frame(self):
+        return self.race.frame(timing=self.timing)
