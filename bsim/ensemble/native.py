@@ -88,7 +88,7 @@ def _build(hidden: int) -> Path:
 
 
 class _Kernel:
-    """Owns one loaded library (one hidden size) and the scratch buffer of the last (B, T) it ran."""
+    """Owns one loaded library (one hidden size) and its scratch buffer (the largest (B, T) so far)."""
 
     def __init__(self, path: Path, hidden: int):
         lib = ctypes.CDLL(str(path))
@@ -102,15 +102,14 @@ class _Kernel:
             raise OSError(f"{path.name} was built for another hidden size")
         self.lib, self.hidden = lib, hidden
         self._work: torch.Tensor | None = None
-        self._work_key: tuple | None = None
 
     def batch_grads(self, theta: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """(K, P) gradients of L_k = (1/2B) sum_b (f(x_kb; theta_k) - y_kb)^2, x (K, B, T), y (K, B)."""
         K, B, T = x.shape
         theta, x, y = theta.contiguous(), x.contiguous(), y.contiguous()
-        if self._work_key != (B, T):
-            self._work = torch.empty(self.lib.bsim_lstm_work_floats(B, T), dtype=torch.float32)
-            self._work_key = (B, T)
+        need = self.lib.bsim_lstm_work_floats(B, T)
+        if self._work is None or self._work.numel() < need:   # kept when smaller: a race's lanes alternate B
+            self._work = torch.empty(need, dtype=torch.float32)
         grad = torch.empty_like(theta)       # fresh: the caller may keep it (the velocity)
         self.lib.bsim_lstm_batch_grads(K, B, T, theta.data_ptr(), x.data_ptr(), y.data_ptr(), grad.data_ptr(),
                                        self._work.data_ptr())
