@@ -37,6 +37,8 @@ CASES = [
     ("logreg", (16, 64), ("--samples", "1100"), ()),
     ("logreg", (8, 32), ("--steps", "30"), ("--sampling", "iid")),
     ("default", (4, 64), ("--samples", "700"), ("--chains", "4", "--every", "3")),
+    # the LSTM's chains through the C kernel, which the lanes share while their batch sizes alternate
+    ("lstm", (8, 32), ("--steps", "12"), ("--chains", "3", "--every", "4")),
 ]
 
 
