@@ -11,7 +11,7 @@ one file per hidden size, named by a hash of the source, the flags and the
 compiler, written atomically (a temporary file, then a rename), so that a
 build is done once per machine. Without a compiler, or with
 ``BSIM_NATIVE=0``, or on another device or dtype, ``kernel_for`` answers
-None and the caller uses the torch code: the chains then agree with the C
+None and the caller uses the torch code (also above ``MAX_HIDDEN`` hidden units, where it is faster): the chains then agree with the C
 kernel's to float32 rounding, not bit for bit (chain 0, the run itself,
 never goes through either). ``engine_name`` says which one a run uses.
 """
@@ -33,6 +33,10 @@ SOURCE = Path(__file__).with_name("lstm_kernel.c")
 BASE_FLAGS = ("-O3", "-fno-trapping-math", "-fno-math-errno", "-fPIC", "-shared")
 #: seconds a build may take before the torch code is used instead
 BUILD_TIMEOUT = 60
+#: the largest hidden size the kernel is used for. Measured at K = 16, B = 32, T = 16 (ms per gradient,
+#: C / torch): H = 8 1.5 / 2.7, 16 2.2 / 3.3, 20 4.7 / 4.5, 32 9.4 / 7.1, 256 513 / 260: from H = 20 up
+#: the kernel's matmuls (plain loops) lose to the ones torch calls (MKL)
+MAX_HIDDEN = 16
 
 _kernels: dict[int, object] = {}      # hidden size -> _Kernel, or None (the build failed: not retried)
 _why_not: dict[int, str] = {}
@@ -128,9 +132,10 @@ def _load(hidden: int) -> _Kernel:
 
 def kernel_for(problem, theta: torch.Tensor):
     """The C kernel for this problem's hidden size, or None where the torch code runs instead."""
-    if theta.device.type != "cpu" or theta.dtype != torch.float32 or os.environ.get("BSIM_NATIVE") == "0":
-        return None
     hidden = problem.hidden
+    if (theta.device.type != "cpu" or theta.dtype != torch.float32 or hidden > MAX_HIDDEN
+            or os.environ.get("BSIM_NATIVE") == "0"):
+        return None
     if hidden not in _kernels:
         try:
             _kernels[hidden] = _load(hidden)
@@ -148,4 +153,6 @@ def engine_name(problem, theta: torch.Tensor) -> str:
         return "torch"
     if os.environ.get("BSIM_NATIVE") == "0":
         return "torch (BSIM_NATIVE=0)"
+    if problem.hidden > MAX_HIDDEN:
+        return f"torch (hidden size above {MAX_HIDDEN}, where torch's matmuls are faster)"
     return f"torch ({_why_not.get(problem.hidden, 'no C kernel')})"

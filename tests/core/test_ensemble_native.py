@@ -122,6 +122,14 @@ def test_float64_and_other_devices_use_the_torch_code():
     assert native.kernel_for(p, theta) is None and native.engine_name(p, theta) == "torch"
 
 
+def test_a_hidden_size_where_torch_is_faster_uses_the_torch_code():
+    p = lstm_problem(hidden=native.MAX_HIDDEN + 1)
+    theta = p.init_params(0)[None]
+    assert native.kernel_for(p, theta) is None and "hidden size above 16" in native.engine_name(p, theta)
+    small = lstm_problem(hidden=native.MAX_HIDDEN)
+    assert native.kernel_for(small, small.init_params(0)[None]) is not None
+
+
 def test_the_same_run_gives_the_same_chains_bit_for_bit():
     def chains_after(steps):
         sc = apply_overrides(find_scenario("lstm"), chains=6, batch_size=8, device="cpu")
