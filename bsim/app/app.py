@@ -27,7 +27,7 @@ from bsim.app.history import FrameBuffer
 from bsim.app.lifecycle import FrameReady, RunnerEvent, RunnerLifecycle
 from bsim.app.screens import HelpScreen
 from bsim.app.signals import quit_on_signals
-from bsim.app.widgets.ball import BallPanel, PlaneWanted
+from bsim.app.widgets.ball import BallPanel
 from bsim.app.widgets.data import DataPanel
 from bsim.app.widgets.counters import CountersPanel
 from bsim.app.widgets.gradient import GradientPanel
@@ -224,10 +224,6 @@ class BsimApp(SettingKeys, RunnerLifecycle, App):
             self._caption(message.text)
         else:
             self._notice(message.kind, message.text)
-
-    def on_plane_wanted(self, message: PlaneWanted) -> None:
-        if self.runner is not None:
-            self.runner.submit(message.request)
 
     def _notice(self, kind: str, text: str) -> None:
         self.notices.append((kind, text))

@@ -67,6 +67,11 @@ class RunnerLifecycle:
         self._urgent = True
         self.runner.submit(item)
 
+    def on_plane_wanted(self, message) -> None:
+        """A panel needs the loss on a grid of the parameter plane (bsim.app.widgets.ball.PlaneWanted)."""
+        if self.runner is not None:
+            self.runner.submit(message.request)
+
     def action_toggle_pause(self) -> None:
         self.send(controls.TogglePause())
 

@@ -24,7 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from bsim.controls import (
-    Faster, Pause, Resume, RunnerState, Slower, Step, ToggleRecording, TogglePause,
+    Faster, Pause, PlaneRequest, Resume, RunnerState, Slower, Step, ToggleRecording, TogglePause,
 )
 from bsim.errors import BsimInputError
 from bsim.pacing import Pacer
@@ -55,10 +55,12 @@ class RaceRunner(Pacer):
         self.recordings_dir = Path(recordings_dir)
         self.recording: Path | None = None
         self.latest: RaceFrame | None = None
+        self._plane = None        # (PlaneRequest, the loss on its grid): every lane has the same data, so one
         self._controls = {
             Pause: self._pause, Resume: self._resume, TogglePause: self._toggle_pause, Step: self._round,
             Faster: self._change_speed, Slower: self._change_speed, AddLane: self._add_lane,
             RemoveLane: self._remove_lane, ToggleRecording: self._toggle_recording,
+            PlaneRequest: self._plane_request,
         }
 
     # ------------------------------------------------------------ public API
@@ -166,7 +168,14 @@ class RaceRunner(Pacer):
     # ------------------------------------------------------------ frames
     def state(self) -> RunnerState:
         return RunnerState(paused=self.paused, speed=self.speed,
-                           recording=str(self.recording) if self.recording is not None else None)
+                           recording=str(self.recording) if self.recording is not None else None,
+                           plane=self._plane)
+
+    def _plane_request(self, item: PlaneRequest) -> None:
+        """The training loss on the screen's grid of the parameter plane (the lanes share data, l2 and θ*)."""
+        if self._plane is None or self._plane[0] != item:
+            problem = self.race.lanes[0].sim.problem
+            self._plane = (item, problem.loss_grid(item.x0, item.x1, item.y0, item.y1, item.nx, item.ny))
 
     def _read_frame(self):
         return self.race.frame(timing=self.timing)

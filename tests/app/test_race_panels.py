@@ -10,6 +10,7 @@ from bsim.app.race.balls import LaneBall, RaceBallsPanel
 from bsim.app.race.history import AXIS_UNITS, LANE_COLORS, RaceHistory
 from bsim.app.race.loss import RaceLossPanel
 from bsim.app.race.table import COLUMNS, RaceTable
+from bsim.app.widgets.panel import style
 from bsim.race.race import Race
 from bsim.scenario import find_scenario
 from support.race import drive_race, race_of
@@ -168,3 +169,36 @@ def test_a_lane_s_trace_keeps_the_rows_the_main_app_s_trace_keeps():
         trace.append((float(i), 2.0 * i))
         assert np.array_equal(reference.array(), trace.array()), i
     assert trace.stride == reference.stride > 1
+
+
+def test_the_lanes_planes_show_the_loss_contours_the_runner_computed(tmp_path):
+    """The panel asks once for the loss on its planes' grid (one width, one θ*, one scale for every lane); the
+    runner computes it on the lanes' shared training set; every lane's plane then draws its contour dots."""
+    import numpy as np
+
+    async def script(d):
+        await d.steps(600)
+        await d.press("z")                     # a redraw after the runner answered the request
+        panel = d.app.query_one(RaceBallsPanel)
+        wanted = {panel.drawer(lane).wanted for lane in panel.history.order} - {None}
+        plane = d.app.runner.latest.runner.plane
+        strips = panel.build(panel.size.width, panel.size.height)
+        contour = style("contour").color
+        contour_cells = sum(len(seg.text.strip()) for strip in strips for seg in strip
+                            if seg.style is not None and seg.style.color == contour)
+        return wanted, plane, contour_cells
+
+    race = race_of("default", (8, 64))
+    _app, (wanted, plane, contour_cells) = drive_race(tmp_path, script, race=race)
+    assert plane is not None and wanted == {plane[0]}
+    request, losses = plane
+    assert losses.shape == (request.ny, request.nx)
+    # the loss at a grid point against L(θ) = (1/2N) |X θ - y|^2 (+ l2/2 |θ|^2) computed here in NumPy
+    problem = race.lanes[0].sim.problem
+    X, y = problem.X.double().numpy(), problem.y.double().numpy()
+    for j, i in ((0, 0), (request.ny // 2, request.nx // 3), (request.ny - 1, request.nx - 1)):
+        theta = np.array([request.x0 + i * (request.x1 - request.x0) / (request.nx - 1),
+                          request.y0 + j * (request.y1 - request.y0) / (request.ny - 1)])
+        expected = 0.5 * np.mean((X @ theta - y) ** 2) + 0.5 * problem.l2 * theta @ theta
+        assert losses[j, i] == pytest.approx(expected, rel=1e-9)
+    assert contour_cells > 20

@@ -17,9 +17,10 @@ from rich.segment import Segment
 from textual.strip import Strip
 
 from bsim.app.format import num
+from bsim.controls import PlaneRequest
 from bsim.app.history import COL
 from bsim.app.race.history import RaceHistory
-from bsim.app.widgets.ball import FIT, BallPanel, nice_above, nice_below
+from bsim.app.widgets.ball import FIT, BallPanel, PlaneWanted, nice_above, nice_below
 from bsim.app.widgets.canvas import Chart, data_range
 from bsim.app.widgets.loss import thin
 from bsim.app.widgets.panel import Panel, fit, style, text_strip
@@ -65,6 +66,9 @@ class LaneBall(BallPanel):
 
     Owns nothing: reads the lane's FrameBuffer and the panel's SharedScale.
     """
+
+    race_plane = None     # (PlaneRequest, losses) the race runner sent, set by the panel before each column
+    wanted = None         # the PlaneRequest this lane's plane was drawn on
 
     def __init__(self, lane, shared: SharedScale):
         super().__init__(lane.buffer)
@@ -152,9 +156,9 @@ class LaneBall(BallPanel):
         """The plane as BallPanel draws it (contours when the runner sent them, trail, cloud, rings, step, θ*)."""
         xlim, ylim = self.window(f, width, rows)
         chart = Chart(width, rows, xlim=xlim, ylim=ylim, xaxis=False, yaxis=False)
-        rs = f.runner
-        plane = rs.plane if rs is not None else None
-        if plane is not None and plane[1] is not None and plane[0].nx == 2 * width and plane[0].ny == 4 * rows:
+        self.wanted = PlaneRequest(xlim[0], xlim[1], ylim[0], ylim[1], 2 * width, 4 * rows)
+        plane = self.race_plane
+        if plane is not None and plane[0] == self.wanted and plane[1] is not None:
             self.draw_contours(chart, plane[1])
         self.draw_marks(chart, f, xlim, ylim)         # no previous ring: a lane's setting never changes
         return chart
@@ -233,6 +237,7 @@ class RaceBallsPanel(Panel):
         self._drawers: dict[int, LaneBall] = {}
         self._columns: dict[int, tuple[tuple, list[Strip]]] = {}
         self._refits = 0
+        self._asked = None        # the last PlaneRequest posted
 
     def cache_key(self, history):
         return (history.lane_version, self._refits)
@@ -266,16 +271,20 @@ class RaceBallsPanel(Panel):
         shared_y = None if planes else self.shared_range(lanes, spread)
         top = text_strip(self.top_line(lanes, planes, spread, width, col_w, height - 1), width)
         columns = []
+        rs = self.history.latest.runner if self.history.latest is not None else None
+        plane = rs.plane if rs is not None else None       # the loss on the planes' grid, when the runner sent it
         for lane in lanes:
             d = self.drawer(lane)
-            d.shared_y = shared_y
-            key = (lane.version, col_w, height - 1, self.shared.radius, shared_y, self._refits)
+            d.shared_y, d.race_plane, d.wanted = shared_y, plane, None
+            key = (lane.version, col_w, height - 1, self.shared.radius, shared_y, self._refits,
+                   plane[0] if plane is not None else None)
             cached = self._columns.get(lane.batch_size)
             if cached is None or cached[0] != key:
                 lines = [s.adjust_cell_length(col_w) for s in d.column(col_w, height - 1)]
                 lines += [Strip.blank(col_w)] * (height - 1 - len(lines))
                 cached = self._columns[lane.batch_size] = (key, lines)
             columns.append(cached[1])
+        self.ask_for_contours([self.drawer(lane).wanted for lane in lanes], plane)
         self._columns = {b: c for b, c in self._columns.items() if b in self.history.lanes}
         self._drawers = {b: d for b, d in self._drawers.items() if b in self.history.lanes}
         sep = Strip([Segment("│", style("grey"))], 1)
@@ -288,6 +297,16 @@ class RaceBallsPanel(Panel):
                 parts.append(col[y])
             out.append(Strip.join(parts).adjust_cell_length(width))
         return out[:height]
+
+    def ask_for_contours(self, wanted: list, plane) -> None:
+        """Ask the runner (through the app) for the loss on the planes' grid, once per grid: the lanes' columns
+        have one width, one θ* and one scale, so they want the same one."""
+        request = next((w for w in wanted if w is not None), None)
+        if request is None or (plane is not None and plane[0] == request) or request == self._asked:
+            return
+        self._asked = request
+        if self.is_attached:
+            self.app.post_message(PlaneWanted(request))   # the app hands it to the runner
 
     def shared_range(self, lanes, spread: bool):
         """One log y range over every lane's |θ-θ*| (or spread), radii included."""
