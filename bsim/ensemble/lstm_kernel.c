@@ -194,3 +194,51 @@ void bsim_lstm_batch_grads(int K, int B, int T, const float *restrict theta, con
         }
     }
 }
+
+/* floats of scratch that bsim_lstm_losses needs */
+long bsim_lstm_loss_work_floats(void) { return (long)H * G + G; }
+
+/* losses[k] = (1/2N) sum_n (f(x_n; theta_k) - y_n)^2 for every chain on one shared set x (N, T), y (N): the
+   forward pass alone, one sequence at a time with its state in registers; the sum in double */
+void bsim_lstm_losses(int K, int N, int T, const float *restrict theta, const float *restrict x,
+                      const float *restrict y, double *restrict losses, float *restrict work) {
+    const long P = (long)G + (long)G * H + 2L * G + H + 1;
+    float *restrict WT = work;                    /* (H, G): w_hh transposed */
+    float *restrict bias = WT + H * G;            /* (G) */
+    for (int k = 0; k < K; k++) {
+        const float *th = theta + k * P;
+        const float *w_ih = th, *w_hh = th + G, *b_ih = w_hh + G * H, *b_hh = b_ih + G;
+        const float *w_out = b_hh + G, b_out = w_out[H];
+        for (int g = 0; g < G; g++) {
+            bias[g] = b_ih[g] + b_hh[g];
+            for (int j = 0; j < H; j++) WT[j * G + g] = w_hh[g * H + j];
+        }
+        double total = 0.0;
+        for (int n = 0; n < N; n++) {
+            float h[H], c[H];
+            for (int j = 0; j < H; j++) { h[j] = 0.0f; c[j] = 0.0f; }
+            for (int t = 0; t < T; t++) {
+                float a[G], s[G];
+                const float xt = x[(long)n * T + t];
+                for (int g = 0; g < G; g++) a[g] = bias[g] + xt * w_ih[g];
+                for (int j = 0; j < H; j++) {
+                    const float hj = h[j];
+                    for (int g = 0; g < G; g++) a[g] += hj * WT[j * G + g];
+                }
+                for (int g = 0; g < G; g++) {
+                    const float two = (g >= 2 * H && g < 3 * H) ? 2.0f : 1.0f;
+                    s[g] = two * sigmoid_f32(two * a[g]) - (two - 1.0f);
+                }
+                for (int j = 0; j < H; j++) {
+                    c[j] = s[H + j] * c[j] + s[j] * s[2 * H + j];
+                    h[j] = s[3 * H + j] * (2.0f * sigmoid_f32(2.0f * c[j]) - 1.0f);
+                }
+            }
+            float pred = b_out;
+            for (int j = 0; j < H; j++) pred += h[j] * w_out[j];
+            const double d = (double)pred - (double)y[n];
+            total += d * d;
+        }
+        losses[k] = 0.5 * total / N;
+    }
+}

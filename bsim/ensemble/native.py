@@ -102,6 +102,9 @@ class _Kernel:
         pointer = ctypes.c_void_p
         lib.bsim_lstm_batch_grads.restype = None
         lib.bsim_lstm_batch_grads.argtypes = [ctypes.c_int] * 3 + [pointer] * 5
+        lib.bsim_lstm_loss_work_floats.restype = ctypes.c_long
+        lib.bsim_lstm_losses.restype = None
+        lib.bsim_lstm_losses.argtypes = [ctypes.c_int] * 3 + [pointer] * 5
         if lib.bsim_lstm_hidden() != hidden:
             raise OSError(f"{path.name} was built for another hidden size")
         self.lib, self.hidden = lib, hidden
@@ -118,6 +121,17 @@ class _Kernel:
         self.lib.bsim_lstm_batch_grads(K, B, T, theta.data_ptr(), x.data_ptr(), y.data_ptr(), grad.data_ptr(),
                                        self._work.data_ptr())
         return grad
+
+
+    def losses(self, theta: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """(K,) losses L_k = (1/2N) sum_n (f(x_n; theta_k) - y_n)^2 on one set x (N, T), y (N) shared by all
+        chains (summed in double, returned in theta's dtype)."""
+        theta, x, y = theta.contiguous(), x.contiguous(), y.contiguous()
+        out = torch.empty(theta.shape[0], dtype=torch.float64)
+        work = torch.empty(self.lib.bsim_lstm_loss_work_floats(), dtype=torch.float32)
+        self.lib.bsim_lstm_losses(theta.shape[0], x.shape[0], x.shape[1], theta.data_ptr(), x.data_ptr(),
+                                  y.data_ptr(), out.data_ptr(), work.data_ptr())
+        return out.to(theta.dtype)
 
 
 def _load(hidden: int) -> _Kernel:

@@ -38,6 +38,10 @@ def step_chains(problem, theta: torch.Tensor, velocity: torch.Tensor, idx: torch
 
 def chains_train_loss(problem, theta: torch.Tensor) -> torch.Tensor:
     """(K,) training loss of every chain, L(theta_k) = (1/N) sum_i l_i(theta_k) (+ l2/2 |theta_k|^2)."""
+    if not is_linear(problem):
+        kernel = native.kernel_for(problem, theta)
+        if kernel is not None:
+            return kernel.losses(theta, problem.X, problem.y)
     n = problem.n_train
     per_chain = n * (4 * problem.hidden if hasattr(problem, "hidden") else 1)
     chunk = max(1, LOSS_CHUNK_ELEMENTS // per_chain)

@@ -153,3 +153,19 @@ def test_the_two_engines_follow_the_same_chains(monkeypatch):
     t_chains, t_run = chains_after(20)
     assert torch.equal(c_run, t_run), "chain 0, the run itself, never goes through either engine"
     torch.testing.assert_close(c_chains, t_chains, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("hidden", [16, 5])
+def test_the_chains_training_loss_from_the_c_kernel_is_the_problem_s_loss(hidden):
+    """chains_train_loss (the frame's band and chains_train_loss column) goes through the kernel's forward pass;
+    the reference is the problem's own loss on its fused torch.lstm kernel, in float64, chain by chain."""
+    from bsim.ensemble.steps import chains_train_loss
+    p = lstm_problem(hidden=hidden)
+    theta, _x, _y = chains_batch(p, 6, 1, spread=0.3)
+    kernel = native.kernel_for(p, theta)
+    assert kernel is not None
+    got = chains_train_loss(p, theta)
+    expected = torch.stack([p.loss(t.double(), p.X.double(), p.y.double()) for t in theta])
+    assert got.dtype == torch.float32 and got.shape == (6,)
+    torch.testing.assert_close(got.double(), expected, rtol=2e-6, atol=0)
+    assert torch.equal(got, kernel.losses(theta, p.X, p.y))
