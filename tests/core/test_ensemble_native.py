@@ -17,13 +17,25 @@ from bsim.scenario import apply_overrides, find_scenario
 from bsim.simulation import Simulation
 
 
+@pytest.fixture(scope="module")
+def module_cache(tmp_path_factory):
+    return tmp_path_factory.mktemp("bsim-cache")
+
+
 @pytest.fixture(autouse=True)
-def fresh_kernels(monkeypatch, tmp_path):
-    """Each test builds into its own cache folder and starts with no library loaded."""
-    monkeypatch.setenv("BSIM_CACHE", str(tmp_path / "cache"))
+def fresh_kernels(monkeypatch, module_cache):
+    """Each test starts with no library loaded; they build into one cache folder of this module's (the tests of
+    the cache itself use their own, ``own_cache``)."""
+    monkeypatch.setenv("BSIM_CACHE", str(module_cache))
     monkeypatch.delenv("BSIM_NATIVE", raising=False)
     monkeypatch.setattr(native, "_kernels", {})
     monkeypatch.setattr(native, "_why_not", {})
+
+
+@pytest.fixture
+def own_cache(monkeypatch, tmp_path):
+    monkeypatch.setenv("BSIM_CACHE", str(tmp_path / "cache"))
+    return tmp_path / "cache"
 
 
 def lstm_problem(hidden=16, seq_len=16, dtype="float32"):
@@ -75,20 +87,20 @@ def test_a_chain_that_left_the_finite_numbers_spoils_only_its_own_row():
     assert torch.isfinite(got[[0, 1, 3]]).all()
 
 
-def test_the_library_is_built_once_into_the_cache_and_reused(tmp_path):
+def test_the_library_is_built_once_into_the_cache_and_reused(own_cache):
     p = lstm_problem()
     theta = p.init_params(0)[None]
     assert native.kernel_for(p, theta) is not None
-    built = list((tmp_path / "cache").iterdir())
+    built = list(own_cache.iterdir())
     assert [f.suffix for f in built] == [".so"], "one library, no temporary file left"
     stamp = built[0].stat().st_mtime_ns
     native._kernels.clear()                     # a new process: loads the file, does not compile again
     assert native.kernel_for(p, theta) is not None
-    assert [f.stat().st_mtime_ns for f in (tmp_path / "cache").iterdir()] == [stamp]
+    assert [f.stat().st_mtime_ns for f in own_cache.iterdir()] == [stamp]
     assert native.engine_name(p, theta).startswith("C kernel")
 
 
-def test_a_damaged_library_in_the_cache_is_built_again():
+def test_a_damaged_library_in_the_cache_is_built_again(own_cache):
     p = lstm_problem()
     theta, x, y = chains_batch(p, 2, 8)
     library = native._library_path(p.hidden, native._compiler(), native._flags())
@@ -104,7 +116,7 @@ def test_a_damaged_library_in_the_cache_is_built_again():
     ({"CC": "/nonexistent/cc"}, "no C compiler"),
     ({"CC": "false"}, "failed"),                # a compiler that fails: its message, then the torch code
 ])
-def test_without_the_kernel_the_chains_run_on_the_torch_code(monkeypatch, setting, says):
+def test_without_the_kernel_the_chains_run_on_the_torch_code(monkeypatch, own_cache, setting, says):
     for key, value in setting.items():
         monkeypatch.setenv(key, value)
     sc = apply_overrides(find_scenario("lstm"), chains=4, batch_size=8, device="cpu")
