@@ -113,7 +113,7 @@ class _Kernel:
     def batch_grads(self, theta: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """(K, P) gradients of L_k = (1/2B) sum_b (f(x_kb; theta_k) - y_kb)^2, x (K, B, T), y (K, B)."""
         K, B, T = x.shape
-        theta, x, y = theta.contiguous(), x.contiguous(), y.contiguous()
+        theta, x, y = (t.to(torch.float32).contiguous() for t in (theta, x, y))   # what the C code reads
         need = self.lib.bsim_lstm_work_floats(B, T)
         if self._work is None or self._work.numel() < need:   # kept when smaller: a race's lanes alternate B
             self._work = torch.empty(need, dtype=torch.float32)
@@ -122,16 +122,16 @@ class _Kernel:
                                        self._work.data_ptr())
         return grad
 
-
     def losses(self, theta: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """(K,) losses L_k = (1/2N) sum_n (f(x_n; theta_k) - y_n)^2 on one set x (N, T), y (N) shared by all
         chains (summed in double, returned in theta's dtype)."""
-        theta, x, y = theta.contiguous(), x.contiguous(), y.contiguous()
+        dtype = theta.dtype
+        theta, x, y = (t.to(torch.float32).contiguous() for t in (theta, x, y))   # what the C code reads
         out = torch.empty(theta.shape[0], dtype=torch.float64)
         work = torch.empty(self.lib.bsim_lstm_loss_work_floats(), dtype=torch.float32)
         self.lib.bsim_lstm_losses(theta.shape[0], x.shape[0], x.shape[1], theta.data_ptr(), x.data_ptr(),
                                   y.data_ptr(), out.data_ptr(), work.data_ptr())
-        return out.to(theta.dtype)
+        return out.to(dtype)
 
 
 def _load(hidden: int) -> _Kernel:
