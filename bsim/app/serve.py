@@ -91,16 +91,21 @@ def _outside(path: Path, root: Path) -> str | None:
 def watch_server(app) -> None:
     """End ``app`` (a BsimApp under textual-serve) with its server: SIGTERM, SIGHUP, a closed stdin, an orphan.
 
-    Signal handlers go on the app's event loop (the web driver's SIGTERM handler posts an exit
-    that a busy loop may never read: this one also stops the runner and starts the grace timer);
-    a daemon thread watches the parent process and the driver's input thread.
+    The signal handlers are Python's own, not the event loop's. The web driver's SIGTERM handler
+    only posts an exit, and a loop blocked in a write to a server that has stopped reading never
+    runs it. A Python handler runs even then (the write is interrupted, the handler runs, the
+    write resumes): it starts the grace timer and asks the loop to exit. A daemon thread watches
+    the parent process and the driver's input thread.
     """
     import asyncio
     loop = asyncio.get_running_loop()
+
+    def on_signal(signum, _frame) -> None:
+        end_app(app, f"signal {signal.Signals(signum).name}", loop)
     for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
         try:
-            loop.add_signal_handler(sig, end_app, app, f"signal {sig.name}")
-        except (NotImplementedError, RuntimeError, ValueError):
+            signal.signal(sig, on_signal)
+        except (OSError, RuntimeError, ValueError):    # not the main thread, or no such signal here
             pass
     parent = os.getppid()
 
@@ -116,8 +121,12 @@ def watch_server(app) -> None:
     threading.Thread(target=watch, name="bsim-serve-watch", daemon=True).start()
 
 
-def end_app(app, why: str = "") -> None:
-    """Ask the app to exit (its runner stops on unmount); end the process outright after EXIT_GRACE s."""
+def end_app(app, why: str = "", loop=None) -> None:
+    """Ask the app to exit (its runner stops on unmount); end the process outright after EXIT_GRACE s.
+
+    ``loop``: from a signal handler, the app's event loop, which is told to exit when it next runs
+    (a handler may interrupt the loop itself, so it never calls into the app directly).
+    """
     if getattr(app, "_bsim_ending", False):
         return
     app._bsim_ending = True
@@ -125,7 +134,9 @@ def end_app(app, why: str = "") -> None:
     timer.daemon = True
     timer.start()
     try:
-        if threading.current_thread() is threading.main_thread():
+        if loop is not None:
+            loop.call_soon_threadsafe(app.exit, 0)
+        elif threading.current_thread() is threading.main_thread():
             app.exit(0)                  # on_unmount stops the runner (and saves a recording)
         else:
             app.call_from_thread(app.exit, 0)
