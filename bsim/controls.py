@@ -100,6 +100,10 @@ class PlaneRequest:
     nx: int
     ny: int
 
+    def loss_on(self, problem):
+        """``problem``'s training loss on this grid: an (ny, nx) array, None past 2 parameters (``Problem.loss_grid``)."""
+        return problem.loss_grid(self.x0, self.x1, self.y0, self.y1, self.nx, self.ny)
+
 
 @dataclass(frozen=True)
 class DataRequest:

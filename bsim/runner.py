@@ -294,7 +294,7 @@ class Runner(Pacer):
     def _plane_request(self, item: PlaneRequest) -> None:
         if item != self._plane_req:
             self._plane_req = item
-            self._plane = (item, self.sim.problem.loss_grid(item.x0, item.x1, item.y0, item.y1, item.nx, item.ny))
+            self._plane = (item, item.loss_on(self.sim.problem))
 
     # ------------------------------------------------------------ frames
     def state(self) -> RunnerState:

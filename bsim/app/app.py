@@ -24,7 +24,7 @@ from bsim.app import themes
 from bsim.app.commands import PRESETS
 from bsim.app.keys import SettingKeys
 from bsim.app.history import FrameBuffer
-from bsim.app.lifecycle import FrameReady, RunnerEvent, RunnerLifecycle
+from bsim.app.lifecycle import CLOSING_KEYS, SPEED_KEYS, FrameReady, RunnerEvent, RunnerLifecycle
 from bsim.app.screens import HelpScreen
 from bsim.app.signals import quit_on_signals
 from bsim.app.widgets.ball import BallPanel
@@ -44,7 +44,6 @@ NARROW_BELOW = 110
 REPLAY_PACE = 100
 _BATCH = Binding.Group("B")
 _LR = Binding.Group("lr")
-_SPEED = Binding.Group("speed")
 
 
 class BsimApp(SettingKeys, RunnerLifecycle, App):
@@ -64,8 +63,7 @@ class BsimApp(SettingKeys, RunnerLifecycle, App):
         Binding("s", "cycle_sampling", "sampling", show=False),
         Binding("m", "cycle_momentum", "momentum", show=False),
         Binding("M,shift+m", "ask_momentum", "type momentum", show=False),
-        Binding("less_than_sign", "slower", "slower", key_display="<", group=_SPEED),
-        Binding("greater_than_sign", "faster", "faster", key_display=">", group=_SPEED),
+        *SPEED_KEYS,
         Binding("f", "faster", "faster", show=False),             # the old keys, kept for fingers used to them
         Binding("F,shift+f", "slower", "slower", show=False),
         Binding("t", "toggle_projector", "projector theme", show=False),
@@ -81,9 +79,7 @@ class BsimApp(SettingKeys, RunnerLifecycle, App):
         Binding("w", "toggle_window", "window", show=False),
         Binding("x", "toggle_epochs", "steps/epochs", show=False),
         Binding("d", "toggle_data", "data", show=False),
-        Binding("ctrl+s", "screenshot_svg", "SVG", show=False),
-        Binding("question_mark", "help", "help", key_display="?"),
-        Binding("q", "quit", "quit"),
+        *CLOSING_KEYS,
     ]
 
     def __init__(self, sim, *, scenario=None, record: str | None = None, replay: bool = False,

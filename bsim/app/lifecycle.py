@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import sys
 
+from textual.binding import Binding
 from textual.message import Message
 
 from bsim import controls
@@ -21,6 +22,19 @@ from bsim.app.signals import forget_signals
 
 #: GIL switch interval while the runner thread trains (seconds; Python's default is 0.005)
 SWITCH_INTERVAL = 0.001
+
+_SPEED = Binding.Group("speed")
+#: < and > in both apps' footers (grouped: "< > slower faster")
+SPEED_KEYS = [
+    Binding("less_than_sign", "slower", "slower", key_display="<", group=_SPEED),
+    Binding("greater_than_sign", "faster", "faster", key_display=">", group=_SPEED),
+]
+#: the last keys of both apps: an SVG of the screen, the help, quitting
+CLOSING_KEYS = [
+    Binding("ctrl+s", "screenshot_svg", "SVG", show=False),
+    Binding("question_mark", "help", "help", key_display="?"),
+    Binding("q", "quit", "quit"),
+]
 
 
 class FrameReady(Message):

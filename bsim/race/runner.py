@@ -174,8 +174,7 @@ class RaceRunner(Pacer):
     def _plane_request(self, item: PlaneRequest) -> None:
         """The training loss on the screen's grid of the parameter plane (the lanes share data, l2 and θ*)."""
         if self._plane is None or self._plane[0] != item:
-            problem = self.race.lanes[0].sim.problem
-            self._plane = (item, problem.loss_grid(item.x0, item.x1, item.y0, item.y1, item.nx, item.ny))
+            self._plane = (item, item.loss_on(self.race.lanes[0].sim.problem))
 
     def _read_frame(self):
         return self.race.frame(timing=self.timing)

@@ -39,25 +39,20 @@ def panel_text(app, panel_id: str) -> str:
     return "\n".join(panel.render_line(y).text for y in range(panel.size.height))
 
 
-class Driver:
+class PilotDriver:
+    """What a test does to either app: press keys, answer a question, read the screen and the notices."""
+
     def __init__(self, app, pilot, tmp: Path):
         self.app, self.pilot, self.tmp = app, pilot, tmp
-
-    @property
-    def sim(self):
-        return self.app.runner.sim
-
-    async def steps(self, n: int) -> None:
-        self.app.runner.advance(n)
-        await self.pilot.pause()
 
     async def press(self, *keys: str) -> None:
         await self.pilot.press(*keys)
         await self.pilot.pause()
 
-    async def type_answer(self, text: str) -> None:
+    async def answer(self, text: str) -> None:
+        """Type into the open question (its field starts with the current value, selected) and press Enter."""
         assert isinstance(self.app.screen, AskScreen)
-        await self.pilot.press(*text)       # the field starts with the current value, selected: typing replaces it
+        await self.pilot.press(*text)
         await self.press("enter")
 
     @property
@@ -71,6 +66,23 @@ class Driver:
     @property
     def text(self) -> str:
         return screen_text(self.app)
+
+    def panel(self, panel_id: str) -> str:
+        return panel_text(self.app, panel_id)
+
+
+class Driver(PilotDriver):
+    """The run screen: its simulation, stepped by the test."""
+
+    @property
+    def sim(self):
+        return self.app.runner.sim
+
+    async def steps(self, n: int) -> None:
+        self.app.runner.advance(n)
+        await self.pilot.pause()
+
+    type_answer = PilotDriver.answer
 
 
 def drive(tmp_path, script, sc=None, size=(120, 36), **kw):

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 
 from bsim.app.race.app import RaceApp
 from bsim.race.race import Race
 from bsim.scenario import find_scenario
-from support.app import panel_text, screen_text
+from support.app import PilotDriver
 
 
 def race_of(name: str = "default", sizes=(8, 64, 512), n_train: int | None = 512, lr: float | None = None,
@@ -23,9 +22,8 @@ def race_of(name: str = "default", sizes=(8, 64, 512), n_train: int | None = 512
     return Race(sc, list(sizes), **kw)
 
 
-class RaceDriver:
-    def __init__(self, app: RaceApp, pilot, tmp: Path):
-        self.app, self.pilot, self.tmp = app, pilot, tmp
+class RaceDriver(PilotDriver):
+    """The race screen: its lanes, stepped by the test in the lockstep's order."""
 
     async def steps(self, n: int, chunk: int = 50) -> None:
         """n lane steps in the lockstep's order, a frame drawn every ``chunk``."""
@@ -34,30 +32,11 @@ class RaceDriver:
             n -= chunk
             await self.pilot.pause()
 
-    async def press(self, *keys: str) -> None:
-        await self.pilot.press(*keys)
-        await self.pilot.pause()
-
-    async def answer(self, text: str) -> None:
-        """Type into the open question (replacing its pre-filled value) and press Enter."""
-        await self.pilot.press(*text)
-        await self.press("enter")
-
     @property
     def lanes(self) -> dict[int, int]:
         """Each lane's batch size -> its step count, as last published."""
         return {lane.batch_size: lane.frame.step for lane in self.app.runner.latest.lanes}
 
-    @property
-    def errors(self) -> list[str]:
-        return [t for k, t in self.app.notices if k == "error"]
-
-    @property
-    def text(self) -> str:
-        return screen_text(self.app)
-
-    def panel(self, panel_id: str) -> str:
-        return panel_text(self.app, panel_id)
 
 
 def drive_race(tmp_path, script, race: Race | None = None, size=(120, 36), **kw):

@@ -26,7 +26,7 @@ from bsim.app.race.help import RaceHelpScreen
 from bsim.app.race.history import AXIS_UNITS, RaceHistory
 from bsim.app.race.loss import RaceLossPanel
 from bsim.app.race.table import RaceTable
-from bsim.app.lifecycle import FrameReady, RunnerEvent, RunnerLifecycle
+from bsim.app.lifecycle import CLOSING_KEYS, SPEED_KEYS, FrameReady, RunnerEvent, RunnerLifecycle
 from bsim.app.signals import quit_on_signals
 from bsim.app.widgets.counters import speed_text
 from bsim.race.frame import MAX_LANES
@@ -34,7 +34,6 @@ from bsim.race.frame import MAX_LANES
 #: below this height the header goes (the charts need the row); below this width the status is short
 SHORT_BELOW = 30
 NARROW_BELOW = 110
-_SPEED = Binding.Group("speed")
 _LANES = Binding.Group("lanes")
 
 
@@ -65,16 +64,13 @@ class RaceApp(RunnerLifecycle, App):
         Binding("n,full_stop", "step", "round", show=False),
         Binding("a", "add_lane", "add lane", group=_LANES),
         Binding("x", "remove_lane", "remove lane", group=_LANES),
-        Binding("less_than_sign", "slower", "slower", key_display="<", group=_SPEED),
-        Binding("greater_than_sign", "faster", "faster", key_display=">", group=_SPEED),
+        *SPEED_KEYS,
         Binding("w", "toggle_window", "window", show=False),
         Binding("y", "toggle_log", "log y", show=False),
         Binding("z", "refit_balls", "fit balls", show=False),
         Binding("R,shift+r", "toggle_recording", "record", show=False),
         Binding("t", "toggle_projector", "projector theme", show=False),
-        Binding("ctrl+s", "screenshot_svg", "SVG", show=False),
-        Binding("question_mark", "help", "help", key_display="?"),
-        Binding("q", "quit", "quit"),
+        *CLOSING_KEYS,
     ]
 
     # what BsimApp does the same way here (they read only screenshots_dir, theme, _notice and the panels)

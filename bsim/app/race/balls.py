@@ -181,19 +181,7 @@ class LaneBall(BallPanel):
         data = self.history.trace.array()
         if len(data) == 0:
             return self.message(f"B={self.lane.batch_size}: no step yet", width, rows)
-        rows_ = thin(data, 2 * width)
-        step, dist = rows_[:, 0], rows_[:, COL["dist_to_opt"]]
-        meas, pred = self.radii(f)
-        chart = Chart(width, rows, xlim=(float(step[0]), float(max(step[-1], step[0] + 1))),
-                      ylim=self.shared_y or (1e-3, 1.0), ylog=True, xaxis=False)
-        if pred:
-            chart.hline(pred, "orange")
-        if meas:
-            chart.hline(meas, "green")
-        chart.line(step, dist, "blue")
-        chart.line(step, rows_[:, COL["chains_ball_radius"]], "purple")
-        chart.label(chart.canvas.h - 1, -1, "step")
-        return chart
+        return self.draw_distance(data, f, width, rows, ylim=self.shared_y or (1e-3, 1.0), xaxis=False)
 
     def spread_chart(self, f, width: int, rows: int) -> Chart | list[Strip]:
         """The spread around the running average (no θ*): BallPanel's LSTM chart, on the shared y range."""

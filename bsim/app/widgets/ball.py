@@ -247,24 +247,33 @@ class BallPanel(Panel):
         out = [text_strip([("━ |θ-θ*| ", "blue"), ("┄ predicted ", "orange"), ("┄ measured rms", "green")], width)]
         if len(data) == 0:
             return out + self.message("no step yet", width, height - 1)
-        rows = thin(data, 2 * width)
-        step, dist = rows[:, 0], rows[:, COL["dist_to_opt"]]
         meas, pred = self.radii(f)
+        dist = thin(data, 2 * width)[:, COL["dist_to_opt"]]        # the points drawn
         yr = data_range(dist, [pred] if pred else None, [meas] if meas else None, log=True) or (1e-3, 1.0)
-        chart = Chart(width, height - 4, xlim=(float(step[0]), float(max(step[-1], step[0] + 1))), ylim=yr, ylog=True)
-        if pred:
-            chart.hline(pred, "orange")
-        if meas:
-            chart.hline(meas, "green")
-        chart.line(step, dist, "blue")
-        chart.line(step, rows[:, COL["chains_ball_radius"]], "purple")
+        chart = self.draw_distance(data, f, width, height - 4, ylim=yr)
         chart.label(0, 0, "|θ-θ*|")
-        chart.label(chart.canvas.h - 1, -1, "step")
         out += chart.strips()
         out.append(text_strip(self.prediction_line(f, width), width))
         out.append(text_strip(self.measured_line(f, width), width))
         out.append(text_strip(self.theory_note(f, width), width))
         return out[:height]
+
+    def draw_distance(self, data, f, width: int, rows: int, ylim, xaxis: bool = True) -> Chart:
+        """|θ-θ*| (blue) and the chains' spread (purple) over the steps in ``data``, with the predicted (orange)
+        and measured (green) radius as lines, on a log y range ``ylim``: the d > 2 chart, here and in a race."""
+        rows_ = thin(data, 2 * width)
+        step = rows_[:, 0]
+        meas, pred = self.radii(f)
+        chart = Chart(width, rows, xlim=(float(step[0]), float(max(step[-1], step[0] + 1))), ylim=ylim, ylog=True,
+                      xaxis=xaxis)
+        if pred:
+            chart.hline(pred, "orange")
+        if meas:
+            chart.hline(meas, "green")
+        chart.line(step, rows_[:, COL["dist_to_opt"]], "blue")
+        chart.line(step, rows_[:, COL["chains_ball_radius"]], "purple")
+        chart.label(chart.canvas.h - 1, -1, "step")
+        return chart
 
     # ----------------------------------------------------------- d = 2
     def ball_size(self, f) -> float | None:
