@@ -95,14 +95,25 @@ def alive(pid: int) -> bool:
     return state != "Z"
 
 
-def wait_for(check, timeout: float, what: str, period: float = 0.1):
+def wait_for(check, timeout: float, what: str, period: float = 0.1, seen=None):
+    """``check()``'s first true value within ``timeout`` s; else an AssertionError naming ``what``, with
+    ``seen()`` (what there was instead: the page's text, the processes) when given."""
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         got = check()
         if got:
             return got
         time.sleep(period)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+    instead = f"; instead: {seen()!r}" if seen is not None else ""
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}{instead}")
+
+
+def one_app(server_pid: int) -> int:
+    """The one app the server runs for the tab (a reconnecting page may briefly have a second)."""
+    def single() -> int | None:
+        apps = served_apps(server_pid)
+        return apps[0] if len(apps) == 1 else None
+    return wait_for(single, 10, "one app process", seen=lambda: served_apps(server_pid))
 
 
 def page_text(page) -> str:
@@ -154,12 +165,15 @@ def test_serve_draws_answers_keys_and_ends_with_the_tab_and_with_the_server(serv
             page.add_init_script(HOOK)
             page.goto(url)
             wait_for(lambda: "Counters" in page_text(page) and "ε-ball" in page_text(page), 30,
-                     "the app to draw in the page")
-            [app] = wait_for(lambda: served_apps(proc.pid), 5, "the app process")
+                     "the app to draw in the page",
+                     seen=lambda: page_text(page)[-400:])
+            app = one_app(proc.pid)
             page.click(".textual-terminal")                # focus: the footer shows its keys
-            wait_for(lambda: "? help" in page_text(page), 10, "the footer once the page has focus")
+            wait_for(lambda: "? help" in page_text(page), 10, "the footer once the page has focus",
+                     seen=lambda: page_text(page)[-400:])
             page.keyboard.type("]")
-            wait_for(lambda: "batch size 8 -> 16" in page_text(page), 10, "the app to answer ]")
+            wait_for(lambda: "batch size 8 -> 16" in page_text(page), 10, "the app to answer ]",
+                     seen=lambda: page_text(page)[-400:])
             page.keyboard.press("Control+s")
             wait_for(lambda: page.evaluate("1") and delivered, 15, "the SVG screenshot in the browser")
             assert delivered["body"].startswith(b"<svg") and delivered["body"].rstrip().endswith(b"</svg>")
@@ -172,7 +186,7 @@ def test_serve_draws_answers_keys_and_ends_with_the_tab_and_with_the_server(serv
             page.add_init_script(HOOK)
             page.goto(url)
             wait_for(lambda: "Counters" in page_text(page), 30, "a second tab's app to draw")
-            [app] = wait_for(lambda: served_apps(proc.pid), 5, "the second app process")
+            app = one_app(proc.pid)
             os.kill(proc.pid, signal.SIGKILL)              # the server dies without a word: its app ends too
             wait_for(lambda: not alive(app), 10, "the app to end with its server")
         finally:
