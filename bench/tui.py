@@ -216,9 +216,11 @@ def medians(rounds: list[dict]) -> dict:
             "startup": statistics.median(startups) if startups else float("nan")}
 
 
-def smoke_passed(rounds: list[dict], m: dict) -> bool:
-    """What CI checks of a --smoke run: the app ran, answered keys and quit cleanly."""
-    return rounds[0]["exit"] == 0 and bool(rounds[0]["keys"]) and bool(m["all_lat"])
+def smoke_exit(rounds: list[dict], m: dict) -> int:
+    """What CI checks of a --smoke run (exit 0): the app ran, answered keys and quit cleanly; no goal judged."""
+    print("smoke run: the app must run, answer keys and quit; the goals are judged only in a full run "
+          "(3 rounds of 10 s)")
+    return 0 if rounds[0]["exit"] == 0 and rounds[0]["keys"] and m["all_lat"] else 1
 
 
 def main(argv=None) -> int:
@@ -273,7 +275,7 @@ def main(argv=None) -> int:
           f"{max(all_lat) if all_lat else float('nan'):.0f} ms)   {'ok' if lat <= 100 else 'MISSED'}")
     print(f"  start-up to the first step shown  {m['startup']:8.2f} s")
     if args.smoke:
-        return 0 if smoke_passed(rounds, m) else 1
+        return smoke_exit(rounds, m)
     return 0
 
 

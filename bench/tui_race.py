@@ -103,7 +103,7 @@ def main(args) -> int:
           f"{max(all_lat) if all_lat else float('nan'):.0f} ms)")
     print(f"  start-up to the first step shown     {m['startup']:8.2f} s")
     if args.smoke:
-        return 0 if tui.smoke_passed(rounds, m) else 1
+        return tui.smoke_exit(rounds, m)
     return 0
 
 if __name__ == "__main__":     # CI runs every bench script with --smoke: this one is bench/tui.py --race
