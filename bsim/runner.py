@@ -56,8 +56,7 @@ class Runner(Pacer):
         self._held_at: int | None = None   # tick at which we stopped for a caption / pause event
         self._ncaptions = len(sim.captions)
         self._caption: tuple[int, str] | None = None
-        self._plane_req: PlaneRequest | None = None
-        self._plane = None
+        self._plane = None        # (PlaneRequest, the loss on its grid) for the ball panel's plane
         self._controls = {
             Pause: self._pause, Resume: self._resume, TogglePause: self._toggle_pause, Step: self._one_step_paused,
             Faster: self._change_speed, Slower: self._change_speed, ToggleRecording: self._toggle_recording,
@@ -187,8 +186,9 @@ class Runner(Pacer):
         notice = sim.apply(action)
         self._log(action)
         if isinstance(action, (Reset, SwitchProblem)):
-            self._plane = None
             self._ncaptions = len(sim.captions)
+            if self._plane is not None:    # the panel's grid (it will not ask for it again), on the new loss
+                self._plane = (self._plane[0], self._plane[0].loss_on(sim.problem))
         self.on_event("notice", notice)
 
     def _pause(self, _item) -> None:
@@ -292,8 +292,8 @@ class Runner(Pacer):
         self._data_req = item if item.on else None
 
     def _plane_request(self, item: PlaneRequest) -> None:
-        if item != self._plane_req:
-            self._plane_req = item
+        """The training loss on the ball panel's grid of the parameter plane."""
+        if self._plane is None or self._plane[0] != item:
             self._plane = (item, item.loss_on(self.sim.problem))
 
     # ------------------------------------------------------------ frames

@@ -100,3 +100,46 @@ def test_b_simple_is_one_steady_value_in_the_counters_and_the_variance_panel(tmp
         assert max(shown) / min(shown) < 1.3
         assert max(raw) / min(raw) > 2 * max(shown) / min(shown)     # what the screen showed before
     drive(tmp_path, script, sc=find_scenario("default"))
+
+
+def test_the_plane_keeps_its_contours_after_r_and_p(tmp_path):
+    """The panel asks once for a grid of the plane; after r (reset) and p (another problem) the contours stay,
+    drawn from the loss of the problem now run (checked at grid points against its own train_loss). Before,
+    r left the plane without contours until the window changed."""
+    import torch
+
+    from bsim.app.widgets.ball import BallPanel
+    from bsim.app.widgets.panel import style
+
+    def contour_cells(panel) -> int:
+        colour = style("contour").color
+        return sum(len(seg.text.strip()) for strip in panel.build(panel.size.width, panel.size.height)
+                   for seg in strip if seg.style is not None and seg.style.color == colour)
+
+    def agrees(plane, problem) -> bool:
+        request, losses = plane
+        for j, i in ((0, 0), (request.ny // 2, request.nx // 3), (request.ny - 1, request.nx - 1)):
+            theta = torch.tensor([request.x0 + i * (request.x1 - request.x0) / (request.nx - 1),
+                                  request.y0 + j * (request.y1 - request.y0) / (request.ny - 1)],
+                                 dtype=problem.X.dtype)
+            if abs(float(losses[j, i]) - float(problem.train_loss(theta))) > 1e-9 * (1 + abs(float(losses[j, i]))):
+                return False
+        return True
+
+    async def script(d: Driver):
+        seen = []
+        for key in (None, "r", "p"):
+            if key:
+                await d.press(key)
+            await d.steps(300)
+            await d.steps(1)                        # a frame that carries the runner's answer
+            panel = d.app.query_one(BallPanel)
+            plane = d.app.runner.latest.runner.plane
+            seen.append((key, d.sim.problem.kind, contour_cells(panel), plane is not None and
+                         plane[1] is not None and agrees(plane, d.sim.problem)))
+        return seen
+
+    _app, seen = drive(tmp_path, script)
+    assert [kind for _key, kind, _cells, _ok in seen][:2] == ["linreg", "linreg"] and seen[2][1] != "linreg"
+    for key, kind, cells, ok in seen:
+        assert cells > 0 and ok, (key, kind, cells)
