@@ -144,12 +144,23 @@ def _load(hidden: int) -> _Kernel:
         return _Kernel(_build(hidden), hidden)
 
 
+def _not_for(problem, theta: torch.Tensor) -> str | None:
+    """Why the kernel is not used for this problem and these parameters ("": another device or dtype),
+    or None: it is (once built)."""
+    if theta.device.type != "cpu" or theta.dtype != torch.float32:
+        return ""
+    if os.environ.get("BSIM_NATIVE") == "0":
+        return "BSIM_NATIVE=0"
+    if problem.hidden > MAX_HIDDEN:
+        return f"hidden size above {MAX_HIDDEN}, where torch's matmuls are faster"
+    return None
+
+
 def kernel_for(problem, theta: torch.Tensor):
     """The C kernel for this problem's hidden size, or None where the torch code runs instead."""
-    hidden = problem.hidden
-    if (theta.device.type != "cpu" or theta.dtype != torch.float32 or hidden > MAX_HIDDEN
-            or os.environ.get("BSIM_NATIVE") == "0"):
+    if _not_for(problem, theta) is not None:
         return None
+    hidden = problem.hidden
     if hidden not in _kernels:
         try:
             _kernels[hidden] = _load(hidden)
@@ -163,10 +174,7 @@ def engine_name(problem, theta: torch.Tensor) -> str:
     """Which code computes the chains' LSTM gradients here: 'C kernel (cc)' or 'torch (why)'."""
     if kernel_for(problem, theta) is not None:
         return f"C kernel ({Path(_compiler() or 'cc').name})"
-    if theta.device.type != "cpu" or theta.dtype != torch.float32:
-        return "torch"
-    if os.environ.get("BSIM_NATIVE") == "0":
-        return "torch (BSIM_NATIVE=0)"
-    if problem.hidden > MAX_HIDDEN:
-        return f"torch (hidden size above {MAX_HIDDEN}, where torch's matmuls are faster)"
-    return f"torch ({_why_not.get(problem.hidden, 'no C kernel')})"
+    why = _not_for(problem, theta)
+    if why is None:
+        why = _why_not.get(problem.hidden, "no C kernel")      # the build failed
+    return f"torch ({why})" if why else "torch"
