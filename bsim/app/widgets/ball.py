@@ -247,10 +247,7 @@ class BallPanel(Panel):
         out = [text_strip([("━ |θ-θ*| ", "blue"), ("┄ predicted ", "orange"), ("┄ measured rms", "green")], width)]
         if len(data) == 0:
             return out + self.message("no step yet", width, height - 1)
-        meas, pred = self.radii(f)
-        dist = thin(data, 2 * width)[:, COL["dist_to_opt"]]        # the points drawn
-        yr = data_range(dist, [pred] if pred else None, [meas] if meas else None, log=True) or (1e-3, 1.0)
-        chart = self.draw_distance(data, f, width, height - 4, ylim=yr)
+        chart = self.draw_distance(data, f, width, height - 4)
         chart.label(0, 0, "|θ-θ*|")
         out += chart.strips()
         out.append(text_strip(self.prediction_line(f, width), width))
@@ -258,12 +255,16 @@ class BallPanel(Panel):
         out.append(text_strip(self.theory_note(f, width), width))
         return out[:height]
 
-    def draw_distance(self, data, f, width: int, rows: int, ylim, xaxis: bool = True) -> Chart:
+    def draw_distance(self, data, f, width: int, rows: int, ylim=None, xaxis: bool = True) -> Chart:
         """|θ-θ*| (blue) and the chains' spread (purple) over the steps in ``data``, with the predicted (orange)
-        and measured (green) radius as lines, on a log y range ``ylim``: the d > 2 chart, here and in a race."""
+        and measured (green) radius as lines, on a log y range ``ylim`` (None: the drawn |θ-θ*| and the radii's):
+        the d > 2 chart, here and in a race."""
         rows_ = thin(data, 2 * width)
         step = rows_[:, 0]
         meas, pred = self.radii(f)
+        if ylim is None:
+            ylim = data_range(rows_[:, COL["dist_to_opt"]], [pred] if pred else None, [meas] if meas else None,
+                              log=True) or (1e-3, 1.0)
         chart = Chart(width, rows, xlim=(float(step[0]), float(max(step[-1], step[0] + 1))), ylim=ylim, ylog=True,
                       xaxis=xaxis)
         if pred:
