@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:   # types only: frame.py stays at the bottom of the layering (no torch, no bsim.stats)
     from bsim.controls import RunnerState
-    from bsim.stats.info import BallInfo, ProbeResult, StatsInfo
+    from bsim.stats.info import BallInfo, BallLaw, ProbeResult, StatsInfo
 
 CSV_COLUMNS = (
     "step", "epoch", "samples", "batch_size", "lr", "batch_loss", "train_loss", "test_loss",
@@ -87,6 +87,9 @@ class Frame:
     # their mean train loss and its 10% / 90% quantiles; dropped: chains that diverged; their (K, d) parameters
     chains: int | None = None
     chains_ball_radius: float | None = None
+    # sqrt of the mean of |theta_k - theta*|^2 over the chains and the steps of the last whole epochs, one
+    # setting only (None until a whole window is in): under shuffle it does not depend on the epoch's phase
+    chains_ball_radius_epoch: float | None = None
     chains_train_loss: float | None = None
     chains_train_loss_q10: float | None = None
     chains_train_loss_q90: float | None = None
@@ -104,6 +107,8 @@ class Frame:
     stats: StatsInfo | None = None
     ball: BallInfo | None = None
     probe: ProbeResult | None = None
+    # the ball's radius against batch size (None for problems without a ball theory, e.g. the LSTM)
+    ball_law: BallLaw | None = None
 
     def csv_row(self, columns: tuple[str, ...] = CSV_COLUMNS) -> list[str]:
         return [_cell(getattr(self, c)) for c in columns]

@@ -108,6 +108,54 @@ class BallInfo:
 
 
 @dataclass(frozen=True)
+class RadiusMeasure:
+    """One measured ball radius and its standard error.
+
+    se = SE(mean |e|^2) / (2 radius) (the delta method); None while too few
+    independent samples are behind it ("settling"). samples: the independent
+    samples behind it (relaxation times for the trail, chains for the ensemble).
+    """
+
+    radius: float
+    se: float | None
+    samples: float
+
+
+@dataclass(frozen=True)
+class BallLawPoint:
+    """One visited setting of the ball's law: its prediction and what was measured at it (at it only)."""
+
+    batch_size: int
+    lr: float
+    momentum: float
+    sampling: str
+    theory: float | None               # predicted radius at this setting
+    theory_kind: str                   # exact | reshuffled | linearised | none (bsim.stats.ball.KINDS)
+    trail: RadiusMeasure | None        # the run's own iterates (windowed RMS after burn-in)
+    chains: RadiusMeasure | None       # the ensemble, epoch-averaged (None without chains)
+    current: bool                      # the setting in force
+
+
+@dataclass(frozen=True)
+class BallLaw:
+    """The ball's radius against batch size: visited settings and the predicted curves.
+
+    points: the settings visited, oldest first (the latest measurement per setting).
+    curve: the predicted radius at curve_batch_sizes for the sampling in force, lr
+    following the lr scaling in force from the current (B, lr); other_curve: the
+    other sampling's prediction (iid exact under shuffle, reshuffled under iid or
+    replacement). None where a setting has no prediction (unstable).
+    """
+
+    points: tuple[BallLawPoint, ...]
+    curve_batch_sizes: tuple[int, ...]
+    curve: tuple[float | None, ...]
+    curve_kind: str
+    other_curve: tuple[float | None, ...]
+    other_kind: str
+
+
+@dataclass(frozen=True)
 class ProbeResult:
     """K fresh batches at the current parameters (PROBE stream): their spread against c_B tr(Sigma).
 
