@@ -11,14 +11,7 @@ import sys
 
 import pytest
 from support import DATA, ROOT
-
-from bsim.cli import main
-
-
-def run_cli(capsys, *argv):
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
+from support.cli import read_rows, run_cli
 
 
 def write(tmp_path, name, text):
@@ -156,7 +149,7 @@ def test_batch_size_above_n_is_clamped_with_one_warning(capsys, tmp_path):
                            "--metrics", str(out_csv))
     assert code == 0
     assert err.count("warning") == 1 and "5000" in err and "clamped to 1024" in err
-    rows = list(csv.DictReader(out_csv.open()))
+    rows = read_rows(out_csv)
     assert [r["batch_size"] for r in rows] == ["1024"] * 3
     assert [r["epoch"] for r in rows] == ["1.0", "2.0", "3.0"]
 
@@ -165,7 +158,7 @@ def test_timeline_batch_size_above_n_warns_too(capsys, tmp_path):
     path = write(tmp_path, "s.toml", '[problem]\nn_train = 50\n[[timeline]]\nat = 2\nbatch_size = 80\n')
     code, _, err = run_cli(capsys, "run", str(path), "--headless", "--steps", "4", "--metrics", str(tmp_path / "m.csv"))
     assert code == 0 and "step 2" in err and "clamped to 50" in err
-    rows = list(csv.DictReader((tmp_path / "m.csv").open()))
+    rows = read_rows(tmp_path / "m.csv")
     # 16 of 50 seen when B becomes 50: the epoch ends with the 34 left, then full batches of 50
     assert [r["batch_size"] for r in rows] == ["8", "8", "34", "50"]
 
@@ -177,7 +170,7 @@ def test_divergence_exits_3_with_the_rows_so_far(capsys, tmp_path):
     assert code == 3
     m = re.search(r"diverged at step (\d+)", err)
     assert m and "reset" in err and err.count("\n") == 1
-    rows = list(csv.DictReader(out_csv.open()))
+    rows = read_rows(out_csv)
     # a row for every step before the one that left the finite numbers, each with a finite batch loss
     assert [int(r["step"]) for r in rows] == list(range(1, int(m.group(1))))
     assert all(abs(float(r["batch_loss"])) < float("inf") for r in rows)

@@ -4,12 +4,13 @@ import os
 import sys
 
 import pytest
-import ray
 from support.sweep import SMALL, spec_of, without_wall
 
 from bsim.sweep import state
 from bsim.sweep.engines import Progress, run_sweep
 from bsim.sweep.task import run_task
+
+ray = pytest.importorskip("ray", reason="needs the ray extra: pip install -e '.[ray]' (.ci/run installs it)")
 
 # the crash-once task below is defined here: ship this module to the workers by value
 ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])

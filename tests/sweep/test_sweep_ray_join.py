@@ -12,11 +12,13 @@ import tempfile
 import time
 from pathlib import Path
 
+import pytest
 from support import ROOT
-
 from support.sweep import SMALL
+
 from bsim.cli import main
 
+pytest.importorskip("ray", reason="needs the ray extra: pip install -e '.[ray]' (.ci/run installs it)")
 
 
 def free_port() -> int:
