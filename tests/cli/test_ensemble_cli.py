@@ -3,12 +3,9 @@ the chains' columns come last, and bad K is one line with exit code 2."""
 
 from __future__ import annotations
 
-import csv
-import io
-
 import pytest
+from support.cli import read_table, run_cli
 
-from bsim.cli import main
 from bsim.frame import CHAINS_COLUMNS, CSV_COLUMNS
 
 SCENARIO = """title = "chains"
@@ -51,16 +48,6 @@ batch_size = 5
 """
 
 
-def run_cli(capsys, *argv):
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def read_csv(path):
-    return list(csv.reader(io.StringIO(path.read_text())))
-
-
 @pytest.mark.parametrize("kind, lr, sampling, drop_last", [
     ("linreg", 0.05, "shuffle", "false"), ("linreg", 0.1, "replacement", "true"), ("logreg", 0.5, "shuffle", "true"),
     ("lstm", 0.2, "shuffle", "false"),
@@ -71,9 +58,9 @@ def test_chains_leave_the_runs_columns_byte_identical(capsys, tmp_path, kind, lr
     plain, chains = tmp_path / "plain.csv", tmp_path / "chains.csv"
     steps = "40" if kind == "lstm" else "90"
     common = ("run", str(path), "--headless", "--steps", steps, "--no-timing", "--every", "3")
-    assert run_cli(capsys, *common, "--metrics", str(plain))[0] == 0
-    assert run_cli(capsys, *common, "--metrics", str(chains), "--chains", "7")[0] == 0
-    a, b = read_csv(plain), read_csv(chains)
+    assert run_cli(capsys, *common, "--metrics", str(plain)).code == 0
+    assert run_cli(capsys, *common, "--metrics", str(chains), "--chains", "7").code == 0
+    a, b = read_table(plain), read_table(chains)
     assert a[0] == list(CSV_COLUMNS) and b[0] == list(CSV_COLUMNS + CHAINS_COLUMNS)
     assert len(a) == len(b) > 10
     n = len(CSV_COLUMNS)
@@ -90,21 +77,21 @@ def test_scenario_chains_key_and_replay_flag(capsys, tmp_path):
     code, _, _ = run_cli(capsys, "run", str(path), "--headless", "--steps", "80", "--no-timing", "--metrics",
                          str(out), "--record", str(rec))
     assert code == 0
-    rows = read_csv(out)
+    rows = read_table(out)
     assert rows[0][-3:] == list(CHAINS_COLUMNS) and rows[-1][len(CSV_COLUMNS)] == "5"
     assert "chains = 5" in rec.read_text()                     # the recording keeps K
     again, single = tmp_path / "b.csv", tmp_path / "c.csv"
-    assert run_cli(capsys, "replay", str(rec), "--headless", "--no-timing", "--metrics", str(again))[0] == 0
-    assert read_csv(again) == rows                             # chains included: deterministic
+    assert run_cli(capsys, "replay", str(rec), "--headless", "--no-timing", "--metrics", str(again)).code == 0
+    assert read_table(again) == rows                             # chains included: deterministic
     assert run_cli(capsys, "replay", str(rec), "--headless", "--no-timing", "--chains", "1",
-                   "--metrics", str(single))[0] == 0
-    assert read_csv(single) == [row[:len(CSV_COLUMNS)] for row in rows]
+                   "--metrics", str(single)).code == 0
+    assert read_table(single) == [row[:len(CSV_COLUMNS)] for row in rows]
 
 
 def test_a_recording_without_chains_has_no_chains_key(capsys, tmp_path):
     rec = tmp_path / "rec.toml"
     assert run_cli(capsys, "run", "--headless", "--steps", "5", "--no-timing", "--metrics", str(tmp_path / "a.csv"),
-                   "--record", str(rec))[0] == 0
+                   "--record", str(rec)).code == 0
     assert "chains" not in rec.read_text()
 
 
@@ -119,7 +106,7 @@ def test_bad_chains_flag_is_one_line(capsys, tmp_path, value, words, command):
     if command == "replay":
         target = str(tmp_path / "rec.toml")
         assert run_cli(capsys, "run", "--headless", "--steps", "3", "--metrics", str(tmp_path / "a.csv"),
-                       "--record", target)[0] == 0
+                       "--record", target).code == 0
     code, _out, err = run_cli(capsys, command, target, "--headless", "--steps", "3", "--chains", value,
                              "--metrics", str(tmp_path / "b.csv"))
     assert code == 2 and err.count("\n") == 1 and err.startswith("bsim: error: "), err
