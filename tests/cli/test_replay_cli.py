@@ -7,8 +7,8 @@ import sys
 import tomllib
 
 import pytest
+from support.cli import run_cli
 
-from bsim.cli import main
 from bsim.errors import BsimInputError
 from bsim.recording import load_recording
 
@@ -38,18 +38,13 @@ lr = 0.08
 """
 
 
-def run_cli(capsys, *argv: str) -> tuple[int, str]:
-    code = main(list(argv))
-    return code, capsys.readouterr().err
-
-
 @pytest.fixture
 def recorded(tmp_path, capsys):
     """A headless run of 90 steps, recorded; returns (recording path, its CSV)."""
     (tmp_path / "sc.toml").write_text(SCENARIO)
     rec, csv_a = tmp_path / "rec.toml", tmp_path / "a.csv"
-    code, err = run_cli(capsys, "run", str(tmp_path / "sc.toml"), "--headless", "--steps", "90", "--every", "7",
-                        "--no-timing", "--metrics", str(csv_a), "--record", str(rec), "--batch-size", "4")
+    code, _, err = run_cli(capsys, "run", str(tmp_path / "sc.toml"), "--headless", "--steps", "90", "--every", "7",
+                           "--no-timing", "--metrics", str(csv_a), "--record", str(rec), "--batch-size", "4")
     assert code == 0, err
     return rec, csv_a.read_text()
 
@@ -58,8 +53,8 @@ def test_headless_replay_gives_the_same_csv(recorded, tmp_path, capsys):
     rec, original = recorded
     table = tomllib.loads(rec.read_text())["recording"]
     assert table["final_tick"] == 90 and table["began_at"] == 0
-    code, err = run_cli(capsys, "replay", str(rec), "--headless", "--every", "7", "--no-timing",
-                        "--metrics", str(tmp_path / "b.csv"))
+    code, _, err = run_cli(capsys, "replay", str(rec), "--headless", "--every", "7", "--no-timing",
+                           "--metrics", str(tmp_path / "b.csv"))
     assert (code, err) == (0, "")       # the check agrees: nothing to say
     assert (tmp_path / "b.csv").read_text() == original
     # the override (--batch-size 4) is part of the recorded scenario
@@ -73,8 +68,8 @@ def test_a_check_that_disagrees_says_so_with_both_values_and_goes_on(recorded, t
     other = "0" * 64
     rec.write_text(text.replace(table["theta_sha256"], other).replace(
         f"train_loss = {table['train_loss']!r}", "train_loss = 1.5"))
-    code, err = run_cli(capsys, "replay", str(rec), "--headless", "--every", "7", "--no-timing",
-                        "--metrics", str(tmp_path / "b.csv"))
+    code, _, err = run_cli(capsys, "replay", str(rec), "--headless", "--every", "7", "--no-timing",
+                           "--metrics", str(tmp_path / "b.csv"))
     assert code == 0
     assert (tmp_path / "b.csv").read_text() == original   # it went on and wrote the whole CSV
     lines = err.strip().splitlines()
@@ -87,19 +82,19 @@ def test_a_recording_from_another_device_names_it_in_the_notice(recorded, tmp_pa
     rec, _ = recorded
     text = rec.read_text().replace('device = "cpu"', 'device = "cuda"')
     rec.write_text(text.replace('train_loss = ', 'train_loss = 1', 1))
-    code, err = run_cli(capsys, "replay", str(rec), "--headless", "--metrics", str(tmp_path / "b.csv"))
+    code, _, err = run_cli(capsys, "replay", str(rec), "--headless", "--metrics", str(tmp_path / "b.csv"))
     assert code == 0 and "recorded on device cuda" in err and "replayed on device cpu" in err
 
 
 def test_a_diverging_run_replays_to_the_same_divergence(tmp_path, capsys):
     (tmp_path / "sc.toml").write_text(SCENARIO[: SCENARIO.index("[[timeline]]")])   # no lr event to rescue it
     rec = tmp_path / "rec.toml"
-    code, err = run_cli(capsys, "run", str(tmp_path / "sc.toml"), "--headless", "--steps", "300", "--lr", "40",
-                        "--no-timing", "--metrics", str(tmp_path / "a.csv"), "--record", str(rec))
+    code, _, err = run_cli(capsys, "run", str(tmp_path / "sc.toml"), "--headless", "--steps", "300", "--lr", "40",
+                           "--no-timing", "--metrics", str(tmp_path / "a.csv"), "--record", str(rec))
     assert code == 3
     final = tomllib.loads(rec.read_text())["recording"]["final_tick"]
     assert final < 300
-    code, err = run_cli(capsys, "replay", str(rec), "--headless", "--no-timing", "--metrics", str(tmp_path / "b.csv"))
+    code, _, err = run_cli(capsys, "replay", str(rec), "--headless", "--no-timing", "--metrics", str(tmp_path / "b.csv"))
     assert code == 3 and "differs" not in err
     assert (tmp_path / "b.csv").read_text() == (tmp_path / "a.csv").read_text()
     # the app's replay stops at final_tick, before the failing step: its check agrees too
@@ -140,7 +135,7 @@ def test_hand_edited_recordings_are_one_line_errors(recorded, capsys, edit, need
     assert edit[0] in text
     text = text.replace(edit[0], edit[1], 1)
     rec.write_text(text)
-    code, err = run_cli(capsys, "replay", str(rec), "--headless")
+    code, _, err = run_cli(capsys, "replay", str(rec), "--headless")
     assert_one_line_error(code, err, str(rec), line_of(text, needle))
     assert expect in err
 
@@ -149,7 +144,7 @@ def test_an_incomplete_check_is_an_error(recorded, capsys):
     rec, _ = recorded
     text = "\n".join(line for line in rec.read_text().splitlines() if not line.startswith("train_loss")) + "\n"
     rec.write_text(text)
-    code, err = run_cli(capsys, "replay", str(rec), "--headless")
+    code, _, err = run_cli(capsys, "replay", str(rec), "--headless")
     assert_one_line_error(code, err, str(rec), line_of(text, "final_step ="))
     assert "missing train_loss" in err
 
@@ -158,7 +153,7 @@ def test_a_newer_format_names_the_version(recorded, capsys):
     rec, _ = recorded
     text = rec.read_text().replace("format = 1", "format = 7\nfuture_key = true")
     rec.write_text(text)
-    code, err = run_cli(capsys, "replay", str(rec), "--headless")
+    code, _, err = run_cli(capsys, "replay", str(rec), "--headless")
     assert_one_line_error(code, err, str(rec), line_of(text, "format = 7"))
     assert "format 7 is newer" in err and "unknown key" not in err
 
@@ -186,7 +181,7 @@ def test_a_truncated_recording_on_the_command_line(recorded, capsys):
     text = rec.read_text()
     cut = text[: text.index("theta_sha256") + len('theta_sha256 = "b4')]
     rec.write_text(cut)
-    code, err = run_cli(capsys, "replay", str(rec), "--headless")
+    code, _, err = run_cli(capsys, "replay", str(rec), "--headless")
     assert_one_line_error(code, err, str(rec), len(cut.splitlines()))
 
 
@@ -195,7 +190,7 @@ def test_a_file_cut_before_its_recording_table(recorded, capsys):
     text = rec.read_text()
     cut = text[: text.index("[recording]")]
     rec.write_text(cut)
-    code, err = run_cli(capsys, "replay", str(rec), "--headless")
+    code, _, err = run_cli(capsys, "replay", str(rec), "--headless")
     assert_one_line_error(code, err, str(rec), len(cut.splitlines()))
     assert "--steps" in err
 
@@ -204,26 +199,26 @@ def test_a_recording_pointing_at_a_missing_data_file(tmp_path, capsys):
     (tmp_path / "train.csv").write_text("x,y\n" + "".join(f"{i},{2 * i + 1}\n" for i in range(10)))
     (tmp_path / "sc.toml").write_text('[problem]\nkind = "linreg"\ndata = "train.csv"\n\n[optimizer]\nlr = 0.001\n')
     rec = tmp_path / "rec.toml"
-    code, err = run_cli(capsys, "run", str(tmp_path / "sc.toml"), "--headless", "--steps", "5",
-                        "--metrics", str(tmp_path / "a.csv"), "--record", str(rec))
+    code, _, err = run_cli(capsys, "run", str(tmp_path / "sc.toml"), "--headless", "--steps", "5",
+                           "--metrics", str(tmp_path / "a.csv"), "--record", str(rec))
     assert code == 0, err
     (tmp_path / "train.csv").unlink()
-    code, err = run_cli(capsys, "replay", str(rec), "--headless")
+    code, _, err = run_cli(capsys, "replay", str(rec), "--headless")
     assert_one_line_error(code, err, str(rec), line_of(rec.read_text(), "data ="))
     assert "train.csv" in err
 
 
 def test_recording_into_an_unwritable_folder_on_the_command_line(tmp_path, capsys):
     (tmp_path / "file").write_text("")
-    code, err = run_cli(capsys, "run", "default", "--headless", "--steps", "3", "--metrics",
-                        str(tmp_path / "a.csv"), "--record", str(tmp_path / "file" / "rec.toml"))
+    code, _, err = run_cli(capsys, "run", "default", "--headless", "--steps", "3", "--metrics",
+                           str(tmp_path / "a.csv"), "--record", str(tmp_path / "file" / "rec.toml"))
     assert code == 2 and err.count("\n") == 1 and "rec.toml" in err
     assert not (tmp_path / "a.csv").exists()      # it stopped before running
 
 
 def test_conflicting_replay_flags(recorded, capsys):
     rec, _ = recorded
-    code, err = run_cli(capsys, "replay", str(rec), "--headless", "--export", "out")
+    code, _, err = run_cli(capsys, "replay", str(rec), "--headless", "--export", "out")
     assert code == 2 and err.count("\n") == 1
 
 
