@@ -1,6 +1,6 @@
 """A frame: one snapshot of the simulation's metrics, what every view reads.
 
-``CSV_COLUMNS`` is the metrics-CSV contract of DESIGN.md, in order. A value
+``CSV_COLUMNS`` is the metrics-CSV contract (docs/usage.md, "The metrics CSV"), in order. A value
 of None is a quantity that does not exist for the problem (an empty cell).
 """
 

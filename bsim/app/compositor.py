@@ -3,7 +3,7 @@
 Textual has no public call for a screen's full render as Rich segments (``App.export_screenshot``
 gives SVG only); the asciicast export and the tests need it as text. ``screen._compositor`` and
 ``app._background_screens`` are private to Textual 8: isolated here, and checked by
-tests/test_app_compositor.py, so that a Textual upgrade that moves them breaks one function.
+tests/app/test_app_compositor.py, so that a Textual upgrade that moves them breaks one function.
 """
 
 from __future__ import annotations

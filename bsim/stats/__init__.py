@@ -1,4 +1,4 @@
-"""Gradient-noise statistics and the epsilon-ball (DESIGN.md, "The science it must get right").
+"""Gradient-noise statistics and the epsilon-ball (the formulas and their checks: docs/science.md).
 
 One quantity per module, apart from any drawing:
   cfactor     c_B, the SGD temperature, the variance-vs-B theory line

@@ -32,7 +32,7 @@ from bsim.stats.cfactor import c_factor
 #: the kinds of prediction (the CSV column ``ball_theory``); "none" where there is no prediction
 KINDS = ("exact", "reshuffled", "linearised", "none")
 NO_THEORY = "none"
-#: the linearised logistic ball against real chains (DESIGN.md): fraction of the stability limit -> how low
+#: the linearised logistic ball against real chains (tests/stats/test_stats_ball.py): fraction of the limit -> how low
 LINEARISED_BIAS = ((0.05, 0.03), (0.2, 0.13), (0.5, 0.31))
 
 #: largest dimension for which the exact d(d+1)/2 (or, with momentum, d(2d+1)) system is solved

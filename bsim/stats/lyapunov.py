@@ -12,8 +12,8 @@ goes to 0, the cross terms vanish and the second moment S = E[z z^T] solves
 
     S = Abar S Abar^T + lr^2 c_B P (mean_i A_i S11 A_i - H S11 H) P^T + lr^2 c_B P Sigma* P^T
 
-with Abar = I - lr H (m = 0; then this is DESIGN.md's generalised Lyapunov
-equation) or [[(1+m) I - lr H, -m I], [I, 0]], P the embedding of the first
+with Abar = I - lr H (m = 0; then this is the generalised Lyapunov equation of
+docs/science.md) or [[(1+m) I - lr H, -m I], [I, 0]], P the embedding of the first
 block and S11 the block of e_t. The map S -> Abar S Abar^T + ... is positive
 (it maps positive semi-definite matrices to positive semi-definite ones), so
 its spectral radius rho is one of its eigenvalues, a solution exists exactly

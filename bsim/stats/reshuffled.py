@@ -1,4 +1,4 @@
-"""The reshuffled ball: SGD's stationary second moment under shuffled epochs (DESIGN.md, "The reshuffled ball").
+"""The reshuffled ball: SGD's stationary second moment under shuffled epochs (docs/science.md, "The reshuffled ball").
 
 Least squares near theta*: e' = e - lr (H_B e + xi), xi the batch mean of the
 per-example gradients at theta* (they sum to zero over the N examples). Under
@@ -40,7 +40,7 @@ at N = 400 (2% high at B = 1, 0.8x the limit), up to 3% low at N = 200, d = 5:
 the residual shrinks with N (left out: the within-epoch correlation, O(1/N) per
 pair, of each batch's Hessian with the past batches; not a drift of the mean,
 whose square stayed under 0.05% of the mean square at N = 200).
-The additive part alone is exact: tests/test_stats_reshuffled.py compares it
+The additive part alone is exact: tests/stats/test_stats_reshuffled.py compares it
 with an enumeration of every order of N = 7 examples.
 
 Whole epochs at one B are assumed. After a change of B mid-epoch the epoch in

@@ -1,6 +1,6 @@
 """The variance probe in the app (v, and the palette), and `--record` from tick 0 with the runner's thread.
 
-Probe tests drive the app without a thread (as tests/test_app_keys.py does):
+Probe tests drive the app without a thread (as tests/app/test_app_keys.py does):
 the key's probe runs at once between the steps the test takes itself.
 """
 

@@ -22,10 +22,10 @@ from bsim.progress import Progress
 from bsim.scenario import find_scenario
 from bsim.simulation import Simulation
 
-# the metrics-CSV contract of DESIGN.md: these columns first, in this order (more may follow)
-DESIGN_COLUMNS = ["step", "epoch", "samples", "batch_size", "lr", "batch_loss", "train_loss", "test_loss",
-                  "grad_norm", "full_grad_norm", "cos_to_full", "grad_noise", "grad_noise_theory",
-                  "noise_scale", "dist_to_opt", "ball_radius_theory", "samples_per_sec"]
+# the metrics-CSV contract (docs/usage.md, "The metrics CSV"): these columns first, in this order (more may follow)
+CONTRACT_COLUMNS = ["step", "epoch", "samples", "batch_size", "lr", "batch_loss", "train_loss", "test_loss",
+                    "grad_norm", "full_grad_norm", "cos_to_full", "grad_noise", "grad_noise_theory",
+                    "noise_scale", "dist_to_opt", "ball_radius_theory", "samples_per_sec"]
 FILLED_NOW = ["step", "epoch", "samples", "batch_size", "lr", "batch_loss", "train_loss", "test_loss",
               "grad_norm", "full_grad_norm", "dist_to_opt", "samples_per_sec"]
 
@@ -60,7 +60,7 @@ def test_columns_rows_and_filled_values(capsys, tmp_path):
     code, _, err = headless(capsys, "default", "--steps", "1000", "--every", "300", "--metrics", str(out))
     assert code == 0 and err == ""
     rows = read(out)
-    assert rows[0][:len(DESIGN_COLUMNS)] == DESIGN_COLUMNS
+    assert rows[0][:len(CONTRACT_COLUMNS)] == CONTRACT_COLUMNS
     table = [dict(zip(rows[0], r)) for r in rows[1:]]
     assert [r["step"] for r in table] == ["300", "600", "900", "1000"]   # every K, and the last step
     for r in table:
@@ -128,7 +128,7 @@ def test_ctrl_c_keeps_the_rows_so_far(tmp_path, capsys):
     assert all(seen == "old contents\n" or (seen == final[:len(seen)] and seen.endswith("\n"))
                for seen in seen_during)
     rows = read(out)
-    assert rows[0][:len(DESIGN_COLUMNS)] == DESIGN_COLUMNS
+    assert rows[0][:len(CONTRACT_COLUMNS)] == CONTRACT_COLUMNS
     assert [r[0] for r in rows[1:]] == [str(k) for k in range(1, 25)]
     assert all(len(r) == len(rows[0]) for r in rows)
     assert os.listdir(tmp_path) == ["m.csv"]                     # no temporary file left
@@ -173,7 +173,7 @@ def test_sigint_to_a_real_run_keeps_whole_rows(tmp_path):
     assert proc.returncode == 130, err
     assert "Traceback" not in err and "interrupted at step" in err
     rows = read(out)
-    assert rows[0][:len(DESIGN_COLUMNS)] == DESIGN_COLUMNS and len(rows) > 100
+    assert rows[0][:len(CONTRACT_COLUMNS)] == CONTRACT_COLUMNS and len(rows) > 100
     assert all(len(r) == len(rows[0]) for r in rows)             # the last row is whole
     assert [int(r[0]) for r in rows[1:]] == list(range(1, len(rows)))
     assert os.listdir(tmp_path) == ["m.csv"]

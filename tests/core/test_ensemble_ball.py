@@ -1,7 +1,7 @@
 """The ensemble checked against exact theory: chains_ball_radius against the iid ball of bsim.stats.ball.
 
 For least squares with iid sampling the stationary second moment S solves an
-exact linear equation (DESIGN.md); sqrt(tr S) is the ball. The ensemble's
+exact linear equation (docs/science.md); sqrt(tr S) is the ball. The ensemble's
 chains_ball_radius^2 at a step is the mean over chains of |theta_k - theta*|^2,
 so its average over steps after a burn-in estimates tr S. The chains are
 independent: the standard error (se) is the spread of the per-chain time

@@ -2,7 +2,7 @@
 changes mid-epoch), iid draws B distinct examples, replacement may repeat.
 
 The shuffle tests compare the sampler with a small reference model of the
-rules in DESIGN.md: the next batch takes the next B unused examples of the
+rules (docs/usage.md, "Scenario files"): the next batch takes the next B unused examples of the
 epoch; a remainder shorter than B is the epoch's last (short) batch, or with
 drop_last is skipped and a new epoch starts.
 """

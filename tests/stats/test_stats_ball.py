@@ -85,7 +85,7 @@ def test_shuffled_ball_is_the_reshuffled_prediction(wellcond, B):
 
 
 def test_exact_prediction_beats_the_additive_one():
-    """DESIGN.md: N = 1000, d = 2, B = 1, lr = 0.12: the additive-noise prediction is ~13% low (in E|e|^2)."""
+    """N = 1000, d = 2, B = 1, lr = 0.12: the additive-noise prediction is ~13% low (in E|e|^2); the exact one holds."""
     p = problem(n_train=1000)
     th = predict_ball(quad_model(p), 1, 0.12, 0.0, "iid")
     exact, additive = th.radius ** 2, th.radius_additive ** 2

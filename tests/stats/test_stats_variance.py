@@ -1,4 +1,4 @@
-"""The spread of the batch gradient across batches at fixed parameters (DESIGN.md: E|g_B - G|^2 = c_B tr(Sigma)).
+"""The spread of the batch gradient across batches at fixed parameters (E|g_B - G|^2 = c_B tr(Sigma), docs/science.md).
 
 Monte Carlo with the real Sampler and the problem's own batch gradient, at
 parameters away from theta* (so G != 0). Tolerances are 4 standard errors of
@@ -104,7 +104,7 @@ def test_batch_gradient_variance_is_c_B_trace_sigma(setting, mode, B):
 def test_c_factor_values():
     assert c_factor(1000, 1, "iid") == 1.0 and c_factor(1000, 1000, "shuffle") == 0.0
     assert c_factor(1000, 1000, "replacement") == 1e-3
-    # DESIGN.md: without the correction the prediction is 6% off at B = 64, N = 1000
+    # without the finite-population correction (1/B for c_B) the prediction is 6% off at B = 64, N = 1000
     assert 0.06 < 1 - c_factor(1000, 64, "iid") / (1 / 64) < 0.065
     assert temperature(0.1, 1000, 10, 0.5) == pytest.approx(0.1 * (1000 / 10 - 1) / 0.5)   # Smith & Le: lr (N/B - 1)/(1 - m)
     assert temperature(0.1, 1000, 1000) == 0.0                                              # no noise at B = N
