@@ -1,11 +1,11 @@
 """bsim sweep: real sweeps on small problems, exact S, engines, resume, divergence, the command line."""
 
-import csv
 import dataclasses
 import re
 
 import pytest
 import torch
+from support.cli import read_rows, run_cli
 from support.sweep import SMALL, TINY_LSTM, spec_of, without_wall
 
 from bsim.cli import main
@@ -141,8 +141,7 @@ def test_bsim_sweep_runs_saves_and_shows(small, tmp_path, capsys):
     assert main(args) == 0
     printed = capsys.readouterr().out
     assert "B_crit" in printed and "steps S to the target" in printed and "train loss" in printed
-    with open(out) as fh:
-        rows = list(csv.DictReader(fh))
+    rows = read_rows(out)
     assert len(rows) == 14 and set(rows[0]) == set(state.COLUMNS)
     assert len(list((tmp_path / "sw.curves").glob("*.csv"))) == 14
     assert main(args) == 0                  # everything is done: the rerun only shows it
@@ -195,12 +194,6 @@ def test_labels_that_would_overlap_are_staggered_then_dropped():
     assert wide[0][2] == "right"                      # a centred label at the frame ends at its x instead
 
 
-def run_cli(capsys, *args):
-    code = main(list(args))
-    err = capsys.readouterr().err.strip()
-    return code, err
-
-
 @pytest.mark.parametrize("args, message", [
     ([], "missing SCENARIO"),
     (["{small}", "--batch-sizes", "1,2", "--target", "0.5"], "--out: missing"),
@@ -232,7 +225,8 @@ def test_bad_sweep_input_is_one_line_and_exit_2(small, tmp_path, capsys, args, m
     table.write_text(SMALL + '[sweep]\nlr_rule = "cubic"\n')
     fill = dict(small=small, out=tmp_path / "o.csv", missing=tmp_path / "missing.csv", lstm=lstm, nots=nots,
                 table=table)
-    code, err = run_cli(capsys, "sweep", *[a.format(**fill) for a in args])
+    code, _, err = run_cli(capsys, "sweep", *[a.format(**fill) for a in args])
+    err = err.strip()
     assert code == 2, err
     assert err.startswith("bsim: error:") and "\n" not in err and "Traceback" not in err
     assert message in err, err
