@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from bsim.scenario import load_scenario
 from bsim.sweep import state
 from bsim.sweep.spec import SweepSpec
@@ -35,6 +37,13 @@ seq_len = 4
 lr = 0.5
 batch_size = 8
 """
+
+
+def write_small(folder) -> Path:
+    """The SMALL scenario as ``folder/small.toml``."""
+    path = Path(folder) / "small.toml"
+    path.write_text(SMALL)
+    return path
 
 
 def spec_of(path, **kw) -> SweepSpec:

@@ -1,12 +1,10 @@
 """Fixtures of the sweep tests."""
 
 import pytest
-from support.sweep import SMALL
+from support.sweep import write_small
 
 
 @pytest.fixture
 def small(tmp_path):
     """The small least-squares scenario of the sweep tests, as a file."""
-    p = tmp_path / "small.toml"
-    p.write_text(SMALL)
-    return p
+    return write_small(tmp_path)

@@ -7,9 +7,8 @@ again, its batch size set by hand, stepped until its frame's train_acc (or test_
 
 from __future__ import annotations
 
-import csv
-
 import pytest
+from support.cli import read_rows
 
 from bsim.cli import main
 from bsim.scenario import find_scenario
@@ -49,8 +48,7 @@ def test_steps_to_an_accuracy_equal_a_plain_loop(tmp_path, capsys, on, target):
                  "--lr-rule", "none", "--out", str(out), "--workers", "1", "--no-plots", "--no-calibration"]) == 0
     printed = capsys.readouterr().out
     assert f"steps until the {on.removesuffix('_acc')} accuracy >= {target:g}" in printed
-    with open(out, newline="") as fh:
-        rows = {int(r["batch_size"]): r for r in csv.DictReader(fh)}
+    rows = {int(r["batch_size"]): r for r in read_rows(out)}
     for b in (4, 16, 64):
         r = rows[b]
         assert r["reached"] == "true" and r["on"] == on and r["target_loss"] == ""
@@ -67,8 +65,7 @@ def test_the_sweep_table_may_ask_for_an_accuracy(tmp_path, capsys):
     out = tmp_path / "acc.csv"
     assert main(["sweep", str(p), "--out", str(out), "--workers", "1", "--no-plots", "--no-calibration"]) == 0
     capsys.readouterr()
-    with open(out, newline="") as fh:
-        rows = list(csv.DictReader(fh))
+    rows = read_rows(out)
     assert {r["on"] for r in rows} == {"train_acc"} and all(float(r["train_acc"]) >= 0.7 for r in rows)
 
 
@@ -79,8 +76,7 @@ def test_a_loss_sweep_of_a_classifier_records_its_accuracy_and_least_squares_non
         out = tmp_path / f"{scenario.stem}.csv"
         assert main(["sweep", str(scenario), "--batch-sizes", "8", "--target", target, "--out", str(out),
                      "--workers", "1", "--no-plots", "--no-calibration"]) == 0
-        with open(out, newline="") as fh:
-            r = next(csv.DictReader(fh))
+        r = read_rows(out)[0]
         if classifier:
             assert 0.5 < float(r["train_acc"]) <= 1 and 0.5 < float(r["test_acc"]) <= 1
         else:

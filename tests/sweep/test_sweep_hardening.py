@@ -1,6 +1,5 @@
 """bsim sweep under a careless or hostile user: huge --seeds, kill -9, a duplicated row; and its layering."""
 
-import csv
 import os
 import signal
 import subprocess
@@ -10,17 +9,10 @@ from pathlib import Path
 
 import pytest
 from support import ROOT
-
+from support.cli import read_rows
 from support.sweep import SMALL
+
 from bsim.cli import main
-
-
-
-@pytest.fixture
-def small(tmp_path):
-    p = tmp_path / "small.toml"
-    p.write_text(SMALL)
-    return p
 
 
 def sweep_args(small, out, *more):
@@ -54,8 +46,7 @@ def test_a_duplicated_row_is_dropped_on_resume_with_a_warning(small, tmp_path, c
     assert main(sweep_args(small, out)) == 0
     err = capsys.readouterr().err
     assert "warning" in err and "1 duplicated row" in err
-    with open(out) as fh:
-        rows = list(csv.DictReader(fh))
+    rows = read_rows(out)
     assert len(rows) == 6 and len({(r["batch_size"], r["seed"], r["lr"]) for r in rows}) == 6
 
 

@@ -23,13 +23,6 @@ def local_ray():
     ray.shutdown()
 
 
-@pytest.fixture
-def small(tmp_path):
-    p = tmp_path / "small.toml"
-    p.write_text(SMALL)
-    return p
-
-
 QUIET = Progress(1, enabled=False)
 
 

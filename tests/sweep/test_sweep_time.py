@@ -9,6 +9,8 @@ import re
 from collections import defaultdict
 
 import pytest
+from support.cli import read_rows
+from support.sweep import without_wall
 
 from bsim.cli import main
 from bsim.sweep import load_sweep, state
@@ -18,17 +20,12 @@ ARGS = ["--batch-sizes", "1,4,16,64", "--target", "opt+0.05", "--lr-rule", "line
         "--workers", "1", "--no-plots"]
 
 
-def read(path) -> list[dict]:
-    with open(path, newline="") as fh:
-        return list(csv.DictReader(fh))
-
-
 def test_time_to_target_is_steps_times_the_calibrated_seconds_per_step(small, tmp_path, capsys):
     out = tmp_path / "s.csv"
     assert main(["sweep", str(small), *ARGS, "--out", str(out)]) == 0
     captured = capsys.readouterr()
     assert f"calibrating this machine's seconds per step at 4 batch sizes ({ROUNDS} x {STEPS_PER_ROUND}" in captured.err
-    rows = read(out)
+    rows = read_rows(out)
     assert list(rows[0])[-6:] == ["train_acc", "test_acc", "seconds_per_step", "time_to_target",
                                   "calibration_device", "calibration_steps"]       # new columns at the end
     per_b = defaultdict(set)
@@ -97,18 +94,15 @@ def test_no_calibration_leaves_the_time_columns_empty_and_says_so(small, tmp_pat
     printed = capsys.readouterr()
     assert "calibrating" not in printed.err
     assert "fastest on this machine: not measured (no calibration: --no-calibration" in printed.out
-    rows_a, rows_b = read(a), read(b)
+    rows_a, rows_b = read_rows(a), read_rows(b)
     for r in rows_a:
         assert r["seconds_per_step"] == r["time_to_target"] == r["calibration_device"] == r["calibration_steps"] == ""
-
-    def without_wall(rows):
-        return [{k: v for k, v in r.items() if k != "wall_s"} for r in rows]
     assert without_wall(rows_a) == without_wall(rows_b)      # nothing in the CSV depends on the machine but wall_s
     # a calibrated rerun of the finished sweep runs no task and fills the time columns
     assert main(["sweep", str(small), *ARGS, "--out", str(a)]) == 0
     capsys.readouterr()
-    assert all(r["time_to_target"] != "" for r in read(a))
-    assert without_wall(read(a))[0]["steps"] == without_wall(rows_b)[0]["steps"]
+    assert all(r["time_to_target"] != "" for r in read_rows(a))
+    assert without_wall(read_rows(a))[0]["steps"] == without_wall(rows_b)[0]["steps"]
 
 
 def test_a_sweep_csv_from_before_the_new_columns_shows_and_resumes(small, tmp_path, capsys):
@@ -116,7 +110,7 @@ def test_a_sweep_csv_from_before_the_new_columns_shows_and_resumes(small, tmp_pa
     assert main(["sweep", str(small), *ARGS, "--out", str(out), "--no-calibration"]) == 0
     capsys.readouterr()
     old_columns = [c for c in state.COLUMNS if c not in state.LATER_COLUMNS]
-    rows = read(out)
+    rows = read_rows(out)
     kept = rows[:5]                                            # a sweep killed after 5 of 8 tasks, before this change
     with open(out, "w", newline="") as fh:
         w = csv.writer(fh, lineterminator="\n")
@@ -127,7 +121,7 @@ def test_a_sweep_csv_from_before_the_new_columns_shows_and_resumes(small, tmp_pa
     assert "fastest on this machine: not measured" in capsys.readouterr().out
     assert main(["sweep", str(small), *ARGS, "--out", str(out)]) == 0
     assert "5 of 8 tasks already done" in capsys.readouterr().err
-    resumed = read(out)
+    resumed = read_rows(out)
     assert list(resumed[0]) == list(state.COLUMNS) and len(resumed) == 8
     assert all(r["time_to_target"] != "" for r in resumed)
     for r in kept:                                             # the old rows kept, cell by cell
@@ -168,5 +162,5 @@ def test_ctrl_c_while_timing_steps_keeps_every_task_and_says_so(small, tmp_path,
     assert main(["sweep", str(small), *ARGS, "--out", str(out)]) == 130
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith("bsim: interrupted while timing steps; every task is saved in")
-    rows = read(out)
+    rows = read_rows(out)
     assert len(rows) == 8 and all(r["steps"] != "" and r["time_to_target"] == "" for r in rows)
