@@ -27,6 +27,18 @@ from bsim.frame import Frame
 from bsim.pacing import Pacer, one_line
 from bsim.recording import Caption, Recorder, compare_check, new_recording_path
 
+#: seconds between two "progress" events while a replay fast-forwards to where its recording began
+PROGRESS_PERIOD = 0.25
+
+
+def progress_line(done: int, total: int, target: int, width: int = 24) -> str:
+    """'fast-forwarding to step N' with a bar of ``width`` cells, the percentage and the steps done."""
+    frac = min(max(done / total, 0.0), 1.0) if total > 0 else 1.0
+    full = int(frac * width)
+    bar = "━" * full + ("╸" if full < width else "") + "─" * max(width - full - 1, 0)
+    return (f"fast-forwarding to step {target:,}, where the recording began: {bar} {frac:4.0%} "
+            f"({done:,} of {total:,} steps; q quits)")
+
 
 class Runner(Pacer):
     """Steps one Simulation on its own thread (or on demand) and publishes its frames.
@@ -55,7 +67,10 @@ class Runner(Pacer):
         self.latest: Frame | None = None
         self._held_at: int | None = None   # tick at which we stopped for a caption / pause event
         self._ncaptions = len(sim.captions)
-        self._caption: tuple[int, str] | None = None
+        self._caption: tuple[int, str] | None = None   # the caption on the banner now
+        self._shown: tuple[int, str] | None = None     # the last caption shown (cleared or not)
+        self._begin_at: int | None = None  # a replay's fast-forward the thread does first (``begin_at``)
+        self._replay_ended = False         # a replay reached its end: going on clears its caption
         self._plane = None        # (PlaneRequest, the loss on its grid) for the ball panel's plane
         self._controls = {
             Pause: self._pause, Resume: self._resume, TogglePause: self._toggle_pause, Step: self._one_step_paused,
@@ -72,12 +87,32 @@ class Runner(Pacer):
         if self.recorder is not None:
             self._stop_recording()
 
-    def fast_forward(self, target: int) -> int:
-        """Step (no frames, no holds) until ``sim.tick`` reaches ``target``; returns steps taken."""
+    def begin_at(self, target: int) -> None:
+        """Fast-forward to ``target`` (where a recording began) before the first step: with a thread, in the
+        thread, so that the screen is up meanwhile; without one, now. Says so when done."""
+        if self.threaded:
+            self._begin_at = target
+        else:
+            self._fast_forward_to_start(target)
+
+    def _fast_forward_to_start(self, target: int) -> None:
+        self._begin_at = None
+        self.fast_forward(target, progress=True)
+        if self.sim.tick >= target:
+            self.on_event("notice", f"fast-forwarded to step {target:,}, where the recording began")
+
+    def fast_forward(self, target: int, progress: bool = False) -> int:
+        """Step (no frames, no holds) until ``sim.tick`` reaches ``target`` or the runner stops; returns steps
+        taken. ``progress``: a "progress" event (``progress_line``) at once and every PROGRESS_PERIOD s."""
         sim = self.sim
         start = sim.tick
-        while sim.tick < target and sim.step():
-            pass
+        last = time.perf_counter()
+        if progress:
+            self.on_event("progress", progress_line(0, target - start, target))
+        while sim.tick < target and not self._stop.is_set() and sim.step():
+            if progress and (now := time.perf_counter()) - last >= PROGRESS_PERIOD:
+                last = now
+                self.on_event("progress", progress_line(sim.tick - start, target - start, target))
         sim.take_notices()
         self._show_new_captions()
         if sim.diverged:
@@ -88,7 +123,7 @@ class Runner(Pacer):
 
     # ----------------------------------------------------------- stepping
     def _can_step(self) -> bool:
-        return not (self.paused or self.sim.diverged)
+        return self._begin_at is not None or not (self.paused or self.sim.diverged)
 
     def _hold_for_events(self) -> bool:
         """Stop before a caption (replay) or a pause event; True when the step must wait."""
@@ -113,6 +148,9 @@ class Runner(Pacer):
     def _one_step(self) -> bool:
         """One step, honouring timeline holds; False when no step was taken."""
         sim = self.sim
+        if self._begin_at is not None:
+            self._fast_forward_to_start(self._begin_at)
+            return True
         if sim.diverged:
             self._diverged_notice()
             return False
@@ -132,10 +170,17 @@ class Runner(Pacer):
         return True
 
     def _end_of_replay(self) -> None:
+        """Pause at the recording's last tick, show the caption of its events there, compare the check."""
         end, self.replay_end = self.replay_end, None
         self.replay = False
         self.paused = True
         self._dirty = True
+        self._replay_ended = True
+        sim = self.sim
+        caption = next((ev.caption for ev in reversed(sim.timeline.upcoming(sim.tick)) if ev.caption), None)
+        if caption is not None:       # the closing caption: shown now, no second hold for its pause
+            self._show_caption(sim.tick, caption)
+            self._held_at = sim.tick
         rec = self.initial_scenario.recording or {}
         drift = compare_check(rec, self.sim, str(self.initial_scenario.path or "recording"))
         if drift:
@@ -157,9 +202,22 @@ class Runner(Pacer):
             self._show_caption(*captions[-1])
 
     def _show_caption(self, tick: int, text: str) -> None:
-        if self._caption != (tick, text):
-            self._caption = (tick, text)
+        if self._shown != (tick, text):     # once: a cleared caption does not come back with its event's step
+            self._shown = self._caption = (tick, text)
             self.on_event("caption", text)
+            self._dirty = True
+
+    def _live_after_end(self) -> None:
+        """Going on (or changing a setting) after a replay's end: a live run, without the closing caption."""
+        if self._replay_ended:
+            self._replay_ended = False
+            self._clear_caption()
+
+    def _clear_caption(self) -> None:
+        """The replay is over (taken over, or gone on past its end): its caption no longer says what is on screen."""
+        if self._caption is not None:
+            self._caption = None
+            self.on_event("caption", "")
             self._dirty = True
 
     # ------------------------------------------------------------ items
@@ -183,6 +241,7 @@ class Runner(Pacer):
         action = absolute(item, sim)
         if self.replay and not isinstance(action, SetChains):   # the chains leave the run (chain 0) as it is
             self._take_over()
+        self._live_after_end()
         notice = sim.apply(action)
         self._log(action)
         if isinstance(action, (Reset, SwitchProblem)):
@@ -204,6 +263,7 @@ class Runner(Pacer):
         elif self.paused:
             self.paused = False
             self._next_step_at = time.perf_counter()
+            self._live_after_end()
             self.on_event("notice", "running")
 
     def _one_step_paused(self, _item) -> None:
@@ -219,6 +279,7 @@ class Runner(Pacer):
         dropped = self.sim.timeline.drop_from(self.sim.tick)
         self.replay = False
         self.replay_end = None
+        self._clear_caption()
         self.on_event("notice", f"you took over: the rest of the recording ({dropped} events) is dropped; "
                                 "this is a live run now")
 
@@ -266,7 +327,9 @@ class Runner(Pacer):
             return
         taken = self.fast_forward(target)
         self.on_event("notice", f"jumped {taken} steps to step {sim.step_count}")
-        if sim.tick == target:
+        if self.replay_end is not None and sim.tick >= self.replay_end:
+            self._end_of_replay()           # the end of the recording: its closing caption, its check
+        elif sim.tick == target:
             self._held_at = None
             self._hold_for_events()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 
@@ -10,7 +11,7 @@ import torch
 from support.app import small
 
 from bsim import actions, controls
-from bsim.runner import Runner
+from bsim.runner import Runner, progress_line
 from bsim.scenario import Event, find_scenario
 from bsim.simulation import Simulation
 
@@ -192,6 +193,77 @@ def test_take_over_drops_the_rest_of_the_timeline():
     assert any("took over" in t for t in log.texts("notice"))
     r.fast_forward(6500)
     assert sim.batch_size == 8                     # the events at 3000 and 6000 are gone
+
+
+def closing_lecture():
+    """A replay of three stops: the opening caption, a change with its caption, the closing caption at the end."""
+    sc = small()
+    sc.timeline = [Event(at=0, caption="opening"), Event(at=10, batch_size=16, caption="sixteen now"),
+                   Event(at=20, pause=True, caption="the end: space goes on")]
+    return make(sc=sc, replay=True, replay_end=20)
+
+
+def test_a_replay_ends_on_its_closing_caption_and_going_on_clears_it():
+    sim, r, log = closing_lecture()
+    for held_at in (0, 10):                # held before the step at each caption: space goes on
+        r.advance(100)
+        assert sim.tick == held_at and r.paused
+        r.submit(controls.Resume())
+    r.advance(10)
+    # the end (step 20): the closing caption is on the banner, with the notice that the replay ended
+    assert sim.tick == 20 and r.paused and not r.replay
+    assert log.texts("caption") == ["opening", "sixteen now", "the end: space goes on"]
+    assert "reached the end of the recording (step 20)" in log.texts("notice")[-1]
+    r.submit(controls.Resume())            # one space: a live run, the closing caption cleared
+    assert r.advance(5) == 5 and sim.tick == 25 and log.texts("caption")[-1] == ""
+
+
+def test_jumping_to_the_closing_caption_ends_the_replay_there():
+    sim, r, log = closing_lecture()
+    r.submit(controls.JumpToCaption())
+    r.submit(controls.JumpToCaption())
+    assert sim.tick == 20 and r.paused and not r.replay
+    assert log.texts("caption")[-1] == "the end: space goes on" and not log.texts("error")
+    r.submit(controls.Resume())
+    assert r.advance(3) == 3 and sim.tick == 23
+
+
+def test_taking_over_a_replay_clears_its_caption():
+    sim, r, log = closing_lecture()
+    r.advance(1)
+    assert log.texts("caption") == ["opening"]
+    r.submit(actions.ScaleBatchSize(2))     # ] during the replay
+    assert not r.replay and log.texts("caption") == ["opening", ""]
+    assert r.state().caption is None       # what the next frame carries
+
+
+def test_a_replay_fast_forwards_in_the_thread_and_says_how_far_it_got():
+    """begin_at: the thread fast-forwards (progress at once, then every PROGRESS_PERIOD s); stop() cuts it short."""
+    sim, r, log = make(threaded=True, replay=True)
+    r.begin_at(10**9)
+    t0 = time.perf_counter()
+    r.start()
+    while not log.texts("progress") and time.perf_counter() - t0 < 5:
+        time.sleep(0.01)
+    first = time.perf_counter() - t0
+    while len(log.texts("progress")) < 3 and time.perf_counter() - t0 < 10:
+        time.sleep(0.01)
+    t1 = time.perf_counter()
+    r.stop()
+    stopped = time.perf_counter() - t1
+    progress = log.texts("progress")
+    assert first < 1.0 and progress[0].startswith("fast-forwarding to step 1,000,000,000")
+    done = [int(re.search(r"\(([\d,]+) of", t)[1].replace(",", "")) for t in progress]
+    assert len(done) >= 3 and done == sorted(done) and done[-1] > done[0] == 0 and stopped < 1.0
+    assert not any("fast-forwarded" in t for t in log.texts("notice"))     # stopped before it got there
+
+
+def test_a_replay_without_a_thread_fast_forwards_at_once():
+    sim, r, log = make(replay=True)
+    r.begin_at(40)
+    assert progress_line(12, 48, 60).startswith("fast-forwarding to step 60, where the recording began: ━━━━━━╸─")
+    assert sim.tick == 40 and log.texts("progress")[0].startswith("fast-forwarding to step 40,")
+    assert log.texts("notice")[-1] == "fast-forwarded to step 40, where the recording began"
 
 
 def test_recording_through_the_runner(tmp_path):

@@ -160,11 +160,13 @@ def test_captions_in_a_replay_and_taking_over(tmp_path, capsys):
         shown.append(str(s.app.query_one("#caption").render()))
         await s.run_to(50)
         await s.press("left_square_bracket")       # take over: the rest of the recording is dropped
+        shown.append(str(s.app.query_one("#caption").render()))
         await s.run_to(100)
 
     sc = load_scenario(first)
     live, app = drive(sc, replay, record=str(second), replay=True)
     assert "first caption" in shown[0]
+    assert shown[1].strip() == ""                  # the banner cleared: the old caption is not on the live run
     replayed, code = replay_csv(second, tmp_path / "replay.csv")
     assert code == 0 and capsys.readouterr().err == ""
     assert replayed == live
