@@ -1,15 +1,16 @@
-"""Nothing lost on a signal, nothing overwritten: the real ``python -m bsim`` in a subprocess.
+"""Nothing lost on a signal, nothing overwritten.
 
 SIGTERM and SIGHUP stop a headless run as Ctrl-C does (rows kept, the
 recording's check written, exit 143 / 129); the metrics file is streamed in
 whole lines while the run goes; a folder is synced after an atomic rename;
 the app leaves the terminal as it found it; outputs never overwrite inputs
-or each other.
+or each other. Signals, a second process and a terminal are tested on the
+real ``python -m bsim`` in a subprocess; the rest calls the command in this
+process (its exit code and its one line on stderr are the same).
 """
 
 from __future__ import annotations
 
-import csv
 import os
 import re
 import signal
@@ -22,6 +23,7 @@ from pathlib import Path
 import pexpect
 import pytest
 from support import ROOT
+from support.cli import read_table, run_cli
 
 ENV = dict(os.environ, PYTHONPATH=str(ROOT))
 ANSI = re.compile(r"\x1b\[[0-9;?<>=]*[ -/]*[@-~]")
@@ -43,24 +45,18 @@ def wait_for_rows(path: Path, rows: int, proc: subprocess.Popen, timeout: float 
     while time.monotonic() < deadline:
         assert proc.poll() is None, proc.communicate()
         if path.exists():
-            with open(path, newline="") as fh:
-                got = list(csv.reader(fh))
+            got = read_table(path)
             if len(got) > rows:
                 return got
         time.sleep(0.1)
     raise AssertionError(f"{path} never reached {rows} rows")
 
 
-def read(path: Path) -> list[list[str]]:
-    with open(path, newline="") as fh:
-        return list(csv.reader(fh))
-
-
 def whole_lines(path: Path) -> list[list[str]]:
     """The rows of a file that must hold whole lines only: it ends with a newline, every row is full."""
     text = path.read_text()
     assert text.endswith("\n")
-    rows = read(path)
+    rows = read_table(path)
     assert all(len(r) == len(rows[0]) for r in rows)
     return rows
 
@@ -68,7 +64,7 @@ def whole_lines(path: Path) -> list[list[str]]:
 # ------------------------------------------------------------------ signals to a headless run
 
 @pytest.mark.parametrize("sig, code", [(signal.SIGTERM, 143), (signal.SIGHUP, 129)])
-def test_sigterm_and_sighup_keep_the_rows_and_write_the_check(tmp_path, sig, code):
+def test_sigterm_and_sighup_keep_the_rows_and_write_the_check(tmp_path, capsys, monkeypatch, sig, code):
     """Before: exit 143 with no metrics file, a 3 MB temporary left, and a recording with final_tick = 0."""
     proc = start("run", "default", "--headless", "--steps", "5000000", "--metrics", "t.csv", "--record", "r.toml",
                   "--no-timing", cwd=tmp_path)
@@ -90,8 +86,9 @@ def test_sigterm_and_sighup_keep_the_rows_and_write_the_check(tmp_path, sig, cod
     assert table["final_tick"] == table["final_step"] == last and "theta_sha256" in table
     if sig == signal.SIGTERM:
         # the recording replays to the very rows the interrupted run wrote, and its check passes
-        rep = bsim("replay", "r.toml", "--headless", "--metrics", "r.csv", "--no-timing", cwd=tmp_path)
-        assert rep.returncode == 0 and rep.stderr == "", rep.stderr
+        monkeypatch.chdir(tmp_path)
+        rep = run_cli(capsys, "replay", "r.toml", "--headless", "--metrics", "r.csv", "--no-timing")
+        assert rep.code == 0 and rep.err == "", rep.err
         assert (tmp_path / "r.csv").read_bytes() == (tmp_path / "t.csv").read_bytes()
 
 
@@ -129,44 +126,38 @@ def test_kill_9_leaves_the_rows_of_the_last_second_in_whole_lines(tmp_path):
     assert [int(r[0]) for r in rows[1:]] == list(range(1, len(rows)))
 
 
-def test_a_completed_run_streams_the_same_bytes_as_before(tmp_path):
+def test_a_completed_run_streams_the_same_bytes_as_before(tmp_path, capsys, monkeypatch):
     """The streamed file of a finished run: the rows of --every 7 and the last step, nothing else."""
-    res = bsim("run", "default", "--headless", "--steps", "100", "--every", "7", "--metrics", "t.csv", "--no-timing",
-               cwd=tmp_path)
-    assert res.returncode == 0 and res.stderr == ""
-    out = bsim("run", "default", "--headless", "--steps", "100", "--every", "7", "--no-timing", cwd=tmp_path)
-    assert (tmp_path / "t.csv").read_text() == out.stdout
-    assert [int(r[0]) for r in read(tmp_path / "t.csv")[1:]] == list(range(7, 100, 7)) + [100]
+    monkeypatch.chdir(tmp_path)
+    res = run_cli(capsys, "run", "default", "--headless", "--steps", "100", "--every", "7", "--metrics", "t.csv",
+                  "--no-timing")
+    assert res.code == 0 and res.err == ""
+    out = run_cli(capsys, "run", "default", "--headless", "--steps", "100", "--every", "7", "--no-timing")
+    assert (tmp_path / "t.csv").read_text() == out.out
+    assert [int(r[0]) for r in read_table(tmp_path / "t.csv")[1:]] == list(range(7, 100, 7)) + [100]
 
 
 # ------------------------------------------------------------------ the folder synced after a rename
 
-FSYNC_SPY = """
-import os, runpy, sys
-log = open(os.environ["SPY_LOG"], "a")
-real_fsync, real_replace = os.fsync, os.replace
-def fsync(fd):
-    log.write("fsync " + os.readlink(f"/proc/self/fd/{fd}") + "\\n"); log.flush()
-    return real_fsync(fd)
-def replace(src, dst, *a, **k):
-    log.write("replace " + os.path.abspath(dst) + "\\n"); log.flush()
-    return real_replace(src, dst, *a, **k)
-os.fsync, os.replace = fsync, replace
-sys.argv = ["bsim"] + sys.argv[1:]
-runpy.run_module("bsim", run_name="__main__", alter_sys=True)
-"""
-
-
 @pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs /proc to name a file descriptor")
-def test_a_recording_rename_is_followed_by_an_fsync_of_its_folder(tmp_path):
+def test_a_recording_rename_is_followed_by_an_fsync_of_its_folder(tmp_path, capsys, monkeypatch):
     folder = tmp_path / "recs"
     folder.mkdir()
-    log = tmp_path / "spy.log"
-    res = subprocess.run([sys.executable, "-c", FSYNC_SPY, "run", "default", "--headless", "--steps", "20",
-                          "--metrics", os.devnull, "--record", str(folder / "r.toml")],
-                         cwd=tmp_path, env=dict(ENV, SPY_LOG=str(log)), capture_output=True, text=True, timeout=300)
-    assert res.returncode == 0, res.stderr
-    events = log.read_text().splitlines()
+    events = []
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def fsync(fd):
+        events.append("fsync " + os.readlink(f"/proc/self/fd/{fd}"))
+        return real_fsync(fd)
+
+    def replace(src, dst, *a, **k):
+        events.append("replace " + os.path.abspath(dst))
+        return real_replace(src, dst, *a, **k)
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "replace", replace)
+    res = run_cli(capsys, "run", "default", "--headless", "--steps", "20", "--metrics", os.devnull,
+                  "--record", folder / "r.toml")
+    assert res.code == 0, res.err
     renames = [i for i, e in enumerate(events) if e == f"replace {folder / 'r.toml'}"]
     assert len(renames) >= 2                                     # at the start and with the check
     for i in renames:                                            # each rename: then the folder itself
@@ -200,34 +191,36 @@ def csv_scenario(tmp_path):
     (["run", "s.toml", "--metrics", "out.csv", "--record", "out.csv"], "--record out.csv: is the --metrics file"),
     (["run", "s.toml", "--metrics", "out.csv", "--record", "s.toml"], "--record s.toml: is the scenario being run"),
 ])
-def test_an_output_naming_an_input_or_another_output_is_refused(tmp_path, csv_scenario, argv, words):
+def test_an_output_naming_an_input_or_another_output_is_refused(tmp_path, capsys, monkeypatch, csv_scenario, argv,
+                                                               words):
     """Before: the scenario (or the data) became a CSV, or the recording silently replaced the metrics; exit 0."""
+    monkeypatch.chdir(tmp_path)
     (tmp_path / "out.csv").write_text("kept\n")
     before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
-    res = bsim(*argv, "--headless", "--steps", "5", cwd=tmp_path)
-    assert res.returncode == 2 and res.stderr.count("\n") == 1 and res.stderr.startswith("bsim: error: ")
-    assert words in res.stderr, res.stderr
+    res = run_cli(capsys, *argv, "--headless", "--steps", "5")
+    assert res.code == 2 and res.err.count("\n") == 1 and res.err.startswith("bsim: error: ")
+    assert words in res.err, res.err
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
 
 
-def test_replay_metrics_naming_the_recording_is_refused(tmp_path):
-    assert bsim("run", "default", "--headless", "--steps", "30", "--metrics", "-", "--record", "r.toml",
-                cwd=tmp_path).returncode == 0
-    before = (tmp_path / "r.toml").read_bytes()
-    res = bsim("replay", "r.toml", "--headless", "--metrics", "r.toml", cwd=tmp_path)
-    assert res.returncode == 2 and "--metrics r.toml: is the scenario being run" in res.stderr
-    assert res.stderr.count("\n") == 1 and (tmp_path / "r.toml").read_bytes() == before
+def test_replay_metrics_naming_the_recording_is_refused(tmp_path, capsys, monkeypatch):
+    rec = record(tmp_path, capsys, monkeypatch)
+    before = rec.read_bytes()
+    res = run_cli(capsys, "replay", "r.toml", "--headless", "--metrics", "r.toml")
+    assert res.code == 2 and "--metrics r.toml: is the scenario being run" in res.err
+    assert res.err.count("\n") == 1 and rec.read_bytes() == before
 
 
-def test_a_second_run_on_the_same_metrics_file_refuses(tmp_path):
+def test_a_second_run_on_the_same_metrics_file_refuses(tmp_path, capsys, monkeypatch):
     """Before: the second run truncated the first's file and both wrote on; now the first holds a lock."""
     first = start("run", "default", "--headless", "--steps", "5000000", "--metrics", "t.csv", "--no-timing",
                   cwd=tmp_path)
     try:
         wait_for_rows(tmp_path / "t.csv", 50, first)
-        second = bsim("run", "default", "--headless", "--steps", "10", "--metrics", "t.csv", cwd=tmp_path)
-        assert second.returncode == 2 and second.stderr.count("\n") == 1, second.stderr
-        assert "--metrics t.csv: another bsim run is writing it" in second.stderr
+        monkeypatch.chdir(tmp_path)                # the second run: in this process, on the same file
+        second = run_cli(capsys, "run", "default", "--headless", "--steps", "10", "--metrics", "t.csv")
+        assert second.code == 2 and second.err.count("\n") == 1, second.err
+        assert "--metrics t.csv: another bsim run is writing it" in second.err
         first.send_signal(signal.SIGTERM)
         first.communicate(timeout=60)
     finally:
@@ -236,64 +229,66 @@ def test_a_second_run_on_the_same_metrics_file_refuses(tmp_path):
     assert first.returncode == 143
     rows = whole_lines(tmp_path / "t.csv")
     assert [int(r[0]) for r in rows[1:]] == list(range(1, len(rows)))     # the first run's rows, untouched
-    again = bsim("run", "default", "--headless", "--steps", "10", "--metrics", "t.csv", cwd=tmp_path)
-    assert again.returncode == 0 and len(read(tmp_path / "t.csv")) == 11  # the lock went with the run
+    again = run_cli(capsys, "run", "default", "--headless", "--steps", "10", "--metrics", "t.csv")
+    assert again.code == 0 and len(read_table(tmp_path / "t.csv")) == 11   # the lock went with the run
 
 
 # ------------------------------------------------------------------ recordings: the end and the check
 
-def record(tmp_path, *extra) -> Path:
-    res = bsim("run", "default", "--headless", "--steps", "40", "--metrics", "-", "--record", "r.toml", *extra,
-               cwd=tmp_path)
-    assert res.returncode == 0, res.stderr
+def record(tmp_path, capsys, monkeypatch) -> Path:
+    """A recording of 40 steps, ``tmp_path/r.toml``; the working folder becomes ``tmp_path``."""
+    monkeypatch.chdir(tmp_path)
+    res = run_cli(capsys, "run", "default", "--headless", "--steps", "40", "--metrics", "-", "--record", "r.toml")
+    assert res.code == 0, res.err
     return tmp_path / "r.toml"
 
 
-def test_a_final_tick_past_the_stated_maximum_is_refused(tmp_path):
+def test_a_final_tick_past_the_stated_maximum_is_refused(tmp_path, capsys, monkeypatch):
     """Before: final_tick = 2^63 - 1 replayed headless without end."""
-    rec = record(tmp_path)
+    rec = record(tmp_path, capsys, monkeypatch)
     text = rec.read_text()
     line = next(i for i, ln in enumerate(text.splitlines(), 1) if ln.startswith("final_tick"))
     rec.write_text(re.sub(r"final_tick = \d+", "final_tick = 9223372036854775807", text))
-    res = bsim("replay", "r.toml", "--headless", "--metrics", "m.csv", cwd=tmp_path)
-    assert res.returncode == 2 and res.stderr.count("\n") == 1, res.stderr
-    assert res.stderr.startswith("bsim: error: ")
-    assert f"r.toml:{line}: final_tick is more than 10^9 steps past the last event (step 0)" in res.stderr
-    assert "9223372036854775807" not in res.stderr
+    res = run_cli(capsys, "replay", "r.toml", "--headless", "--metrics", "m.csv")
+    assert res.code == 2 and res.err.count("\n") == 1, res.err
+    assert res.err.startswith("bsim: error: ")
+    assert f"r.toml:{line}: final_tick is more than 10^9 steps past the last event (step 0)" in res.err
+    assert "9223372036854775807" not in res.err
     rec.write_text(re.sub(r"final_tick = \d+", "final_tick = 1000000000", text))    # the maximum itself: allowed
-    res = bsim("replay", "r.toml", "--headless", "--steps", "3", "--metrics", "m.csv", cwd=tmp_path)
-    assert res.returncode == 0
+    res = run_cli(capsys, "replay", "r.toml", "--headless", "--steps", "3", "--metrics", "m.csv")
+    assert res.code == 0
 
 
-def test_an_edited_final_step_is_reported(tmp_path):
-    rec = record(tmp_path)
+def test_an_edited_final_step_is_reported(tmp_path, capsys, monkeypatch):
+    rec = record(tmp_path, capsys, monkeypatch)
     rec.write_text(rec.read_text().replace("final_step = 40", "final_step = 41"))
-    res = bsim("replay", "r.toml", "--headless", "--metrics", "m.csv", cwd=tmp_path)
-    assert res.returncode == 0
-    assert res.stderr.strip() == ("bsim: warning: r.toml: the recording's check does not match: final_step 40 here, "
+    res = run_cli(capsys, "replay", "r.toml", "--headless", "--metrics", "m.csv")
+    assert res.code == 0
+    assert res.err.strip() == ("bsim: warning: r.toml: the recording's check does not match: final_step 40 here, "
                                   "41 recorded, at step 40 (the file was edited?); going on")
 
 
-def test_a_changed_data_file_is_named(tmp_path, csv_scenario):
-    res = bsim("run", "s.toml", "--headless", "--steps", "30", "--metrics", "-", "--record", "r.toml", cwd=tmp_path)
-    assert res.returncode == 0, res.stderr
+def test_a_changed_data_file_is_named(tmp_path, capsys, monkeypatch, csv_scenario):
+    monkeypatch.chdir(tmp_path)
+    res = run_cli(capsys, "run", "s.toml", "--headless", "--steps", "30", "--metrics", "-", "--record", "r.toml")
+    assert res.code == 0, res.err
     table = tomllib.loads((tmp_path / "r.toml").read_text())["recording"]
     import hashlib
     assert table["data_sha256"] == hashlib.sha256((tmp_path / "train.csv").read_bytes()).hexdigest()
-    same = bsim("replay", "r.toml", "--headless", "--metrics", "m.csv", cwd=tmp_path)
-    assert same.returncode == 0 and same.stderr == ""
+    same = run_cli(capsys, "replay", "r.toml", "--headless", "--metrics", "m.csv")
+    assert same.code == 0 and same.err == ""
     data = tmp_path / "train.csv"
     data.write_text(data.read_text().replace("\n0,0,", "\n0,0,9", 1))
-    res = bsim("replay", "r.toml", "--headless", "--metrics", "m.csv", cwd=tmp_path)
-    assert res.returncode == 0
-    first = res.stderr.splitlines()[0]
+    res = run_cli(capsys, "replay", "r.toml", "--headless", "--metrics", "m.csv")
+    assert res.code == 0
+    first = res.err.splitlines()[0]
     assert first.startswith("bsim: warning: r.toml: data file train.csv: changed since the recording (sha256 ")
     # a recording from before the hashes (no data_sha256) replays as it did, without that warning
     old = tmp_path / "old.toml"
     old.write_text(re.sub(r"data_sha256 = \"[0-9a-f]+\"\n", "", (tmp_path / "r.toml").read_text()))
     data.write_text(data.read_text().replace("\n0,0,9", "\n0,0,", 1))
-    res = bsim("replay", "old.toml", "--headless", "--metrics", "m.csv", cwd=tmp_path)
-    assert res.returncode == 0 and res.stderr == ""
+    res = run_cli(capsys, "replay", "old.toml", "--headless", "--metrics", "m.csv")
+    assert res.code == 0 and res.err == ""
 
 
 # ------------------------------------------------------------------ one progress bar
@@ -357,20 +352,20 @@ def test_sigterm_to_the_app_restores_the_terminal_and_writes_the_check(tmp_path)
     assert table["final_step"] > 0 and "theta_sha256" in table
 
 
-def test_an_export_into_a_folder_another_export_is_writing_refuses(tmp_path):
+def test_an_export_into_a_folder_another_export_is_writing_refuses(tmp_path, capsys, monkeypatch):
     """Two exports into one folder replaced each other's SVG files; an export now holds a lock on its folder."""
     import fcntl
-    record(tmp_path)
+    record(tmp_path, capsys, monkeypatch)
     frames = tmp_path / "frames"
     frames.mkdir()
     fd = os.open(frames, os.O_RDONLY)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)          # what a running export holds
-        res = bsim("replay", "r.toml", "--export", "frames", cwd=tmp_path)
+        res = run_cli(capsys, "replay", "r.toml", "--export", "frames")     # its own open file: locked out
     finally:
         os.close(fd)
-    assert res.returncode == 2 and res.stderr.count("\n") == 1, res.stderr
-    assert "--export frames: another bsim export is writing into it" in res.stderr
+    assert res.code == 2 and res.err.count("\n") == 1, res.err
+    assert "--export frames: another bsim export is writing into it" in res.err
     assert os.listdir(frames) == []
-    res = bsim("replay", "r.toml", "--export", "frames", cwd=tmp_path)     # the lock released: it writes
-    assert res.returncode == 0 and os.listdir(frames), res.stderr
+    res = run_cli(capsys, "replay", "r.toml", "--export", "frames")     # the lock released: it writes
+    assert res.code == 0 and os.listdir(frames), res.err
