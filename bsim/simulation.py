@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections import deque
 
 import torch
 
@@ -32,6 +33,42 @@ from bsim.sampler import Sampler
 from bsim.scenario import LR_SCALINGS, PROBLEM_SCENARIOS, SAMPLINGS, Scenario
 from bsim.timeline import Timeline
 
+
+
+#: steps/s and samples/s are averaged over at least this many seconds (when the run has gone that long)
+RATE_WINDOW = 1.0
+
+
+class RateWindow:
+    """Steps/s and samples/s over the last RATE_WINDOW seconds or more, read at each frame.
+
+    Owns the (time, tick, samples) of the frames read since the oldest one still needed (the newest
+    that is at least RATE_WINDOW old). A frame with no step since the previous one (paused, or a
+    reset's new samples count) starts the window again, so a pause never dilutes the rate after it.
+    """
+
+    def __init__(self, clock=time.perf_counter):
+        self.clock = clock
+        self.marks: deque[tuple[float, int, int]] = deque([(clock(), 0, 0)])
+
+    def restart(self, tick: int, samples: int) -> None:
+        self.marks = deque([(self.clock(), tick, samples)])
+
+    def read(self, tick: int, samples: int) -> tuple[float | None, float | None]:
+        """(steps/s, samples/s) since the window's start; (None, None) when no step was taken in it."""
+        now, marks = self.clock(), self.marks
+        last = marks[-1]
+        if tick <= last[1] or samples < last[2]:
+            self.restart(tick, samples)
+            return None, None
+        while len(marks) > 1 and now - marks[1][0] >= RATE_WINDOW:
+            marks.popleft()
+        t0, tick0, samples0 = marks[0]
+        marks.append((now, tick, samples))
+        dt = now - t0
+        if dt <= 0:
+            return None, None
+        return (tick - tick0) / dt, (samples - samples0) / dt
 
 
 class Simulation:
@@ -78,7 +115,7 @@ class Simulation:
                                               f"above N = {self.n_train}: it will be clamped to {self.n_train}")
         self.captions: list[tuple[int, str]] = []     # (tick, text) of the timeline's captions reached
         self.notices: list[str] = []                  # what the timeline's events changed, until taken
-        self._rate = (time.perf_counter(), 0, 0)
+        self._rate = RateWindow()
 
     # ---------------------------------------------------------------- set-up
     def _build_problem(self) -> None:
@@ -283,7 +320,7 @@ class Simulation:
     # ------------------------------------------------------------------ frames
     def restart_rate(self) -> None:
         """Measure steps/s and samples/s from now on: the next frame reports the rate since."""
-        self._rate = (time.perf_counter(), self.tick, self.sampler.samples)
+        self._rate.restart(self.tick, self.sampler.samples)
 
     def frame(self, timing: bool = True) -> Frame:
         """Read the metrics of the step just taken (the host reads the device here, not per step)."""
@@ -325,13 +362,7 @@ class Simulation:
                     denom = f.grad_norm * f.full_grad_norm
                     f.cos_to_full = float(self.last_grad.dot(G)) / denom if denom > 0 else None
         if timing:
-            now, t0, s0 = time.perf_counter(), self._rate[0], self._rate[2]
-            steps0 = self._rate[1]
-            dt = now - t0
-            if dt > 0 and self.tick > steps0:
-                f.samples_per_sec = (s.samples - s0) / dt if s.samples >= s0 else None
-                f.steps_per_sec = (self.tick - steps0) / dt
-            self._rate = (now, self.tick, s.samples)
+            f.steps_per_sec, f.samples_per_sec = self._rate.read(self.tick, s.samples)
         for hook in self.frame_hooks:
             hook(self, f)
         return f

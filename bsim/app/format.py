@@ -59,3 +59,12 @@ def rate(v, unit: str) -> str:
     if v is None or not math.isfinite(v):
         return "—"
     return f"{num(v)} {unit}"
+
+
+def noise_scale_text(value, n_train: int) -> tuple[str, bool]:
+    """B_simple as the panels show it, and whether noise dominates: past N (a batch of the whole
+    training set still sees mostly noise: |G|^2 -> 0 near the optimum, so B_simple grows without
+    bound) it reads "> N" rather than a number that jumps 529 -> 217k from frame to frame."""
+    if value is not None and n_train > 0 and value > n_train:
+        return f"> N = {count(n_train)}", True
+    return num(value), False

@@ -32,12 +32,20 @@ def c_factor(n: int, batch_size: int, sampling: str) -> float:
     return (n - batch_size) / (batch_size * (n - 1))
 
 
-def temperature(lr: float, n: int, batch_size: int, momentum: float = 0.0) -> float:
-    """The SGD temperature lr (N/B - 1) / (1 - momentum) (Smith & Le 2017): zero at B = N.
+def temperature(lr: float, n: int, batch_size: int, momentum: float = 0.0, sampling: str = "shuffle") -> float:
+    """The SGD temperature (Smith & Le 2017) of the sampling in force (``TEMPERATURE_FORMULA``).
 
-    lr N / B is its large-N approximation; the -1 is the finite-N correction of c_B's (N - B).
+    B distinct examples (shuffle, iid): lr (N/B - 1) / (1 - momentum) = lr c_B (N - 1) / (1 - momentum),
+    zero at B = N (lr N / B is its large-N approximation); with replacement (c_B = 1/B):
+    lr N / (B (1 - momentum)) = lr c_B N / (1 - momentum).
     """
+    if sampling == "replacement":
+        return lr * n / (batch_size * (1.0 - momentum))
     return lr * (n / batch_size - 1.0) / (1.0 - momentum)
+
+
+#: the temperature's formula as the screen and the help show it, per sampling mode
+TEMPERATURE_FORMULA = {"shuffle": "lr(N/B-1)/(1-m)", "iid": "lr(N/B-1)/(1-m)", "replacement": "lr N/(B(1-m))"}
 
 
 def theory_batch_sizes(n: int, points: int = 96) -> list[int]:

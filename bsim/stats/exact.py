@@ -71,6 +71,7 @@ class ExactNoise:
     def clear(self) -> None:
         self._last: StepQuantities | None = None
         self._recent = np.zeros((0, 2))      # (tr Sigma, |G|^2) of the last NOISE_SCALE_WINDOW steps
+        self._recent_cos = np.zeros(0)       # cos(g_B, G) of the same steps
 
     # ------------------------------------------------------------ per step
     def takes(self, step: int) -> bool:
@@ -104,6 +105,9 @@ class ExactNoise:
                 window_for(seg_start, settings).add(steps[lo:hi], d2[lo:hi])
         both = np.stack([np.asarray(tr, dtype=float), np.asarray(G2, dtype=float)], axis=1)
         self._recent = np.concatenate([self._recent, both])[-NOISE_SCALE_WINDOW:]
+        den = np.sqrt(np.maximum(np.asarray(g2, dtype=float), 0.0)) * np.sqrt(np.maximum(np.asarray(G2, dtype=float), 0.0))
+        cos = np.divide(np.asarray(gG, dtype=float), den, out=np.full(len(den), np.nan), where=den > 0)
+        self._recent_cos = np.concatenate([self._recent_cos, cos])[-NOISE_SCALE_WINDOW:]
         j = len(bsz) - 1
         self._last = StepQuantities(step=int(steps[j]), grad_noise=float(noise[j]), dot=float(gG[j]),
                                     batch_norm2=float(g2[j]), full_norm2=float(G2[j]), trace_sigma=float(tr[j]),
@@ -145,6 +149,15 @@ class ExactNoise:
             return None, 0
         tr_mean, g2_mean = rec.mean(0)
         return (float(tr_mean / g2_mean) if g2_mean > 0 else None), len(rec)
+
+    def cos_to_full_mean(self) -> tuple[float | None, int]:
+        """cos(g_B, G) averaged over the last NOISE_SCALE_WINDOW steps, and the steps used.
+
+        One step's cosine flips between about -1 and 1 near theta* (g_B is mostly noise there);
+        its mean over steps says where the run stands: near 1 far away, near 0 in the ball.
+        """
+        ok = self._recent_cos[np.isfinite(self._recent_cos)]
+        return (float(ok.mean()) if len(ok) else None), len(ok)
 
     def full_grad_and_trace(self, theta: torch.Tensor) -> tuple[torch.Tensor, float]:
         G, tr, _ = self.engine(theta[None])

@@ -32,8 +32,9 @@ class StatsInfo:
 
     trace_sigma: tr(Sigma); exact for linear models, the two-batch estimate for
     the LSTM (``trace_sigma_label`` says which). noise_scale: B_simple =
-    tr(Sigma) / |G|^2. temperature: lr N / (B (1 - momentum)) at the current
-    settings. variance_theory(B) = c_B tr(Sigma) at any B; variance_line holds
+    tr(Sigma) / |G|^2. temperature: lr (N/B - 1) / (1 - momentum) for B distinct
+    examples, lr N / (B (1 - momentum)) with replacement, at the current settings
+    (``cfactor.temperature``). variance_theory(B) = c_B tr(Sigma) at any B; variance_line holds
     (B, c_B tr(Sigma)) at about 96 batch sizes log-spaced from 1 to N (the
     theory line of the variance plot); variance_measured holds the measured points at the batch sizes
     visited under the current sampling. full_grad_every: the full gradient (and
@@ -59,6 +60,12 @@ class StatsInfo:
     # the counters and the variance panel read; the CSV's noise_scale stays the step's own)
     noise_scale_smoothed: float | None = None
     noise_scale_window: int = 0
+    # cos(g_B, G) averaged over the last cos_to_full_window steps that took the full gradient (one step's
+    # cosine flips sign near theta*; the CSV's cos_to_full stays the step's own)
+    cos_to_full_mean: float | None = None
+    cos_to_full_window: int = 0
+    # the temperature's formula for the sampling in force (``cfactor.TEMPERATURE_FORMULA``), shown beside it
+    temperature_formula: str = ""
 
     @cached_property
     def variance_line(self) -> tuple[tuple[int, float], ...]:

@@ -28,7 +28,7 @@ import math
 import torch
 
 from bsim.problems.base import PROBE_STREAM, stream_seed
-from bsim.stats.cfactor import VarianceTheory, c_factor, temperature
+from bsim.stats.cfactor import TEMPERATURE_FORMULA, VarianceTheory, c_factor, temperature
 from bsim.stats.exact import ExactNoise
 from bsim.stats.info import ProbeResult, StatsInfo, VariancePoint
 from bsim.stats.probe import run_probe
@@ -187,7 +187,7 @@ class NoiseStats:
         self._sync_run()
         self._drain()
         settings = Settings(sim.batch_size, sim.lr, sim.momentum, sim.sampling)
-        f.temperature = temperature(sim.lr, self.n, sim.batch_size, sim.momentum)
+        f.temperature = temperature(sim.lr, self.n, sim.batch_size, sim.momentum, sim.sampling)
         f.full_grad_every = self.strategy.full_every
         q = self.strategy.step_quantities(sim) if (sim.step_count > 0 and sim.last_grad is not None) else None
         if q is not None:
@@ -232,6 +232,7 @@ class NoiseStats:
             note = (note + "; " if note else "") + SHUFFLE_NOTE
         theory = VarianceTheory(trace, n, samp) if trace is not None else None
         smoothed, window = self.strategy.noise_scale_smoothed()
+        cos_mean, cos_window = self.strategy.cos_to_full_mean()
         return StatsInfo(
             trace_sigma=trace, trace_sigma_label=self.strategy.trace_sigma_label,
             full_grad_norm2=q.full_norm2 if q is not None else None, noise_scale=noise_scale, temperature=temp,
@@ -239,7 +240,9 @@ class NoiseStats:
             variance_theory=theory,
             variance_measured=pts, full_grad_every=self.strategy.full_every, note=note,
             full_grad=q.full_grad if q is not None else None, batch_grad=q.batch_grad if q is not None else None,
-            noise_scale_smoothed=smoothed if q is not None else None, noise_scale_window=window)
+            noise_scale_smoothed=smoothed if q is not None else None, noise_scale_window=window,
+            cos_to_full_mean=cos_mean if q is not None else None, cos_to_full_window=cos_window,
+            temperature_formula=TEMPERATURE_FORMULA.get(samp, ""))
 
     # ----------------------------------------------------------------- probe
     def probe(self, batches: int = 32) -> ProbeResult:

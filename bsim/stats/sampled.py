@@ -32,6 +32,8 @@ LSTM_FULL_GRAD_EVERY = 400
 SPREAD_HORIZON = 200
 #: horizon (steps) of the two-batch averages of tr(Sigma) and |G|^2
 TWO_BATCH_HORIZON = 500
+#: the running mean of cos(g_B, G) over this many full-gradient steps (every LSTM_FULL_GRAD_EVERY steps)
+COS_WINDOW = 16
 
 
 @dataclass(frozen=True)
@@ -91,6 +93,7 @@ class SampledNoise:
         self.two = TwoBatchAverage(TWO_BATCH_HORIZON)
         self._ema: torch.Tensor | None = None
         self._frame_full: tuple[int, torch.Tensor] | None = None
+        self._recent_cos = np.zeros(0)       # cos(g_B, G) at the last COS_WINDOW full-gradient steps
 
     def estimate(self) -> TwoBatchEstimate:
         """The two-batch estimates as they stand (folded steps only: NoiseStats drains at frame time)."""
@@ -142,6 +145,11 @@ class SampledNoise:
             cs = np.array([c_factor(self.n, int(b) // 2, s) for b, s in zip(bsz[has], samp_of[has])])
             cb = np.array([c_factor(self.n, int(b), s) for b, s in zip(bsz[has], samp_of[has])])
             self.two.update(ch.small_norm2, ch.batch_norm2[has], cs, cb)
+        if len(ch.full_at):
+            g2, gG, G2 = np.asarray(ch.batch_norm2, dtype=float)[ch.full_at], ch.full[1], ch.full[2]
+            den = np.sqrt(np.maximum(g2, 0.0)) * np.sqrt(np.maximum(np.asarray(G2, dtype=float), 0.0))
+            cos = np.divide(np.asarray(gG, dtype=float), den, out=np.full(len(den), np.nan), where=den > 0)
+            self._recent_cos = np.concatenate([self._recent_cos, cos])[-COS_WINDOW:]
         tr = self.two.trace_sigma
         for j, p in enumerate(ch.full_at):
             samp = str(samp_of[p])
@@ -178,6 +186,12 @@ class SampledNoise:
         """The two-batch B_simple is already a ratio of averages (horizon: the two-batch average's)."""
         beta = getattr(self.two, "beta", None)
         return self.two.noise_scale, (int(round(1 / (1 - beta))) if beta is not None and beta < 1 else 0)
+
+    def cos_to_full_mean(self) -> tuple[float | None, int]:
+        """cos(g_B, G) averaged over the last COS_WINDOW steps that took the full gradient (every
+        ``full_every`` steps), and the steps used."""
+        ok = self._recent_cos[np.isfinite(self._recent_cos)]
+        return (float(ok.mean()) if len(ok) else None), len(ok)
 
     def full_grad_and_trace(self, theta: torch.Tensor) -> tuple[torch.Tensor, float | None]:
         return self.problem.full_grad(theta).to(self.dtype), self.two.trace_sigma

@@ -108,6 +108,20 @@ def test_c_factor_values():
     assert 0.06 < 1 - c_factor(1000, 64, "iid") / (1 / 64) < 0.065
     assert temperature(0.1, 1000, 10, 0.5) == pytest.approx(0.1 * (1000 / 10 - 1) / 0.5)   # Smith & Le: lr (N/B - 1)/(1 - m)
     assert temperature(0.1, 1000, 1000) == 0.0                                              # no noise at B = N
+    assert temperature(0.1, 1000, 1000, 0.0, "iid") == 0.0
+
+
+def test_temperature_with_replacement_is_lr_n_over_b():
+    """With replacement c_B = 1/B: the temperature lr N / (B (1 - m)) (Smith & Le 2017), not zero at B = N;
+    the frame carries the mode's value."""
+    assert temperature(0.1, 1000, 10, 0.5, "replacement") == pytest.approx(0.1 * 1000 / (10 * 0.5))
+    assert temperature(0.1, 1000, 1000, 0.0, "replacement") == pytest.approx(0.1)
+    sc = apply_overrides(find_scenario("default"), sampling="replacement", momentum=0.5)
+    sc.problem.n_train, sc.problem.n_test = 256, 64
+    sim = Simulation(sc)
+    sim.step()
+    f = sim.frame(timing=False)
+    assert f.temperature == pytest.approx(f.lr * 256 / (f.batch_size * 0.5))
     vt = VarianceTheory(2.0, 100, "iid")
     assert vt.points([1, 100, 200]) == [(1, 2.0), (100, 0.0)]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from textual.strip import Strip
 
-from bsim.app.format import count, num, rate
+from bsim.app.format import count, noise_scale_text, num, rate
 from bsim.app.history import FrameBuffer
 from bsim.app.widgets.panel import Panel, text_strip, wrap
 
@@ -50,7 +50,8 @@ class CountersPanel(Panel):
         super().__init__(history, **kwargs)
         self.frozen_rates = frozen_rates   # tests: no wall-clock numbers on screen
 
-    def rows(self, history: FrameBuffer, narrow: bool = False) -> list[tuple[str, str, str | None]]:
+    def rows(self, history: FrameBuffer, narrow: bool = False) -> list[tuple[str | None, str, str | None]]:
+        """(label, value, colour) per line; a label None continues the row above (indented, no label)."""
         f = history.latest
         if f is None:
             return [("", "starting…", None)]
@@ -95,9 +96,14 @@ class CountersPanel(Panel):
             ("status", status, scol),
         ]
         if f.stats is not None and f.stats.noise_scale_smoothed is not None:   # over a window of steps (bsim.stats)
-            rows.append(("B_simple", num(f.stats.noise_scale_smoothed), "purple"))
-        if f.temperature is not None:   # lr (N/B - 1)/(1 - m) of the settings in force (Smith & Le 2017)
+            text, dominated = noise_scale_text(f.stats.noise_scale_smoothed, f.n_train)
+            rows.append(("B_simple", text, "purple"))
+            if dominated:
+                rows.append((None, "noise dominates", "purple"))
+        if f.temperature is not None:   # of the settings in force (Smith & Le 2017), its formula below it
             rows.append(("temperature", num(f.temperature), None))
+            if f.stats is not None and f.stats.temperature_formula:
+                rows.append((None, f"= {f.stats.temperature_formula}", "axis"))
         rows += accuracy_rows(f, narrow)
         return rows
 
@@ -107,7 +113,9 @@ class CountersPanel(Panel):
         label_w = 12 if not narrow else NARROW_LABEL
         out = []
         for label, value, color in rows:
-            if label:
+            if label is None:          # the row above continued: a formula, what a value means
+                out.append(text_strip([(" " * (2 if narrow else label_w), None), (value, color)], width))
+            elif label:
                 if narrow:
                     label = SHORT.get(label, label)
                 out.append(text_strip([(f"{label[:label_w - 1]:<{label_w}}", "axis"), (value, color)], width))

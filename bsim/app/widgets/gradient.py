@@ -11,7 +11,7 @@ import numpy as np
 from bsim.app.format import num
 from bsim.app.widgets.canvas import Chart, data_range
 from bsim.app.widgets.loss import thin
-from bsim.app.widgets.panel import Panel, text_strip
+from bsim.app.widgets.panel import Panel, fit, text_strip
 
 
 class GradientPanel(Panel):
@@ -46,21 +46,33 @@ class GradientPanel(Panel):
         top.line(step, G, "blue")
         top.label(0, 0, "norm, log")
         out += top.strips()
-        titled = h_cos >= 3          # the cosine sub-plot gets a title line, which carries its value
+        mean, steps = (f.stats.cos_to_full_mean, f.stats.cos_to_full_window) if f.stats is not None else (None, 0)
+        titled = h_cos >= 3          # the cosine sub-plot gets a title line, which carries its value and mean
         if titled:
-            out.append(text_strip([(" " * top.ylw + "cos(g_B, G) ", "green"), (num(f.cos_to_full, 2), "green")],
-                                  width))
+            out.append(text_strip(fit(self.cos_readout(f.cos_to_full, mean, steps, " " * top.ylw + "cos(g_B, G) "),
+                                      width), width))
             h_cos -= 1
         if h_cos >= 2:
             bottom = Chart(width, h_cos, xlim=xr, ylim=(-1.0, 1.0), xaxis=h_cos >= 3, ylabel_width=top.ylw)
             bottom.hline(0.0, "grey")
+            if mean is not None:
+                bottom.hline(mean, "purple")
             ok = np.isfinite(cos)
             bottom.line(step[ok], cos[ok], "green")
             bottom.label(0, 0, "cos(g_B, G)")
             out += bottom.strips()
-        readout = [("|g_B| ", "axis"), (num(f.grad_norm), "orange"),
-                   ("  |G| ", "axis"), (num(f.full_grad_norm), "blue")]
+        readout = [(0, [("|g_B| ", "axis"), (num(f.grad_norm), "orange")]),
+                   (0, [("  |G| ", "axis"), (num(f.full_grad_norm), "blue")])]
         if not titled:
-            readout += [("  cos ", "axis"), (num(f.cos_to_full, 2), "green")]
-        out.append(text_strip(readout, width))
+            readout += [(rank + 1, parts) for rank, parts in self.cos_readout(f.cos_to_full, mean, steps, "  cos ")[0]]
+        out.append(text_strip(fit([readout], width), width))
         return out[:height]
+
+    @staticmethod
+    def cos_readout(cos, mean, steps: int, head: str) -> list:
+        """cos(g_B, G) of the step, its running mean (the purple line) and the steps it is over, as groups."""
+        groups = [(0, [(head, "green"), (num(cos, 2), "green")])]
+        if mean is not None:
+            groups.append((1, [("  mean ", "purple"), (num(mean, 2), "purple")]))
+            groups.append((2, [(f" of {steps} steps", "axis")]))
+        return [groups]

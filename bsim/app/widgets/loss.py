@@ -93,7 +93,7 @@ class LossPanel(Panel):
         if self.log_scale:
             a, b = float(np.log10(lo)), float(np.log10(hi))
             m = 0.1 * (b - a)
-            return 10 ** (a - m), 10 ** (b + m)
+            return 10 ** max(a - m, -300.0), 10 ** min(b + m, 300.0)   # a diverging loss stays drawable
         m = 0.1 * (hi - lo)
         return lo - m, hi + m
 

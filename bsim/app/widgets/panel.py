@@ -178,6 +178,21 @@ def wrap(text: str, width: int) -> list[str]:
     return lines or [""]
 
 
+def cannot_draw(f, exc: Exception) -> str:
+    """What a panel says in place of a picture it could not draw, never the exception's text.
+
+    A diverged run says so (the frame's status); numbers too large to draw (an ArithmeticError,
+    OverflowError among them, on the way to divergence) say the run is diverging; anything else
+    names only the kind of error.
+    """
+    if f is not None and f.status == "diverged":
+        return f"diverged at step {f.step:,}: nothing finite to draw. Press r to reset, - to lower the lr"
+    if isinstance(exc, ArithmeticError):
+        lr = f" at lr {f.lr:g}" if f is not None else ""
+        return f"diverging{lr}: the numbers are too large to draw. Press - to lower the lr, r to reset"
+    return f"cannot draw this frame ({type(exc).__name__})"
+
+
 class Panel(Widget):
     """A titled panel that draws from the frame history."""
 
@@ -261,7 +276,7 @@ class Panel(Widget):
         try:
             return self.build(w, h) if w > 0 and h > 0 else []
         except Exception as exc:  # noqa: BLE001 - a panel that cannot draw says why; the app goes on
-            return [text_strip(f"cannot draw: {type(exc).__name__}: {exc}", w)]
+            return self.message(cannot_draw(self.history.latest, exc), w, h, "red")
 
     def _theme_style(self) -> tuple:
         """(the theme's chart colours, the theme's background under every cell: a light theme needs it)."""

@@ -17,7 +17,7 @@ import math
 
 import numpy as np
 
-from bsim.app.format import num
+from bsim.app.format import noise_scale_text, num
 from bsim.app.widgets.canvas import Chart, data_range
 from bsim.app.widgets.panel import Panel, fit, text_strip
 
@@ -98,7 +98,7 @@ class VariancePanel(Panel):
         chart = Chart(width, height - 3, xlim=(1.0, float(n)), ylim=yr, xlog=True, ylog=True)
         chart.xlabels = [(float(b), str(b)) for b in (8, 64, 512) if b < n / 2]
         chart.vline(float(b_now), "blue")
-        if b_simple is not None and b_simple > 0:
+        if b_simple is not None and 0 < b_simple <= n:   # past N: "> N" in the readout, no line
             chart.vline(float(b_simple), "purple")
         if theory is not None:
             chart.line(bs.astype(float), theory, "orange")
@@ -132,8 +132,12 @@ class VariancePanel(Panel):
             note.append((1, [(f"  probe@{probe.step} ", "axis"),
                              (f"{num(probe.grad_noise_mean)}±{num(probe.grad_noise_se)}", "red")]))
         if b_simple is not None:
-            note.append((1, [("  B_simple ", "axis"), (num(b_simple), "purple")]
-                         + ([(f"/{f.stats.noise_scale_window}st", "axis")] if window else [])))
+            text, dominated = noise_scale_text(b_simple, f.n_train)
+            if dominated:
+                more = [(" noise dominates" if window else " noise", "purple")]
+            else:
+                more = [(f" mean of {f.stats.noise_scale_window} steps", "axis")] if window else []
+            note.append((1, [("  B_simple ", "axis"), (text, "purple")] + more))
         if here is not None:
             note.append((2, [(f"  n={num(here[2])}", "axis")]))
         if label.startswith("two-batch"):   # what tr(Σ) is: kept before the count
