@@ -161,10 +161,7 @@ def _race_result(result) -> int:
     """An exit code, or the race screen opened (bsim.race.command.OpenRaceScreen: the core never imports the app)."""
     if isinstance(result, int):
         return result
-    try:
-        from bsim.app.race import run_race_app
-    except ImportError:
-        raise BsimInputError("bsim race: this bsim has no race screen yet; expected --headless") from None
+    from bsim.app.race import run_race_app
     return run_race_app(result.race, **result.options)
 
 

@@ -18,6 +18,7 @@ def run_app(scenario, record: str | None = None, replay: bool = False, pace: int
     import torch
 
     from bsim.app.app import BsimApp
+    from bsim.app.base import run_themed
     from bsim.errors import BsimInputError
     from bsim.simulation import Simulation
 
@@ -32,18 +33,4 @@ def run_app(scenario, record: str | None = None, replay: bool = False, pace: int
     return run_themed(app, theme)
 
 
-def run_themed(app, theme: str | None) -> int:
-    """Run a bsim app in ``theme`` (None: its own); the exit code.
-
-    An unknown theme is a one-line ``BsimInputError``, raised before the terminal is taken over.
-    """
-    if theme is not None:
-        if theme not in app.available_themes:
-            from bsim.errors import BsimInputError
-            raise BsimInputError(f"--theme {theme[:24]!r}: expected one of {', '.join(sorted(app.available_themes))}")
-        app.theme = theme
-    result = app.run()
-    return int(app.return_code or 0) if result is None else int(result)
-
-
-__all__ = ["run_app", "run_themed"]
+__all__ = ["run_app"]

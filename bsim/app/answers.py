@@ -1,4 +1,5 @@
-"""Typed answers (b, the lr, M) read into setting actions, or one line that says what was expected."""
+"""Typed answers (b, the lr, M, a race lane's B) read into values and setting actions, or one line that says
+what was expected (``BadAnswer``)."""
 
 from __future__ import annotations
 
@@ -11,15 +12,21 @@ class BadAnswer(ValueError):
     """A typed value the setting cannot take; its text is the notice."""
 
 
-def batch_size_action(text: str) -> actions.SetBatchSize:
-    """An integer >= 1 ("64", "1_024", "1,024")."""
-    try:
-        value = int(text.strip().replace("_", "").replace(",", ""))
-    except ValueError:
-        raise BadAnswer(f"batch size {text.strip()[:12]!r}: expected an integer >= 1") from None
+def batch_size(text: str) -> int:
+    """A typed batch size: an integer >= 1 ("64", "1_024", "1,024") in ASCII digits ("８" and "²" are not)."""
+    word = text.strip()
+    digits = word.replace("_", "").replace(",", "")
+    if not (digits.isascii() and digits.isdigit()):
+        raise BadAnswer(f"batch size {word[:12]!r}: expected an integer >= 1")
+    value = int(digits)
     if value < 1:
         raise BadAnswer(f"batch size {value}: expected an integer >= 1")
-    return actions.SetBatchSize(value)
+    return value
+
+
+def batch_size_action(text: str) -> actions.SetBatchSize:
+    """The batch size typed after b, as the action that sets it."""
+    return actions.SetBatchSize(batch_size(text))
 
 
 def lr_action(text: str) -> actions.SetLR:

@@ -7,91 +7,53 @@ returns; a bad value or a key at a bad moment is a notice, never a crash.
 
 from __future__ import annotations
 
-import datetime
 from pathlib import Path
 
 from rich.text import Text
 
-from textual.app import App, ComposeResult
-from textual.binding import Binding
+from textual.app import ComposeResult
 from textual.containers import Grid, Horizontal
-from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
 from bsim import actions, controls
 from bsim.runner import Runner
-from bsim.app import themes
-from bsim.app.commands import PRESETS
+from bsim.app import keymap
+from bsim.app.base import NARROW_BELOW, REPLAY_PACE, AppBase, FrameReady, RunnerEvent
 from bsim.app.keys import SettingKeys
 from bsim.app.history import FrameBuffer
-from bsim.app.lifecycle import CLOSING_KEYS, SPEED_KEYS, FrameReady, RunnerEvent, RunnerLifecycle
 from bsim.app.screens import HelpScreen
-from bsim.app.signals import quit_on_signals
 from bsim.app.widgets.ball import BallPanel
 from bsim.app.widgets.data import DataPanel
 from bsim.app.widgets.counters import CountersPanel
 from bsim.app.widgets.gradient import GradientPanel
-from bsim.app.widgets.panel import Panel, palette_remap
 from bsim.app.widgets.loss import LossPanel
 from bsim.app.widgets.variance import VariancePanel
 
-#: below this the app shows a "too small" message instead of the panels
-MIN_SIZE = (70, 20)
-#: below this width the counters are narrow (short labels) and the header drops the device
-NARROW_BELOW = 110
-#: steps/s a replay starts at: a 3,000-step lecture stop takes 30 s, time to say what the screen shows,
-#: and the loss curve and the ball move visibly between two frames (> or < changes it; --pace sets it)
-REPLAY_PACE = 100
-_BATCH = Binding.Group("B")
-_LR = Binding.Group("lr")
+class BsimApp(SettingKeys, AppBase):
+    """bsim run's screen. Owns: the FrameBuffer its panels read, the caption banner, the titles.
 
+    How a key reaches the simulation and back, ] for instance: the binding comes from its row of
+    bsim.app.keymap (``right_square_bracket`` -> ``double_batch``); Textual calls ``action_double_batch``
+    (bsim.app.keys.SettingKeys), which sends ``bsim.actions.ScaleBatchSize(2)`` through ``send`` (AppBase) to
+    the runner's queue; the runner's thread applies it to its simulation at the next step (bsim.runner),
+    publishes a frame, and posts it back here (FrameReady): ``on_frame_ready`` hands it to every panel.
+    The view's own keys (y, w, x, z, d) change a panel and send nothing, or a control (bsim.controls).
+    """
 
-class BsimApp(SettingKeys, RunnerLifecycle, App):
     CSS_PATH = str(Path(__file__).with_name("app.tcss"))   # absolute: subclasses elsewhere find it too
     TITLE = "bsim"
-    ENABLE_COMMAND_PALETTE = True
-    BINDINGS = [
-        Binding("space", "toggle_pause", "pause"),
-        Binding("n", "step", "step", show=False),      # in the help and the pause notice: room for ? and q
-        Binding("left_square_bracket", "halve_batch", "B/2", key_display="[", group=_BATCH),
-        Binding("right_square_bracket", "double_batch", "B×2", key_display="]", group=_BATCH),
-        *[Binding(k, f"preset('{k}')", f"B={b}", show=False) for k, b in PRESETS.items()],
-        Binding("b", "ask_batch_size", "type B", show=False),
-        Binding("minus", "halve_lr", "lr/2", key_display="-", group=_LR),
-        Binding("plus,equals_sign", "double_lr", "lr×2", key_display="+", group=_LR),
-        Binding("l", "cycle_lr_scaling", "scaling", show=False),
-        Binding("s", "cycle_sampling", "sampling", show=False),
-        Binding("m", "cycle_momentum", "momentum", show=False),
-        Binding("M,shift+m", "ask_momentum", "type momentum", show=False),
-        *SPEED_KEYS,
-        Binding("f", "faster", "faster", show=False),             # the old keys, kept for fingers used to them
-        Binding("F,shift+f", "slower", "slower", show=False),
-        Binding("t", "toggle_projector", "projector theme", show=False),
-        Binding("r", "reset", "reset"),
-        Binding("R,shift+r", "toggle_recording", "record", show=False),
-        Binding("c", "ask_caption", "caption", show=False),
-        Binding("j", "jump", "next caption", show=False),
-        Binding("p", "switch_problem", "problem"),
-        Binding("y", "toggle_log", "log y", show=False),
-        Binding("v", "probe", "probe", show=False),
-        Binding("z", "refit_ball", "fit ball", show=False),
-        Binding("e", "cycle_chains", "chains", show=False),
-        Binding("w", "toggle_window", "window", show=False),
-        Binding("x", "toggle_epochs", "steps/epochs", show=False),
-        Binding("d", "toggle_data", "data", show=False),
-        *CLOSING_KEYS,
-    ]
+    BINDINGS = keymap.bindings(keymap.MAIN)
+    KEYMAP = keymap.MAIN
+    HELP_SCREEN = HelpScreen
+    LOSS_PANEL = LossPanel
 
     def __init__(self, sim, *, scenario=None, record: str | None = None, replay: bool = False,
                  threaded: bool = True, paused: bool = False, timing: bool = True, speed: int | None = None,
                  screenshots_dir: str | Path = "screenshots", recordings_dir: str | Path = "recordings",
                  fps: float = 20.0, theme: str | None = None, served: bool = False):
-        super().__init__()
-        self.register_theme(themes.PROJECTOR)
+        super().__init__(screenshots_dir=screenshots_dir)
         self.served = served                # under `bsim serve`: a browser user, who opens only served files
         self.served_root = Path.cwd()
-        self.chart_remap = None             # bsim's chart colours -> the theme's (set when the theme changes)
-        self._theme_before_projector = themes.DEFAULT_THEME
         if theme is not None:
             self.theme = theme              # InvalidThemeError for an unknown name (run_app checks first)
         self.sim = sim                      # owned by the runner once it starts; the app never touches it
@@ -101,12 +63,9 @@ class BsimApp(SettingKeys, RunnerLifecycle, App):
         self.threaded, self.start_paused, self.timing = threaded, paused, timing
         self.speed = speed
         self.fps = fps
-        self.screenshots_dir = Path(screenshots_dir)
         self.recordings_dir = Path(recordings_dir)
         self.history = FrameBuffer()
         self.runner: Runner | None = None
-        self.notices: list[tuple[str, str]] = []   # (kind, text): every notice shown, oldest first
-        self._urgent = False          # a key was pressed: draw the next frame before the runner goes on
 
     # ------------------------------------------------------------- layout
     def compose(self) -> ComposeResult:
@@ -130,19 +89,14 @@ class BsimApp(SettingKeys, RunnerLifecycle, App):
             self._panels = [self.query_one(f"#{i}") for i in ("counters", "loss", "gradient", "data", "variance", "ball")]
         return self._panels
 
-    def on_mount(self) -> None:
-        if self.threaded:
-            self.share_the_gil()
+    def start(self) -> None:
+        """Once mounted (AppBase.on_mount): the titles, the runner, the scenario's warnings."""
         self._set_titles(self.sim)
-        self.theme_changed_signal.subscribe(self, self._on_theme_changed)
-        self._on_theme_changed(self.current_theme)
         self.query_one("#data").display = False      # d swaps it with the gradient panel
-        self._check_size()
         if self.served:
             from bsim.app.serve import watch_server
             watch_server(self)
         self._start_runner(self.sim, replay=self.replay, record=self.record_path)
-        self._signals = () if self.served else quit_on_signals(self)   # served: watch_server ends it (exit 0)
         for w in self.sim.scenario.warnings:
             self._notice("error", f"warning: {w}")
 
@@ -180,20 +134,9 @@ class BsimApp(SettingKeys, RunnerLifecycle, App):
         if len(title) + 3 + len(self.sub_title) > width - 18:    # the icon and the margins take ~18 cells
             self.sub_title = f"{kind} · d={n_params}"
 
-    def on_resize(self, event) -> None:
-        self._check_size(event.size)
-
-    def _check_size(self, size=None) -> None:
-        w, h = size or self.size
-        small = w < MIN_SIZE[0] or h < MIN_SIZE[1]
-        self.screen.set_class(small, "-too-small")
-        self.screen.set_class(w < NARROW_BELOW, "-narrow")
+    def resized(self, width: int, height: int) -> None:
         if getattr(self, "_titles", None):
             self._show_titles(*self._titles)
-        if small:
-            self.query_one("#too-small", Static).update(
-                f"The terminal is {w}x{h}: bsim needs at least {MIN_SIZE[0]}x{MIN_SIZE[1]}.\n"
-                "Make the window larger (it is usable at 80x24, best at 120x36). q quits.")
 
     # ------------------------------------------------------------- runner -> screen
     def on_frame_ready(self, message: FrameReady) -> None:
@@ -222,27 +165,18 @@ class BsimApp(SettingKeys, RunnerLifecycle, App):
             self._notice(message.kind, message.text)
 
     def _notice(self, kind: str, text: str) -> None:
-        self.notices.append((kind, text))
+        """The notice bar (AppBase), and the counters' list of notices."""
+        super()._notice(kind, text)
         self.history.notices.append((kind, text))
         self.history.version += 1
         self.query_one(CountersPanel).show(self.history)
-        bar = self.query_one("#notice", Static)
-        bar.set_class(kind == "error", "-error")
-        bar.update(Text(text))              # as written: "[" and "]" are not markup
 
     def _caption(self, text: str) -> None:
         cap = self.query_one("#caption", Static)
         cap.update(Text(f"❝ {text} ❞") if text else Text(""))
         cap.set_class(bool(text), "-shown")
 
-    def _on_theme_changed(self, theme) -> None:
-        """The charts take the theme's colours (bsim.app.themes); each panel redraws."""
-        palette = themes.chart_palette(theme.name, self.get_css_variables())
-        self.chart_remap = palette_remap(palette)
-        for panel in self.query(Panel):
-            panel.restyle()
-
-    # ------------------------------------------------------------- sending (send: RunnerLifecycle)
+    # ------------------------------------------------------------- what the keys start from (send: AppBase)
     def _state(self):
         f = self.history.latest
         return f.runner if f is not None else None
@@ -258,7 +192,7 @@ class BsimApp(SettingKeys, RunnerLifecycle, App):
             return opt.batch_size, opt.lr
         return f.next_batch_size, f.next_lr
 
-    # ------------------------------------------------------------- the panels' own keys (z e w x d)
+    # ------------------------------------------------------------- the panels' own keys (z e x d; w y: AppBase)
 
     def action_refit_ball(self) -> None:
         self.query_one(BallPanel).refit()
@@ -273,52 +207,8 @@ class BsimApp(SettingKeys, RunnerLifecycle, App):
         data.display, gradient.display = not data.display, data.display
         self.send(controls.DataRequest(on=bool(data.display)))
 
-    def action_toggle_window(self) -> None:
-        self._notice("notice", self.query_one(LossPanel).toggle_window())
-
     def action_toggle_epochs(self) -> None:
         self._notice("notice", self.query_one(LossPanel).toggle_epochs())
-
-    def action_toggle_log(self) -> None:
-        log = self.query_one(LossPanel).toggle_log()
-        self._notice("notice", f"loss axis: {'log' if log else 'linear'} scale")
-
-    def save_svg(self, path: str | Path) -> Path:
-        """Write the screen as SVG, atomically (the folder is made if needed); OSError if it cannot."""
-        from bsim.atomic import atomic_write_text
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(path, self.export_screenshot())
-        return path
-
-    def action_toggle_projector(self) -> None:
-        """t : the high-contrast light theme for projectors, and back to the theme before it."""
-        if self.theme == themes.PROJECTOR_THEME:
-            self.theme = self._theme_before_projector
-        else:
-            self._theme_before_projector = self.theme
-            self.theme = themes.PROJECTOR_THEME
-        self._notice("notice", f"theme: {self.theme} (t toggles the projector theme; ctrl+p Theme lists all)")
-
-    def action_screenshot_svg(self) -> None:
-        stamp = datetime.datetime.now().strftime("%Y-%m-%d_%H-%M-%S-%f")[:-3]
-        if self.is_web:     # under `bsim serve`: the file goes to the browser, not the server's disk
-            import io
-            self.deliver_text(io.StringIO(self.export_screenshot()), save_filename=f"bsim-{stamp}.svg",
-                              mime_type="image/svg+xml")
-            self._notice("notice", f"screenshot sent to the browser: bsim-{stamp}.svg")
-            return
-        path = self.screenshots_dir / f"bsim-{stamp}.svg"
-        try:
-            self.save_svg(path)
-        except OSError as exc:
-            self._notice("error", f"cannot write the screenshot {path}: {exc.strerror or exc}")
-            return
-        self._notice("notice", f"screenshot saved: {path}")
-
-    def action_help(self) -> None:
-        if not isinstance(self.screen, HelpScreen):
-            self.push_screen(HelpScreen())
 
     def action_open_scenario(self) -> None:
         self.ask("Scenario: a bundled name (default, logreg, lstm, ...) or a TOML path:", self.open_scenario_text)
@@ -360,17 +250,7 @@ class BsimApp(SettingKeys, RunnerLifecycle, App):
         self._start_runner(sim)
         self._notice("notice", f"opened {text.strip()}: {sc.title}")
 
-    # ------------------------------------------------------------- palette
-    def action_command_palette(self) -> None:
-        """Textual's palette, guarded against a second Enter in one burst (bsim.app.commands.OnceCommandPalette)."""
-        from bsim.app.commands import OnceCommandPalette
-        if self.use_command_palette and not OnceCommandPalette.is_open(self):
-            self.push_screen(OnceCommandPalette(id="--command-palette"))
-
-    def get_system_commands(self, screen: Screen):
-        """bsim's commands, then Textual's own (Theme, Keys, Screenshot...) that bsim does not replace."""
-        from bsim.app.commands import palette_commands
-        ours = list(palette_commands(self))
-        yield from ours
-        titles = {c.title for c in ours}
-        yield from (c for c in super().get_system_commands(screen) if c.title not in titles)
+    def more_commands(self):
+        """The palette's entry of the sweep screen (bsim.app.sweep_screen), after the keymap's."""
+        from bsim.app.sweep_screen import palette_commands
+        return palette_commands(self)

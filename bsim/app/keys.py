@@ -1,16 +1,17 @@
-"""The keys that send the runner an action or a control, and the typed answers of b, M and the lr.
+"""The keys that change the run (not the view), and the typed answers of b, M and the lr.
 
-``SettingKeys`` is mixed into the app (bsim.app.app.BsimApp), which gives it ``send``,
-``ask``, ``_notice``, ``_state``, ``_current``, ``history`` and ``scenario``. Relative keys
-(``[ ] - + l s m``) send relative actions: the runner resolves them against the settings
-it reaches, so quick presses never act on a stale frame.
+``SettingKeys`` is mixed into bsim run's app (bsim.app.app.BsimApp), whose base (bsim.app.base.AppBase)
+gives it ``send``, ``ask`` and ``_notice``, and which gives it ``_state``, ``_current``, ``history`` and
+``scenario``. Which key runs which method is bsim.app.keymap's. Relative keys (``[ ] - + l s m``) send
+relative actions: the runner resolves them against the settings it reaches, so quick presses never act
+on a stale frame.
 """
 
 from __future__ import annotations
 
 from bsim import actions, controls
 from bsim.app import answers
-from bsim.app.commands import PRESETS, PROBE_BATCHES
+from bsim.app.keymap import PRESETS, PROBE_BATCHES
 from bsim.scenario import PROBLEMS
 
 
@@ -20,7 +21,8 @@ def _next(options, current):
 
 
 class SettingKeys:
-    """The key actions of the app that change the run (not the view): each sends one item to the runner."""
+    """The key actions of the app that change the run (not the view): each sends one bsim.actions action or
+    one bsim.controls control to the runner (the whole path of a key: BsimApp's docstring)."""
 
     def _answer(self, parse, text: str | None) -> None:
         """Send the action a typed answer reads as (``bsim.app.answers``), or say what was expected."""

@@ -11,6 +11,8 @@ from textual.css.query import NoMatches
 from textual.screen import ModalScreen
 from textual.widgets import Input, Static
 
+from bsim.app import keymap
+
 PANELS_HELP = [
     ("Counters",
      "Where the run stands: steps taken, the epoch and how far through it (Epoch 3 · batch 37/128), and the "
@@ -29,43 +31,23 @@ PANELS_HELP = [
      "theory c_B tr(Sigma), which falls as 1/B and reaches 0 at B = N; the green dots are measured at each B "
      "you visited. Under shuffle the theory is at fixed θ: while θ moves within an epoch the measured mean "
      "runs about 2% higher. The purple line is the noise scale B_simple = tr(Sigma)/|G|^2: above it, a bigger batch "
-     "buys little. Press v for a probe: 64 fresh batches at the current parameters, drawn as a red diamond "
-     "with ±2 standard errors (shown until B, lr or sampling change)."),
+     f"buys little. Press v for a probe: {keymap.PROBE_BATCHES} fresh batches at the current parameters, drawn as "
+     "a red diamond with ±2 standard errors (shown until B, lr or sampling change)."),
     ("ε-ball",
      "SGD with a fixed learning rate does not converge to θ*; it settles into a ball around it whose size "
      "the noise sets. For two parameters you see the plane: loss contours, the recent iterates, the predicted "
      "(orange) and measured (green) radius, and the last step. Grow B and the ball shrinks about as 1/sqrt(B)."),
 ]
 
-KEYS_HELP = [
-    ("space", "pause / resume"), ("n", "one step (while paused)"), ("[  ]", "halve / double the batch size"),
-    ("1-9", "batch size 1, 2, 4, ... 256"), ("b", "type a batch size"), ("-  +", "halve / double the lr"),
-    ("l", "cycle lr scaling (none, linear, sqrt)"), ("s", "cycle sampling (shuffle, iid, replacement)"),
-    ("m", "cycle momentum (0, 0.5, 0.9)"), ("M", "type a momentum"),
-    ("<  >", "slower / faster (the steps/s cap; f and F too)"), ("r", "reset to step 0"), ("p", "switch problem"),
-    ("R", "start / stop recording"), ("c", "add a caption (while recording)"),
-    ("j", "jump to the next caption (replays)"), ("y", "loss axis log / linear"),
-    ("v", "variance probe: 64 fresh batches at the current parameters"),
-    ("e", "ensemble: 1, 64, 256 or 1024 chains, drawn as a cloud in the ε-ball"),
-    ("z", "re-fit the ε-ball's scale (it holds across changes of B, lr and sampling)"),
-    ("w", "loss chart: the last 2000 steps / the whole run"), ("x", "loss chart against steps / epochs"),
-    ("d", "the data and model panel in place of the batch gradient"),
-    ("t", "projector theme: black on white, and back"),
-    ("ctrl+s", "SVG screenshot into screenshots/ (in a browser: a download)"),
-    ("ctrl+p", "command palette: every action, and Theme, Keys, Screenshot"),
-    ("?", "this help"), ("q", "quit"),
-]
-
-
-def help_text(heading: str = "bsim: what the batch size does to SGD", panels=PANELS_HELP, keys=KEYS_HELP) -> Text:
-    """The help's text: a heading, what each panel shows, then the keys."""
+def help_text(heading: str = "bsim: what the batch size does to SGD", panels=PANELS_HELP, app: str = keymap.MAIN) -> Text:
+    """The help's text: a heading, what each panel shows, then the keys of ``app`` (bsim.app.keymap)."""
     t = Text()
     t.append(heading + "\n\n", style="bold")
     for title, body in panels:
         t.append(title + "\n", style="bold underline")
         t.append(body + "\n\n")
     t.append("Keys\n", style="bold underline")
-    for key, what in keys:
+    for key, what in keymap.help_rows(app):
         t.append(f"  {key:<8}", style="bold")
         t.append(what + "\n")
     t.append("\nEsc, ? or q closes this help.", style="dim")

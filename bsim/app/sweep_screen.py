@@ -12,18 +12,17 @@ screen as SVG into screenshots/. The charts take the Textual theme's colours
 
 from __future__ import annotations
 
-import datetime
 from pathlib import Path
 
 from rich.text import Text
-from textual.app import App, ComposeResult, SystemCommand
-from textual.binding import Binding
+from textual.app import ComposeResult, SystemCommand
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 from textual_plotext import PlotextPlot
 
-from bsim.app import themes
+from bsim.app import keymap, themes
+from bsim.app.base import AppBase, run_themed
 from bsim.errors import BsimInputError
 
 #: the data colours of a sweep chart, in plotext's order of use (the dots, the fit, the labels; a curve per B)
@@ -82,8 +81,7 @@ class SweepScreen(Screen):
 
     Owns its widgets and the loaded sweep (``summary``, ``curves``); writes only SVG screenshots."""
 
-    BINDINGS = [Binding("escape,q", "close", "close"), Binding("r", "reload", "reload"),
-                Binding("ctrl+s", "save_svg", "SVG", priority=True)]
+    BINDINGS = keymap.bindings(keymap.SWEEP)
     REPORT_LINES = 4     # the report's height on screen; the rest scrolls
     DEFAULT_CSS = f"""
     SweepScreen #sweep-report-box {{ height: auto; max-height: {REPORT_LINES}; padding: 0 1; }}
@@ -153,23 +151,9 @@ class SweepScreen(Screen):
         self.call_after_refresh(self.draw)
 
     def action_save_svg(self) -> None:
-        """ctrl+s: this screen as SVG into the app's screenshots folder (screenshots/ on its own)."""
-        from bsim.atomic import atomic_write_text
-        stamp = datetime.datetime.now().strftime("%Y-%m-%d_%H-%M-%S-%f")[:-3]
-        if getattr(self.app, "is_web", False):      # under `bsim serve`: to the browser, as the app's ctrl+s
-            import io
-            self.app.deliver_text(io.StringIO(self.app.export_screenshot()), save_filename=f"bsim-sweep-{stamp}.svg",
-                                  mime_type="image/svg+xml")
-            self.notice(f"screenshot sent to the browser: bsim-sweep-{stamp}.svg")
-            return
-        path = Path(getattr(self.app, "screenshots_dir", "screenshots")) / f"bsim-sweep-{stamp}.svg"
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            atomic_write_text(path, self.app.export_screenshot())
-        except OSError as exc:
-            self.notice(f"cannot write the screenshot {path}: {exc.strerror or exc}", error=True)
-            return
-        self.notice(f"screenshot saved: {path.name} in {path.parent}")
+        """ctrl+s: this screen as SVG into the app's screenshots folder (bsim.app.base.AppBase.screenshot)."""
+        kind, text = self.app.screenshot("bsim-sweep")
+        self.notice(text, error=kind == "error")
 
     def notice(self, text: str, error: bool = False) -> None:
         """One line under the charts (the app's own notice bar is on the screen below this one)."""
@@ -194,37 +178,30 @@ def open_sweep(app, path: str | None) -> None:
 def palette_commands(app):
     """The palette entry: ask for a sweep CSV, then open its screen."""
     def ask():
-        if hasattr(app, "ask"):
-            app.ask("Sweep CSV to show (written by bsim sweep --out):", lambda p: open_sweep(app, p), value="sweep.csv")
-        else:
-            open_sweep(app, "sweep.csv")
+        app.ask("Sweep CSV to show (written by bsim sweep --out):", lambda p: open_sweep(app, p), value="sweep.csv")
     yield SystemCommand("Open sweep results...", "steps and examples to a target against B, from a sweep CSV", ask)
 
 
-class SweepApp(App):
-    """The sweep screen on its own (``bsim sweep --show PATH --app``); t toggles the projector theme."""
+class SweepApp(AppBase):
+    """The sweep screen on its own (``bsim sweep --show PATH --app``): its keys, and t for the projector theme.
 
-    BINDINGS = [Binding("t", "toggle_projector", "projector theme", show=False)]
+    Notices (the projector theme's) go to the sweep screen's own line; no runner, no too-small check."""
+
+    BINDINGS = keymap.bindings(keymap.SWEEP_APP)
+    NEEDS = None
 
     def __init__(self, path: str | Path, screenshots_dir: str | Path = "screenshots"):
-        super().__init__()
+        super().__init__(screenshots_dir=screenshots_dir)
         self.path = path
-        self.screenshots_dir = Path(screenshots_dir)
-        self.register_theme(themes.PROJECTOR)
-        self._theme_before_projector = themes.DEFAULT_THEME
 
-    def action_toggle_projector(self) -> None:
-        """t : the high-contrast light theme for projectors, and back to the theme before it."""
-        if self.theme == themes.PROJECTOR_THEME:
-            self.theme = self._theme_before_projector
-        else:
-            self._theme_before_projector, self.theme = self.theme, themes.PROJECTOR_THEME
-
-    def on_mount(self) -> None:
+    def start(self) -> None:
         self.push_screen(SweepScreen(self.path, standalone=True))
+
+    def _notice(self, kind: str, text: str) -> None:
+        self.notices.append((kind, text))
+        if isinstance(self.screen, SweepScreen):
+            self.screen.notice(text, error=kind == "error")
 
 
 def run_sweep_app(path: str | Path) -> int:
-    app = SweepApp(path)
-    result = app.run()
-    return 0 if result is None else int(result)
+    return run_themed(SweepApp(path), None)

@@ -73,12 +73,6 @@ def test_lanes_that_do_not_fit_in_memory_are_refused_before_any_is_built(capsys,
     assert built == []
 
 
-def test_the_app_without_its_screen_is_one_line(capsys, monkeypatch):
-    import sys
-    monkeypatch.setitem(sys.modules, "bsim.app.race", None)      # the screen is not in this bsim
-    _refused(capsys, ["race", "default", "--batch-sizes", "8,64"], "no race screen", "--headless")
-
-
 @pytest.mark.parametrize("edit,words", [
     (("by = \"samples\"", "by = \"epochs\""), ("race.by", "one of samples, steps, time")),
     (("batch_sizes = [8, 64]", "batch_sizes = [8, 8]"), ("race.batch_sizes", "different integers")),

@@ -1,10 +1,9 @@
 """The race screen: every lane's loss overlaid, their epsilon-balls on one scale, and a table of lanes.
 
 A Textual app of its own (``RaceApp``) that sends controls to a RaceRunner (bsim.race.runner) and
-draws the RaceFrames it publishes; it never touches a lane's simulation. It shares the main app's
-themes, panels, notices, questions, help style, screenshots and signal handling: the few methods
-that do not depend on the main app's panels are taken from BsimApp as they are (``_borrowed``).
-Bad input (a batch size already racing, a ninth lane, a word where a number goes) is a notice.
+draws the RaceFrames it publishes; it never touches a lane's simulation. What it shares with the main
+app (themes, notices, questions, screenshots, the palette, signals, the runner's end) is bsim.app.base's;
+its keys are the RACE rows of bsim.app.keymap. Bad input (a batch size already racing, a ninth lane, a word where a number goes) is a notice.
 """
 
 from __future__ import annotations
@@ -12,90 +11,53 @@ from __future__ import annotations
 from pathlib import Path
 
 from rich.text import Text
-from textual.app import App, ComposeResult
-from textual.binding import Binding
+from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.css.query import NoMatches
 from textual.widgets import Footer, Header, Static
 
 from bsim import controls
-from bsim.app import themes
-from bsim.app.app import MIN_SIZE, REPLAY_PACE, BsimApp
+from bsim.app import keymap
+from bsim.app.answers import BadAnswer, batch_size
+from bsim.app.base import NARROW_BELOW, REPLAY_PACE, AppBase, FrameReady, RunnerEvent
 from bsim.app.race.balls import RaceBallsPanel
 from bsim.app.race.help import RaceHelpScreen
 from bsim.app.race.history import AXIS_UNITS, RaceHistory
 from bsim.app.race.loss import RaceLossPanel
 from bsim.app.race.table import RaceTable
-from bsim.app.lifecycle import CLOSING_KEYS, SPEED_KEYS, FrameReady, RunnerEvent, RunnerLifecycle
-from bsim.app.signals import quit_on_signals
 from bsim.app.widgets.counters import speed_text
 from bsim.race.frame import MAX_LANES
 
-#: below this height the header goes (the charts need the row); below this width the status is short
+#: below this height the header goes (the charts need the row)
 SHORT_BELOW = 30
-NARROW_BELOW = 110
-_LANES = Binding.Group("lanes")
 
 
-def parse_batch_size(text: str) -> int | str:
-    """A typed batch size: the integer, or the one line saying what was expected."""
-    word = text.strip()
-    try:
-        value = int(word)
-    except ValueError:
-        return f"batch size {word[:12]!r}: expected an integer >= 1"
-    if value < 1:
-        return f"batch size {value}: expected an integer >= 1"
-    return value
-
-
-class RaceApp(RunnerLifecycle, App):
-    """The race screen. Owns: the RaceHistory its panels read, the notices, the questions (a, x).
+class RaceApp(AppBase):
+    """The race screen. Owns: the RaceHistory its panels read, the status line, the questions (a, x).
 
     Sends controls to the RaceRunner (Pause, Resume, TogglePause, Step, Faster, Slower, ToggleRecording,
     AddLane, RemoveLane); never touches the race itself once the runner has it.
     """
 
-    CSS_PATH = [str(Path(BsimApp.CSS_PATH)), str(Path(__file__).with_name("race.tcss"))]
+    CSS_PATH = [str(Path(__file__).parent.parent / "app.tcss"), str(Path(__file__).with_name("race.tcss"))]
     TITLE = "bsim race"
-    ENABLE_COMMAND_PALETTE = True
-    BINDINGS = [
-        Binding("space", "toggle_pause", "pause"),
-        Binding("n,full_stop", "step", "round", show=False),
-        Binding("a", "add_lane", "add lane", group=_LANES),
-        Binding("x", "remove_lane", "remove lane", group=_LANES),
-        *SPEED_KEYS,
-        Binding("w", "toggle_window", "window", show=False),
-        Binding("y", "toggle_log", "log y", show=False),
-        Binding("z", "refit_balls", "fit balls", show=False),
-        Binding("R,shift+r", "toggle_recording", "record", show=False),
-        Binding("t", "toggle_projector", "projector theme", show=False),
-        *CLOSING_KEYS,
-    ]
-
-    # what BsimApp does the same way here (they read only screenshots_dir, theme, _notice and the panels)
-    save_svg = BsimApp.save_svg
-    action_screenshot_svg = BsimApp.action_screenshot_svg
-    action_toggle_projector = BsimApp.action_toggle_projector
-    _on_theme_changed = BsimApp._on_theme_changed
-    action_command_palette = BsimApp.action_command_palette
+    BINDINGS = keymap.bindings(keymap.RACE)
+    KEYMAP = keymap.RACE
+    NEEDS = "the race"
+    HELP_SCREEN = RaceHelpScreen
+    LOSS_PANEL = RaceLossPanel
 
     def __init__(self, race, *, paused: bool = False, speed: int | None = None, record: str | None = None,
                  replay: bool = False, threaded: bool = True, timing: bool = True, fps: float = 20.0,
                  screenshots_dir: str | Path = "screenshots", recordings_dir: str | Path = "recordings"):
-        super().__init__()
-        self.register_theme(themes.PROJECTOR)
-        self.chart_remap = None
-        self._theme_before_projector = themes.DEFAULT_THEME
+        super().__init__(screenshots_dir=screenshots_dir)
         self.race = race                 # owned by the runner once it starts; the app never touches it
         self.start_paused, self.record_path, self.replay = paused, record, replay
         self.speed = REPLAY_PACE if replay and speed is None else speed
         self.threaded, self.timing, self.fps = threaded, timing, fps
-        self.screenshots_dir, self.recordings_dir = Path(screenshots_dir), Path(recordings_dir)
+        self.recordings_dir = Path(recordings_dir)
         self.history = RaceHistory()
         self.runner = None
-        self.notices: list[tuple[str, str]] = []
-        self._urgent = False
         self._status = ""
 
     # ------------------------------------------------------------- layout
@@ -115,16 +77,8 @@ class RaceApp(RunnerLifecycle, App):
     def panels(self):
         return [self.query_one(f"#{i}") for i in ("race-loss", "race-balls", "race-table")]
 
-    def on_mount(self) -> None:
-        if self.threaded:
-            self.share_the_gil()
-        self.theme_changed_signal.subscribe(self, self._on_theme_changed)
-        self._on_theme_changed(self.current_theme)
-        self._check_size()
-        self._start_runner()
-        self._signals = quit_on_signals(self)
-
-    def _start_runner(self) -> None:
+    def start(self) -> None:
+        """Once mounted (AppBase.on_mount): the runner, recording from the start if asked."""
         from bsim.race.runner import RaceRunner
         self.runner = RaceRunner(self.race, on_frame=self._post_frame, on_event=self._post_event, fps=self.fps,
                                  paused=self.start_paused, speed=self.speed, threaded=self.threaded,
@@ -133,21 +87,10 @@ class RaceApp(RunnerLifecycle, App):
             self.runner.submit(controls.ToggleRecording(self.record_path))   # no thread yet: handled now
         self.runner.start()
 
-    def on_resize(self, event) -> None:
-        self._check_size(event.size)
-
-    def _check_size(self, size=None) -> None:
-        w, h = size or self.size
-        small = w < MIN_SIZE[0] or h < MIN_SIZE[1]
-        self.screen.set_class(small, "-too-small")
-        self.screen.set_class(h < SHORT_BELOW, "-short")
-        self.screen.set_class(w < NARROW_BELOW, "-narrow")
+    def resized(self, width: int, height: int) -> None:
+        self.screen.set_class(height < SHORT_BELOW, "-short")
         if self.history.latest is not None:
             self._show_status(self.history.latest)
-        if small:
-            self.query_one("#too-small", Static).update(
-                f"The terminal is {w}x{h}: the race needs at least {MIN_SIZE[0]}x{MIN_SIZE[1]}.\n"
-                "Make the window larger (it is usable at 80x24, best at 120x36). q quits.")
 
     # ------------------------------------------------------------- runner -> screen
     def on_frame_ready(self, message: FrameReady) -> None:
@@ -200,13 +143,7 @@ class RaceApp(RunnerLifecycle, App):
     def on_runner_event(self, message: RunnerEvent) -> None:
         self._notice(message.kind, message.text)
 
-    def _notice(self, kind: str, text: str) -> None:
-        self.notices.append((kind, text))
-        bar = self.query_one("#notice", Static)
-        bar.set_class(kind == "error", "-error")
-        bar.update(Text(text))              # as written: "[" and "]" are not markup
-
-    # ------------------------------------------------------------- sending (send, space, n, <, >, R: RunnerLifecycle)
+    # ------------------------------------------------------------- sending (send, space, n, <, >, R: AppBase)
     def lane_sizes(self) -> list[int]:
         return list(self.history.lanes)
 
@@ -218,13 +155,20 @@ class RaceApp(RunnerLifecycle, App):
         self.ask(f"Batch size of the new lane (an integer from 1 to N; racing: {self._racing()}):",
                  self.add_lane_text)
 
-    def add_lane_text(self, text: str | None) -> None:
+    def _typed_size(self, text: str | None) -> int | None:
+        """The batch size typed after a or x (bsim.app.answers.batch_size); None: cancelled, or a notice said why."""
         if text is None or not text.strip():
+            return None
+        try:
+            return batch_size(text)
+        except BadAnswer as exc:
+            self._notice("error", str(exc))
+            return None
+
+    def add_lane_text(self, text: str | None) -> None:
+        if (b := self._typed_size(text)) is None:
             return
-        b = parse_batch_size(text)
-        if isinstance(b, str):
-            self._notice("error", b)
-        elif b in self.lane_sizes():
+        if b in self.lane_sizes():
             self._notice("error", f"batch size {b}: already a lane; expected a batch size not in the race")
         else:
             from bsim.race.controls import AddLane
@@ -239,12 +183,9 @@ class RaceApp(RunnerLifecycle, App):
         self.ask(f"Remove which lane? (its batch size: {self._racing()})", self.remove_lane_text, str(sizes[-1]))
 
     def remove_lane_text(self, text: str | None) -> None:
-        if text is None or not text.strip():
+        if (b := self._typed_size(text)) is None:
             return
-        b = parse_batch_size(text)
-        if isinstance(b, str):
-            self._notice("error", b)
-        elif b not in self.lane_sizes():
+        if b not in self.lane_sizes():
             self._notice("error", f"batch size {b}: no such lane; expected one of {self._racing()}")
         else:
             from bsim.race.controls import RemoveLane
@@ -253,17 +194,6 @@ class RaceApp(RunnerLifecycle, App):
     def _racing(self) -> str:
         return ", ".join(str(b) for b in self.lane_sizes()) or "none yet"
 
-    # ------------------------------------------------------------- the panels' own keys
-    def action_toggle_window(self) -> None:
-        self._notice("notice", self.query_one(RaceLossPanel).toggle_window())
-
-    def action_toggle_log(self) -> None:
-        log = self.query_one(RaceLossPanel).toggle_log()
-        self._notice("notice", f"loss axis: {'log' if log else 'linear'} scale")
-
+    # ------------------------------------------------------------- the panels' own keys (w y: AppBase)
     def action_refit_balls(self) -> None:
         self._notice("notice", self.query_one(RaceBallsPanel).refit())
-
-    def action_help(self) -> None:
-        if not isinstance(self.screen, RaceHelpScreen):
-            self.push_screen(RaceHelpScreen())

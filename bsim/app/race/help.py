@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rich.text import Text
 
+from bsim.app import keymap
 from bsim.app.screens import HelpScreen, help_text
 
 PANELS_HELP = [
@@ -26,20 +27,9 @@ PANELS_HELP = [
      "the fraction classified right (logistic regression only; - otherwise) and the measured ball radius."),
 ]
 
-KEYS_HELP = [
-    ("space", "pause / resume every lane"), ("n  .", "one round (while paused): the lane ahead steps once, "
-                                                    "the others catch up"),
-    ("a", "add a lane (type its batch size)"), ("x", "remove a lane (type its batch size)"),
-    ("<  >", "slower / faster (lane steps per second, all lanes together)"),
-    ("w", "loss chart: a sliding window / the whole race"), ("y", "loss axis log / linear"),
-    ("z", "fit the balls' shared scale again"), ("R", "start / stop recording the race"),
-    ("t", "projector theme: black on white, and back"), ("ctrl+s", "SVG screenshot into screenshots/"),
-    ("ctrl+p", "command palette"), ("?", "this help"), ("q", "quit"),
-]
-
 
 def race_help_text() -> Text:
-    return help_text("bsim race: batch sizes side by side from one start", PANELS_HELP, KEYS_HELP)
+    return help_text("bsim race: batch sizes side by side from one start", PANELS_HELP, keymap.RACE)
 
 
 class RaceHelpScreen(HelpScreen):
