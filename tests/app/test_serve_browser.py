@@ -20,8 +20,11 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from bsim.app.serve import EXIT_GRACE
 from support import ROOT
+
+from bsim.app.serve import EXIT_GRACE
+
+pytest.importorskip("textual_serve", reason="needs the web extra: pip install -e '.[web]' (.ci/run installs it)")
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -144,10 +147,9 @@ def server(tmp_path):
 
 
 def test_serve_draws_answers_keys_and_ends_with_the_tab_and_with_the_server(server, tmp_path):
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        pytest.fail("the browser test needs playwright: pip install -e '.[test,web]' (see .ci/run)")
+    sync_playwright = pytest.importorskip(
+        "playwright.sync_api", reason="needs playwright: pip install -e '.[test,web]' (.ci/run installs it)"
+    ).sync_playwright
     assert Path(CHROMIUM).exists(), "the browser test needs Debian's chromium: apt-get install -y chromium"
     proc, url = server
     with sync_playwright() as pw:
