@@ -65,7 +65,7 @@ def test_same_trajectory_with_actions_applied_between_steps():
 
 
 def test_timeline_event_applies_exactly_after_its_step():
-    """README: an event at step k is applied after k steps; step k+1 is the first with it."""
+    """docs/usage.md: an event at step k is applied after k steps; step k+1 is the first with it."""
     sc = parse_scenario('device = "cpu"\n[optimizer]\nbatch_size = 8\nlr = 0.05\n'
                         '[[timeline]]\nat = 5\nbatch_size = 16\nlr = 0.02\ncaption = "bigger"\n')
     sim = Simulation(sc)
