@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import math
 
-RULES = ("none", "linear", "sqrt")
+#: the lr scalings (a scenario's lr_scaling, the race's and the sweep's lr rules); bsim.scenario re-exports them
+LR_SCALINGS = ("none", "linear", "sqrt")
 
 
 def scaling_factor(mode: str, batch_size: int, base_batch_size: int) -> float:

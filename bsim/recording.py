@@ -8,7 +8,7 @@ tick the user's actions come first, in the order they were applied, then the
 scenario's events of that tick: a live action at tick t is applied between
 steps, before the next ``Simulation.step()`` applies the events due at t.
 
-The ``[recording]`` table (format version ``FORMAT``, checked by ``bsim.scenario``, which owns every table's schema)::
+The ``[recording]`` table (format version ``FORMAT``, checked by ``bsim.recording_schema``)::
 
     format = 1            # a newer version than this bsim knows is an error
     bsim, torch, python   # versions that wrote it
@@ -43,11 +43,11 @@ from bsim import __version__
 from bsim.actions import Caption, PausePoint, event_fields
 from bsim.atomic import atomic_open
 from bsim.errors import BsimInputError
-from bsim.scenario import CHECK_KEYS, RECORDING_FORMAT, Event, Scenario, find_scenario, scenario_to_toml
+from bsim.recording_schema import CHECK_KEYS, FORMAT
+from bsim.scenario import Event, Scenario, find_scenario, scenario_to_toml
 from bsim.timeline import Timeline
 from bsim.tomlcheck import toml_value
 
-FORMAT = RECORDING_FORMAT
 DATA_KEYS = ("data", "test_data")     # [problem] keys whose files a recording hashes
 
 

@@ -1,35 +1,35 @@
 """Scenario and recording files: TOML, validated with the line of every error.
 
 A scenario names a problem, an optimizer and a timeline of events keyed by
-step; an optional ``[sweep]`` table holds the defaults of ``bsim sweep``
-(``bsim run`` ignores it). A recording is a scenario whose timeline was written by the app, plus a
-``[recording]`` table (see ``bsim.recording``). Unknown keys, wrong types and
-values out of range are ``BsimInputError``s naming the file, the line (or the
-key) and what is expected.
+step: these core tables are checked here. The tables of the features above
+(``FEATURE_TABLES``) are checked by their own features, which register the
+check (``register_table``): ``[sweep]``, the defaults of ``bsim sweep``
+(``bsim.sweep.schema``; ``bsim run`` ignores it), ``[race]`` (``bsim.race.schema``)
+and ``[recording]`` (``bsim.recording_schema``). ``bsim/__init__.py`` imports
+those three, so every file read anywhere is checked whole. Unknown keys, wrong
+types and values out of range are ``BsimInputError``s naming the file, the line
+(or the key) and what is expected.
 """
 
 from __future__ import annotations
 
 import copy
 import math
-import re
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from bsim import __version__
 from bsim.errors import BsimInputError, quote, read_user_text
-from bsim.tomlcheck import Locator, Rule, check_table, toml_error, toml_value, where
+from bsim.lrscaling import LR_SCALINGS
+from bsim.tomlcheck import Locator, Rule, check_table, one_of, toml_error, toml_value, where
 
 PROBLEMS = ("linreg", "logreg", "lstm")
 SAMPLINGS = ("shuffle", "iid", "replacement")
-LR_SCALINGS = ("none", "linear", "sqrt")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 DTYPES = ("auto", "float32", "float64")
-SWEEP_LR_RULES = ("none", "linear", "sqrt", "tuned")   # how a sweep's lr follows B (bsim.sweep.spec)
-SWEEP_ON = ("train", "test", "train_acc", "test_acc")     # which loss (or accuracy: classifiers) a sweep's target is on
 #: problem kind -> the bundled scenario whose problem and optimizer `--problem` and a problem switch take
 PROBLEM_SCENARIOS = {"linreg": "default", "logreg": "logreg", "lstm": "lstm"}
 
@@ -87,9 +87,10 @@ class Scenario:
     problem: ProblemSpec = field(default_factory=ProblemSpec)
     optimizer: OptimizerSpec = field(default_factory=OptimizerSpec)
     timeline: list[Event] = field(default_factory=list)
-    sweep: dict[str, Any] | None = None       # the [sweep] table (keys as written, lists as tuples); None: absent
-    race: dict[str, Any] | None = None        # a race recording's [race] table (bsim.race.recording); None: absent
-    recording: dict[str, Any] | None = None
+    # the feature tables (FEATURE_TABLES), as their features checked them; None: absent
+    sweep: dict[str, Any] | None = None       # [sweep] (bsim.sweep.schema: lists as tuples)
+    race: dict[str, Any] | None = None        # a race recording's [race] (bsim.race.schema)
+    recording: dict[str, Any] | None = None   # a recording's [recording] (bsim.recording_schema)
     path: Path | None = None    # where it was read from; data paths are relative to it
     warnings: list[str] = field(default_factory=list)
 
@@ -137,23 +138,6 @@ def _nonneg_int(v): return v >= 0
 def _pos(v): return math.isfinite(v) and v > 0
 def _nonneg(v): return math.isfinite(v) and v >= 0
 def _mom(v): return 0 <= v < 1
-def _choice(options): return lambda v: v in options
-def _plain_int(v): return isinstance(v, int) and not isinstance(v, bool)
-def _plain_num(v): return isinstance(v, (int, float)) and not isinstance(v, bool)
-
-
-def _sweep_target(v) -> bool:
-    """A finite loss, or the string "opt+EPS" with a finite EPS > 0 (EPS above the loss at theta*)."""
-    if isinstance(v, str):
-        s = v.strip()
-        if not s.startswith("opt+"):
-            return False
-        try:
-            eps = float(s[4:])
-        except ValueError:
-            return False
-        return math.isfinite(eps) and eps > 0
-    return math.isfinite(v)
 
 
 _NUM = (int, float)
@@ -161,12 +145,12 @@ TOP_RULES: dict[str, Rule] = {
     "title": ((str,), None, "a string"),
     "description": ((str,), None, "a string"),
     "seed": ((int,), _nonneg_int, "an integer >= 0"),
-    "device": ((str,), _choice(DEVICES), "one of " + ", ".join(DEVICES)),
-    "dtype": ((str,), _choice(DTYPES), "one of " + ", ".join(DTYPES)),
+    "device": one_of(DEVICES),
+    "dtype": one_of(DTYPES),
     "chains": ((int,), _pos_int, "an integer >= 1 (the number of chains)"),
 }
 PROBLEM_RULES: dict[str, Rule] = {
-    "kind": ((str,), _choice(PROBLEMS), "one of " + ", ".join(PROBLEMS)),
+    "kind": one_of(PROBLEMS),
     "n_train": ((int,), lambda v: 2 <= v <= MAX_EXAMPLES, f"an integer from 2 to {MAX_EXAMPLES:,}"),
     "n_test": ((int,), lambda v: 0 <= v <= MAX_EXAMPLES, f"an integer from 0 to {MAX_EXAMPLES:,}"),
     "dim": ((int,), lambda v: 1 <= v <= 512, "an integer from 1 to 512"),
@@ -182,8 +166,8 @@ OPTIMIZER_RULES: dict[str, Rule] = {
     "lr": (_NUM, _pos, "a finite number > 0"),
     "momentum": (_NUM, _mom, "a number in [0, 1)"),
     "batch_size": ((int,), _pos_int, "an integer >= 1"),
-    "lr_scaling": ((str,), _choice(LR_SCALINGS), "one of " + ", ".join(LR_SCALINGS)),
-    "sampling": ((str,), _choice(SAMPLINGS), "one of " + ", ".join(SAMPLINGS)),
+    "lr_scaling": one_of(LR_SCALINGS),
+    "sampling": one_of(SAMPLINGS),
     "drop_last": ((bool,), None, "true or false"),
 }
 EVENT_RULES: dict[str, Rule] = {
@@ -201,58 +185,22 @@ EVENT_RULES: dict[str, Rule] = {
 }
 
 
-SWEEP_RULES: dict[str, Rule] = {
-    "batch_sizes": ((list,), lambda v: v != [] and all(_plain_int(x) and x >= 1 for x in v),
-                    "a non-empty list of integers >= 1"),
-    "target": ((int, float, str), _sweep_target, "a finite loss (or accuracy), or \"opt+EPS\" (EPS > 0 above the optimum's loss)"),
-    "on": ((str,), _choice(SWEEP_ON), "one of " + ", ".join(SWEEP_ON)),
-    "seeds": ((int,), _pos_int, "an integer >= 1"),
-    "lr_rule": ((str,), _choice(SWEEP_LR_RULES), "one of " + ", ".join(SWEEP_LR_RULES)),
-    "lr_grid": ((list,), lambda v: v != [] and all(_plain_num(x) and 0 < x < math.inf for x in v),
-                "a non-empty list of finite numbers > 0"),
-    "max_steps": ((int,), _pos_int, "an integer >= 1"),
-}
+
+# ---------------------------------------------------------- feature tables
+
+#: the tables a feature above owns and checks (each a Scenario field), in the order they are checked
+FEATURE_TABLES = ("sweep", "race", "recording")
+#: a feature's check: (the table as read, the file's name, its Locator) -> the table as the feature reads it;
+#: a bad key is a BsimInputError naming ``file:line: table.key`` (``bsim.tomlcheck.check_table``)
+TableCheck = Callable[[dict, str, Locator], dict]
+_TABLE_CHECKS: dict[str, TableCheck] = {}
 
 
-
-#: a race recording's [race] table (bsim.race.recording): the lanes, the axis, the lr rule, where each lane ended
-RACE_AXES, RACE_MAX_LANES = ("samples", "steps", "time"), 8     # bsim.race.frame.AXES and MAX_LANES
-RACE_RULES: dict[str, Rule] = {
-    "batch_sizes": ((list,), lambda v: all(_plain_int(x) and x >= 1 for x in v) and 0 < len(set(v)) == len(v) <= RACE_MAX_LANES,
-                    f"a list of 1 to {RACE_MAX_LANES} different integers >= 1"),
-    "by": ((str,), _choice(RACE_AXES), "one of " + ", ".join(RACE_AXES)),
-    "lr_rule": ((str,), _choice(LR_SCALINGS), "one of " + ", ".join(LR_SCALINGS)),
-    "chains": ((int,), _pos_int, "an integer >= 1 (the number of chains)"),
-    "lane_steps": ((list,), lambda v: all(_plain_int(x) and x >= 0 for x in v), "a list of step numbers >= 0"),
-    "position": ((int, float), _nonneg, "a finite number >= 0 (the lockstep's front)"),
-    "lane_diverged": ((list,), lambda v: all(isinstance(x, bool) for x in v), "a list of true or false, one per lane"),
-    "lane_train_loss": ((list,), lambda v: all(_plain_num(x) for x in v), "a list of numbers, one per lane"),
-    "lane_theta_sha256": ((list,), lambda v: all(isinstance(x, str) and _SHA.match(x) for x in v),
-                          "a list of sha256 strings (64 lowercase hex digits), one per lane"),
-}
-RACE_REQUIRED = ("batch_sizes", "by", "lr_rule", "chains", "lane_steps")
-
-#: the recording format this bsim writes and reads (a newer one is refused)
-RECORDING_FORMAT = 1
-#: the check, written when recording stops (with final_tick)
-CHECK_KEYS = ("final_step", "train_loss", "theta_sha256")
-_SHA = re.compile(r"^[0-9a-f]{64}$")
-RECORDING_RULES: dict[str, Rule] = {
-    "format": ((int,), lambda v: v >= 1, "an integer >= 1 (the recording format version)"),
-    "bsim": ((str,), None, "a version string"),
-    "torch": ((str,), None, "a version string"),
-    "python": ((str,), None, "a version string"),
-    "device": ((str,), None, "a device name such as cpu or cuda"),
-    "dtype": ((str,), lambda v: v in DTYPES[1:], "float32 or float64"),
-    "began_at": ((int,), lambda v: v >= 0, "a step number >= 0"),
-    "final_tick": ((int,), lambda v: v >= 0, "a step number >= 0"),
-    "final_step": ((int,), lambda v: v >= 0, "a step number >= 0"),
-    "train_loss": ((int, float), None, "a number"),
-    "theta_sha256": ((str,), lambda v: bool(_SHA.match(v)), "64 lowercase hex digits (a sha256)"),
-    "diverged": ((bool,), None, "true or false (the run had diverged at stop)"),
-    "data_sha256": ((str,), lambda v: bool(_SHA.match(v)), "64 lowercase hex digits (a sha256)"),
-    "test_data_sha256": ((str,), lambda v: bool(_SHA.match(v)), "64 lowercase hex digits (a sha256)"),
-}
+def register_table(name: str, check: TableCheck) -> None:
+    """The feature that owns ``[name]`` checks it at every load (each feature registers on import)."""
+    if name not in FEATURE_TABLES:
+        raise ValueError(f"[{name}]: expected one of the feature tables {', '.join(FEATURE_TABLES)}")
+    _TABLE_CHECKS[name] = check
 
 
 def parse_scenario(text: str, fname: str = "<scenario>", path: Path | None = None) -> Scenario:
@@ -262,9 +210,9 @@ def parse_scenario(text: str, fname: str = "<scenario>", path: Path | None = Non
     except tomllib.TOMLDecodeError as exc:
         raise BsimInputError(toml_error(fname, text, str(exc))) from None
     loc = Locator(text)
-    tables = {"problem", "optimizer", "timeline", "sweep", "recording", "race"}
-    top = {k: v for k, v in raw.items() if k not in tables}
-    for name in ("problem", "optimizer", "sweep", "recording", "race"):
+    tables = ("problem", "optimizer", *FEATURE_TABLES)
+    top = {k: v for k, v in raw.items() if k not in tables and k != "timeline"}
+    for name in tables:
         if name in raw and not isinstance(raw[name], dict):
             raise BsimInputError(f"{where(fname, loc, None, name)}: got {quote(raw[name])}, expected a table [{name}]")
     if "timeline" in raw and not (isinstance(raw["timeline"], list)
@@ -282,65 +230,15 @@ def parse_scenario(text: str, fname: str = "<scenario>", path: Path | None = Non
                                  f"expected the step number of the event")
         sc.timeline.append(Event(**fields))
     sc.timeline.sort(key=lambda e: e.at)  # stable: events at one step keep file order
-    if "sweep" in raw:
-        sc.sweep = _sweep_table(raw["sweep"], fname, loc)
-    if "recording" in raw:
-        sc.recording = validate_recording_table(raw["recording"], fname, loc)
-    if "race" in raw:
-        sc.race = _race_table(raw["race"], fname, loc)
+    for name in FEATURE_TABLES:
+        if name in raw:
+            setattr(sc, name, _TABLE_CHECKS[name](raw[name], fname, loc))
     _check_consistency(sc, fname, loc)
     if not raw:  # warn, not refuse: an empty file is a valid TOML table, and a fair start for a new scenario
         d = ProblemSpec(), OptimizerSpec()
         sc.warnings.append(f"{fname}: empty scenario: running on the defaults ({d[0].kind}, dim {d[0].dim}, "
                            f"n_train {d[0].n_train}, lr {d[1].lr}, batch_size {d[1].batch_size})")
     return sc
-
-
-def _sweep_table(raw: dict, fname: str, loc: Locator) -> dict[str, Any]:
-    """The [sweep] table, checked key by key; lists become tuples, lr_grid numbers floats."""
-    table = check_table(raw, SWEEP_RULES, fname, loc, "sweep")
-    if "lr_grid" in table:
-        table["lr_grid"] = tuple(float(x) for x in table["lr_grid"])
-    if "batch_sizes" in table:
-        table["batch_sizes"] = tuple(table["batch_sizes"])
-    return table
-
-
-
-def _race_table(raw: dict, fname: str, loc: Locator) -> dict[str, Any]:
-    """The [race] table of a race recording: every key checked, the required ones present, one entry per lane."""
-    table = check_table(raw, RACE_RULES, fname, loc, "race")
-    if missing := [k for k in RACE_REQUIRED if k not in table]:
-        raise BsimInputError(f"{loc.where_table(fname, 'race')}: [race] has no {missing[0]!r}; expected "
-                             f"{', '.join(RACE_REQUIRED)} (a race recording written by bsim race --record)")
-    for key in ("lane_steps", "lane_diverged", "lane_train_loss", "lane_theta_sha256"):
-        if len(table.get(key, table["batch_sizes"])) != len(table["batch_sizes"]):
-            raise BsimInputError(f"{where(fname, loc, 'race', key)}: got {len(table[key])} entries for "
-                                 f"{len(table['batch_sizes'])} batch sizes; expected one per lane")
-    return table
-
-
-def validate_recording_table(raw: Any, fname: str, loc: Locator) -> dict:
-    """Check a ``[recording]`` table: format first, then keys and types (errors name the line)."""
-    if "format" not in raw:
-        raise BsimInputError(f"{loc.where_table(fname, 'recording')}: [recording] has no 'format'; "
-                             f"expected format = {RECORDING_FORMAT}")
-    fmt = raw["format"]
-    if isinstance(fmt, int) and not isinstance(fmt, bool) and fmt > RECORDING_FORMAT:
-        raise BsimInputError(f"{where(fname, loc, 'recording', 'format')}: format {fmt} is newer than this bsim "
-                             f"{__version__} reads; expected format <= {RECORDING_FORMAT} (upgrade bsim to replay it)")
-    table = check_table(raw, RECORDING_RULES, fname, loc, "recording")
-    if "train_loss" in table:
-        table["train_loss"] = float(table["train_loss"])
-    if "began_at" in table and "final_tick" in table and table["began_at"] > table["final_tick"]:
-        raise BsimInputError(f"{where(fname, loc, 'recording', 'began_at')}: began_at {table['began_at']} is after "
-                             f"final_tick {table['final_tick']}; expected began_at <= final_tick")
-    present = [k for k in CHECK_KEYS if k in table]
-    if present and (len(present) != len(CHECK_KEYS) or "final_tick" not in table):
-        missing = [k for k in ("final_tick",) + CHECK_KEYS if k not in table]
-        raise BsimInputError(f"{where(fname, loc, 'recording', present[0])}: an incomplete check; "
-                             f"expected final_tick, {', '.join(CHECK_KEYS)} together (missing {', '.join(missing)})")
-    return table
 
 
 def _check_consistency(sc: Scenario, fname: str, loc: Locator) -> None:

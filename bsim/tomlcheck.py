@@ -18,6 +18,22 @@ from bsim.errors import BsimInputError, quote
 
 #: key -> (python types, check or None, what is expected)
 Rule = tuple[tuple[type, ...], Callable[[Any], bool] | None, str]
+SHA256 = re.compile(r"^[0-9a-f]{64}$")     # a sha256 as recordings write it: 64 lowercase hex digits
+
+
+def plain_int(v: Any) -> bool:
+    """An integer that is not a boolean (a list's items are checked one by one)."""
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def plain_num(v: Any) -> bool:
+    """An integer or a float that is not a boolean."""
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def one_of(options: tuple[str, ...]) -> Rule:
+    """The rule of a string key that takes one of ``options``."""
+    return ((str,), lambda v: v in options, "one of " + ", ".join(options))
 
 
 class Locator:

@@ -2,8 +2,8 @@
 
 The file is the scenario the lanes ran (the command line's overrides applied, without the timeline,
 which lanes do not apply; data paths relative to the recording), a ``[recording]`` table with the
-versions, device and dtype (no single-run check: ``bsim.recording``), and (schema in
-``bsim.scenario.RACE_RULES``)::
+versions, device and dtype (no single-run check: ``bsim.recording``), and (checked by
+``bsim.race.schema``)::
 
     [race]
     batch_sizes = [8, 64]      # the lanes, in lane order (after clamping to N)
@@ -33,7 +33,8 @@ from bsim.atomic import atomic_open
 from bsim.errors import BsimInputError, quote
 from bsim.race.race import Race
 from bsim.recording import _portable, check_of, data_sha256
-from bsim.scenario import RECORDING_FORMAT, Scenario, scenario_to_toml
+from bsim.recording_schema import FORMAT
+from bsim.scenario import Scenario, scenario_to_toml
 
 
 def race_table(race: Race) -> dict:
@@ -55,7 +56,7 @@ def race_recording_text(race: Race, path: Path) -> str:
     sc.timeline, sc.chains = [], race.chains
     sc.race = race_table(race)
     device = str(race.lanes[0].sim.device)
-    sc.recording = {"format": RECORDING_FORMAT, "bsim": __version__, "torch": torch.__version__,
+    sc.recording = {"format": FORMAT, "bsim": __version__, "torch": torch.__version__,
                     "python": platform.python_version(), "device": device, "dtype": sc.resolved_dtype(),
                     **data_sha256(race.scenario)}
     return ("# a race: bsim replay this file (--headless --metrics PATH.csv writes the race's CSV again)\n"

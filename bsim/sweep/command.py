@@ -17,8 +17,7 @@ from pathlib import Path
 from bsim.cliargs import int_at_least
 from bsim.errors import BsimInputError
 from bsim.sweep.defaults import parse_batch_sizes, parse_lr_grid, parse_target
-from bsim.scenario import SWEEP_LR_RULES, SWEEP_ON
-from bsim.sweep.spec import SweepSpec, Task
+from bsim.sweep.spec import LR_RULES, TARGET_ON, SweepSpec, Task
 
 DEFAULT_MAX_STEPS = 20_000
 MAX_SEEDS = 1000          # --seeds (and [sweep] seeds): a bound that keeps the task list small in memory
@@ -30,12 +29,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--target", metavar="LOSS", help="train until the loss is at most this; opt+EPS: EPS above the "
                    "loss at theta* of each seed (linear problems); with --on train_acc|test_acc, the accuracy to "
                    "reach (at least this fraction classified right, in (0, 1])")
-    p.add_argument("--on", choices=SWEEP_ON, help="which loss (or accuracy: classifiers) meets the target "
+    p.add_argument("--on", choices=TARGET_ON, help="which loss (or accuracy: classifiers) meets the target "
                    "(default train)")
     p.add_argument("--seeds", type=int_at_least(1, f"an integer in 1..{MAX_SEEDS}", MAX_SEEDS), metavar="K",
                    help=f"seeds scenario seed .. seed+K-1, each its own data, start and sampling (default 1, at most {MAX_SEEDS})")
     p.add_argument("--seed", type=int_at_least(0, "an integer >= 0"), metavar="S", help="the first seed (default: the scenario's)")
-    p.add_argument("--lr-rule", choices=SWEEP_LR_RULES, help="how lr follows B (default none; tuned: a grid per B)")
+    p.add_argument("--lr-rule", choices=LR_RULES, help="how lr follows B (default none; tuned: a grid per B)")
     p.add_argument("--lr-grid", metavar="LIST", help="the lrs tuned tries (default: the scenario lr x 2^k, k=-3..3)")
     p.add_argument("--max-steps", type=int_at_least(1, "an integer >= 1"), metavar="N",
                    help=f"give up on a task after N steps (default {DEFAULT_MAX_STEPS})")

@@ -1,7 +1,7 @@
 """The parsers of `bsim sweep`'s flags (--batch-sizes, --target, --lr-grid).
 
 A scenario's own sweep defaults live in its ``[sweep]`` table, checked by
-``bsim.scenario`` (``Scenario.sweep``); flags override them.
+``bsim.sweep.schema`` (``Scenario.sweep``); flags override them.
 """
 
 from __future__ import annotations

@@ -19,11 +19,13 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 
-from bsim.lrscaling import scaled_lr
+from bsim.lrscaling import LR_SCALINGS, scaled_lr
 from bsim.scenario import Scenario, scenario_to_toml
 
 DEFAULT_GRID_EXPONENTS = tuple(range(-3, 4))
+LR_RULES = LR_SCALINGS + ("tuned",)         # how a task's lr follows B (above)
 ACCURACY_ON = ("train_acc", "test_acc")     # targets that are an accuracy (the problem's accuracy method)
+TARGET_ON = ("train", "test") + ACCURACY_ON     # which loss (or accuracy: classifiers) the target is on
 
 
 @dataclass(frozen=True, order=True)
