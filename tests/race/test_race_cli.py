@@ -1,20 +1,14 @@
 """`bsim race --headless`: each lane's rows equal `bsim run --batch-size B --headless` at the same steps."""
 
-import csv
-
 import pytest
+from support.cli import read_table
 
 from bsim.cli import main
 
 
-def _rows(path):
-    with open(path, newline="") as fh:
-        return list(csv.reader(fh))
-
-
 def _lanes(path):
     """lane -> (header, rows) of the race's long-form CSV, the lane column taken off."""
-    rows = _rows(path)
+    rows = read_table(path)
     header = rows[0]
     assert header[0] == "lane"
     lanes = {}
@@ -27,7 +21,7 @@ def _single(tmp_path, scenario, batch_size, steps, extra=()):
     out = tmp_path / f"single-{batch_size}.csv"
     code = main(["run", scenario, "--batch-size", str(batch_size), "--headless", "--no-timing",
                  "--steps", str(steps), "--metrics", str(out), *extra])
-    return code, _rows(out)
+    return code, read_table(out)
 
 
 CASES = [
@@ -74,7 +68,7 @@ def test_rows_come_in_the_lockstep_order_and_the_csv_is_the_same_twice(tmp_path)
         assert main(["race", "default", "--batch-sizes", "8,64,512", "--headless", "--no-timing",
                      "--samples", "2048", "--metrics", str(path)]) == 0
     assert paths[0].read_bytes() == paths[1].read_bytes()
-    rows = _rows(paths[0])[1:]
+    rows = read_table(paths[0])[1:]
     samples = [int(r[3]) for r in rows]
     lanes = [int(r[0]) for r in rows]
     # by samples: a row's lane was the furthest behind when it stepped (its samples less one batch)

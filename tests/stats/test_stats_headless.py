@@ -8,6 +8,7 @@ import math
 
 import numpy as np
 import pytest
+from support.cli import read_table
 
 from bsim.cli import main
 from bsim.frame import CSV_COLUMNS
@@ -20,19 +21,19 @@ from bsim.stats.sampled import LSTM_FULL_GRAD_EVERY
 CONTRACT = ["grad_noise", "grad_noise_theory", "noise_scale", "ball_radius_theory"]
 
 
-def run_cli(capsys, tmp_path, *argv):
+def headless_rows(capsys, tmp_path, *argv):
+    """``bsim run ARGV --headless``: its CSV's header and its rows as dicts."""
     out = tmp_path / "m.csv"
     assert main(["run", *argv, "--headless", "--no-timing", "--metrics", str(out)]) == 0
     capsys.readouterr()
-    with open(out, newline="") as fh:
-        rows = list(csv.reader(fh))
+    rows = read_table(out)
     return rows[0], [dict(zip(rows[0], r)) for r in rows[1:]]
 
 
 def test_csv_grad_noise_averages_to_its_theory(capsys, tmp_path):
     """Every row: grad_noise - grad_noise_theory has mean 0 given the row's parameters (a martingale
     difference), so its standard error is the plain one."""
-    header, rows = run_cli(capsys, tmp_path, "default", "--sampling", "iid", "--steps", "4000")
+    header, rows = headless_rows(capsys, tmp_path, "default", "--sampling", "iid", "--steps", "4000")
     assert header[:17] == list(CSV_COLUMNS[:17])
     assert header[17:] == ["ball_radius", "trace_sigma", "temperature", "full_grad_every", "ball_theory",
                            "train_acc", "test_acc"]
@@ -108,7 +109,7 @@ def test_probe_leaves_the_trajectory_alone_and_matches_the_prediction():
 
 
 def test_lstm_columns_and_labels(capsys, tmp_path):
-    _, rows = run_cli(capsys, tmp_path, "lstm", "--steps", "120", "--every", "60")
+    _, rows = headless_rows(capsys, tmp_path, "lstm", "--steps", "120", "--every", "60")
     for r in rows:
         for col in ("grad_noise", "grad_noise_theory", "noise_scale", "trace_sigma", "temperature"):
             assert r[col] != "", col

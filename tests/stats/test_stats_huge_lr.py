@@ -7,22 +7,16 @@ metrics, and numpy RuntimeWarnings with source lines reached stderr.
 
 from __future__ import annotations
 
-import csv
 import os
 import subprocess
 import sys
 import warnings
-from pathlib import Path
 
 import pytest
 from support import ROOT
+from support.cli import read_table
 
 from bsim.cli import main
-
-
-def rows_of(path: Path) -> list[list[str]]:
-    with open(path, newline="") as fh:
-        return list(csv.reader(fh))
 
 
 def test_lr_1e154_every_step_is_a_divergence_on_a_clean_stderr(tmp_path):
@@ -34,7 +28,7 @@ def test_lr_1e154_every_step_is_a_divergence_on_a_clean_stderr(tmp_path):
     assert proc.returncode == 3, proc.stderr[-2000:]
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("bsim: diverged at step"), proc.stderr[-2000:]
-    rows = rows_of(out)
+    rows = read_table(out)
     assert rows[0][0] == "step" and len(rows) >= 2 and rows[1][0] == "1"
 
 
@@ -61,7 +55,7 @@ def test_huge_lr_in_a_scenario_never_raises_or_warns(tmp_path, capsys, name, mom
                      "--momentum", str(momentum), "--metrics", str(out)])
     err = capsys.readouterr().err
     assert [str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)] == []
-    rows = rows_of(out)
+    rows = read_table(out)
     header = rows[0]
     if name.startswith("logreg"):
         assert code == 0 and len(rows) == 21
