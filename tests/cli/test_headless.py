@@ -14,6 +14,7 @@ import time
 
 import pytest
 from support import DATA, ROOT
+from support.cli import read_table
 
 from bsim.atomic import atomic_open
 from bsim.cli import main
@@ -36,11 +37,6 @@ def headless(capsys, *argv):
     return code, out, err
 
 
-def read(path):
-    with open(path, newline="") as fh:
-        return list(csv.reader(fh))
-
-
 @pytest.mark.parametrize("args", [
     ["linear-scaling", "--steps", "2500", "--every", "100"],     # a timeline event at 2000
     ["shuffle-vs-iid", "--steps", "4100", "--every", "50", "--momentum", "0.5"],
@@ -52,14 +48,14 @@ def test_two_runs_give_byte_identical_csvs(capsys, tmp_path, args):
     assert headless(capsys, *args, "--no-timing", "--metrics", str(a))[0] == 0
     assert headless(capsys, *args, "--no-timing", "--metrics", str(b))[0] == 0
     assert a.read_bytes() == b.read_bytes()
-    assert len(read(a)) > 2
+    assert len(read_table(a)) > 2
 
 
 def test_columns_rows_and_filled_values(capsys, tmp_path):
     out = tmp_path / "m.csv"
     code, _, err = headless(capsys, "default", "--steps", "1000", "--every", "300", "--metrics", str(out))
     assert code == 0 and err == ""
-    rows = read(out)
+    rows = read_table(out)
     assert rows[0][:len(CONTRACT_COLUMNS)] == CONTRACT_COLUMNS
     table = [dict(zip(rows[0], r)) for r in rows[1:]]
     assert [r["step"] for r in table] == ["300", "600", "900", "1000"]   # every K, and the last step
@@ -79,7 +75,7 @@ def test_columns_rows_and_filled_values(capsys, tmp_path):
 def test_lstm_has_no_distance_to_an_optimum(capsys, tmp_path):
     out = tmp_path / "m.csv"
     assert headless(capsys, "lstm", "--steps", "20", "--every", "10", "--metrics", str(out))[0] == 0
-    table = [dict(zip(read(out)[0], r)) for r in read(out)[1:]]
+    table = [dict(zip(read_table(out)[0], r)) for r in read_table(out)[1:]]
     assert [r["dist_to_opt"] for r in table] == ["", ""]
     assert all(r["train_loss"] and r["test_loss"] and r["full_grad_norm"] for r in table)
 
@@ -95,7 +91,7 @@ def test_no_timing_leaves_samples_per_sec_empty_and_stdout_without_metrics(capsy
 def test_csv_data_without_test_file_leaves_test_loss_empty(capsys, tmp_path):
     out = tmp_path / "m.csv"
     assert headless(capsys, str(DATA / "csv-logreg.toml"), "--steps", "16", "--every", "8", "--metrics", str(out))[0] == 0
-    table = [dict(zip(read(out)[0], r)) for r in read(out)[1:]]
+    table = [dict(zip(read_table(out)[0], r)) for r in read_table(out)[1:]]
     assert [r["test_loss"] for r in table] == ["", ""]
     assert [r["epoch"] for r in table] == ["1.0", "2.0"]          # 64 rows, B = 8
 
@@ -127,7 +123,7 @@ def test_ctrl_c_keeps_the_rows_so_far(tmp_path, capsys):
     final = out.read_text()
     assert all(seen == "old contents\n" or (seen == final[:len(seen)] and seen.endswith("\n"))
                for seen in seen_during)
-    rows = read(out)
+    rows = read_table(out)
     assert rows[0][:len(CONTRACT_COLUMNS)] == CONTRACT_COLUMNS
     assert [r[0] for r in rows[1:]] == [str(k) for k in range(1, 25)]
     assert all(len(r) == len(rows[0]) for r in rows)
@@ -172,7 +168,7 @@ def test_sigint_to_a_real_run_keeps_whole_rows(tmp_path):
             proc.kill()
     assert proc.returncode == 130, err
     assert "Traceback" not in err and "interrupted at step" in err
-    rows = read(out)
+    rows = read_table(out)
     assert rows[0][:len(CONTRACT_COLUMNS)] == CONTRACT_COLUMNS and len(rows) > 100
     assert all(len(r) == len(rows[0]) for r in rows)             # the last row is whole
     assert [int(r[0]) for r in rows[1:]] == list(range(1, len(rows)))

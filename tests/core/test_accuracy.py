@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import csv
-
 import numpy as np
 
 from bsim.cli import main
 from bsim.scenario import load_scenario
 from bsim.simulation import Simulation
 from support import ROOT
+from support.cli import read_rows
 
 
 def test_logreg_frames_carry_the_fraction_classified_right():
@@ -29,8 +28,7 @@ def test_logreg_csv_has_accuracy_and_least_squares_leaves_it_empty(tmp_path, cap
     for name, filled in (("logreg", True), ("default", False)):
         out = tmp_path / f"{name}.csv"
         assert main(["run", name, "--headless", "--no-timing", "--steps", "20", "--metrics", str(out)]) == 0
-        with open(out, newline="") as fh:
-            rows = list(csv.DictReader(fh))
+        rows = read_rows(out)
         cells = [(r["train_acc"], r["test_acc"]) for r in rows]
         if filled:
             assert all(0 <= float(a) <= 1 and 0 <= float(b) <= 1 for a, b in cells)

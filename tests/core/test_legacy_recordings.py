@@ -6,11 +6,9 @@ scenario's timeline with batch-size, sampling, lr, momentum and lr-scaling chang
 the .csv beside each is its headless replay then, with --no-timing.
 """
 
-import csv
-from pathlib import Path
-
 import pytest
 from support import DATA
+from support.cli import read_rows
 
 from bsim.cli import main
 
@@ -22,11 +20,6 @@ CASES = [("lin", 10), ("log", 10), ("app", 10), ("lstm", 4)]
 REDEFINED = {"temperature", "ball_radius_theory"}
 
 
-def rows(path: Path) -> list[dict]:
-    with open(path, newline="") as fh:
-        return list(csv.DictReader(fh))
-
-
 @pytest.mark.parametrize("name,every", CASES)
 def test_a_recording_of_the_old_bsim_replays_to_the_same_rows(name, every, tmp_path, capsys):
     out = tmp_path / f"{name}.csv"
@@ -35,7 +28,7 @@ def test_a_recording_of_the_old_bsim_replays_to_the_same_rows(name, every, tmp_p
     err = capsys.readouterr().err
     assert code == 0
     assert "differs" not in err and "no check" not in err      # the recorded check matched
-    old, new = rows(LEGACY / f"{name}.csv"), rows(out)
+    old, new = read_rows(LEGACY / f"{name}.csv"), read_rows(out)
     assert len(new) == len(old) > 10
     for a, b in zip(old, new):
         assert {k: b[k] for k in a if k not in REDEFINED} == {k: v for k, v in a.items() if k not in REDEFINED}

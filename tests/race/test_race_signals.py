@@ -1,6 +1,5 @@
 """A headless race stopped by SIGTERM: exit 143, every lane's rows kept up to the step it reached."""
 
-import csv
 import os
 import signal
 import subprocess
@@ -8,6 +7,7 @@ import sys
 import time
 
 from support import ROOT
+from support.cli import read_table
 
 ENV = dict(os.environ, PYTHONPATH=str(ROOT))
 
@@ -25,8 +25,7 @@ def test_sigterm_keeps_each_lanes_rows_and_its_last_step(tmp_path):
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 143, err
     assert "interrupted" in err and "B=8 at step" in err
-    with open(out, newline="") as fh:
-        rows = list(csv.reader(fh))
+    rows = read_table(out)
     assert rows[0][:2] == ["lane", "step"]
     for lane in ("8", "64"):
         steps = [int(r[1]) for r in rows[1:] if r[0] == lane]
