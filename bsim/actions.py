@@ -4,11 +4,11 @@ Actions are applied only between steps. Each returns a short notice that
 says what changed ("batch size 8 -> 64, lr 0.05 -> 0.4 (linear scaling)").
 
 ``SETTINGS`` is the one table that ties each setting action to its timeline
-event key and to the simulation method that applies it: the timeline reads
-events into actions with it, the recorder writes actions into events with it,
-and ``Simulation.apply`` dispatches with it. Relative actions (``[`` ``]``
-``-`` ``+``) are resolved against the state they reach (``absolute``), and the
-absolute action that ran is what a recording keeps.
+event key and field: the timeline reads events into actions with it, and the
+recorder writes actions into events with it. ``Simulation.apply`` calls the
+method of each action type explicitly (a ``match``). Relative actions (``[``
+``]`` ``-`` ``+``) are resolved against the state they reach (``absolute``),
+and the absolute action that ran is what a recording keeps.
 """
 
 from __future__ import annotations
@@ -112,29 +112,28 @@ class CycleChains:
     """The next of CHAIN_COUNTS above the chain count in force, back to 1 after 1024 (``e``)."""
 
 
+#: what ``Simulation.apply`` takes: the absolute setting actions (the relative ones go through ``absolute``)
 Action = SetBatchSize | SetLR | SetLRScaling | SetMomentum | SetSampling | Reset | SwitchProblem | SetChains
-RelativeAction = ScaleBatchSize | ScaleLR | CycleSampling | CycleLRScaling | CycleMomentum | CycleChains
 
 
 class Setting(NamedTuple):
-    """One row of the table: an action class, its timeline event key, its field, the simulation's method."""
+    """One row of the table: a timeline event key, the action class it becomes, the action's field."""
 
     event_key: str
     action: type
     field: str | None          # the action's one field (None: an action without a value, e.g. Reset)
-    method: str                # Simulation.<method>(value) applies it
 
 
 #: in the order the actions of one timeline event are applied (problem and reset first)
 SETTINGS: tuple[Setting, ...] = (
-    Setting("problem", SwitchProblem, "kind", "switch_problem"),
-    Setting("reset", Reset, None, "reset"),
-    Setting("sampling", SetSampling, "mode", "set_sampling"),
-    Setting("momentum", SetMomentum, "momentum", "set_momentum"),
-    Setting("lr_scaling", SetLRScaling, "mode", "set_lr_scaling"),
-    Setting("batch_size", SetBatchSize, "batch_size", "set_batch_size"),
-    Setting("lr", SetLR, "lr", "set_lr"),
-    Setting("chains", SetChains, "chains", "set_chains"),   # last: the chains start from the event's settings
+    Setting("problem", SwitchProblem, "kind"),
+    Setting("reset", Reset, None),
+    Setting("sampling", SetSampling, "mode"),
+    Setting("momentum", SetMomentum, "momentum"),
+    Setting("lr_scaling", SetLRScaling, "mode"),
+    Setting("batch_size", SetBatchSize, "batch_size"),
+    Setting("lr", SetLR, "lr"),
+    Setting("chains", SetChains, "chains"),   # last: the chains start from the event's settings
 )
 BY_ACTION: dict[type, Setting] = {s.action: s for s in SETTINGS}
 SETTING_ACTIONS: tuple[type, ...] = tuple(BY_ACTION) + (ScaleBatchSize, ScaleLR, CycleSampling, CycleLRScaling,
@@ -160,14 +159,6 @@ def event_fields(action) -> dict:
     if s is None:
         raise ActionError(f"cannot record {action!r}: expected a setting action")
     return {s.event_key: True if s.field is None else getattr(action, s.field)}
-
-
-def dispatch(action) -> tuple[str, tuple]:
-    """The simulation method that applies an action, and its arguments."""
-    s = BY_ACTION.get(type(action))
-    if s is None:
-        raise ActionError(f"unknown action {action!r}")
-    return s.method, (() if s.field is None else (getattr(action, s.field),))
 
 
 def absolute(action, settings):

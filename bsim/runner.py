@@ -47,6 +47,14 @@ class Runner(Pacer):
     pause events, the end of a replay and its check, the log of the actions it
     applied (``action_log``: what a recording holds) and the recorder.
     May touch: the simulation, the recorder, the two callbacks. Never a view.
+
+    How a key reaches the simulation and comes back as a frame (``]`` at batch size 8): the app's
+    binding sends ``actions.ScaleBatchSize(2)`` to ``submit``; on the runner's thread ``_handle``
+    passes a setting action to ``_apply_setting``, which makes it absolute against the settings in
+    force (``actions.absolute``: ``SetBatchSize(16)``), calls ``Simulation.apply`` (a ``match`` on
+    the action's type: ``set_batch_size(16)``), logs the absolute action (``action_log``, the
+    recorder) and sends its notice to ``on_event``; the change marks the frame dirty, so the next
+    ``Simulation.frame()`` goes to ``on_frame`` at once, and the views draw it.
     """
 
     def __init__(self, sim, scenario=None, *, on_frame: Callable[[Frame], None] | None = None,

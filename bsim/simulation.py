@@ -22,7 +22,10 @@ from collections import deque
 
 import torch
 
-from bsim.actions import Action, ActionError, dispatch, event_actions
+from bsim.actions import (
+    Action, ActionError, Reset, SetBatchSize, SetChains, SetLR, SetLRScaling, SetMomentum, SetSampling, SwitchProblem,
+    event_actions,
+)
 from bsim.devices import resolve_device, torch_dtype
 from bsim.errors import BsimInputError
 from bsim.frame import Frame
@@ -234,9 +237,25 @@ class Simulation:
 
     # ----------------------------------------------------------------- actions
     def apply(self, action: Action) -> str:
-        """Apply an action between steps; returns a notice of what changed."""
-        method, args = dispatch(action)
-        return getattr(self, method)(*args)
+        """Apply a setting action between steps (its method, below); returns a notice of what changed."""
+        match action:
+            case SetBatchSize(batch_size=batch_size):
+                return self.set_batch_size(batch_size)
+            case SetLR(lr=lr):
+                return self.set_lr(lr)
+            case SetLRScaling(mode=mode):
+                return self.set_lr_scaling(mode)
+            case SetMomentum(momentum=momentum):
+                return self.set_momentum(momentum)
+            case SetSampling(mode=mode):
+                return self.set_sampling(mode)
+            case SetChains(chains=chains):
+                return self.set_chains(chains)
+            case SwitchProblem(kind=kind):
+                return self.switch_problem(kind)
+            case Reset():
+                return self.reset()
+        raise ActionError(f"unknown action {action!r}: expected one of bsim.actions.Action")
 
     def set_batch_size(self, batch_size: int) -> str:
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:

@@ -64,10 +64,6 @@ class Timeline:
         """How many events are at ``tick`` or later."""
         return sum(1 for ev in self._events if ev.at >= tick)
 
-    def last_at(self) -> int | None:
-        """The step of the last event."""
-        return self._events[-1].at if self._events else None
-
     def drop_from(self, tick: int) -> int:
         """Drop every event at ``tick`` or later (a take-over of a replay); returns how many."""
         keep = [ev for ev in self._events if ev.at < tick]

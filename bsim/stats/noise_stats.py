@@ -265,6 +265,3 @@ class NoiseStats:
         if res is not None and (self._probe_key() != self._probe_settings or self.sim.step_count < res.step):
             self.probe_result = None
         return self.probe_result
-
-    def clear_probe(self) -> None:
-        self.probe_result = None
