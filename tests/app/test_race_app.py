@@ -56,7 +56,7 @@ def test_x_removes_the_lane_asked_for(tmp_path):
 def test_bad_batch_sizes_are_notices_and_change_no_lane(tmp_path):
     async def script(d):
         await d.steps(50)
-        for answer in ("abc", "8", "0", "2.5"):
+        for answer in ("abc", "8", "0", "2.5", "８"):       # a full-width 8: not an ASCII digit
             await d.press("a")
             await d.answer(answer)
         await d.press("x")
@@ -64,11 +64,12 @@ def test_bad_batch_sizes_are_notices_and_change_no_lane(tmp_path):
         return list(d.errors), rows_of(d.panel("race-table")), d.text
     app, (errors, rows, text) = drive_race(tmp_path, script)
     assert rows == ["8", "64", "512"]
-    assert len(errors) == 5
+    assert len(errors) == 6
     assert "'abc'" in errors[0] and "expected an integer" in errors[0]
     assert "batch size 8: already a lane" in errors[1]
     assert "expected an integer >= 1" in errors[2] and "'2.5'" in errors[3]
-    assert "no such lane" in errors[4] and "8, 64, 512" in errors[4]
+    assert "'８'" in errors[4] and "expected an integer >= 1" in errors[4]
+    assert "no such lane" in errors[5] and "8, 64, 512" in errors[5]
     assert errors[-1][:40] in text              # the last one is on the screen
 
 
