@@ -13,7 +13,7 @@ from rich.text import Text
 
 from textual.app import ComposeResult
 from textual.containers import Grid, Horizontal
-from textual.widgets import Footer, Header, Static
+from textual.widgets import Header, Static
 
 from bsim import actions, controls
 from bsim.runner import Runner
@@ -25,6 +25,7 @@ from bsim.app.screens import HelpScreen
 from bsim.app.widgets.ball import BallPanel
 from bsim.app.widgets.data import DataPanel
 from bsim.app.widgets.counters import CountersPanel
+from bsim.app.widgets.footer import KeysFooter
 from bsim.app.widgets.gradient import GradientPanel
 from bsim.app.widgets.loss import LossPanel
 from bsim.app.widgets.variance import VariancePanel
@@ -81,7 +82,7 @@ class BsimApp(SettingKeys, AppBase):
                 yield BallPanel(self.history, id="ball")
         yield Static("", id="notice")
         yield Static("", id="too-small")
-        yield Footer(compact=True)
+        yield KeysFooter(compact=True)
 
     @property
     def panels(self):
@@ -112,8 +113,7 @@ class BsimApp(SettingKeys, AppBase):
         )
         began = rec.get("began_at", 0) if replay else 0
         if isinstance(began, int) and began > 0:
-            self.runner.fast_forward(began)
-            self._notice("notice", f"fast-forwarded to step {began}, where the recording began")
+            self.runner.begin_at(began)      # in the runner's thread, saying how far it got ("progress")
         if record:
             self.runner.submit(controls.ToggleRecording(record))   # no thread yet: handled now, at this tick
         self.runner.start()
@@ -161,6 +161,8 @@ class BsimApp(SettingKeys, AppBase):
     def on_runner_event(self, message: RunnerEvent) -> None:
         if message.kind == "caption":
             self._caption(message.text)
+        elif message.kind == "progress":   # a replay fast-forwarding: the notice bar says how far, not kept
+            self.query_one("#notice", Static).update(Text(message.text))
         else:
             self._notice(message.kind, message.text)
 

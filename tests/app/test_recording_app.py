@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+import time
 import tomllib
 from pathlib import Path
 
@@ -173,3 +174,32 @@ def test_captions_in_a_replay_and_taking_over(tmp_path, capsys):
     # what the second recording holds: the first caption and change, then the take-over; not the rest
     captions = [ev.caption for ev in load_scenario(second).timeline if ev.caption]
     assert captions == ["first caption"]
+
+
+def test_a_replay_begun_late_says_it_fast_forwards_within_two_seconds(tmp_path):
+    """A recording begun at step 80,000 (about 80 s of steps to redo): the notice bar says "fast-forwarding
+    to step 80,000" with a bar within 2 s of the app's mount, not a blank screen; q quits in the middle."""
+    rec = tmp_path / "late.toml"
+    assert main(["run", "--headless", "--steps", "10", "--no-timing", "--metrics", str(tmp_path / "m.csv"),
+                 "--record", str(rec)]) == 0
+    rec.write_text(rec.read_text().replace("began_at = 0", "began_at = 80000")
+                   .replace("final_tick = 10", "final_tick = 80010"))
+    sc = load_scenario(rec)
+    app = BsimApp(Simulation(sc), scenario=sc, replay=True, timing=False, recordings_dir=tmp_path,
+                  screenshots_dir=tmp_path)
+
+    async def go():
+        async with app.run_test(size=(120, 36)) as pilot:
+            start = time.perf_counter()          # the screen is mounted: the runner's thread starts
+            def bar() -> str:
+                return str(app.query_one("#notice").render())
+            while "fast-forwarding to step 80,000" not in bar() and time.perf_counter() - start < 2:
+                await pilot.pause(0.05)
+            shown, seen = time.perf_counter() - start, bar()
+            quit_at = time.perf_counter()
+            await pilot.press("q")
+        return shown, seen, time.perf_counter() - quit_at, app.sim.tick
+
+    shown, seen, quitting, tick = asyncio.run(go())
+    assert shown < 2 and "fast-forwarding to step 80,000" in seen and "╸" in seen, (shown, seen)
+    assert quitting < 2 and tick < 80000          # q ended the fast-forward where it was
