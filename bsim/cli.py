@@ -84,6 +84,11 @@ def build_parser() -> argparse.ArgumentParser:
     srv.add_argument("--host", default="127.0.0.1", help="the address to listen on (default 127.0.0.1)")
     srv.add_argument("--port", type=_int_at_least(1, "a port number 1-65535"), default=8000)
     srv.add_argument("--theme", metavar="NAME", help="the Textual theme every tab starts in")
+    from bsim.app.serve import COLUMNS_RANGE, ROWS_RANGE
+    for flag, (lo, hi), what in (("--columns", COLUMNS_RANGE, "columns"), ("--rows", ROWS_RANGE, "rows")):
+        srv.add_argument(flag, metavar="N", type=_int_at_least(lo, f"a whole number of {what} from {lo} to {hi}", hi),
+                         help=f"fit the font so that every tab shows at least N {what} (a projector: "
+                              f"--columns 120 --rows 36)")
     sub.add_parser("scenarios", help="list the bundled scenarios")
     from bsim.sweep.command import add_arguments as _add_sweep
     _add_sweep(sub.add_parser("sweep", help="steps to a target loss against batch size; the critical batch size"))
@@ -190,7 +195,8 @@ def main(argv: list[str] | None = None) -> int:
             if args.port > 65535:
                 raise BsimInputError(f"bsim serve: --port {args.port}: expected a port number 1-65535")
             from bsim.app.serve import serve
-            return serve(args.scenario, host=args.host, port=args.port, theme=args.theme)
+            return serve(args.scenario, host=args.host, port=args.port, theme=args.theme, columns=args.columns,
+                         rows=args.rows)
         parser.print_help()
         return 0
     except BsimInputError as exc:

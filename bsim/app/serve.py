@@ -1,6 +1,7 @@
 """`bsim serve`: the app in a browser (textual-serve), and the rules for an app so served.
 
-The server starts one app process per browser tab (``bsim run SCENARIO --served``).
+The server starts one app process per browser tab (``bsim run SCENARIO --served``) in bsim's page
+(serve_page.html: textual-serve's, with ``--columns``/``--rows`` fitting the font to the window).
 A served app
 - opens only bundled scenarios and files under the folder the server was started in
   (no absolute path, no ``..``, no symlink out of it; a scenario's data files likewise);
@@ -24,12 +25,30 @@ from bsim.errors import BsimInputError
 EXIT_GRACE = 5.0
 #: how often the watchdog looks at the server (s)
 WATCH_PERIOD = 0.5
+#: --columns and --rows: from the app's smallest usable size to what a 4k screen shows at a readable font
+COLUMNS_RANGE, ROWS_RANGE = (70, 400), (20, 150)
+#: the page each tab loads (its __BSIM_COLUMNS__ and __BSIM_ROWS__ are filled in by ``page_folder``)
+PAGE = Path(__file__).with_name("serve_page.html")
 
 WEB_EXTRA_MISSING = "bsim serve needs the web extra (textual-serve): pip install 'bsim[web]'"
 
 
-def serve(scenario: str, host: str = "127.0.0.1", port: int = 8000, theme: str | None = None) -> int:
-    """Serve the app on http://host:port until interrupted; bad input is a BsimInputError (exit 2)."""
+def page_folder(folder: Path, columns: int | None = None, rows: int | None = None) -> Path:
+    """Write the page as ``folder``/app_index.html (the template textual-serve renders), asking the browser
+    for a font at which at least ``columns`` x ``rows`` cells fit its window (None: not asked)."""
+    page = PAGE.read_text(encoding="utf-8")
+    page = page.replace("__BSIM_COLUMNS__", str(columns or 0)).replace("__BSIM_ROWS__", str(rows or 0))
+    (folder / "app_index.html").write_text(page, encoding="utf-8")
+    return folder
+
+
+def serve(scenario: str, host: str = "127.0.0.1", port: int = 8000, theme: str | None = None,
+          columns: int | None = None, rows: int | None = None) -> int:
+    """Serve the app on http://host:port until interrupted; bad input is a BsimInputError (exit 2).
+
+    ``columns``/``rows``: each tab's font is the largest at which the page shows at least that many cells
+    (a projector at 1920x1080 with 120 x 36: about 25 px, 128 x 36 cells).
+    """
     try:
         from textual_serve.server import Server
     except ImportError:
@@ -46,11 +65,14 @@ def serve(scenario: str, host: str = "127.0.0.1", port: int = 8000, theme: str |
     command = [sys.executable, "-m", "bsim", "run", scenario, "--served"]
     if theme:
         command += ["--theme", theme]
-    server = Server(shlex.join(command), host=host, port=port, title="bsim")
-    try:
-        server.serve()
-    except OSError as exc:    # the port is taken, the host unknown
-        raise BsimInputError(f"cannot serve on {host}:{port}: {exc.strerror or exc}") from None
+    import tempfile
+    with tempfile.TemporaryDirectory(prefix="bsim-serve-") as folder:
+        server = Server(shlex.join(command), host=host, port=port, title="bsim",
+                        templates_path=page_folder(Path(folder), columns, rows))
+        try:
+            server.serve()
+        except OSError as exc:    # the port is taken, the host unknown
+            raise BsimInputError(f"cannot serve on {host}:{port}: {exc.strerror or exc}") from None
     return 0
 
 

@@ -124,10 +124,12 @@ def page_text(page) -> str:
 
 
 @pytest.fixture
-def server(tmp_path):
+def server(tmp_path, request):
+    """`bsim serve` in ``tmp_path`` (with the flags of an indirect parametrization, if any): (process, url)."""
     port = free_port()
     env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    proc = subprocess.Popen([sys.executable, "-m", "bsim", "serve", "--port", str(port)], cwd=tmp_path, env=env,
+    flags = list(getattr(request, "param", ()))
+    proc = subprocess.Popen([sys.executable, "-m", "bsim", "serve", "--port", str(port), *flags], cwd=tmp_path, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}/"
 
@@ -170,8 +172,8 @@ def test_serve_draws_answers_keys_and_ends_with_the_tab_and_with_the_server(serv
                      "the app to draw in the page",
                      seen=lambda: page_text(page)[-400:])
             app = one_app(proc.pid)
-            page.click(".textual-terminal")                # focus: the footer shows its keys
-            wait_for(lambda: "? help" in page_text(page), 10, "the footer once the page has focus",
+            # no click: the footer shows its keys from the first frame, and the page's terminal has the keys
+            wait_for(lambda: "? help" in page_text(page), 10, "the footer without a click",
                      seen=lambda: page_text(page)[-400:])
             page.keyboard.type("]")
             wait_for(lambda: "batch size 8 -> 16" in page_text(page), 10, "the app to answer ]",
@@ -247,3 +249,45 @@ def test_a_served_app_ends_on_sigterm_while_it_trains(tmp_path, server_reads):
         if app.poll() is None:
             app.kill()
             app.wait()
+
+
+#: records the size the page's terminal tells the app (textual-serve's "resize" message) in window.__bsimSizes
+SIZE_HOOK = """
+(() => {
+  const send = WebSocket.prototype.send;
+  window.__bsimSizes = [];
+  WebSocket.prototype.send = function (data) {
+    if (typeof data === "string" && data.startsWith('["resize"')) window.__bsimSizes.push(JSON.parse(data)[1]);
+    return send.call(this, data);
+  };
+})();
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("server", [("--columns", "120", "--rows", "36")], indirect=True)
+def test_serve_for_a_projector_shows_120_by_36_at_a_large_font(server):
+    """--columns 120 --rows 36 on a 1920x1080 page: the app is 120x36 cells (not textual-serve's ~240x60 at its
+    16 px font), at the largest font that fits (measured: 23 px, 13x30 px cells), centred."""
+    sync_playwright = pytest.importorskip(
+        "playwright.sync_api", reason="needs playwright: pip install -e '.[test,web]' (.ci/run installs it)"
+    ).sync_playwright
+    assert Path(CHROMIUM).exists(), "the browser test needs Debian's chromium: apt-get install -y chromium"
+    proc, url = server
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            page = browser.new_context(viewport={"width": 1920, "height": 1080}).new_page()
+            page.add_init_script(HOOK)
+            page.add_init_script(SIZE_HOOK)
+            page.goto(url)
+            wait_for(lambda: "Counters" in page_text(page) and "? help" in page_text(page), 30,
+                     "the app and its footer in the page", seen=lambda: page_text(page)[-400:])
+            sizes = page.evaluate("window.__bsimSizes")
+            font = int(page.evaluate("document.querySelector('#terminal').dataset.fontSize"))
+            screen_width = float(page.evaluate("document.querySelector('.xterm-screen').style.width")[:-2])
+        finally:
+            browser.close()
+    assert sizes and sizes[-1] == {"width": 120, "height": 36}, sizes
+    assert font >= 20                                   # 1080 px / 36 rows: about 30 px a row
+    assert 1920 * 0.75 < screen_width <= 1920           # the cells fill most of the width

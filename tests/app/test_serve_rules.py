@@ -77,7 +77,22 @@ def test_serve_without_the_web_extra_is_one_line_and_exit_2(capsys, monkeypatch)
 def test_serve_bad_scenario_theme_and_port_are_one_line(capsys):
     for argv, words in ((["serve", "no-such"], "no such scenario"), (["serve", "--theme", "neon"], "expected one of"),
                         (["serve", "--port", "70000"], "expected a port number"),
-                        (["serve", "--port", "x"], "expected a port number")):
+                        (["serve", "--port", "x"], "expected a port number"),
+                        (["serve", "--columns", "0"], "expected a whole number of columns from 70 to 400"),
+                        (["serve", "--columns", "-120"], "expected a whole number of columns"),
+                        (["serve", "--rows", "1000000000000"], "expected a whole number of rows from 20 to 150"),
+                        (["serve", "--rows", "36.5"], "expected a whole number of rows")):
         assert main(argv) == 2, argv
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and words in err, (argv, err)
+
+
+def test_the_served_page_asks_for_the_columns_and_rows_given(tmp_path):
+    """The page each tab loads: the numbers of --columns/--rows in its script (0: not asked), textual-serve's
+    template variables left for it to fill."""
+    from bsim.app.serve import page_folder
+    page = (page_folder(tmp_path, 120, 36) / "app_index.html").read_text()
+    assert "const BSIM_COLUMNS = 120, BSIM_ROWS = 36;" in page and "__BSIM" not in page
+    assert "{{ app_websocket_url }}" in page and "{{ font_size }}" in page
+    page = (page_folder(tmp_path) / "app_index.html").read_text()
+    assert "const BSIM_COLUMNS = 0, BSIM_ROWS = 0;" in page
