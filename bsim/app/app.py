@@ -194,10 +194,14 @@ class BsimApp(SettingKeys, AppBase):
             return opt.batch_size, opt.lr
         return f.next_batch_size, f.next_lr
 
-    # ------------------------------------------------------------- the panels' own keys (z e x d; w y: AppBase)
+    # ------------------------------------------------------------- the panels' own keys (z L e x d; w y: AppBase)
 
     def action_refit_ball(self) -> None:
         self.query_one(BallPanel).refit()
+
+    def action_cycle_ball_view(self) -> None:
+        """L: the ε-ball panel's plane and law side by side, the law alone, the plane alone."""
+        self._notice("notice", self.query_one(BallPanel).cycle_view())
 
     def action_cycle_chains(self) -> None:
         """The next ensemble size of CHAIN_COUNTS, rebuilt at the current step (the runner applies it)."""

@@ -120,12 +120,16 @@ class FrameBuffer:
 
 
     def _follow_settings(self, f: Frame, last: Frame | None) -> None:
-        """At a change of B, lr, sampling or momentum: keep the measured ball of the setting left behind."""
+        """At a change of B, lr, sampling or momentum: keep the ball of the setting left behind (measured, else
+        predicted when it was left before its burn-in ended) and restart the trail (it shows the new setting
+        only)."""
         key = (f.next_batch_size, f.next_lr, f.sampling, f.momentum)
         since = f.runner.chains_since if f.runner is not None else None
         if self.settings is not None and key != self.settings[:4]:
-            if last is not None and last.ball_radius is not None:
-                self.previous_ball = (float(last.ball_radius), _what_changed(self.settings[:4], key))
+            left = None if last is None else next((r for r in (last.ball_radius, last.ball_radius_theory) if r), None)
+            if left is not None:
+                self.previous_ball = (float(left), _what_changed(self.settings[:4], key))
+            self.iterates.clear()
             self.chains_mean = RunningMean()
         elif self.settings is not None and (since != self.settings[4] or f.chains != self.settings[5]):
             self.chains_mean = RunningMean()

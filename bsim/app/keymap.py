@@ -120,8 +120,10 @@ ROWS: tuple[Key, ...] = (
         f"Probe the gradient noise: {PROBE_BATCHES} fresh batches"),
     Key("e", "cycle_chains", "chains", f"ensemble: {either(CHAIN_COUNTS)} chains, drawn as a cloud in the ε-ball",
         "Cycle ensemble size"),
-    Key("z", "refit_ball", "fit ball", "re-fit the ε-ball's scale (it holds across changes of B, lr and sampling)",
-        "Re-fit the ε-ball's scale"),
+    Key("z", "refit_ball", "fit ball", "re-fit the ε-ball's plane now (it zooms by itself when the ball leaves "
+        "3 cells .. the plane)", "Re-fit the ε-ball's scale"),
+    Key("L,shift+l", "cycle_ball_view", "ball view", "ε-ball panel: plane and ball's law (radius against B) side by "
+        "side, the law alone, the plane alone", "Cycle the ε-ball's view", display="L"),
     Key("z", "refit_balls", "fit balls", "fit the balls' shared scale again", "Re-fit the balls' scale",
         apps=(RACE,)),
     Key("w", "toggle_window", "window", f"loss chart: the last {WINDOW:,} steps / the whole run",

@@ -50,6 +50,7 @@ THEME_ROLES: dict[str, tuple[str, float]] = {
     "white": ("foreground", 1.0),
     "yellow": ("text-warning", 1.0),
     "contour": ("foreground", 0.25),
+    "pink": ("text-error", 0.55),
 }
 
 

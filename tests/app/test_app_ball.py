@@ -11,34 +11,38 @@ from bsim.scenario import find_scenario
 
 
 def scale_line(text: str) -> str:
-    """The scale bar's line: '├──┤ 0.05  (1 cell = 0.00676 in θ)'."""
-    return next(line for line in text.splitlines() if "1 cell =" in line)
+    """The scale bar's line: '├──┤ 0.05 (1 cell = 0.00676 in θ)', or '├──┤ 0.002 zoom ×8 (cell 5.63e-4)'."""
+    return next(line for line in text.splitlines() if "1 cell =" in line or "(cell " in line)
 
 
 def cell(text: str) -> float:
-    value = re.search(r"1 cell = ([0-9.e+-]+)", scale_line(text)).group(1)
+    value = re.search(r"cell(?: =)? ([0-9.e+-]+)", scale_line(text)).group(1)
     return float(value)
 
 
-def test_the_ball_keeps_its_scale_when_b_grows_and_z_refits(tmp_path):
+def test_the_plane_zooms_with_a_label_when_b_grows_and_z_refits(tmp_path):
     async def script(d: Driver):
+        await d.press("L", "L")                       # the plane alone (beside the law its scale bar is short)
+        assert d.notice.startswith("ε-ball: the parameter plane")
         for _ in range(16):
             await d.steps(50)
         assert d.app.history.latest.ball_radius is not None    # measured (after the burn-in of ~620 steps)
         before = panel_text(d.app, "ball")
         r8 = d.app.history.latest.ball_radius_theory
-        await d.press("9")                            # B = 256 in one key
-        assert d.sim.batch_size == 256
+        await d.press("8")                            # B = 128 in one key (N = 256)
+        assert d.sim.batch_size == 128
+        after = panel_text(d.app, "ball")             # at once, before any step at B = 128
+        r128 = d.app.history.latest.ball_radius_theory
+        assert r128 < r8 / 3                          # the ball shrinks...
+        assert "zoom ×" in after and cell(after) < cell(before) / 2   # ...and the plane zooms, saying so
+        assert 2 * r128 / cell(after) >= 3            # the new ball is at least 3 cells across
+        assert "○ B=8" in after or "○B=8" in after    # the previous setting's ring stays, labelled
         for _ in range(12):
             await d.steps(50)
-        after = panel_text(d.app, "ball")
-        r256 = d.app.history.latest.ball_radius_theory
-        assert r256 < r8 / 3                          # the ball did shrink...
-        assert cell(after) == cell(before)            # ...and the panel shows it shrink: the same scale
-        assert "○ B=8" in after                       # the previous setting's ring stays, labelled
+        assert cell(panel_text(d.app, "ball")) == cell(after)     # held while the ball stays in range
         await d.press("z")
         refit = panel_text(d.app, "ball")
-        assert cell(refit) < cell(after) / 2          # z fits the scale to the new, smaller ball
+        assert "zoom" not in refit and 3 <= 2 * r128 / cell(refit)   # z fits again to the ball in force
     drive(tmp_path, script)
 
 
@@ -47,6 +51,7 @@ def test_the_scale_does_not_depend_on_how_often_frames_came(tmp_path):
     lines = []
     for chunk in (3, 50):
         async def script(d: Driver, chunk=chunk):
+            await d.press("L", "L")                   # the plane alone, with the whole scale bar
             while d.sim.tick < 600:
                 await d.steps(chunk)
             return scale_line(panel_text(d.app, "ball"))
@@ -71,7 +76,7 @@ def test_e_builds_an_ensemble_whose_ball_matches_the_shuffle_prediction(tmp_path
         f = d.app.history.latest
         assert f.chains == 256 and f.ball.kind == "reshuffled"
         text = panel_text(d.app, "ball")
-        assert "∴ 256 chains" in text and "reshuffled" in text and "iid" in text
+        assert "∴ 256" in text and "◆K=256" in text and "reshuffled" in text and "iid" in text
         ratio = float(re.search(r"K=256 [0-9.]+ ×([0-9.]+)", text).group(1))
         assert abs(ratio - 1) <= 0.03, text
         loss = panel_text(d.app, "loss")

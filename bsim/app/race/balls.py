@@ -20,7 +20,8 @@ from bsim.app.format import num
 from bsim.controls import PlaneRequest
 from bsim.app.history import COL
 from bsim.app.race.history import RaceHistory
-from bsim.app.widgets.ball import FIT, BallPanel, PlaneWanted, nice_above, nice_below
+from bsim.app.widgets.ball import BallPanel, PlaneWanted
+from bsim.app.widgets.ball_scale import FIT, nice_above, nice_below
 from bsim.app.widgets.canvas import Chart, data_range
 from bsim.app.widgets.loss import thin
 from bsim.app.widgets.panel import Panel, fit, style, text_strip

@@ -1,21 +1,19 @@
 """The epsilon-ball: how far the iterates wander around theta*, measured against predicted.
 
-The plane keeps its scale when B, lr or sampling change (a shrinking ball is
-seen to shrink); it is fitted once per run, to twice the ball as soon as
-one is known (predicted or measured), and again on ``z``. The previous
-setting's measured ball stays as a faint ring until the next change, a scale
-bar says what a cell is, and what lies off the chart is counted at its edge.
-With an ensemble (``e``: chains = K) the chains at the current step are a
-cloud over the trail, their ball (averaged over the frames since the last
-change, as stated) beside the trail's.
+Where it fits, the panel shows the parameter plane (the cloud) beside the ball's law, radius against B on
+log-log axes (bsim.app.widgets.ball_law), where a 20x shrink is a slope; ``L`` shows one of them alone.
+The plane's scale (bsim.app.widgets.ball_scale) holds across changes of B, lr, momentum and sampling
+until the ball in force would be under 3 cells across or over the plane, then zooms with a label; the
+trail restarts at each such change, and the previous setting's ball stays as a ring of its own colour.
+A scale bar says what a cell is; θ off the chart is pointed at from its edge. With an ensemble (``e``:
+chains = K) the chains at the current step are a cloud over the trail, their ball (averaged over the
+frames since the last change, as stated) beside the trail's.
 
-Measured and predicted radius come with the frame (``frame.ball``, bsim.stats):
-measured, sqrt(mean |theta - theta*|^2) over the steps since the settings last
-changed, after a burn-in; predicted, sqrt(tr S) of the stationary second moment
-(exact for iid sampling on least squares, a linearisation at theta* for
-logistic regression). For 2-D problems
-the panel is the parameter plane: loss contours, theta*, the recent iterates,
-both radii as circles and the step just taken as a line ending at theta.
+Measured and predicted radius come with the frame (``frame.ball``, ``frame.ball_law``, bsim.stats):
+measured, sqrt(mean |theta - theta*|^2) over the steps since the settings last changed, after a
+burn-in; predicted, sqrt(tr S) of the stationary second moment (exact for iid sampling on least
+squares, a linearisation at theta* for logistic regression). More than two parameters draw |θ-θ*|
+over time, the LSTM (no θ*) the spread around the iterates' running average.
 """
 
 from __future__ import annotations
@@ -24,13 +22,24 @@ import math
 
 import numpy as np
 from textual.message import Message
+from textual.strip import Strip
 
 from bsim.app.format import num
 from bsim.app.history import COL, FrameBuffer
+from bsim.app.widgets.ball_law import law_lines, split_lines
+from bsim.app.widgets.ball_scale import (PlaneScale, contour_mask, offset_axes, offset_text, plane_window,
+                                         scale_bar)
 from bsim.app.widgets.canvas import Chart, data_range
 from bsim.app.widgets.loss import thin
-from bsim.app.widgets.panel import Panel, fit, text_strip
+from bsim.app.widgets.panel import Panel, fit, text_strip, wrap
 from bsim.controls import PlaneRequest
+
+#: the panel's pictures, in the order L cycles them ("both": the plane and the law side by side)
+VIEWS = ("both", "law", "plane")
+#: the plane and the law side by side from this inner width (narrower: one of them, L swaps)
+SPLIT_WIDTH = 34
+#: the logistic ball's linearisation, against an independent ensemble (issue 10): (lr / limit, how low)
+LOGREG_VALIDITY = "low by 3%/13%/31% at 0.05/0.2/0.5× limit"
 
 
 class PlaneWanted(Message):
@@ -41,50 +50,24 @@ class PlaneWanted(Message):
         self.request = request
 
 
-def contour_mask(losses: np.ndarray, levels_per_octave: float = 1.0) -> np.ndarray:
-    """Dots where the loss crosses a level L_min + d 2^(k / levels_per_octave) (k integer).
-
-    Levels are spaced geometrically above the grid's minimum so that the
-    ellipses near theta* are as visible as the far ones.
-    """
-    lo, hi = float(np.nanmin(losses)), float(np.nanmax(losses))
-    span = hi - lo
-    if not math.isfinite(span) or span <= 0:
-        return np.zeros(losses.shape, dtype=bool)
-    d = span * 2.0 ** -7
-    with np.errstate(invalid="ignore", divide="ignore"):
-        q = np.floor(np.log2((losses - lo) / d + 1.0) * levels_per_octave)
-    q[~np.isfinite(q)] = -1
-    m = np.zeros(losses.shape, dtype=bool)
-    m[:, :-1] |= q[:, :-1] != q[:, 1:]
-    m[:-1, :] |= q[:-1, :] != q[1:, :]
-    return m
+#: why the trail's spread and the chains' differ (the LSTM: no θ*), longest first: the first that wraps in 2 lines
+SPREAD_NOTES = (
+    ("trail: one run's iterates around their running average, over a window of steps; chains: across the "
+     "chains around their mean, at one step"),
+    "trail: one run around its running average over time; K: across chains around their mean, now",
+    "trail: one run around its average over time; K: across chains, now",
+    "trail: a run over time; K: across chains now",
+)
+SPREAD_NOTE_ALONE = "trail: one run's iterates around their running average (no known optimum)"
 
 
-#: half-widths of the plane: 1, 1.25, 1.5, 2, 2.5, 3, 4, 5, 6, 8 per decade
-NICE = (1.0, 1.25, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0)
-#: the plane's half-height is this many times the ball (the first ball known fills the panel)
-FIT = 2.0
-#: the logistic ball's linearisation, against an independent ensemble (issue 10): (lr / limit, how low)
-LOGREG_VALIDITY = "low by 3%/13%/31% at 0.05/0.2/0.5× limit"
-
-
-def nice_above(v: float) -> float:
-    """The smallest NICE x 10^k at or above v."""
-    k = math.floor(math.log10(v))
-    for m in NICE + (10.0,):
-        if m * 10 ** k >= v * (1 - 1e-12):
-            return m * 10 ** k
-    return 10.0 ** (k + 1)
-
-
-def nice_below(v: float) -> float:
-    """The largest 1, 2 or 5 x 10^k at or below v (a scale bar's length)."""
-    k = math.floor(math.log10(v))
-    for m in (5.0, 2.0, 1.0):
-        if m * 10 ** k <= v * (1 + 1e-12):
-            return m * 10 ** k
-    return 10.0 ** k
+def spread_note(chains: bool, width: int) -> list[str]:
+    """The note under the LSTM's spread, in at most two whole-word lines of ``width``."""
+    for text in (SPREAD_NOTES if chains else (SPREAD_NOTE_ALONE, "around the run's running average")):
+        lines = wrap(text, width)
+        if len(lines) <= 2:
+            return lines
+    return wrap(text, width)[:2]
 
 
 class BallPanel(Panel):
@@ -92,25 +75,34 @@ class BallPanel(Panel):
     iid prediction beside a reshuffled one) and the measured rings around θ*; two parameters draw the plane
     with loss contours, more draw |θ - θ*| over time, the LSTM its spread over time.
 
-    Owns: its scale (fitted once, held across changes of B, lr and sampling until z, a reset or a new
-    problem) and the previous setting's ring. Reads: frame.ball, the ball columns, chains_theta, the
-    FrameBuffer's trail, and the loss grid the runner answers (PlaneRequest). Computes no prediction.
+    Owns: the plane's scale (PlaneScale) and which pictures it shows (``view``). Reads: frame.ball,
+    frame.ball_law, the ball columns, chains_theta, the FrameBuffer's trail and previous ring, and the loss
+    grid the runner answers (PlaneRequest). Computes no prediction.
     """
 
     TITLE = "ε-ball around θ*"
 
     def __init__(self, history: FrameBuffer, **kwargs):
         super().__init__(history, **kwargs)
-        self._radius = None          # half-width of the plane window, once fitted (None: follow the iterates)
-        self._fitted = False         # fitted to a ball: kept until z, a reset or a new problem
-        self._runs = -1
+        self.scale = PlaneScale()
+        self.view = VIEWS[0]
         self._wanted = None          # the last plane asked for
 
     def refit(self) -> None:
         """Fit the scale again to the ball in force (z)."""
-        self._radius, self._fitted = None, False
+        self.scale.refit()
         self._key = None
         self.restyle()
+
+    def cycle_view(self) -> str:
+        """L: the plane and the law side by side, the law alone, the plane alone (narrow: law and plane)."""
+        order = VIEWS if self.size.width >= SPLIT_WIDTH else VIEWS[1:]
+        now = self.view if self.view in order else "plane"
+        self.view = order[(order.index(now) + 1) % len(order)]
+        self._key = None
+        self.restyle()
+        return {"both": "ε-ball: the plane and the ball's law side by side", "law": "ε-ball: the ball's law "
+                "(radius against B, log-log)", "plane": "ε-ball: the parameter plane"}[self.view] + " (L: next)"
 
     # ----------------------------------------------------------- numbers
     def radii(self, f) -> tuple[float | None, float | None]:
@@ -204,6 +196,12 @@ class BallPanel(Panel):
             self._title("Spread (no θ*)")
             return self.build_spread(width, height)
         self._title(self.TITLE)
+        law = f.ball_law if f.ball_law is not None and f.ball_law.points else None
+        view = self.view if law is not None else "plane"
+        if view == "both" and width < SPLIT_WIDTH:
+            view = "plane"
+        if view != "plane":     # the ball's law alone, or beside the plane (bsim.app.widgets.ball_law)
+            return (law_lines if view == "law" else split_lines)(self, f, width, height)
         if len(f.theta) == 2 and f.theta_star is not None:
             return self.build_plane(width, height)
         return self.build_distance(width, height)
@@ -224,9 +222,10 @@ class BallPanel(Panel):
                                       f"the iterates instead, settling{left}",
                                       width, height - 1)
         step = rows[:, 0]
+        note = spread_note(bool(f.chains and f.chains > 1), width)
         yr = data_range(series, log=True) or (1e-3, 1.0)
-        chart = Chart(width, height - 3, xlim=(float(step[0]), float(max(step[-1], step[0] + 1))), ylim=yr,
-                      ylog=True)
+        chart = Chart(width, height - 2 - len(note), xlim=(float(step[0]), float(max(step[-1], step[0] + 1))),
+                      ylim=yr, ylog=True)
         chart.line(step, series[:, 0], "green")
         chart.line(step, series[:, 1], "purple")
         chart.label(0, 0, "rms spread")
@@ -237,23 +236,27 @@ class BallPanel(Panel):
         out.append(text_strip([("spread ", "axis"), (num(meas), "green"), (window, "axis")]
                               + ([(f"  K={f.chains} ", "axis"), (num(f.chains_ball_radius), "purple")]
                                  if f.chains and f.chains > 1 else []), width))
-        out.append(text_strip([("around the iterates' running average (no known optimum)", "axis")], width))
+        out += [text_strip([(line, "axis")], width) for line in note]
         return out[:height]
 
     # ----------------------------------------------------------- d > 2
     def build_distance(self, width: int, height: int):
-        h, f = self.history, self.history.latest
-        data = h.trace.array()
+        f = self.history.latest
         out = [text_strip([("━ |θ-θ*| ", "blue"), ("┄ predicted ", "orange"), ("┄ measured rms", "green")], width)]
-        if len(data) == 0:
-            return out + self.message("no step yet", width, height - 1)
-        chart = self.draw_distance(data, f, width, height - 4)
-        chart.label(0, 0, "|θ-θ*|")
-        out += chart.strips()
+        out += self.distance_body(f, width, height - 4)
         out.append(text_strip(self.prediction_line(f, width), width))
         out.append(text_strip(self.measured_line(f, width), width))
         out.append(text_strip(self.theory_note(f, width), width))
         return out[:height]
+
+    def distance_body(self, f, width: int, rows: int) -> list[Strip]:
+        """|θ-θ*| over the steps (draw_distance), or why there is nothing to draw, in ``rows`` lines."""
+        data = self.history.trace.array()
+        if len(data) == 0:
+            return self.message("no step yet", width, rows)
+        chart = self.draw_distance(data, f, width, rows)
+        chart.label(0, 0, "|θ-θ*|")
+        return chart.strips()
 
     def draw_distance(self, data, f, width: int, rows: int, ylim=None, xaxis: bool = True) -> Chart:
         """|θ-θ*| (blue) and the chains' spread (purple) over the steps in ``data``, with the predicted (orange)
@@ -276,9 +279,10 @@ class BallPanel(Panel):
         chart.label(chart.canvas.h - 1, -1, "step")
         return chart
 
+
     # ----------------------------------------------------------- d = 2
     def ball_size(self, f) -> float | None:
-        """The largest ball known now (predicted, the trail's, the chains'): what the scale is fitted to."""
+        """The largest ball known now (predicted, the trail's, the chains'): what the scale is first fitted to."""
         meas, pred = self.radii(f)
         known = [r for r in (pred, meas, f.chains_ball_radius) if r is not None and math.isfinite(r) and r > 0]
         ball = f.ball
@@ -286,51 +290,25 @@ class BallPanel(Panel):
             return None
         return max(known) if known else None
 
+    def ball_in_force(self, f) -> float | None:
+        """The ball of the setting in force: its prediction (known at once after a change), else its measure."""
+        if f.ball is not None and f.ball.stable is False:
+            return None
+        meas, pred = self.radii(f)
+        return next((r for r in (pred, meas) if r is not None and math.isfinite(r) and r > 0), None)
+
     def window(self, f, cw: int, ch: int) -> tuple[tuple[float, float], tuple[float, float]]:
-        """Plane limits centred on theta*, equal units per dot on both axes.
-
-        Fitted to FIT times the ball the first time one is known in this run, then
-        kept (B, lr and sampling changes do not move it) until ``z``, a reset or
-        another problem. Before a ball is known it follows the current iterate.
-        Depends only on the frames' numbers, never on how many frames were drawn:
-        the live app and an export of the same step agree.
-        """
-        h = self.history
-        if self._runs != h.runs:
-            self._runs, self._radius, self._fitted = h.runs, None, False
+        """Plane limits centred on theta*, equal units per dot on both axes (the scale: PlaneScale)."""
         star = np.asarray(f.theta_star, dtype=float)
-        if not self._fitted:
-            ball = self.ball_size(f)
-            if ball is not None:
-                self._radius, self._fitted = nice_above(FIT * ball), True
-            else:
-                with np.errstate(over="ignore", invalid="ignore"):
-                    need = float(np.linalg.norm(np.asarray(f.theta, dtype=float) - star)) * 1.15
-                if not math.isfinite(need) or need <= 0:
-                    need = 1.0
-                r = self._radius
-                if r is None or need > r or need < r / 3:
-                    self._radius = nice_above(need)
-        r = self._radius
-        dw, dh = 2 * cw, 4 * ch
-        u = 2 * r / (min(dw, dh) - 1)
-        hx, hy = u * (dw - 1) / 2, u * (dh - 1) / 2
-        return (float(star[0] - hx), float(star[0] + hx)), (float(star[1] - hy), float(star[1] + hy))
-
-    def scale_bar(self, xlim, cw: int, width: int) -> list:
-        """A bar of a round length (1, 2 or 5 x 10^k), what one cell is in θ units, the x axis's name."""
-        cell = (xlim[1] - xlim[0]) / cw
-        length = nice_below(cell * min(10, max(cw // 4, 2)))
-        cells = max(int(round(length / cell)), 1)
-        bar = "├" + "─" * max(cells - 2, 0) + "┤" if cells >= 2 else "│"
-        head = (0, [(bar, "white"), (f" {num(length)}", "axis")])
-        axis = (2, [("  θ₁ →", "axis")])
-        return fit([[head, (1, [(f" (1 cell = {num(cell)} in θ)", "axis")]), axis],
-                    [head, (1, [(f" (1 cell = {num(cell)})", "axis")]), axis],
-                    [head, (1, [(f" (cell {num(cell)})", "axis")]), axis]], width)
+        with np.errstate(over="ignore", invalid="ignore"):
+            distance = float(np.linalg.norm(np.asarray(f.theta, dtype=float) - star))
+        previous = self.history.previous_ball
+        r = self.scale.update(self.ball_size(f), self.ball_in_force(f), distance, cw, ch, self.history.runs,
+                              previous[0] if previous is not None else None)
+        return plane_window(star, r, cw, ch)
 
     def off_chart(self, chart: Chart, xlim, ylim, f) -> None:
-        """An arrow at the edge toward θ when it is off the chart, and how far it is."""
+        """An arrow at the edge toward θ when it is off the chart, and how far it is (as much as fits)."""
         x, y = f.theta
         if xlim[0] <= x <= xlim[1] and ylim[0] <= y <= ylim[1]:
             return
@@ -341,8 +319,9 @@ class BallPanel(Panel):
         t = min((xlim[1] - cx) / abs(dx) if dx else math.inf, (ylim[1] - cy) / abs(dy) if dy else math.inf)
         ex, ey = cx + dx * t * 0.97, cy + dy * t * 0.97
         chart.mark(ex, ey, arrow, "yellow")
-        text = f"θ off chart: |θ-θ*| {num(f.dist_to_opt)} (z: fit)"
-        chart.label(chart.canvas.h - 1, 0, text, "yellow")
+        far = num(f.dist_to_opt)
+        texts = (f"θ off chart: |θ-θ*| {far} (z: fit)", f"θ off: |θ-θ*| {far}", f"θ off {far}", "θ off")
+        chart.label(chart.canvas.h - 1, 0, next((t for t in texts if len(t) <= chart.canvas.w), ""), "yellow")
 
     @staticmethod
     def draw_contours(chart: Chart, grid) -> None:
@@ -351,8 +330,8 @@ class BallPanel(Panel):
         chart.canvas.dots(ix, iy, "contour")
 
     def draw_marks(self, chart: Chart, f, xlim, ylim, previous_ball=None) -> None:
-        """Over the plane: the trail of iterates, the chains' cloud, the rings (the previous setting's measured
-        ball, then predicted, measured and the chains'), the last step, θ* and the arrow toward θ off the chart."""
+        """Over the plane: the trail of iterates, the chains' cloud, the rings (the previous setting's ball in
+        its own colour, then predicted, measured and the chains'), the last step, θ* and the arrow toward θ."""
         h = self.history
         star = f.theta_star
         pts = np.asarray(list(h.iterates), dtype=float)
@@ -363,7 +342,7 @@ class BallPanel(Panel):
             chart.points(cloud[:, 0], cloud[:, 1], "purple")
         meas, pred = self.radii(f)
         if previous_ball is not None:
-            chart.circle(star[0], star[1], previous_ball[0], "grey")
+            chart.circle(star[0], star[1], previous_ball[0], "pink")
         if pred:
             chart.circle(star[0], star[1], pred, "orange")
         if meas:
@@ -377,27 +356,34 @@ class BallPanel(Panel):
         chart.mark(star[0], star[1], "+", "white")
         self.off_chart(chart, xlim, ylim, f)
 
-    def build_plane(self, width: int, height: int):
-        h, f = self.history, self.history.latest
-        legend = [(0, [("+θ* ", "white")]), (0, [("· trail ", "blue")]), (0, [("○ pred ", "orange")]),
+    def plane_legend(self, f, width: int) -> list:
+        """What the plane's marks are; a narrow plane keeps the rings first."""
+        h = self.history
+        groups = [(3, [("+θ* ", "white")]), (2, [("· trail ", "blue")]), (0, [("○ pred ", "orange")]),
                   (0, [("○ meas ", "green")])]
         if f.chains and f.chains > 1:
-            legend.append((1, [(f"∴ {f.chains} chains ", "purple")]))
+            groups.append((1, [(f"∴ {f.chains} chains ", "purple")]))
         if h.previous_ball is not None:
-            legend.append((1, [(f"○ {h.previous_ball[1]} ", "grey")]))
-        legend.append((2, [("─ step", "yellow")]))
-        out = [text_strip(fit([legend], width), width)]
-        texts = [self.prediction_line(f, width), self.measured_line(f, width), None,    # None: the scale bar
-                 self.theory_note(f, width)]
-        if height < 14:      # a short panel keeps the chart at least 6 rows: the note goes, then one readout line
-            texts = texts[:3] if height >= 12 else [self.readout(f, width), None]
-        chart_h = height - 1 - len(texts)
-        ylw = 6
-        cw, ch = width - ylw - 1, chart_h - 1
-        if cw < 4 or ch < 2:
-            return self.message("too small for the plane", width, height)
-        xlim, ylim = self.window(f, cw, ch)
-        chart = Chart(width, chart_h, xlim=xlim, ylim=ylim, ylabel_width=ylw, digits=3)
+            groups.append((1, [(f"○ {h.previous_ball[1]} ", "pink")]))
+        groups.append((3, [("─ step", "yellow")]))
+        short = [(rank, [(text.replace(" chains", "").replace("○ ", "○").replace("· ", "·"), color)
+                         for text, color in parts]) for rank, parts in groups]
+        return fit([groups, short], width)
+
+    def plane_body(self, f, width: int, rows: int) -> list[Strip]:
+        """The plane (contours when the runner sent them, trail, cloud, rings, step, θ*) on axes labelled by
+        the offset from θ*, then its scale bar with the zoom: ``rows`` lines."""
+        ch = rows - 2                       # the x axis's row and the scale bar's
+        ylw = self.label_width(self.scale.radius)
+        if width - ylw - 1 < 4 or ch < 2:
+            return self.message("too small for the plane", width, rows)
+        xlim, ylim = self.window(f, width - ylw - 1, ch)
+        if self.label_width(self.scale.radius) != ylw:       # the zoom changed the labels' width
+            ylw = self.label_width(self.scale.radius)
+            xlim, ylim = self.window(f, width - ylw - 1, ch)
+        cw = width - ylw - 1
+        chart = Chart(width, ch + 1, xlim=xlim, ylim=ylim, ylabel_width=ylw, xends=False)
+        offset_axes(chart, f.theta_star, self.scale.radius)
         req = PlaneRequest(xlim[0], xlim[1], ylim[0], ylim[1], 2 * cw, 4 * ch)
         rs = f.runner
         plane = rs.plane if rs is not None else None
@@ -406,9 +392,20 @@ class BallPanel(Panel):
         elif rs is not None and req != self._wanted:
             self._wanted = req
             self.app.post_message(PlaneWanted(req))   # to the app, which asks the runner
-        self.draw_marks(chart, f, xlim, ylim, h.previous_ball)
+        self.draw_marks(chart, f, xlim, ylim, self.history.previous_ball)
         chart.label(0, 0, "θ₂")
-        out += chart.strips()
-        for parts in texts:
-            out.append(text_strip(parts if parts is not None else self.scale_bar(xlim, cw, width), width))
-        return out[:height]
+        return chart.strips() + [text_strip(scale_bar(xlim, cw, width, self.scale.zoom_text()), width)]
+
+    @staticmethod
+    def label_width(radius: float | None) -> int:
+        """The y labels' width for offsets of ±radius ("+0.0125")."""
+        return len("+" + offset_text(radius)) if radius else 6
+
+    def build_plane(self, width: int, height: int):
+        f = self.history.latest
+        texts = [self.prediction_line(f, width), self.measured_line(f, width), self.theory_note(f, width)]
+        if height < 14:      # a short panel keeps the chart at least 6 rows: the note goes, then one readout line
+            texts = texts[:2] if height >= 12 else [self.readout(f, width)]
+        out = [text_strip(self.plane_legend(f, width), width)]
+        out += self.plane_body(f, width, height - 1 - len(texts))
+        return (out + [text_strip(parts, width) for parts in texts])[:height]

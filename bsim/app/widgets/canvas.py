@@ -34,6 +34,7 @@ COLORS = {
     "white": "#e6e6e6",
     "yellow": "#f4d35e",
     "contour": "#3d4b5c",
+    "pink": "#ff79c6",       # the ε-ball's previous setting, apart from every series and the contours
 }
 _NAMES = list(COLORS)
 _STYLES = [Style(color=COLORS[n]) for n in _NAMES]
@@ -185,8 +186,10 @@ class Chart:
     """A canvas with a y-axis label column on the left and an x-axis label row below."""
 
     def __init__(self, width: int, height: int, *, xlim=(0.0, 1.0), ylim=(0.0, 1.0), xlog=False, ylog=False,
-                 ylabel_width: int | None = None, xaxis: bool = True, yaxis: bool = True, digits: int = 2):
+                 ylabel_width: int | None = None, xaxis: bool = True, yaxis: bool = True, digits: int = 2,
+                 xends: bool = True):
         self.width, self.height = width, height
+        self.xends = xends              # the x axis's row names its two ends (False: only ``xlabels``)
         self.xaxis, self.yaxis = xaxis, yaxis
         ch = max(height - (1 if xaxis else 0), 1)
         self.sy = Scale(ylim[0], ylim[1], 4 * ch, ylog, flip=True)
@@ -266,6 +269,8 @@ class Chart:
         w = self.canvas.w
         left = num(self.sx.inverse(0), self.digits)
         right = num(self.sx.inverse(self.canvas.dots_w - 1), self.digits)
+        if not self.xends:
+            left = right = ""
         line = [" "] * w
         for i, ch in enumerate(left):
             if i < w:
