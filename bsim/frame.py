@@ -25,7 +25,9 @@ CSV_COLUMNS = (
     "train_acc", "test_acc",
 )
 #: appended after every other column when the run has an ensemble (chains = K > 1; bsim.ensemble)
-CHAINS_COLUMNS = ("chains", "chains_ball_radius", "chains_train_loss")
+CHAINS_COLUMNS = ("chains", "chains_ball_radius", "chains_train_loss",
+                  # the RMS over the chains and the steps of the last whole epochs (bsim.ensemble.epoch_window)
+                  "chains_ball_radius_epoch")
 
 
 def csv_columns(chains: int = 1) -> tuple[str, ...]:

@@ -384,4 +384,6 @@ class Simulation:
             f.steps_per_sec, f.samples_per_sec = self._rate.read(self.tick, s.samples)
         for hook in self.frame_hooks:
             hook(self, f)
+        if self.noise_stats is not None:   # last: the ball's law reads the trail's window and the chains' epochs
+            self.noise_stats.fill_law(self, f, self.ensemble.epoch_measure() if self.ensemble is not None else None)
         return f

@@ -13,18 +13,25 @@ At frame time (the only host reads): chains alive; the ball across chains,
 sqrt(mean_k |theta_k - theta*|^2) (LSTM: sqrt(mean_k |theta_k - mean_j theta_j|^2),
 the spread around the chains' mean, as there is no known optimum); the mean,
 10% and 90% quantiles of the chains' training loss; the (K, d) parameters
-for d <= 8.
+for d <= 8; the ball over whole epochs (``epoch_window``: per step, each
+chain's |theta_k - centre|^2 is added on the device).
 """
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
+from bsim.ensemble.epoch_window import WINDOW_STEPS, EpochWindow
 from bsim.ensemble.memory import memory_problem
 from bsim.ensemble.sampler import ChainsSampler
 from bsim.ensemble.steps import chains_train_loss, is_linear, step_chains
 from bsim.errors import BsimInputError
 from bsim.problems.base import stream_seed
+from bsim.stats.fullgrad import stats_dtype
+from bsim.stats.info import RadiusMeasure
+from bsim.stats.radius_se import chains_measure
+from bsim.stats.strategy import Settings
 
 #: the chains' sampling stream, after the problem streams (data 1, init 2, sample 3, probe 4)
 CHAINS_STREAM = 5
@@ -75,9 +82,11 @@ class Ensemble:
             self.linear = is_linear(sim.problem)
         self._run_sampler = sim.sampler
         self._work: dict = {}     # scratch tensors of the batched LSTM, reused from step to step
+        self._epoch_id: int | None = None    # the epoch of the run's last step (epoch_window)
         if not self.active:
-            self.theta = self.velocity = self.alive = self.sampler = None
+            self.theta = self.velocity = self.alive = self.sampler = self.epochs = None
             return
+        self.epochs = EpochWindow(self.chains, sim.device, stats_dtype(sim.device))
         m = self.chains - 1
         self.theta = sim.theta0.expand(m, -1).clone()
         self.velocity = torch.zeros_like(self.theta)
@@ -119,10 +128,39 @@ class Ensemble:
         ok = self.alive & new_theta.mul(0).sum(1).eq(0)
         if self.sim.device.type == "cpu" and bool(ok.all()):   # on the CPU a host read is free: skip the selects
             self.theta, self.velocity = new_theta, new_velocity
-            return
+        else:
+            self._keep_finite(ok, new_theta, new_velocity)
+        self._add_epoch_step(sim)
+
+    def _keep_finite(self, ok: torch.Tensor, new_theta: torch.Tensor, new_velocity: torch.Tensor) -> None:
+        """The step for the chains whose parameters stayed finite; the others stay frozen and drop out."""
         self.theta = torch.where(ok[:, None], new_theta, self.theta)
         self.velocity = torch.where(ok[:, None], new_velocity, self.velocity)
         self.alive = ok
+
+    def _add_epoch_step(self, sim) -> None:
+        """Each chain's |theta_k - centre|^2 after the step into the epoch window (device work only).
+
+        Where the step falls in its epoch comes from the run's sampler (the chains share its counters):
+        it ended its epoch when no batch of the epoch under way is left drawn (batch_in_epoch 0); it
+        began one when it is the epoch's first batch, or ended an epoch other than the last step's.
+        """
+        samp = sim.sampler
+        ended = samp.batch_in_epoch == 0
+        epoch_id = samp.epochs_done - 1 if ended else samp.epochs_done
+        began = samp.batch_in_epoch == 1 or (ended and epoch_id != self._epoch_id)
+        self._epoch_id = epoch_id
+        with torch.no_grad():
+            centre = self._centre(sim.theta[None], self.theta)
+            dist2 = torch.cat([((sim.theta - centre) ** 2).sum()[None], ((self.theta - centre) ** 2).sum(1)])
+        self.epochs.add(sim.step_count, Settings(sim.batch_size, sim.last_lr, sim.momentum, sim.sampling), dist2,
+                        began, ended)
+
+    def _centre(self, run: torch.Tensor, chains: torch.Tensor) -> torch.Tensor:
+        """theta* (linear models), else the mean of the chains given (the LSTM: no known optimum)."""
+        if self.linear and self.problem.theta_star is not None:
+            return self.problem.theta_star
+        return torch.cat([run, chains]).mean(0)
 
     # ---------------------------------------------------------------- frames
     def live_thetas(self) -> torch.Tensor:
@@ -138,10 +176,7 @@ class Ensemble:
         with torch.no_grad():
             thetas = self.live_thetas()
             losses = chains_train_loss(self.problem, thetas).double()
-            if self.linear and self.problem.theta_star is not None:
-                centre = self.problem.theta_star
-            else:
-                centre = thetas.mean(0)
+            centre = self._centre(thetas[:1], thetas[1:])
             radius = ((thetas - centre) ** 2).sum(1).double().mean().sqrt()
             q10, q90 = torch.quantile(losses, torch.tensor([0.1, 0.9], dtype=torch.float64, device=losses.device))
             frame.chains = int(thetas.shape[0])
@@ -151,12 +186,28 @@ class Ensemble:
             frame.chains_dropped = self.chains - frame.chains if self.active else 0
             if self.problem.n_params <= SMALL:
                 frame.chains_theta = thetas.double().cpu().numpy()
+        if self.active:
+            stats = sim.noise_stats
+            self.epochs.drain(stats.counted_from() if stats is not None else None)
+            frame.chains_ball_radius_epoch = self.epochs.radius(self._alive_mask())
         if self.notice:
             frame.chains_notice = self.notice
         elif frame.chains_dropped:
             frame.chains_notice = (f"{frame.chains_dropped} of {self.chains} chains diverged (non-finite) and "
                                    f"were dropped; {frame.chains} go on")
 
+
+    def _alive_mask(self) -> np.ndarray:
+        """(K,) booleans: the run (always), then the chains still finite."""
+        return np.concatenate([[True], self.alive.cpu().numpy()])
+
+    def epoch_measure(self) -> tuple[Settings, RadiusMeasure | None] | None:
+        """The ensemble's radius over the whole epochs counted (after the burn-in) at the window's settings,
+        with its standard error from the spread over the chains; None without a window (ensemble off)."""
+        if not self.active or self.epochs.settings is None:
+            return None
+        per_chain, steps = self.epochs.counted(self._alive_mask())
+        return self.epochs.settings, chains_measure(per_chain, steps, WINDOW_STEPS)
 
     def detach(self) -> None:
         """Stop following the run: the observer and the frame hook go (the chains' memory with them)."""
@@ -165,7 +216,7 @@ class Ensemble:
             sim.observers.remove(self.observe)
         if self.fill in sim.frame_hooks:
             sim.frame_hooks.remove(self.fill)
-        self.theta = self.velocity = self.alive = self.sampler = None
+        self.theta = self.velocity = self.alive = self.sampler = self.epochs = None
         self.active = False
 
     def start_here(self) -> None:

@@ -28,10 +28,12 @@ import math
 import torch
 
 from bsim.problems.base import PROBE_STREAM, stream_seed
+from bsim.stats.ball_law import BallLawTracker
 from bsim.stats.cfactor import TEMPERATURE_FORMULA, VarianceTheory, c_factor, temperature
 from bsim.stats.exact import ExactNoise
 from bsim.stats.info import ProbeResult, StatsInfo, VariancePoint
 from bsim.stats.probe import run_probe
+from bsim.stats.radius_se import trail_measure
 from bsim.stats.sampled import SampledNoise
 from bsim.stats.strategy import NoiseStrategy, Settings, SettingsLog, StepQuantities, to_host
 from bsim.stats.window import BallWindow, VarianceByBatchSize
@@ -45,10 +47,12 @@ class NoiseStats:
     Owns: the choice of strategy (exact when the problem declares closed-form
     per-example gradients, else sampled), the buffer of steps not yet processed,
     the settings log, the grad_noise averages per batch size, the ball window of
-    the settings in force, the probe generator and the latest probe. Reads the
+    the settings in force, the ball's law across the settings visited
+    (``ball_law``), the probe generator and the latest probe. Reads the
     simulation (settings, step count, last step) and registers itself in its
     ``observers`` and ``frame_hooks``; writes nothing else of it. Writes a
-    frame's statistics columns and its ``stats``, ``ball`` and ``probe`` fields.
+    frame's statistics columns and its ``stats``, ``ball`` and ``probe`` fields,
+    and (``fill_law``, which the simulation calls after every frame hook) ``ball_law``.
     """
 
     def __init__(self, sim, full_grad_every: int | None = None, buffer: int = 256, stride: int | None = None):
@@ -95,6 +99,8 @@ class NoiseStats:
         self._window_start = -1
         self._mixed: tuple[int, int] | None = None    # (segment start, last step of its mixed epoch)
         self.by_batch_size = VarianceByBatchSize()
+        balls = getattr(self.strategy, "balls", None)
+        self.law = BallLawTracker(balls, self.n, self.strategy.drop_last) if balls is not None else None
         self.probe_result: ProbeResult | None = None
         self._probe_settings: tuple | None = None     # the settings the probe was taken at
         self._probe_gen = torch.Generator(device=self.problem.device)
@@ -175,11 +181,43 @@ class NoiseStats:
 
         After a change of B mid-epoch (shuffle) the burn-in starts at the next epoch boundary."""
         if self._window is None or self._window_start != seg_start:
-            burn, block = self.strategy.window_shape(settings)
-            if self._mixed is not None and self._mixed[0] == seg_start:
-                burn += self._mixed[1] + 1 - seg_start
-            self._window, self._window_start = BallWindow(seg_start, burn, block), seg_start
+            self._window, self._window_start = BallWindow(seg_start, *self._burn_in_and_block(seg_start, settings)), \
+                seg_start
         return self._window
+
+    def _burn_in_and_block(self, seg_start: int, settings: Settings) -> tuple[int, int]:
+        """The window's burn-in (from the next epoch boundary after a mixed epoch) and block, in steps."""
+        burn, block = self.strategy.window_shape(settings)
+        if self._mixed is not None and self._mixed[0] == seg_start:
+            burn += self._mixed[1] + 1 - seg_start
+        return burn, block
+
+    def counted_from(self) -> int | None:
+        """The first step (1-based) the measured ball of the settings of the last step counts, after the
+        burn-in (the ensemble's epoch window counts from the same step); None before any step."""
+        start, settings = self.log.current_start, self.log.current
+        if start is None:
+            return None
+        if self._window is not None and self._window_start == start:
+            return self._window.first_counted
+        return start + self._burn_in_and_block(start, settings)[0]
+
+    def fill_law(self, sim, f, chains: tuple | None) -> None:
+        """f.ball_law, after every frame hook (``chains``: the ensemble's (settings, RadiusMeasure) or None).
+
+        The trail's window and the ensemble's may still hold the settings of the last step while the
+        frame's settings (the next step's) changed: each measurement goes to its own settings' point.
+        """
+        if self.law is None:
+            return
+        if self._window is not None:
+            settings = dict(self.log.segments)[self._window_start]
+            relax = self.strategy.balls.get(settings.batch_size, settings.lr, settings.momentum, settings.sampling,
+                                            self.strategy.drop_last).relaxation_steps
+            self.law.measured(settings, trail=trail_measure(self._window, relax))
+        if chains is not None and chains[1] is not None:
+            self.law.measured(chains[0], chains=chains[1])
+        f.ball_law = self.law.law(Settings(sim.batch_size, sim.lr, sim.momentum, sim.sampling), sim.lr_scaling)
 
     # ----------------------------------------------------------------- frame
     def fill(self, sim, f) -> None:

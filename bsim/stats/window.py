@@ -15,6 +15,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+#: blocks needed before the batch means give a standard error (fewer: "settling")
+MIN_BLOCKS = 8
+
 
 class BallWindow:
     def __init__(self, start_step: int, burn_in: int, block: int):
@@ -64,8 +67,8 @@ class BallWindow:
 
     @property
     def radius_se(self) -> float | None:
-        """Standard error of the radius from batch means (None with fewer than 8 blocks)."""
-        if len(self.block_means) < 8 or not self.radius:
+        """Standard error of the radius from batch means (None with fewer than MIN_BLOCKS blocks)."""
+        if len(self.block_means) < MIN_BLOCKS or not self.radius:
             return None
         with np.errstate(over="ignore", invalid="ignore"):
             se_ms = float(np.std(self.block_means, ddof=1)) / math.sqrt(len(self.block_means))

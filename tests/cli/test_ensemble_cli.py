@@ -78,7 +78,7 @@ def test_scenario_chains_key_and_replay_flag(capsys, tmp_path):
                          str(out), "--record", str(rec))
     assert code == 0
     rows = read_table(out)
-    assert rows[0][-3:] == list(CHAINS_COLUMNS) and rows[-1][len(CSV_COLUMNS)] == "5"
+    assert rows[0][-len(CHAINS_COLUMNS):] == list(CHAINS_COLUMNS) and rows[-1][len(CSV_COLUMNS)] == "5"
     assert "chains = 5" in rec.read_text()                     # the recording keeps K
     again, single = tmp_path / "b.csv", tmp_path / "c.csv"
     assert run_cli(capsys, "replay", str(rec), "--headless", "--no-timing", "--metrics", str(again)).code == 0

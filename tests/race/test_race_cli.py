@@ -59,7 +59,7 @@ def test_each_lane_equals_the_single_run_cell_for_cell(tmp_path, scenario, sizes
     if scenario == "logreg":
         assert all(row[header.index("train_acc")] for row in lanes[sizes[0]])
     if "--chains" in extra:
-        assert header[-3:] == ["chains", "chains_ball_radius", "chains_train_loss"]
+        assert header[-4:] == ["chains", "chains_ball_radius", "chains_train_loss", "chains_ball_radius_epoch"]
 
 
 def test_rows_come_in_the_lockstep_order_and_the_csv_is_the_same_twice(tmp_path):

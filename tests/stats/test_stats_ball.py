@@ -199,7 +199,10 @@ def test_theory_is_cached_not_recomputed_per_step(monkeypatch):
             sim.set_batch_size(16)
         sim.step()
         sim.frame()
-    assert sorted(c[1] for c in calls) == [8, 16]
+    keys = [(c[1], c[2], c[4]) for c in calls]                # (batch size, lr, sampling)
+    assert len(keys) == len(set(keys))                        # each prediction once, never per step
+    assert {(8, 0.05, "iid"), (16, 0.05, "iid")} <= set(keys)
+    assert len(keys) <= 2 + 2 * 10         # and the ball's law curves once: 10 batch sizes, both samplings
     cache = BallCache(quad_model(sim.problem))
     assert cache.get(4, 0.1, 0.0, "iid") is cache.get(4, 0.1, 0.0, "iid")
 
