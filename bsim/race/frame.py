@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from bsim.controls import RunnerState
     from bsim.frame import Frame
+    from bsim.race.targets import RaceTargets
 
 #: the budget axes lanes advance on in lockstep
 AXES = ("samples", "steps", "time")
@@ -48,7 +49,8 @@ class RaceFrame:
     """Every lane at one publish, in lane order (the order of --batch-sizes, added lanes last).
 
     ``by``: the lockstep axis (one of AXES); ``position``: the budget every lane
-    has reached on it (the lockstep's front); ``runner``: pause, speed, recording.
+    has reached on it (the lockstep's front); ``runner``: pause, speed, recording;
+    ``targets``: the loss targets and the lane first to each (``bsim.race.targets``).
     """
 
     lanes: tuple[LaneFrame, ...]
@@ -56,3 +58,4 @@ class RaceFrame:
     position: float = 0.0
     runner: RunnerState | None = None
     notices: tuple[str, ...] = field(default_factory=tuple)
+    targets: RaceTargets | None = None

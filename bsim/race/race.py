@@ -21,6 +21,7 @@ from __future__ import annotations
 from bsim.errors import BsimInputError
 from bsim.race.frame import AXES, MAX_LANES, RaceFrame
 from bsim.race.lanes import Lane, lane_lr, lane_scenario, training_size
+from bsim.race.targets import TargetTracker
 from bsim.scenario import LR_SCALINGS, Scenario
 
 #: the budgets a lane can stop at (headless --steps / --samples, a replay's recorded steps)
@@ -61,6 +62,7 @@ class Race:
         self.limit: tuple[str, int] | None = None    # the end every lane stops at (added lanes too)
         self.last_lane: Lane | None = None           # the lane that took the last step
         self.notices: list[str] = []
+        self.reach = TargetTracker()                 # each lane's record lows, for the loss targets
         sizes = [check_batch_size(b) for b in batch_sizes]
         if not sizes:
             raise RaceError("no batch sizes: expected at least one lane")
@@ -200,9 +202,11 @@ class Race:
         return min(alive) if alive else 0.0
 
     def frame(self, timing: bool = True) -> RaceFrame:
-        """Every lane's LaneFrame, in lane order (reads each lane's device once)."""
-        return RaceFrame(lanes=tuple(lane.frame(timing) for lane in self.lanes), by=self.by,
-                         position=self.position)
+        """Every lane's LaneFrame, in lane order (reads each lane's device once), and the loss targets
+        with the lane first to each (``targets``: every frame read is seen)."""
+        lanes = tuple(lane.frame(timing) for lane in self.lanes)
+        self.reach.observe(lanes)
+        return RaceFrame(lanes=lanes, by=self.by, position=self.position, targets=self.reach.targets(self.by))
 
 
 def check_race_memory(scenario: Scenario, batch_sizes, chains: int = 1, problem=None) -> None:

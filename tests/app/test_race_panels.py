@@ -76,13 +76,15 @@ def test_the_table_says_what_each_number_is_and_accuracy_only_for_logistic_regre
     race = race_of(name, (8, 64))
     history = stepped(race, 200)
     table = RaceTable(history)
-    lines = text(table.build(118, 4))
+    lines = text(table.build(160, 5))
     header = lines[0].split()
-    assert header[:2] == ["lane", "steps"] and "samples/s" in header and "radius" in header
+    targets = len(history.latest.targets.targets)
+    assert header[0] == "lane" and header[1:1 + 2 * targets:2] == ["to"] * targets    # the loss targets first
+    assert header[1 + 2 * targets] == "steps" and "samples/s" in header and "radius" in header
     for lane, line in zip(history.order, lines[1:]):
         f = lane.latest.frame
-        cells = line.split()
-        assert cells[:3] == ["●", f"B={lane.batch_size}", f"{f.step:,}"]
+        cells = line.replace(" ★", "").split()
+        assert cells[:2] == ["●", f"B={lane.batch_size}"] and cells[2 + targets] == f"{f.step:,}"
         assert num(f.train_loss) in cells and num(f.test_loss) in cells
         if name == "logreg":
             assert f"{100 * f.train_acc:.1f}%" in cells and f"{100 * f.test_acc:.1f}%" in cells
@@ -93,7 +95,7 @@ def test_the_table_says_what_each_number_is_and_accuracy_only_for_logistic_regre
 def test_a_narrow_table_drops_whole_columns_least_important_first():
     race = race_of("default", (8, 64))
     history = stepped(race, 200)
-    wide = text(RaceTable(history).build(118, 3))[0]
+    wide = text(RaceTable(history).build(160, 3))[0]
     narrow = text(RaceTable(history).build(60, 3))[0]
     for header, rank, _value in COLUMNS:
         assert header in wide
@@ -105,17 +107,18 @@ def test_a_narrow_table_drops_whole_columns_least_important_first():
 
 
 @pytest.mark.parametrize("by", ["samples", "steps"])
-def test_the_loss_chart_is_against_the_race_axis_with_its_unit_and_a_legend_in_lane_order(by):
+def test_the_loss_chart_is_against_the_race_axis_with_its_unit_and_a_legend_by_batch_size(by):
     race = race_of("default", (64, 8, 512), by=by)
     history = stepped(race, 300)
     panel = RaceLossPanel(history)
     lines = text(panel.build(100, 14))
-    assert [w for w in lines[0].split() if w.startswith("B=")] == ["B=64", "B=8", "B=512"]
+    assert [w for w in lines[0].split() if w.startswith("B=")] == ["B=8", "B=64", "B=512"]
     assert f"{AXIS_UNITS[by]} · whole race (w)" in "\n".join(lines)
     right_end = max(lane.latest.budget[by] for lane in history.order)
     assert lines[-1].split()[-1] == num(right_end, 2)     # the x axis ends at the lane furthest along
+    assert panel.whole_run                                  # the whole race by default: from its start
     panel.toggle_window()
-    assert panel.whole_run
+    assert not panel.whole_run
 
 
 def test_more_than_two_parameters_and_the_lstm_draw_a_chart_per_lane():

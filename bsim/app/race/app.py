@@ -104,7 +104,7 @@ class RaceApp(AppBase):
             self._show_titles(message.frame)
         if self.runner is not None and message.frame is not self.runner.latest:
             return   # a newer frame is on its way: draw that one
-        rows = len(message.frame.lanes) + 3      # a header row, a row per lane, the border
+        rows = RaceTable.rows_for(message.frame)      # the border, a header, a row per lane, the winner
         if table.styles.height is None or table.styles.height.value != rows:
             table.styles.height = rows
         for p in self.panels:

@@ -107,7 +107,8 @@ class RaceHistory:
 
     @property
     def order(self) -> list[LaneHistory]:
-        return list(self.lanes.values())
+        """The lanes as the screen lists them: by batch size (a lane added later takes its place)."""
+        return sorted(self.lanes.values(), key=lambda lane: lane.batch_size)
 
     @property
     def by(self) -> str:

@@ -1,10 +1,11 @@
 """The race's loss chart: every lane's train loss (solid) and test loss (dashed) in its own colour,
 against the race's axis (samples, steps or seconds), with a legend of the batch sizes.
 
-The conventions of the main loss chart (bsim.app.widgets.loss), inherited from it: a sliding
-window by default (``w``: the whole race), a log y axis (``y``), and a y range that widens at once
-but narrows only when the data fill under a third of it, so it does not jump from frame to frame.
-The window is the last WINDOW steps of the lane that has taken the most steps, on the race's axis.
+The conventions of the main loss chart (bsim.app.widgets.loss), inherited from it: a log y axis
+(``y``), and a y range that widens at once but narrows only when the data fill under a third of it,
+so it does not jump from frame to frame. Unlike the main chart it shows the whole race by default,
+from its start, so the descent that decides the race stays on screen; ``w`` switches to a window of
+the last WINDOW steps of the lane that has taken the most steps, on the race's axis.
 """
 
 from __future__ import annotations
@@ -26,6 +27,10 @@ class RaceLossPanel(LossPanel):
     """
 
     TITLE = "Loss of each lane"
+
+    def __init__(self, history, **kwargs):
+        super().__init__(history, **kwargs)
+        self.whole_run = True      # a race is read from its start: who got down first (w: the last steps)
 
     def cache_key(self, history):
         return (history.lane_version, history.by, self.log_scale, self.whole_run)
@@ -65,7 +70,7 @@ class RaceLossPanel(LossPanel):
             if start is not None:
                 a = a[a[:, col] >= start]
             shown[b] = thin(a, 2 * width) if len(a) else a
-        lo = min(float(a[0, col]) for a in shown.values() if len(a)) if start is None else start
+        lo = 0.0 if start is None else start      # the whole race: from its start, where every lane began
         hi = max(float(a[-1, col]) for a in shown.values() if len(a))
         xr = (lo, max(hi, lo + (1e-3 if by == "time" else 1.0)))
         train = [a[:, LANE_COL["train_loss"]] for a in shown.values()]

@@ -1,8 +1,10 @@
 """The race table: one row per lane, every number under a header that says what it is and in what unit.
 
 Columns, most important first where the panel is too narrow for all (the least important
-go whole, never cut): the lane, steps, samples, train loss, ball radius, test loss, seconds,
-samples/s, accuracy, epochs. Accuracy (the fraction classified right) exists for logistic
+go whole, never cut): the lane, one column per loss target (``bsim.race.targets``: each lane's cost
+to it on the race's axis, ★ on the lane first to it), steps, samples, train loss, ball radius, test
+loss, seconds, samples/s, accuracy, epochs. The leader (first to the lowest target) is starred, and a
+last line says what the lowest target cost it in samples, steps and seconds. Accuracy (the fraction classified right) exists for logistic
 regression only: "-" for least squares and the LSTM.
 """
 
@@ -10,7 +12,7 @@ from __future__ import annotations
 
 from bsim.app.format import count, num
 from bsim.app.race.history import RaceHistory
-from bsim.app.widgets.panel import Panel, text_strip
+from bsim.app.widgets.panel import Panel, fit, text_strip
 
 NONE = "-"
 
@@ -34,7 +36,7 @@ COLUMNS = (
     ("test loss", 1, lambda lane: _num(lane.frame.test_loss)),
     ("train acc", 4, lambda lane: _pct(lane.frame.train_acc)),
     ("test acc", 4, lambda lane: _pct(lane.frame.test_acc)),
-    ("ball radius", 0, lambda lane: _ball(lane.frame)),
+    ("ball radius", 1, lambda lane: _ball(lane.frame)),
 )
 #: the first column: the lane's colour and batch size
 LANE_HEADER = "lane"
@@ -65,16 +67,16 @@ class RaceTable(Panel):
     def cache_key(self, history: RaceHistory):
         return history.lane_version
 
-    def layout(self, rows: list[list[str]], width: int) -> list[int]:
+    def layout(self, rows: list[list[str]], width: int, columns=COLUMNS) -> list[int]:
         """The columns shown: by rank, dropping the least important (and the later) until they fit."""
-        widths = [max(len(COLUMNS[i][0]), *(len(r[i + 1]) for r in rows)) for i in range(len(COLUMNS))]
+        widths = [max(len(columns[i][0]), *(len(r[i + 1]) for r in rows)) for i in range(len(columns))]
         lane_w = max(len(LANE_HEADER), *(len(r[0]) for r in rows))
-        kept = list(range(len(COLUMNS)))
+        kept = list(range(len(columns)))
         while lane_w + sum(widths[i] + GAP for i in kept) > width:
-            optional = [i for i in kept if COLUMNS[i][1] > 0]
+            optional = [i for i in kept if columns[i][1] > 0]
             if not optional:
                 break
-            kept.remove(max(optional, key=lambda i: (COLUMNS[i][1], i)))
+            kept.remove(max(optional, key=lambda i: (columns[i][1], i)))
         self._widths = (lane_w, widths)
         return kept
 
@@ -83,23 +85,64 @@ class RaceTable(Panel):
             return NONE
         return value(lane)
 
+    @staticmethod
+    def rows_for(race) -> int:
+        """The panel's height for this RaceFrame: the border, a header, a row per lane, the winner's line."""
+        return len(race.lanes) + 3 + (1 if race.targets is not None and race.targets.targets else 0)
+
+    def columns(self, race) -> tuple:
+        """COLUMNS after one column per loss target: the lane's cost to it on the race's axis, ★ the first."""
+        targets = race.targets.targets if race is not None and race.targets is not None else ()
+        by = race.by if race is not None else "samples"
+        cols = tuple((f"to {t.loss:.6g}", 0 if i == len(targets) - 1 else 1, self._reach_cell(t, by))
+                     for i, t in enumerate(targets))     # the lowest target stays, the others go when narrow
+        return cols + COLUMNS
+
+    def _reach_cell(self, target, by: str):
+        def value(lane) -> str:
+            r = target.of(lane.batch_size)
+            if r is None:
+                return NONE
+            if by == "time" and self.frozen_rates:
+                return "★" if r is target.first else "✓"
+            text = f"{r.seconds:.2f}" if by == "time" else num(r.position(by))
+            return ("★" if r is target.first else "") + text
+        return value
+
+    def winner_line(self, race, width: int) -> list:
+        """The lane first to the lowest target reached, and what it cost: samples, steps, seconds."""
+        t = next((t for t in reversed(race.targets.targets) if t.first is not None), None)
+        if t is None:
+            return []
+        r, axis = t.first, {"samples": "samples", "steps": "steps", "time": "seconds"}[race.by]
+        groups = [(0, [(f"★ first to loss {t.loss:.6g} by {axis}: ", "axis"), (f"B={r.batch_size}", "yellow")]),
+                  (1, [(f" at {count(r.samples)} samples", None)]), (2, [(f", {count(r.steps)} steps", None)])]
+        if not self.frozen_rates:
+            groups.append((3, [(f", {r.seconds:.2f} s", None)]))
+        return fit([groups], width)
+
     def build(self, width: int, height: int):
         lanes = [lane for lane in self.history.order if lane.latest is not None]
         if not lanes:
             return self.message("no lanes yet", width, height)
-        rows = [[f"● B={lane.batch_size}"] + [self.cell(name, value, lane.latest) for name, _r, value in COLUMNS]
-                for lane in lanes]
-        kept = self.layout(rows, width)
+        race = self.history.latest
+        columns = self.columns(race)
+        leader = race.targets.leader if race is not None and race.targets is not None else None
+        rows = [[f"● B={lane.batch_size}" + (" ★" if lane.batch_size == leader else "")]
+                + [self.cell(name, value, lane.latest) for name, _r, value in columns] for lane in lanes]
+        kept = self.layout(rows, width, columns)
         lane_w, widths = self._widths
         head = [(LANE_HEADER.ljust(lane_w), "axis")]
         for i in kept:
-            head.append((" " * GAP + COLUMNS[i][0].rjust(widths[i]), "axis"))
+            head.append((" " * GAP + columns[i][0].rjust(widths[i]), "axis"))
         out = [text_strip(head, width)]
         for lane, row in zip(lanes, rows):
             parts = [(row[0].ljust(lane_w), lane.color)]
             for i in kept:
                 text = row[i + 1]
-                color = "red" if text == "diverged" else None
+                color = "red" if text == "diverged" else "yellow" if text.startswith("★") else None
                 parts.append((" " * GAP + text.rjust(widths[i]), color))
             out.append(text_strip(parts, width))
+        if race is not None and race.targets is not None and race.targets.targets:
+            out.append(text_strip(self.winner_line(race, width), width))
         return out[:height]
