@@ -148,3 +148,26 @@ def test_the_plane_keeps_its_contours_after_r_and_p(tmp_path):
     assert [kind for _key, kind, _cells, _ok in seen][:2] == ["linreg", "linreg"] and seen[2][1] != "linreg"
     for key, kind, cells, ok in seen:
         assert cells > 0 and ok, (key, kind, cells)
+
+
+def law_marks(text: str) -> set[int]:
+    """Columns of the measured points (● trail, ◆ chains) on the ball's law chart, legend line left out."""
+    return {col for line in text.splitlines()[1:] if "┤" in line or "│" in line
+            for col, ch in enumerate(line) if ch in "●◆"}
+
+
+def test_e_and_a_doubled_batch_show_measured_points_at_two_batch_sizes_on_the_law(tmp_path):
+    async def script(d: Driver):
+        for _ in range(20):
+            await d.steps(50)                      # B = 8: past the burn-in, the trail measured
+        await d.press("e")
+        await d.press("right_square_bracket")      # B = 16
+        for _ in range(24):
+            await d.steps(50)
+        law = d.app.history.latest.ball_law
+        measured = {p.batch_size for p in law.points if p.trail is not None or p.chains is not None}
+        assert {8, 16} <= measured
+        text = panel_text(d.app, "ball")
+        assert len(law_marks(text)) >= 2, text      # a point at each B, apart
+        assert "B 8→16" in text and "radius, log" in text
+    drive(tmp_path, script)

@@ -86,6 +86,12 @@ def test_the_shrink_is_measured_over_predicted_with_the_delta_method_standard_er
     chains = law(point(8, trail=a, chains=RadiusMeasure(0.0060, 0.00003, 64)),
                  point(256, trail=b, chains=RadiusMeasure(0.0013, 0.00001, 64), current=True))
     assert shrink(chains, 64).source == "K=64"
+    # each end its own most precise measurement: the trail at B = 8 (no chains yet), the ensemble at B = 256
+    mixed = law(point(8, trail=a), point(256, trail=RadiusMeasure(0.0013, None, 3),
+                                         chains=RadiusMeasure(0.0013, 0.00001, 64), current=True))
+    s = shrink(mixed, 64)
+    assert s.source == "trail/K=64"
+    assert s.se == pytest.approx(ratio * math.sqrt((0.0002 / 0.0062) ** 2 + (0.00001 / 0.0013) ** 2))
 
 
 def test_the_shrink_reads_settling_until_both_ends_have_a_standard_error():

@@ -9,8 +9,8 @@ momentum, its own prediction on the curve) the measured radius with ±2 standard
 cell). The batch size in force is a dotted blue line.
 
 The shrink between the smallest and the largest B visited on the curve is r(B_min) / r(B_max), measured
-and predicted; the measured ratio's standard error is the delta method's for two independent
-measurements, se = ratio sqrt((se_1 / r_1)^2 + (se_2 / r_2)^2). It reads "settling" until both radii
+(each end by its most precise measurement, the trail's or the ensemble's) and predicted; the measured
+ratio's standard error is the delta method's for two independent measurements, se = ratio sqrt((se_1 / r_1)^2 + (se_2 / r_2)^2). It reads "settling" until both radii
 have a standard error (enough independent samples behind them).
 """
 
@@ -41,7 +41,7 @@ class Shrink:
     predicted: float | None
     measured: float | None      # None: settling
     se: float | None
-    source: str                 # "trail" or "K=64": which measurement the ratio is of
+    source: str                 # "trail", "K=64" or "trail/K=64": which measurements the ratio is of
 
 
 def curve_at(law, batch_size: float) -> float | None:
@@ -72,20 +72,20 @@ def on_curve(law) -> list:
     return out
 
 
-def _ratio(small, large) -> tuple[float, float | None] | None:
-    """(r_small / r_large, its standard error or None) of two RadiusMeasure, None when either is missing."""
-    if small is None or large is None or not (small.radius > 0 and large.radius > 0):
+def best(p, chains: int | None) -> tuple[str, object] | None:
+    """A point's most precise measurement with a standard error, else any measured one: (source, measure)."""
+    found = [(f"K={chains}" if name == "chains" else name, m) for name, m in (("trail", p.trail), ("chains", p.chains))
+             if m is not None and m.radius > 0]
+    if not found:
         return None
-    ratio = small.radius / large.radius
-    if small.se is None or large.se is None:
-        return ratio, None
-    return ratio, ratio * math.hypot(small.se / small.radius, large.se / large.radius)
+    return min(found, key=lambda sm: (sm[1].se is None, (sm[1].se or 0) / sm[1].radius))
 
 
 def shrink(law, chains: int | None) -> Shrink | None:
     """The shrink between the smallest and the largest B visited on the curve (None below two batch sizes).
 
-    Of the trail's and the ensemble's ratios, the one with the smaller relative standard error is shown.
+    Each end takes its most precise measurement (the trail's or the ensemble's: both measure the same
+    stationary radius, independently); the source says which ("trail", "K=64", or "trail/K=64").
     """
     pts = on_curve(law)
     if len({p.batch_size for p in pts}) < 2:
@@ -93,16 +93,15 @@ def shrink(law, chains: int | None) -> Shrink | None:
     small = min(pts, key=lambda p: (p.batch_size, not p.current))
     large = max(pts, key=lambda p: (p.batch_size, p.current))
     pred = small.theory / large.theory if small.theory and large.theory else None
-    found = []
-    for source, a, b in (("trail", small.trail, large.trail), (f"K={chains}", small.chains, large.chains)):
-        r = _ratio(a, b)
-        if r is not None:
-            found.append((r[1] is None, (r[1] or 0) / r[0], source, r))
-    if not found:
+    a, b = best(small, chains), best(large, chains)
+    if a is None or b is None:
         return Shrink(small.batch_size, large.batch_size, pred, None, None, "")
-    settling, _rel, source, (ratio, se) = min(found)
-    if settling:
+    source = a[0] if a[0] == b[0] else f"{a[0]}/{b[0]}"
+    (ra, sa), (rb, sb) = (a[1].radius, a[1].se), (b[1].radius, b[1].se)
+    if sa is None or sb is None:
         return Shrink(small.batch_size, large.batch_size, pred, None, None, source)
+    ratio = ra / rb
+    se = ratio * math.hypot(sa / ra, sb / rb)       # the delta method, two independent measurements
     return Shrink(small.batch_size, large.batch_size, pred, ratio, se, source)
 
 
