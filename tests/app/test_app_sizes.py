@@ -48,8 +48,9 @@ def items(f) -> dict[str, list[str]]:
         "variance": ["● measured", "┆B", "┆B_simple", f"B={f.next_batch_size}", f"meas {num(here.grad_noise_mean)}",
                      f"theory {num(here.theory_mean)}", f"trΣ {num(f.trace_sigma)}",
                      f"B_simple {num(stats.noise_scale_smoothed)}", f"n={num(here.steps)}"],
-        "ball": ["○ meas", "─ step", f"pred {num(f.ball_radius_theory)}", "reshuffled", f"iid {num(ball.radius_iid)}",
-                 f"meas trail {num(f.ball_radius)}", "(1 cell =", "θ₁ →", "reshuffled: each example once an epoch"],
+        # the plane beside the ball's law (120x36, 100x30), the plane alone at 80x24 (L shows the law)
+        "ball": ["○ meas", "○ B=8", f"pred {num(f.ball_radius_theory)}", "reshuffled", f"iid {num(ball.radius_iid)}",
+                 f"meas trail {num(f.ball_radius)}", "radius, log", "●trail", "shrink B 8→16"],
     }
 
 

@@ -83,7 +83,7 @@ def test_e_and_five_doublings_show_the_ball_s_law_measured_at_b_8_and_256(tmp_pa
         assert "batch size  256" in text
         assert len(law_columns(text)) >= 2, text          # points at two batch sizes, apart on the B axis
         ratio, se = (float(v) for v in SHRINK.search(text).groups())
-        predicted = float(re.search(r"×([0-9.]+) pred", text).group(1))
+        predicted = float(next(v for v in re.search(r"×([0-9.]+) pred|pred ×([0-9.]+)", text).groups() if v))
         # on the predicted curve: within 2 standard errors, and the rounding of the two shown numbers
         assert abs(ratio - predicted) <= 2 * se + 0.05 * predicted, text
         print(f"shrink shown {took:.1f} s after the keys: ×{ratio} ± {se} measured, ×{predicted} predicted")

@@ -122,7 +122,7 @@ def shrink_line(s: Shrink | None, kind: str, width: int) -> list:
                      (1, [(f" ({s.source})", "axis")])]
         meas_short = [(0, [(value.replace(" ", ""), "green"), (" meas", "axis")])]
     pred_long = [(0, [(", ", "axis"), (pred, "orange"), (" predicted", "axis")]), (1, [(f" ({kind})", "axis")])]
-    pred_short = [(0, [(", ", "axis"), (pred, "orange"), (" pred", "axis")])]
+    pred_short = [(0, [(", pred ", "axis"), (pred, "orange")])]
     return fit([[head] + meas_long + pred_long, [head] + meas_short + pred_short,
                 [short_head] + meas_short + pred_short], width)
 
