@@ -254,3 +254,13 @@ def test_nothing_points_outside_the_repository():
         files += [p for p in (ROOT / folder).rglob("*") if p.suffix in (".py", ".toml", ".md", ".c") and p != this]
     hits = [p.relative_to(ROOT).as_posix() for p in files if design in p.read_text(encoding="utf-8", errors="replace")]
     assert not hits, f"{design} is not in the repository, yet these files refer to it: {hits}"
+
+
+def test_every_csv_column_is_documented():
+    """A column added to the metrics CSV or the sweep's CSV is described in docs/ (readers select by name)."""
+    from bsim.frame import CHAINS_COLUMNS, CSV_COLUMNS
+    from bsim.sweep.state import COLUMNS as SWEEP_COLUMNS
+    for page, columns in (("usage.md", CSV_COLUMNS + CHAINS_COLUMNS), ("sweep.md", SWEEP_COLUMNS)):
+        body = text(ROOT / "docs" / page)
+        missing = [c for c in columns if f"`{c}`" not in body]
+        assert not missing, f"docs/{page} does not describe the CSV columns {missing}"
