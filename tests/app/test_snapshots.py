@@ -2,7 +2,7 @@
 
 The simulation is stepped from the test (no thread) and rates are not shown
 (timing off), so the picture depends on nothing but the scenario and the steps.
-Update after an intended change of the screen: pytest tests/test_snapshots.py --snapshot-update
+Update after an intended change of the screen: pytest tests/app/test_snapshots.py --snapshot-update
 """
 
 from __future__ import annotations
