@@ -12,12 +12,16 @@ from textual.screen import ModalScreen
 from textual.widgets import Input, Static
 
 from bsim.app import keymap
+from bsim.stats.cfactor import TEMPERATURE_FORMULA
 
 PANELS_HELP = [
     ("Counters",
      "Where the run stands: steps taken, the epoch and how far through it (Epoch 3 · batch 37/128), and the "
-     "examples seen. Below: the batch size, learning rate and sampling the next step will use, the speed, and "
-     "the SGD temperature lr N / (B (1 - momentum)), which sets how far the iterates wander."),
+     "examples seen. Below: the batch size, learning rate and sampling the next step will use, the speed, "
+     "steps/s and samples/s (averaged over the last second), B_simple (below) and the SGD temperature (Smith & "
+     f"Le 2017), which sets how far the iterates wander, with its formula under it: {TEMPERATURE_FORMULA['shuffle']} "
+     f"for B distinct examples (shuffle, iid: zero at B = N), {TEMPERATURE_FORMULA['replacement']} with "
+     "replacement (m: the momentum)."),
     ("Loss",
      "The loss of each shown batch (grey dots: noisy, because each batch is a small sample), the loss on the "
      "whole training set (blue) and on held-out data (orange). A purple line marks each batch-size change. "
@@ -25,18 +29,25 @@ PANELS_HELP = [
     ("Batch gradient",
      "The length of the batch gradient |g_B| against the full gradient |G| over all N examples, and the "
      "cosine between them. Far from the optimum they agree (cos near 1); near it |G| goes to 0 but |g_B| "
-     "stays at the noise level and the cosine falls to about 0: the steps are mostly noise."),
+     "stays at the noise level and the cosine falls to about 0: the steps are mostly noise. One step's cosine "
+     "then jumps between -1 and 1; its running mean (the purple line; 'mean ... of N steps') says where "
+     "the run stands."),
     ("Variance across batches",
      "How much batch gradients scatter around G, against the batch size B on log-log axes. The line is the "
      "theory c_B tr(Sigma), which falls as 1/B and reaches 0 at B = N; the green dots are measured at each B "
      "you visited. Under shuffle the theory is at fixed θ: while θ moves within an epoch the measured mean "
-     "runs about 2% higher. The purple line is the noise scale B_simple = tr(Sigma)/|G|^2: above it, a bigger batch "
-     f"buys little. Press v for a probe: {keymap.PROBE_BATCHES} fresh batches at the current parameters, drawn as "
+     "runs about 2% higher. The purple line is the noise scale B_simple = tr(Sigma)/|G|^2 (each averaged over the "
+     "last steps, then their ratio): above it, a bigger batch buys little. Near the optimum |G| goes to 0 "
+     "and B_simple grows without bound: past N it reads '> N, noise dominates'."
+     f" Press v for a probe: {keymap.PROBE_BATCHES} fresh batches at the current parameters, drawn as "
      "a red diamond with ±2 standard errors (shown until B, lr or sampling change)."),
     ("ε-ball",
      "SGD with a fixed learning rate does not converge to θ*; it settles into a ball around it whose size "
      "the noise sets. For two parameters you see the plane: loss contours, the recent iterates, the predicted "
-     "(orange) and measured (green) radius, and the last step. Grow B and the ball shrinks about as 1/sqrt(B)."),
+     "(orange) and measured (green) radius, and the last step. Grow B and the ball shrinks about as 1/sqrt(B). "
+     "The LSTM has no θ*: its 'trail' is the spread of one run's iterates around their own running average over "
+     "a window of steps (it includes the run's slow drift), the chains' (K) is the spread across the chains "
+     "around their mean at one step (only the noise since they began together): the two differ by design."),
 ]
 
 def help_text(heading: str = "bsim: what the batch size does to SGD", panels=PANELS_HELP, app: str = keymap.MAIN) -> Text:

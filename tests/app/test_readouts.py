@@ -92,3 +92,32 @@ def test_every_panel_shows_a_diverging_run_without_exception_text(tmp_path):
         assert len(texts) >= 5
         for pid, text in texts.items():
             assert "Error" not in text and "Numeric" not in text and "cannot draw:" not in text, (status, pid, text)
+
+
+def test_the_help_says_what_the_screen_shows():
+    from bsim.app.screens import help_text
+    text = " ".join(help_text().plain.split())
+    for sampling in ("shuffle", "replacement"):             # the formula under the temperature, word for word
+        _f, rows = counter_rows(sampling, steps=3)
+        formula = next(v for label, v, _c in rows if label is None and v.startswith("= "))[2:]
+        assert formula in text
+    assert "noise dominates" in text
+    assert "spread of one run's iterates around their own running average" in text      # the LSTM's two spreads
+    assert "spread across the chains around their mean at one step" in text
+
+
+def test_the_loss_chart_s_top_notes_never_run_into_its_title():
+    import re
+
+    from bsim.app.widgets.canvas import Chart
+    from bsim.app.widgets.loss import LossPanel
+    # the plot is width - 4 cells (a y label column and the axis); the title takes 13 and a space
+    for width, expect in ((18, ""), (20, "▲5"), (24, "+3B ▲5"), (40, "+3B ▲5 off chart"),
+                          (60, "+3 B changes ▲5 off chart")):
+        chart = Chart(width, 5, xlim=(0.0, 1.0), ylim=(0.1, 1.0), ylog=True)
+        title = "loss, log (y)"
+        chart.label(0, 0, title)
+        LossPanel.top_right(chart, len(title), merged=3, above=5)
+        top = "".join(seg.text for seg in chart.strips()[0])
+        after = top.split(title, 1)[1]
+        assert re.sub(r"\s+", " ", after).strip() == expect, (width, top)

@@ -104,13 +104,8 @@ class LossPanel(Panel):
         scale = "log" if self.log_scale else "linear"
         if f is None or len(data) == 0:
             return self.message("no steps yet: the loss appears once the run takes its first step", width, height)
-        legend = [("● batch ", "grey"), ("━ train ", "blue")]
-        if f.test_loss is not None:
-            legend.append(("╌ test ", "orange"))
-        if f.chains and f.chains > 1:
-            legend.append(("▒ chains 10-90%", "purple"))
         span = "whole run" if self.whole_run else f"last {num(WINDOW)}"
-        out = [text_strip(legend, width)]
+        out = [text_strip(fit(self.legends(f), width), width)]
         if not self.whole_run:
             data = data[data[:, 0] >= data[-1, 0] - WINDOW]
         rows = thin(data, 2 * width)
@@ -125,15 +120,16 @@ class LossPanel(Panel):
         if np.isfinite(q10).any():
             px, p10, p90 = chart.sx(x), chart.sy(q10), chart.sy(q90)
             chart.canvas.segments(px, p10, px, p90, "purple")
-        self.batch_marks(chart, rows, xcol)
+        merged = self.batch_marks(chart, rows, xcol)
         chart.points(x, batch, "grey")
         if np.isfinite(test).any():
             chart.line(x, test, "orange")
         chart.line(x, train, "blue")
         if np.isfinite(test).any():
             self.dashes(chart, x, test)
-        self.off_chart(chart, batch, yr)
-        chart.label(0, 0, f"loss, {scale} (y)")
+        title = f"loss, {scale} (y)"
+        chart.label(0, 0, title)
+        self.top_right(chart, len(title), merged, self.off_chart(batch, yr))
         xname = "epoch" if self.epochs else "step"
         for title in (f"{xname} · {span} (w)", f"{xname} (w)", xname):   # the longest that fits the plot
             if len(title) <= chart.canvas.w:
@@ -142,6 +138,34 @@ class LossPanel(Panel):
         out += chart.strips()
         out.append(text_strip(fit([self.readout(f)], width), width))
         return out[:height]
+
+    @staticmethod
+    def legends(f) -> list:
+        """The legend's wordings (fit takes the first that fits; a group is shown whole or not at all)."""
+        out = []
+        for chains in ("▒ chains 10-90%", "▒ K 10-90%"):
+            groups = [(0, [("● batch ", "grey")]), (0, [("━ train ", "blue")])]
+            if f.test_loss is not None:
+                groups.append((1, [("╌ test ", "orange")]))
+            if f.chains and f.chains > 1:
+                groups.append((1, [(chains, "purple")]))
+            out.append(groups)
+        return out
+
+    @staticmethod
+    def top_right(chart: Chart, left: int, merged: int, above: int) -> None:
+        """The chart's top-right notes (B changes merged into one mark, batch losses above the chart), each
+        long, short or not at all, so that none runs into the title on the left (``left`` cells)."""
+        notes = ([(f"+{merged} B changes", f"+{merged}B", "purple")] if merged else []) + \
+                ([(f"▲{above} off chart", f"▲{above}", "grey")] if above else [])
+        room, col = chart.canvas.w - left - 1, -1
+        for long, short, color in reversed(notes):
+            text = long if len(long) <= room else short if len(short) <= room else None
+            if text is None:
+                continue
+            chart.label(0, col, text, color)
+            col -= len(text) + 1
+            room -= len(text) + 1
 
     @staticmethod
     def readout(f) -> list:
@@ -165,8 +189,9 @@ class LossPanel(Panel):
         keep = (np.arange(px.size - 1) // 2) % 2 == 0
         chart.canvas.segments(px[:-1][keep], py[:-1][keep], px[1:][keep], py[1:][keep], "orange")
 
-    def batch_marks(self, chart: Chart, rows, xcol: int) -> None:
-        """A dotted line and a label where B changed; changes closer than MARK_GAP cells count as one."""
+    def batch_marks(self, chart: Chart, rows, xcol: int) -> int:
+        """A dotted line and a label where B changed; changes closer than MARK_GAP cells count as one
+        (returns how many were merged so)."""
         lo = rows[0, 0]
         last_px, merged = None, 0
         steps, xs = rows[:, 0], rows[:, xcol]
@@ -181,12 +206,10 @@ class LossPanel(Panel):
             last_px = px
             chart.vline(xv, "purple")
             chart.xlabels.append((xv, f"B{new}"))
-        if merged:
-            chart.label(0, -1, f"+{merged} B changes", "purple")
+        return merged
 
-    def off_chart(self, chart: Chart, batch, yr) -> None:
+    @staticmethod
+    def off_chart(batch, yr) -> int:
         """How many batch losses lie above the chart (the y range ignores none, but a log axis drops zeros)."""
         with np.errstate(invalid="ignore"):
-            above = int(np.sum(batch > yr[1]))
-        if above:
-            chart.label(0, -1, f"▲{above} off chart", "grey")
+            return int(np.sum(batch > yr[1]))
