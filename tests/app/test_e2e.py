@@ -11,8 +11,10 @@ import sys
 from pathlib import Path
 
 import pexpect
-
+import pytest
 from support.terminal import Terminal
+
+pytestmark = pytest.mark.slow      # a real terminal
 
 def test_bsim_renders_trains_doubles_b_and_quits(tmp_path):
     term = Terminal([], tmp_path, installed=True)

@@ -9,8 +9,10 @@ import re
 import signal
 
 import pexpect
-
+import pytest
 from support.terminal import Terminal
+
+pytestmark = pytest.mark.slow      # a real terminal
 
 
 def test_bsim_race_shows_the_lanes_adds_one_and_quits(tmp_path):

@@ -24,6 +24,7 @@ from support import ROOT
 
 from bsim.app.serve import EXIT_GRACE
 
+pytestmark = pytest.mark.slow      # a real server and browser
 pytest.importorskip("textual_serve", reason="needs the web extra: pip install -e '.[web]' (.ci/run installs it)")
 
 CHROMIUM = "/usr/bin/chromium"

@@ -63,6 +63,7 @@ def whole_lines(path: Path) -> list[list[str]]:
 
 # ------------------------------------------------------------------ signals to a headless run
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sig, code", [(signal.SIGTERM, 143), (signal.SIGHUP, 129)])
 def test_sigterm_and_sighup_keep_the_rows_and_write_the_check(tmp_path, capsys, monkeypatch, sig, code):
     """Before: exit 143 with no metrics file, a 3 MB temporary left, and a recording with final_tick = 0."""
@@ -92,6 +93,7 @@ def test_sigterm_and_sighup_keep_the_rows_and_write_the_check(tmp_path, capsys, 
         assert (tmp_path / "r.csv").read_bytes() == (tmp_path / "t.csv").read_bytes()
 
 
+@pytest.mark.slow
 def test_every_k_a_signal_still_gives_the_row_of_the_step_reached(tmp_path):
     """The message and the rows agree: the last row is the step where the run stopped, as after the last step."""
     proc = start("run", "default", "--headless", "--steps", "5000000", "--every", "1000", "--metrics", "t.csv",
@@ -109,6 +111,7 @@ def test_every_k_a_signal_still_gives_the_row_of_the_step_reached(tmp_path):
     assert f"interrupted at step {steps[-1]} (the last row)" in err
 
 
+@pytest.mark.slow
 def test_kill_9_leaves_the_rows_of_the_last_second_in_whole_lines(tmp_path):
     proc = start("run", "default", "--headless", "--steps", "5000000", "--metrics", "t.csv", "--no-timing",
                  cwd=tmp_path)
@@ -211,6 +214,7 @@ def test_replay_metrics_naming_the_recording_is_refused(tmp_path, capsys, monkey
     assert res.err.count("\n") == 1 and rec.read_bytes() == before
 
 
+@pytest.mark.slow
 def test_a_second_run_on_the_same_metrics_file_refuses(tmp_path, capsys, monkeypatch):
     """Before: the second run truncated the first's file and both wrote on; now the first holds a lock."""
     first = start("run", "default", "--headless", "--steps", "5000000", "--metrics", "t.csv", "--no-timing",
@@ -299,6 +303,7 @@ def spawn(argv, cwd) -> pexpect.spawn:
                          encoding="utf-8", codec_errors="replace", timeout=120)
 
 
+@pytest.mark.slow
 def test_one_progress_bar_for_a_run_and_a_sweep_on_a_terminal(tmp_path):
     child = spawn(["run", "default", "--headless", "--steps", "3000", "--every", "100", "--metrics", "m.csv"],
                   tmp_path)
@@ -324,6 +329,7 @@ def test_one_progress_bar_for_a_run_and_a_sweep_on_a_terminal(tmp_path):
 
 # ------------------------------------------------------------------ the app
 
+@pytest.mark.slow
 def test_sigterm_to_the_app_restores_the_terminal_and_writes_the_check(tmp_path):
     """Before: the terminal stayed in the alternate screen, mouse on, cursor hidden; the recording had no check."""
     child = spawn(["run", "default", "--record", "r.toml"], tmp_path)

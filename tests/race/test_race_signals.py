@@ -6,8 +6,11 @@ import subprocess
 import sys
 import time
 
+import pytest
 from support import ROOT
 from support.cli import read_table
+
+pytestmark = pytest.mark.slow      # a real process and a signal
 
 ENV = dict(os.environ, PYTHONPATH=str(ROOT))
 

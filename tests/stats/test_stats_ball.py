@@ -25,6 +25,8 @@ from bsim.stats import lyapunov as L
 from bsim.stats.ball import BallCache, predict_ball, quad_model
 from bsim.stats.chains import chain_step, measure_ball
 
+pytestmark = pytest.mark.slow      # Monte Carlo: ensembles of SGD chains
+
 CPU = torch.device("cpu")
 
 

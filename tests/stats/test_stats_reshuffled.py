@@ -27,6 +27,8 @@ from bsim.scenario import find_scenario
 from bsim.stats.ball import BallCache, predict_ball, quad_model
 from bsim.stats.reshuffled import additive_reshuffled, epoch_batches
 
+pytestmark = pytest.mark.slow      # Monte Carlo: ensembles of SGD chains
+
 DATA_SEED = 2027
 
 

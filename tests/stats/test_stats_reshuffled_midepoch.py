@@ -23,6 +23,8 @@ from bsim.scenario import apply_overrides, find_scenario
 from bsim.simulation import Simulation
 from bsim.stats.ball import predict_ball, quad_model
 
+pytestmark = pytest.mark.slow      # Monte Carlo: ensembles of SGD chains
+
 N, CHANGE_AT, B_OLD, B_NEW, LR = 256, 10, 4, 48, 0.3
 # after 10 steps of B = 4 the epoch is at 40 of 256; steps 11-14 take 48 each and step 15 the 24 left:
 # the mixed epoch ends at step 15, and whole epochs of 5 x 48 + 16 (a short last batch) begin at step 16

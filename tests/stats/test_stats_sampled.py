@@ -28,6 +28,8 @@ from bsim.stats.perexample import per_example_vmap
 from bsim.stats.sampled import TWO_BATCH_HORIZON, SampledNoise
 from bsim.stats.twobatch import half_batch_grad
 
+pytestmark = pytest.mark.slow      # Monte Carlo against all per-example gradients
+
 N, B, DRAWS = 64, 32, 800
 
 

@@ -20,6 +20,8 @@ from bsim.stats.cfactor import c_factor
 from bsim.stats.perexample import per_example_grads, per_example_loop, per_example_vmap, within_batch_trace
 from bsim.stats.twobatch import TwoBatchAverage, half_batch_grad, two_batch
 
+pytestmark = pytest.mark.slow      # Monte Carlo against all per-example gradients
+
 CPU = torch.device("cpu")
 N = 64
 

@@ -22,6 +22,8 @@ from bsim.stats.cfactor import VarianceTheory, c_factor, temperature
 from bsim.stats.chains import ChainSampler
 from bsim.stats.fullgrad import LinearFullPass, LinRegMoments
 
+pytestmark = pytest.mark.slow      # Monte Carlo over many batches
+
 N = 256
 CPU = torch.device("cpu")
 

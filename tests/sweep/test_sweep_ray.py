@@ -10,6 +10,7 @@ from bsim.sweep import state
 from bsim.sweep.engines import Progress, run_sweep
 from bsim.sweep.task import run_task
 
+pytestmark = pytest.mark.slow      # a local Ray
 ray = pytest.importorskip("ray", reason="needs the ray extra: pip install -e '.[ray]' (.ci/run installs it)")
 
 # the crash-once task below is defined here: ship this module to the workers by value

@@ -18,6 +18,7 @@ from support.sweep import without_wall, write_small
 
 from bsim.cli import main
 
+pytestmark = pytest.mark.slow      # a Ray head in another process
 pytest.importorskip("ray", reason="needs the ray extra: pip install -e '.[ray]' (.ci/run installs it)")
 
 
