@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from support.app import Driver, drive, panel_text, small
 
 from bsim.scenario import find_scenario
@@ -46,6 +47,7 @@ def test_the_plane_zooms_with_a_label_when_b_grows_and_z_refits(tmp_path):
     drive(tmp_path, script)
 
 
+@pytest.mark.slow
 def test_the_scale_does_not_depend_on_how_often_frames_came(tmp_path):
     """The live app (a frame every few steps) and an export (a frame every 50 steps) draw the same plane."""
     lines = []
@@ -59,6 +61,7 @@ def test_the_scale_does_not_depend_on_how_often_frames_came(tmp_path):
     assert lines[0] == lines[1]
 
 
+@pytest.mark.slow
 def test_e_builds_an_ensemble_whose_ball_matches_the_shuffle_prediction(tmp_path):
     """The default scenario (shuffle, N = 1024): 256 chains, averaged over 36 frames after burn-in, within 3%.
 
@@ -156,6 +159,7 @@ def law_marks(text: str) -> set[int]:
             for col, ch in enumerate(line) if ch in "●◆"}
 
 
+@pytest.mark.slow
 def test_e_and_a_doubled_batch_show_measured_points_at_two_batch_sizes_on_the_law(tmp_path):
     async def script(d: Driver):
         for _ in range(20):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from support.app import Driver, drive, panel_text, small
 
 from bsim.app.format import num
@@ -36,6 +37,7 @@ def test_logreg_data_shows_classes_and_the_boundary(tmp_path):
     drive(tmp_path, script, sc=small("logreg"))
 
 
+@pytest.mark.slow
 def test_lstm_data_and_its_spread_chart(tmp_path):
     async def script(d: Driver):
         await d.press("d")

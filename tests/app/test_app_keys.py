@@ -68,6 +68,7 @@ def test_number_keys_are_powers_of_two(tmp_path, key, expected):
     drive(tmp_path, script)
 
 
+@pytest.mark.slow
 def test_b_types_a_batch_size_and_bad_input_is_a_notice(tmp_path):
     async def script(d: Driver):
         await d.press("b")

@@ -53,6 +53,7 @@ def test_linear_problems_report_the_exact_first_step_at_the_target(small):
         assert res.row["samples"] == sim.sampler.samples
 
 
+@pytest.mark.slow
 def test_lstm_s_is_a_crossing_found_by_bisection(tmp_path):
     p = tmp_path / "lstm.toml"
     p.write_text(TINY_LSTM)
@@ -71,6 +72,7 @@ def test_lstm_s_is_a_crossing_found_by_bisection(tmp_path):
     assert before > spec.target >= at
 
 
+@pytest.mark.slow
 def test_the_local_pool_and_an_in_process_run_give_identical_rows(small, tmp_path):
     spec = spec_of(small, batch_sizes=(2, 8, 32), seeds=(0, 1))
     a = run_sweep(spec, tmp_path / "a.csv", workers=1, progress=QUIET, quiet=True).rows
@@ -134,6 +136,7 @@ def test_loss_of_many_parameter_vectors_at_once_matches_one_at_a_time(small):
     assert many.tolist() == pytest.approx([float(p.test_loss(t)) for t in thetas], rel=1e-12)
 
 
+@pytest.mark.slow
 def test_bsim_sweep_runs_saves_and_shows(small, tmp_path, capsys):
     out = tmp_path / "sw.csv"
     args = ["sweep", str(small), "--batch-sizes", "1,2,4,...,64", "--target", "opt+0.05", "--lr-rule", "linear",
@@ -152,6 +155,7 @@ def test_bsim_sweep_runs_saves_and_shows(small, tmp_path, capsys):
     assert "no fit: cannot fit: the steps fall as 1/B all the way" in shown and "B_simple" in shown
 
 
+@pytest.mark.slow
 def test_the_plots_mark_the_regimes_and_draw_one_curve_per_batch_size(small, tmp_path):
     spec = spec_of(small, batch_sizes=(1, 2, 4, 8, 16, 32, 64, 128), seeds=(0,), lr_rule="tuned",
                    lr_grid=(0.0125, 0.05, 0.2, 0.8), target=0.01)
@@ -243,6 +247,7 @@ def crash_once(folder, spec, task):
     return run_task(spec, task)
 
 
+@pytest.mark.slow
 def test_a_pool_whose_worker_dies_is_rebuilt_and_finishes_the_sweep(small, tmp_path, capsys):
     import functools
     spec = spec_of(small, batch_sizes=(4, 16, 64), seeds=(0,))
@@ -259,6 +264,7 @@ def always_crash(spec, task):
     os._exit(1)
 
 
+@pytest.mark.slow
 def test_a_task_that_always_kills_its_worker_ends_the_sweep_in_one_line(small, tmp_path, monkeypatch, capsys):
     import bsim.sweep.engines as engines
     monkeypatch.setattr(engines, "MAX_RETRIES", 1)          # one rebuild of the pool, then give up
