@@ -385,5 +385,5 @@ class Simulation:
         for hook in self.frame_hooks:
             hook(self, f)
         if self.noise_stats is not None:   # last: the ball's law reads the trail's window and the chains' epochs
-            self.noise_stats.fill_law(self, f, self.ensemble.epoch_measure() if self.ensemble is not None else None)
+            self.noise_stats.fill_law(self, f, self.ensemble.epoch_measures() if self.ensemble is not None else [])
         return f

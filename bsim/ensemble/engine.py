@@ -83,6 +83,7 @@ class Ensemble:
         self._run_sampler = sim.sampler
         self._work: dict = {}     # scratch tensors of the batched LSTM, reused from step to step
         self._epoch_id: int | None = None    # the epoch of the run's last step (epoch_window)
+        self._finished: dict = {}            # settings -> RadiusMeasure of the windows since the last frame
         if not self.active:
             self.theta = self.velocity = self.alive = self.sampler = self.epochs = None
             return
@@ -150,11 +151,23 @@ class Ensemble:
         epoch_id = samp.epochs_done - 1 if ended else samp.epochs_done
         began = samp.batch_in_epoch == 1 or (ended and epoch_id != self._epoch_id)
         self._epoch_id = epoch_id
+        settings = Settings(sim.batch_size, sim.last_lr, sim.momentum, sim.sampling)
+        if settings != self.epochs.settings:     # a new window, counted from the end of the trail's burn-in
+            self._finish_window()
+            self.epochs.start(settings, sim.noise_stats.counted_from() if sim.noise_stats is not None else None)
         with torch.no_grad():
             centre = self._centre(sim.theta[None], self.theta)
             dist2 = torch.cat([((sim.theta - centre) ** 2).sum()[None], ((self.theta - centre) ** 2).sum(1)])
-        self.epochs.add(sim.step_count, Settings(sim.batch_size, sim.last_lr, sim.momentum, sim.sampling), dist2,
-                        began, ended)
+        self.epochs.add(sim.step_count, dist2, began, ended)
+
+    def _finish_window(self) -> None:
+        """Keep the measurement of the window that ends (a change of setting) until the next frame."""
+        if self.epochs.settings is None:
+            return
+        self.epochs.drain()
+        measure = self._measure()
+        if measure is not None:
+            self._finished[self.epochs.settings] = measure
 
     def _centre(self, run: torch.Tensor, chains: torch.Tensor) -> torch.Tensor:
         """theta* (linear models), else the mean of the chains given (the LSTM: no known optimum)."""
@@ -187,8 +200,7 @@ class Ensemble:
             if self.problem.n_params <= SMALL:
                 frame.chains_theta = thetas.double().cpu().numpy()
         if self.active:
-            stats = sim.noise_stats
-            self.epochs.drain(stats.counted_from() if stats is not None else None)
+            self.epochs.drain()
             frame.chains_ball_radius_epoch = self.epochs.radius(self._alive_mask())
         if self.notice:
             frame.chains_notice = self.notice
@@ -201,13 +213,21 @@ class Ensemble:
         """(K,) booleans: the run (always), then the chains still finite."""
         return np.concatenate([[True], self.alive.cpu().numpy()])
 
-    def epoch_measure(self) -> tuple[Settings, RadiusMeasure | None] | None:
-        """The ensemble's radius over the whole epochs counted (after the burn-in) at the window's settings,
-        with its standard error from the spread over the chains; None without a window (ensemble off)."""
-        if not self.active or self.epochs.settings is None:
-            return None
+    def _measure(self) -> RadiusMeasure | None:
         per_chain, steps = self.epochs.counted(self._alive_mask())
-        return self.epochs.settings, chains_measure(per_chain, steps, WINDOW_STEPS)
+        return chains_measure(per_chain, steps, WINDOW_STEPS)
+
+    def epoch_measures(self) -> list[tuple[Settings, RadiusMeasure]]:
+        """The ensemble's radius over the whole epochs counted (after the burn-in) at each setting whose
+        window ended since the last call, then at the window's own: (settings, measure) with its standard
+        error from the spread over the chains; [] while nothing is counted (or the ensemble is off)."""
+        out, self._finished = list(self._finished.items()), {}
+        if self.active and self.epochs.settings is not None:
+            self.epochs.drain()
+            measure = self._measure()
+            if measure is not None:
+                out.append((self.epochs.settings, measure))
+        return out
 
     def detach(self) -> None:
         """Stop following the run: the observer and the frame hook go (the chains' memory with them)."""

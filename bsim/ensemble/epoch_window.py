@@ -14,9 +14,9 @@ sampling (or a reset) restarts it at the next epoch's first step, and it is
 empty until a whole window is in.
 
 For the ball's law (``counted``): the per-chain mean of |theta_k - centre|^2
-over every whole epoch at the setting in force that began at or after
-``count_from`` (the end of the burn-in); the chains are independent, so its
-spread over the chains gives the standard error.
+over every whole epoch at the window's setting that began at or after
+``count_from`` (the end of the burn-in, given with the setting at ``start``);
+the chains are independent, so its spread over the chains gives the standard error.
 
 Per step only device work (one (K,) addition); the host learns where epochs
 end from the sampler's counters and reads the sums at frame time, in one transfer.
@@ -39,25 +39,22 @@ class EpochWindow:
 
     def __init__(self, chains: int, device: torch.device, dtype: torch.dtype):
         self.chains, self.device, self.dtype = chains, device, dtype
-        self.settings: tuple | None = None
-        self.restart()
+        self.start(None, None)
 
-    def restart(self) -> None:
-        """Forget every sum: the next epoch that begins starts the window."""
+    def start(self, settings, count_from: int | None) -> None:
+        """Forget every sum: a window for ``settings``; the next epoch that begins starts it, and the epochs
+        that begin at or after ``count_from`` (None: none) count for ``counted``."""
+        self.settings, self.count_from = settings, count_from
         self._acc = torch.zeros(self.chains, dtype=self.dtype, device=self.device)
         self._start: int | None = None     # first step of the epoch under way (None: wait for an epoch start)
         self._pending: list[tuple[int, int, torch.Tensor]] = []
         self.recent: deque[tuple[int, int, np.ndarray]] = deque()   # (first step, steps, (K,) sums)
-        self.count_from: int | None = None
         self.total = np.zeros(self.chains)
         self.total_steps = 0
 
-    def add(self, step: int, settings: tuple, dist2: torch.Tensor, epoch_began: bool, epoch_ended: bool) -> None:
-        """One step (1-based ``step``): dist2 (K,) is |theta_k - centre|^2 after it; its settings restart
-        the window when they changed; epoch_began/ended: the step was its epoch's first/last."""
-        if settings != self.settings:
-            self.settings = settings
-            self.restart()
+    def add(self, step: int, dist2: torch.Tensor, epoch_began: bool, epoch_ended: bool) -> None:
+        """One step (1-based ``step``) at the window's settings: dist2 (K,) is |theta_k - centre|^2 after
+        it; epoch_began/ended: the step was its epoch's first/last."""
         if epoch_began:
             self._acc.zero_()
             self._start = step
@@ -68,12 +65,8 @@ class EpochWindow:
             self._pending.append((self._start, step - self._start + 1, self._acc.clone()))
             self._start = None
 
-    def drain(self, count_from: int | None) -> None:
+    def drain(self) -> None:
         """Bring the ended epochs to the host; fold those that began at or after ``count_from`` into the total."""
-        if count_from != self.count_from:
-            self.count_from, self.total, self.total_steps = count_from, np.zeros(self.chains), 0
-            for first, steps, sums in self.recent:
-                self._fold(first, steps, sums)
         if not self._pending:
             return
         sums = torch.stack([s for _, _, s in self._pending]).to(torch.float64).cpu().numpy()

@@ -181,6 +181,7 @@ class NoiseStats:
 
         After a change of B mid-epoch (shuffle) the burn-in starts at the next epoch boundary."""
         if self._window is None or self._window_start != seg_start:
+            self._record_trail()
             self._window, self._window_start = BallWindow(seg_start, *self._burn_in_and_block(seg_start, settings)), \
                 seg_start
         return self._window
@@ -202,21 +203,27 @@ class NoiseStats:
             return self._window.first_counted
         return start + self._burn_in_and_block(start, settings)[0]
 
-    def fill_law(self, sim, f, chains: tuple | None) -> None:
-        """f.ball_law, after every frame hook (``chains``: the ensemble's (settings, RadiusMeasure) or None).
+    def _record_trail(self) -> None:
+        """The trail's measurement so far into the ball's law, at the settings of its window."""
+        if self.law is None or self._window is None:
+            return
+        settings = dict(self.log.segments)[self._window_start]
+        relax = self.strategy.balls.get(settings.batch_size, settings.lr, settings.momentum, settings.sampling,
+                                        self.strategy.drop_last).relaxation_steps
+        self.law.measured(settings, trail=trail_measure(self._window, relax))
 
-        The trail's window and the ensemble's may still hold the settings of the last step while the
-        frame's settings (the next step's) changed: each measurement goes to its own settings' point.
+    def fill_law(self, sim, f, chains: list) -> None:
+        """f.ball_law, after every frame hook (``chains``: the ensemble's [(settings, RadiusMeasure)]).
+
+        A window that ended between frames (a change of setting) was recorded as it ended; the ones
+        under way may still hold the settings of the last step while the frame's settings (the next
+        step's) changed: each measurement goes to its own settings' point.
         """
         if self.law is None:
             return
-        if self._window is not None:
-            settings = dict(self.log.segments)[self._window_start]
-            relax = self.strategy.balls.get(settings.batch_size, settings.lr, settings.momentum, settings.sampling,
-                                            self.strategy.drop_last).relaxation_steps
-            self.law.measured(settings, trail=trail_measure(self._window, relax))
-        if chains is not None and chains[1] is not None:
-            self.law.measured(chains[0], chains=chains[1])
+        self._record_trail()
+        for settings, measure in chains:
+            self.law.measured(settings, chains=measure)
         f.ball_law = self.law.law(Settings(sim.batch_size, sim.lr, sim.momentum, sim.sampling), sim.lr_scaling)
 
     # ----------------------------------------------------------------- frame
