@@ -299,6 +299,7 @@ def test_progress_shows_tasks_done_and_an_eta():
     assert "ETA 50s" in line                                             # 2 s a task, 25 left
 
 
+@pytest.mark.slow
 def test_the_bundled_least_squares_sweep_finds_the_same_b_crit_on_other_seeds(tmp_path, capsys):
     """Done-when of the issue: reruns (seeds 0-2 and 3-5, both fixed) agree within the stated bootstrap spread."""
     fits = []

@@ -41,6 +41,7 @@ def steps_until(which: str, batch_size: int, target: float, limit: int = 5000) -
     raise AssertionError(f"{which} never reached {target} in {limit} steps")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("on, target", [("train_acc", 0.65), ("test_acc", 0.62)])
 def test_steps_to_an_accuracy_equal_a_plain_loop(tmp_path, capsys, on, target):
     out = tmp_path / "acc.csv"

@@ -70,6 +70,7 @@ def test_the_sweep_imports_neither_the_app_nor_textual():
     subprocess.run([sys.executable, "-c", code], check=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
 
 
+@pytest.mark.slow
 def test_without_workers_a_sweep_uses_the_cores_it_may_run_on(small, tmp_path, monkeypatch):
     import bsim.sweep.engines as engines
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0})        # e.g. taskset -c 0, or Slurm's one core
@@ -99,6 +100,7 @@ def alive(pid: int) -> bool:
         return False
 
 
+@pytest.mark.slow
 def test_kill_9_of_a_sweep_ends_its_pool_workers(small, tmp_path):
     # a sweep long enough to be killed mid-task: many seeds, a target it takes thousands of steps to reach
     cmd = [sys.executable, "-m", "bsim", "sweep", str(small), "--batch-sizes", "1,2,4,8", "--target", "opt+0.0005",
@@ -128,6 +130,7 @@ def test_kill_9_of_a_sweep_ends_its_pool_workers(small, tmp_path):
             proc.wait()
 
 
+@pytest.mark.slow
 def test_end_of_a_pool_ends_its_workers_without_private_fields():
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor
