@@ -9,7 +9,9 @@ The library is built with the C compiler (``$CC``, else ``cc``) into
 ``$BSIM_CACHE`` (else ``$XDG_CACHE_HOME/bsim``, else ``~/.cache/bsim``),
 one file per hidden size, named by a hash of the source, the flags and the
 compiler, written atomically (a temporary file, then a rename), so that a
-build is done once per machine. Without a compiler, or with
+build is done once per machine; ``bsim.ensemble.kernel_cache`` owns the
+folder's safety, the library's digest (checked before it is loaded) and the
+compiler's process. Without a compiler, or with
 ``BSIM_NATIVE=0``, or on another device or dtype, ``kernel_for`` answers
 None and the caller uses the torch code (also above ``MAX_HIDDEN`` hidden units, where it is faster): the chains then agree with the C
 kernel's to float32 rounding, not bit for bit (chain 0, the run itself,
@@ -22,17 +24,15 @@ import ctypes
 import hashlib
 import os
 import shutil
-import subprocess
-import tempfile
 from pathlib import Path
 
 import torch
 
+from bsim.ensemble import kernel_cache
+
 SOURCE = Path(__file__).with_name("lstm_kernel.c")
 #: IEEE arithmetic (no -ffast-math); these two only let the compiler vectorise branch-free selects
 BASE_FLAGS = ("-O3", "-fno-trapping-math", "-fno-math-errno", "-fPIC", "-shared")
-#: seconds a build may take before the torch code is used instead
-BUILD_TIMEOUT = 60
 #: the largest hidden size the kernel is used for. Measured at K = 16, B = 32, T = 16 (ms per gradient,
 #: C / torch): H = 8 1.5 / 2.7, 16 2.2 / 3.3, 20 4.7 / 4.5, 32 9.4 / 7.1, 256 513 / 260: from H = 20 up
 #: the kernel's matmuls (plain loops) lose to the ones torch calls (MKL)
@@ -61,33 +61,24 @@ def _flags() -> tuple[str, ...]:
 
 def _library_path(hidden: int, compiler: str, flags: tuple[str, ...]) -> Path:
     key = hashlib.sha256(SOURCE.read_bytes() + repr((hidden, compiler, flags)).encode()).hexdigest()[:16]
-    return cache_dir() / f"lstm_kernel-h{hidden}-{key}.so"
+    return kernel_cache.safe_folder(cache_dir()) / f"lstm_kernel-h{hidden}-{key}.so"
 
 
-def _build(hidden: int) -> Path:
-    """The compiled library for this hidden size, built now if the cache lacks it; raises OSError on failure."""
+def _build(hidden: int, rebuild: bool = False) -> Path:
+    """The compiled library for this hidden size, built now if the cache lacks it (or holds another file than
+    the one bsim built there, or ``rebuild``); raises OSError on failure (RefusedLibrary: a file bsim may not
+    load stands at its path)."""
     compiler = _compiler()
     if compiler is None:
         raise OSError("no C compiler (cc, or $CC) on PATH")
     flags = _flags()
     target = _library_path(hidden, compiler, flags)
-    if target.exists():
+    if not rebuild and kernel_cache.verified(target):
         return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=target.stem + ".", suffix=".so.tmp", dir=target.parent)
-    os.close(fd)
-    try:
-        done = subprocess.run([compiler, *flags, f"-DBSIM_HIDDEN={hidden}", "-o", tmp, str(SOURCE)],
-                              capture_output=True, text=True, timeout=BUILD_TIMEOUT)
-        if done.returncode != 0:
-            first = (done.stderr.strip().splitlines() or ["no message"])[0]
-            raise OSError(f"{Path(compiler).name} failed ({first[:200]})")
-        os.replace(tmp, target)     # atomic: another process sees the whole library or none
-    except subprocess.TimeoutExpired:
-        raise OSError(f"the build took more than {BUILD_TIMEOUT} s") from None
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    kernel_cache.forget(target)
+    kernel_cache.build(compiler, [*flags, f"-DBSIM_HIDDEN={hidden}", str(SOURCE), "-o"], target)
+    if not kernel_cache.verified(target):
+        raise OSError(f"{target.name} changed after its build")
     return target
 
 
@@ -135,13 +126,17 @@ class _Kernel:
 
 
 def _load(hidden: int) -> _Kernel:
-    """The cached library, loaded; one that does not load (a truncated file, say) is built again once."""
+    """The cached library, checked against its digest, then loaded; one that does not load or lacks a symbol
+    counts as a failed build and is built again once."""
     path = _build(hidden)
     try:
         return _Kernel(path, hidden)
-    except OSError:
-        path.unlink(missing_ok=True)
-        return _Kernel(_build(hidden), hidden)
+    except (OSError, AttributeError):
+        pass
+    try:
+        return _Kernel(_build(hidden, rebuild=True), hidden)
+    except AttributeError as exc:
+        raise OSError(f"the library lacks a symbol ({str(exc)[-60:]})") from None
 
 
 def _not_for(problem, theta: torch.Tensor) -> str | None:

@@ -92,11 +92,12 @@ def test_the_library_is_built_once_into_the_cache_and_reused(own_cache):
     theta = p.init_params(0)[None]
     assert native.kernel_for(p, theta) is not None
     built = list(own_cache.iterdir())
-    assert [f.suffix for f in built] == [".so"], "one library, no temporary file left"
-    stamp = built[0].stat().st_mtime_ns
+    assert sorted(f.suffix for f in built) == [".sha256", ".so"], "one library and its digest, no temporary file"
+    library = next(f for f in built if f.suffix == ".so")
+    stamp = library.stat().st_mtime_ns
     native._kernels.clear()                     # a new process: loads the file, does not compile again
     assert native.kernel_for(p, theta) is not None
-    assert [f.stat().st_mtime_ns for f in own_cache.iterdir()] == [stamp]
+    assert library.stat().st_mtime_ns == stamp
     assert native.engine_name(p, theta).startswith("C kernel")
 
 
@@ -104,7 +105,7 @@ def test_a_damaged_library_in_the_cache_is_built_again(own_cache):
     p = lstm_problem()
     theta, x, y = chains_batch(p, 2, 8)
     library = native._library_path(p.hidden, native._compiler(), native._flags())
-    library.parent.mkdir(parents=True)
+    library.parent.mkdir(parents=True, exist_ok=True)
     library.write_bytes(b"not a library")           # what a build cut off by a full disk might leave
     got = native.kernel_for(p, theta).batch_grads(theta, x, y)
     torch.testing.assert_close(got.double(), reference_grads(p, theta, x, y), rtol=1e-4, atol=1e-6)
