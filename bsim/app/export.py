@@ -29,7 +29,7 @@ SIZE = (120, 36)      # columns x rows of the virtual terminal (the design's ref
 
 #: README pictures: (file name in screenshots/, bundled scenario, the step of the picture)
 README_PICTURES = (
-    ("lecture.svg", "lecture", 3000),          # the "4x again" caption, the B = 16 phase behind it
+    ("lecture.svg", "lecture", 4500),          # the B = 16 stop: its caption ("... Space: 4x again"), the settled ball
     ("default.svg", "default", 1500),          # the default scenario after 1500 steps
 )
 

@@ -104,7 +104,7 @@ def test_readme_pictures_are_regenerated(tmp_path, capsys):
     written = sorted(p.name for p in tmp_path.iterdir())
     assert written == ["default.svg", "lecture.svg", "race.svg"]
     lecture = "\n".join(svg_lines((tmp_path / "lecture.svg").read_text()))
-    assert "4x again" in lecture and re.search(r"step\s+3,000", lecture)
+    assert "4x again" in lecture and re.search(r"step\s+4,500", lecture)
     default = "\n".join(svg_lines((tmp_path / "default.svg").read_text()))
     assert re.search(r"step\s+1,500", default)
     race = "\n".join(svg_lines((tmp_path / "race.svg").read_text()))
