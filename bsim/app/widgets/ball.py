@@ -101,8 +101,8 @@ class BallPanel(Panel):
         self.view = order[(order.index(now) + 1) % len(order)]
         self._key = None
         self.restyle()
-        return {"both": "ε-ball: the plane and the ball's law side by side", "law": "ε-ball: the ball's law "
-                "(radius against B, log-log)", "plane": "ε-ball: the parameter plane"}[self.view] + " (L: next)"
+        return {"both": "ε-ball: plane and law side by side", "law": "ε-ball: the law, radius against B",
+                "plane": "ε-ball: the parameter plane"}[self.view] + " (L: next)"
 
     # ----------------------------------------------------------- numbers
     def radii(self, f) -> tuple[float | None, float | None]:
@@ -210,8 +210,9 @@ class BallPanel(Panel):
     def build_spread(self, width: int, height: int):
         """The spread of the iterates around their running average over steps (no θ* to draw a ball around)."""
         h, f = self.history, self.history.latest
-        legend = [("━ trail ", "green"), ("━ chains ", "purple"), ("rms spread, no θ*", "axis")]
-        out = [text_strip(legend, width)]
+        legend = [(0, [("━ trail ", "green")])] + ([(0, [("━ chains ", "purple")])] if f.chains and f.chains > 1 else [])
+        out = [text_strip(fit([legend + [(1, [("rms spread, no θ*", "axis")])], legend + [(1, [("no θ*", "axis")])]],
+                              width), width)]
         data = h.trace.array()
         ball = f.ball
         rows = thin(data, 2 * width) if len(data) else data
