@@ -44,7 +44,13 @@ PANELS_HELP = [
     ("ε-ball",
      "SGD with a fixed learning rate does not converge to θ*; it settles into a ball around it whose size "
      "the noise sets. For two parameters you see the plane: loss contours, the recent iterates, the predicted "
-     "(orange) and measured (green) radius, and the last step. Grow B and the ball shrinks about as 1/sqrt(B). "
+     "(orange) and measured (green) radius, and the last step, on axes that read the offset from θ*. Grow B and "
+     "the ball shrinks about as 1/sqrt(B): the trail restarts, the previous ball stays as a pink ring, and when "
+     "the new ball would be under 3 cells across the plane zooms and says by how much ('zoom ×4'). Beside it "
+     "(L cycles the views) the ball's law: radius against B on log-log axes, the predicted curve for the "
+     "sampling in force (the other sampling's in grey), the radius measured at each B visited (● the run's "
+     "trail, ◆ the ensemble, bars ±2 standard errors), and the shrink between the smallest and largest B, "
+     "measured ± its standard error against predicted ('settling' until both have one). "
      "The LSTM has no θ*: its 'trail' is the spread of one run's iterates around their own running average over "
      "a window of steps (it includes the run's slow drift), the chains' (K) is the spread across the chains "
      "around their mean at one step (only the noise since they began together): the two differ by design."),
