@@ -193,6 +193,7 @@ def _python_m_bsim(*args, cwd=None):
                           env=env, timeout=120)
 
 
+@pytest.mark.slow
 def test_python_m_bsim_bad_scenario_no_traceback(tmp_path):
     path = write(tmp_path, "bad.toml", "[optimizer]\nmomentum = 2\n")
     r = _python_m_bsim("run", str(path), "--headless", "--steps", "2")
@@ -201,6 +202,7 @@ def test_python_m_bsim_bad_scenario_no_traceback(tmp_path):
     assert r.stderr == f"bsim: error: {path}:2: optimizer.momentum: got 2, expected a number in [0, 1)\n"
 
 
+@pytest.mark.slow
 def test_python_m_bsim_bad_csv_and_run(tmp_path):
     write(tmp_path, "train.csv", "x,y\n1,2\n3,four\n")
     path = write(tmp_path, "s.toml", '[problem]\ndata = "train.csv"\n')

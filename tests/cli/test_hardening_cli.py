@@ -55,6 +55,7 @@ def scenario(tmp_path, text: str, name: str = "s.toml") -> Path:
 
 # ------------------------------------------------------------------ leaks
 
+@pytest.mark.slow
 def test_proc_self_environ_as_data_prints_none_of_the_environment(tmp_path):
     sc = scenario(tmp_path, '[problem]\ndata = "/proc/self/environ"\n')
     code, _, err = bsim("run", sc, "--headless", "--steps", "2", env={"BSIM_TEST_SECRET": SECRET})
@@ -99,11 +100,13 @@ def test_quote_keeps_at_most_12_printable_characters():
 
 # ------------------------------------------------------------- what is read
 
+@pytest.mark.slow
 def test_dev_zero_as_a_scenario_is_refused_at_once(tmp_path):
     code, _, err = bsim("run", "/dev/zero", "--headless", "--steps", "2", timeout=60)
     assert "a device" in one_error_line(code, err)
 
 
+@pytest.mark.slow
 def test_a_fifo_as_a_scenario_is_refused_without_blocking(tmp_path):
     fifo = tmp_path / "s.toml"
     os.mkfifo(fifo)
@@ -127,6 +130,7 @@ def test_a_scenario_over_the_cap_is_refused_and_the_message_states_the_cap(tmp_p
     assert f"larger than {MAX_TEXT_BYTES // 2**20} MiB" in one_error_line(code, err)
 
 
+@pytest.mark.slow
 def test_a_sweep_csv_that_is_a_device_is_refused():
     code, _, err = bsim("sweep", "--show", "/dev/zero", timeout=60)
     assert "a device" in one_error_line(code, err)
@@ -143,6 +147,7 @@ def test_a_data_csv_over_its_cap_is_refused(tmp_path, capsys, monkeypatch):
 
 # ---------------------------------------------------------------- memory
 
+@pytest.mark.slow
 def test_an_lstm_too_big_for_any_machine_is_refused_before_allocating(tmp_path):
     sc = scenario(tmp_path, 'dtype = "float32"\n[problem]\nkind = "lstm"\nhidden = 256\nseq_len = 256\n'
                             'n_train = 1000000\n')

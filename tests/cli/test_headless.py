@@ -149,6 +149,7 @@ def test_new_file_gets_ordinary_permissions(tmp_path):
     assert out.stat().st_mode & 0o777 == 0o666 & ~umask
 
 
+@pytest.mark.slow
 def test_sigint_to_a_real_run_keeps_whole_rows(tmp_path):
     out = tmp_path / "m.csv"
     env = dict(os.environ, PYTHONPATH=str(ROOT))

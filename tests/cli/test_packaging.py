@@ -6,6 +6,7 @@ import subprocess
 import sys
 import tomllib
 
+import pytest
 from support import ROOT
 
 import bsim
@@ -15,6 +16,7 @@ def pyproject() -> dict:
     return tomllib.loads((ROOT / "pyproject.toml").read_text())
 
 
+@pytest.mark.slow
 def test_bsim_version_prints_the_package_version():
     run = subprocess.run([sys.executable, "-m", "bsim", "--version"], capture_output=True, text=True,
                          env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=120)

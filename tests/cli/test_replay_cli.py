@@ -222,6 +222,7 @@ def test_conflicting_replay_flags(recorded, capsys):
     assert code == 2 and err.count("\n") == 1
 
 
+@pytest.mark.slow
 def test_the_real_command_exits_2_without_a_traceback(recorded):
     rec, _ = recorded
     rec.write_text(rec.read_text().replace("format = 1", "format = 99"))
