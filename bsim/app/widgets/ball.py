@@ -121,13 +121,13 @@ class BallPanel(Panel):
             note = ball.note if ball is not None else ""
             return [(0, [("pred ", "axis"), ("—", "orange")]), (1, [(" " + (note or "not yet known"), "axis")])]
         kind = ball.kind if ball is not None else "exact"
-        groups = [(0, [("pred ", "axis"), (num(pred), "orange")]), (2, [(f" {kind}", "axis")])]
+        groups = [(0, [("pred ", "axis"), (num(pred), "orange")]), (1, [(f" {kind}", "axis")])]
         if ball is not None and kind == "linearised" and ball.limit_fraction is not None:
             groups.append((3, [(f" at {ball.limit_fraction:.2g}× lr limit", "axis")]))
         if ball is not None and ball.holds_from is not None:    # B changed mid-epoch: not yet
             groups.append((0, [(f" from step {ball.holds_from:,}", "orange")]))
         if ball is not None and ball.radius_iid is not None and kind == "reshuffled":
-            groups.append((1, [("  iid ", "axis"), (num(ball.radius_iid), "orange")]))
+            groups.append((2, [("  iid ", "axis"), (num(ball.radius_iid), "orange")]))
         if f.momentum:
             groups.append((1, [(f"  m={f.momentum:g}", "axis")]))
         return groups
