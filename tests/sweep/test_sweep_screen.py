@@ -15,6 +15,8 @@ from bsim.app.screens import AskScreen
 from bsim.app.sweep_screen import SweepApp, SweepScreen
 from bsim.sweep.engines import Progress, run_sweep
 
+pytestmark = pytest.mark.slow      # a sweep in a process pool first, shared by the module's tests
+
 
 def saved_sweep(tmp_path):
     scenario = tmp_path / "small.toml"
