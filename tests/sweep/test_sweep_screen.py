@@ -6,7 +6,7 @@ import re
 import pytest
 from rich.console import Console
 from support.app import Driver, drive, palette
-from support.sweep import SMALL, spec_of
+from support.sweep import spec_of, write_small
 from textual.widgets import Input, Static
 from textual_plotext import PlotextPlot
 
@@ -19,8 +19,7 @@ pytestmark = pytest.mark.slow      # a sweep in a process pool first, shared by 
 
 
 def saved_sweep(tmp_path):
-    scenario = tmp_path / "small.toml"
-    scenario.write_text(SMALL)
+    scenario = write_small(tmp_path)
     spec = spec_of(scenario, batch_sizes=(1, 2, 4, 8, 16, 32, 64, 128), seeds=(0, 1), lr_rule="tuned",
                    lr_grid=(0.0125, 0.05, 0.2, 0.8), target=0.01)
     out = tmp_path / "s.csv"

@@ -4,7 +4,7 @@ import asyncio
 
 import pytest
 from support.app import Driver, drive
-from support.sweep import SMALL, spec_of
+from support.sweep import spec_of, write_small
 from textual_plotext import PlotextPlot
 
 from bsim.app.sweep_screen import SweepApp, SweepScreen
@@ -15,8 +15,7 @@ from bsim.sweep.engines import Progress, run_sweep
 @pytest.fixture(scope="module")
 def sweep_csv(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("sweep-theme")
-    scenario = tmp / "small.toml"
-    scenario.write_text(SMALL)
+    scenario = write_small(tmp)
     spec = spec_of(scenario, batch_sizes=(1, 4, 16, 64), seeds=(0,), lr_rule="tuned", lr_grid=(0.05, 0.2),
                    target=0.01)
     out = tmp / "s.csv"
