@@ -183,3 +183,16 @@ def test_the_split_panel_shows_the_plane_and_the_law_side_by_side():
         assert text.count("●") >= 2 + 1                  # the two points and the legend's
         assert "B 8→256" in text and f"×{num(r8 / r256, 2)}±" in text.replace(" ", "")   # measured, with its se
     assert "radius" not in plane_text(panel, 26, 9)      # 80x24: the plane alone, L shows the law
+
+
+def test_a_diverged_run_draws_the_plane_alone_and_no_empty_law():
+    """No prediction (unstable lr), nothing measured, θ not finite: the plane with its notice, not an empty chart."""
+    unstable = BallLaw(points=(BallLawPoint(8, 3.2, 0.0, "shuffle", None, "none", None, None, True),),
+                       curve_batch_sizes=SIZES, curve=(None,) * len(SIZES), curve_kind="none",
+                       other_curve=(None,) * len(SIZES), other_kind="none")
+    history = FrameBuffer()
+    panel = BallPanel(history)
+    history.add(frame(1, pred=None, ball_law=unstable, theta=(1e30, 2.0)))
+    history.add(frame(2, pred=None, ball_law=unstable, theta=(float("nan"), 2.0)))
+    text = plane_text(panel)
+    assert "pred —" in text and "radius, log" not in text and "θ₂" in text

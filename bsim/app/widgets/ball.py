@@ -26,7 +26,7 @@ from textual.strip import Strip
 
 from bsim.app.format import num
 from bsim.app.history import COL, FrameBuffer
-from bsim.app.widgets.ball_law import law_lines, split_lines
+from bsim.app.widgets.ball_law import drawable, law_lines, split_lines
 from bsim.app.widgets.ball_scale import (PlaneScale, contour_mask, offset_axes, offset_text, plane_window,
                                          scale_bar)
 from bsim.app.widgets.canvas import Chart, data_range
@@ -196,8 +196,7 @@ class BallPanel(Panel):
             self._title("Spread (no θ*)")
             return self.build_spread(width, height)
         self._title(self.TITLE)
-        law = f.ball_law if f.ball_law is not None and f.ball_law.points else None
-        view = self.view if law is not None else "plane"
+        view = self.view if drawable(f.ball_law) else "plane"
         if view == "both" and width < SPLIT_WIDTH:
             view = "plane"
         if view != "plane":     # the ball's law alone, or beside the plane (bsim.app.widgets.ball_law)
@@ -311,7 +310,7 @@ class BallPanel(Panel):
     def off_chart(self, chart: Chart, xlim, ylim, f) -> None:
         """An arrow at the edge toward θ when it is off the chart, and how far it is (as much as fits)."""
         x, y = f.theta
-        if xlim[0] <= x <= xlim[1] and ylim[0] <= y <= ylim[1]:
+        if not (math.isfinite(x) and math.isfinite(y)) or (xlim[0] <= x <= xlim[1] and ylim[0] <= y <= ylim[1]):
             return
         cx, cy = (xlim[0] + xlim[1]) / 2, (ylim[0] + ylim[1]) / 2
         dx, dy = x - cx, y - cy

@@ -44,6 +44,12 @@ class Shrink:
     source: str                 # "trail", "K=64" or "trail/K=64": which measurements the ratio is of
 
 
+def drawable(law) -> bool:
+    """Whether the law has anything to draw: a predicted radius or a measured one (not while unstable)."""
+    return law is not None and (any(r for r in law.curve)
+                                or any(p.trail is not None or p.chains is not None for p in law.points))
+
+
 def curve_at(law, batch_size: float) -> float | None:
     """The predicted curve at ``batch_size``, interpolated on log-log axes between its batch sizes."""
     pts = [(b, r) for b, r in zip(law.curve_batch_sizes, law.curve) if r is not None and r > 0]
@@ -133,7 +139,8 @@ def law_legend(law, chains: int | None, width: int) -> list:
     name = f"K={chains}" if chains and chains > 1 else "chains"
     wordings = []
     for curve, sep in ((law.curve_kind, " "), ("pred", " "), ("pred", "")):
-        groups = [(0, [(f"━{sep}{curve}", "orange")]), (0, [(f" ●{sep}trail", "green")])]
+        groups = ([(0, [(f"━{sep}{curve}", "orange")])] if any(r for r in law.curve) else []) + [
+            (0, [(f" ●{sep}trail", "green")])]
         if ensemble:
             groups.append((0, [(f" ◆{sep}{name}", "purple")]))
         if any(r for r in law.other_curve):
