@@ -112,8 +112,9 @@ async def _shoot(sc, ticks: list[int], size: tuple[int, int], chunk: int):
             stuck = 0
             while sim.tick < target and stuck < 3 and not sim.diverged:
                 taken = runner.advance(min(chunk, target - sim.tick))
-                if runner.paused and not sim.diverged:
+                if runner.paused and runner.replay and not sim.diverged:
                     runner.submit(Resume())   # held at a caption or a pause point: go on, as space would
+                # (not at the recording's end: there the replay stops, its closing caption shown)
                 stuck = 0 if taken else stuck + 1
             caption = None
             if runner.replay and sim.timeline.next_caption_at(sim.tick) == sim.tick:
