@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from support import ROOT
+from support.cli import run_cli
 
 import bsim.problems.csvdata as csvdata
 import bsim.problems.memory as memory
@@ -31,13 +32,6 @@ def bsim(*argv, cwd=None, env=None, timeout=120):
     p = subprocess.run([sys.executable, "-m", "bsim", *map(str, argv)], cwd=cwd, env=full_env,
                        capture_output=True, text=True, timeout=timeout)
     return p.returncode, p.stdout, p.stderr
-
-
-def cli(capsys, *argv):
-    """``bsim ARGV`` in this process (bsim.cli.main); (exit code, stdout, stderr)."""
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def one_error_line(code: int, err: str) -> str:
@@ -69,7 +63,7 @@ def test_a_file_that_is_not_a_csv_never_has_a_line_quoted(tmp_path, capsys):
     (tmp_path / "etc" / "shadow").write_text(f"root:{SECRET}:19000:0:99999:7:::\ndaemon:*:19000\n")
     (tmp_path / "a" / "b").mkdir(parents=True)
     sc = scenario(tmp_path / "a" / "b", '[problem]\ndata = "../../etc/shadow"\n')
-    code, _, err = cli(capsys, "run", sc, "--headless", "--steps", "2")
+    code, _, err = run_cli(capsys, "run", sc, "--headless", "--steps", "2")
     one_error_line(code, err)
     assert "root:" not in err and SECRET[:4] not in err and "none named y" in err
 
@@ -77,7 +71,7 @@ def test_a_file_that_is_not_a_csv_never_has_a_line_quoted(tmp_path, capsys):
 def test_a_bad_cell_is_quoted_to_12_characters(tmp_path, capsys):
     (tmp_path / "train.csv").write_text(f"x,y\n1,2\n3,{SECRET}\n")
     sc = scenario(tmp_path, '[problem]\ndata = "train.csv"\n')
-    code, _, err = cli(capsys, "run", sc, "--headless", "--steps", "2")
+    code, _, err = run_cli(capsys, "run", sc, "--headless", "--steps", "2")
     one_error_line(code, err)
     assert f"train.csv:3: got {SECRET[:12]!r}..." in err
     assert SECRET[:13] not in err
@@ -85,7 +79,7 @@ def test_a_bad_cell_is_quoted_to_12_characters(tmp_path, capsys):
 
 def test_a_toml_string_value_is_cut_to_12_printable_characters(tmp_path, capsys):
     sc = scenario(tmp_path, f'device = "{SECRET}\\u001b[2J"\n')
-    code, _, err = cli(capsys, "run", sc, "--headless", "--steps", "2")
+    code, _, err = run_cli(capsys, "run", sc, "--headless", "--steps", "2")
     one_error_line(code, err)
     assert f"s.toml:1: device: got {SECRET[:12]!r}..." in err
     assert SECRET[:13] not in err and "\x1b" not in err
@@ -116,9 +110,9 @@ def test_a_fifo_as_a_scenario_is_refused_without_blocking(tmp_path):
 
 def test_a_folder_as_a_scenario_or_a_recording_is_refused(tmp_path, capsys):
     (tmp_path / "d.toml").mkdir()
-    code, _, err = cli(capsys, "run", tmp_path / "d.toml", "--headless", "--steps", "2")
+    code, _, err = run_cli(capsys, "run", tmp_path / "d.toml", "--headless", "--steps", "2")
     assert "a folder" in one_error_line(code, err)
-    code, _, err = cli(capsys, "replay", tmp_path / "d.toml", "--headless")
+    code, _, err = run_cli(capsys, "replay", tmp_path / "d.toml", "--headless")
     assert "a folder" in one_error_line(code, err)
 
 
@@ -126,7 +120,7 @@ def test_a_scenario_over_the_cap_is_refused_and_the_message_states_the_cap(tmp_p
     big = tmp_path / "big.toml"
     with open(big, "wb") as fh:     # sparse: no disk used
         fh.truncate(MAX_TEXT_BYTES + 1)
-    code, _, err = cli(capsys, "run", big, "--headless", "--steps", "2")
+    code, _, err = run_cli(capsys, "run", big, "--headless", "--steps", "2")
     assert f"larger than {MAX_TEXT_BYTES // 2**20} MiB" in one_error_line(code, err)
 
 
@@ -179,7 +173,7 @@ def test_the_same_problem_fits_when_the_memory_is_there(tmp_path, capsys, monkey
 
 def test_a_singular_condition_names_its_key_and_line(tmp_path, capsys):
     sc = scenario(tmp_path, '[problem]\ndim = 4\ncondition = 1e300\n')
-    code, _, err = cli(capsys, "run", sc, "--headless", "--steps", "2")
+    code, _, err = run_cli(capsys, "run", sc, "--headless", "--steps", "2")
     assert "s.toml:3: problem.condition: got 1e+300" in one_error_line(code, err)
     assert "linearly dependent" in err
 
@@ -187,16 +181,16 @@ def test_a_singular_condition_names_its_key_and_line(tmp_path, capsys):
 def test_a_duplicated_column_is_refused_naming_the_file_and_the_column(tmp_path, capsys):
     (tmp_path / "train.csv").write_text("x,y,y\n1,2,3\n4,5,6\n7,8,9\n")
     sc = scenario(tmp_path, '[problem]\ndata = "train.csv"\n')
-    code, _, err = cli(capsys, "run", sc, "--headless", "--steps", "2")
+    code, _, err = run_cli(capsys, "run", sc, "--headless", "--steps", "2")
     assert "train.csv:1: got the column 'y' twice" in one_error_line(code, err)
     (tmp_path / "train.csv").write_text(f"{SECRET},y,{SECRET}\n1,2,3\n4,5,6\n7,8,9\n")
-    code, _, err = cli(capsys, "run", sc, "--headless", "--steps", "2")
+    code, _, err = run_cli(capsys, "run", sc, "--headless", "--steps", "2")
     assert f"got the column {SECRET[:12]!r}... twice" in one_error_line(code, err)
 
 
 def test_an_empty_scenario_says_it_runs_on_the_defaults(tmp_path, capsys):
     sc = scenario(tmp_path, "# nothing yet\n")
-    code, out, err = cli(capsys, "run", sc, "--headless", "--steps", "2", "--metrics", tmp_path / "m.csv")
+    code, out, err = run_cli(capsys, "run", sc, "--headless", "--steps", "2", "--metrics", tmp_path / "m.csv")
     assert code == 0, err
     assert err == (f"bsim: warning: {sc}: empty scenario: running on the defaults "
                    f"(linreg, dim 2, n_train 1024, lr 0.05, batch_size 8)\n")
