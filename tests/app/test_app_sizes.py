@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from bsim.app.format import num
+from bsim.app.format import noise_scale_text, num
 from bsim.scenario import find_scenario
 from tests.support.app import drive, panel_text
 
@@ -47,7 +47,7 @@ def items(f) -> dict[str, list[str]]:
                  f"step · last {num(2000)} (w)"],
         "variance": ["● measured", "┆B", "┆B_simple", f"B={f.next_batch_size}", f"meas {num(here.grad_noise_mean)}",
                      f"theory {num(here.theory_mean)}", f"trΣ {num(f.trace_sigma)}",
-                     f"B_simple {num(stats.noise_scale_smoothed)}", f"n={num(here.steps)}"],
+                     f"B_simple {noise_scale_text(stats.noise_scale_smoothed, f.n_train)[0]}", f"n={num(here.steps)}"],
         # the plane beside the ball's law (120x36, 100x30), the plane alone at 80x24 (L shows the law)
         "ball": ["○ meas", "○ B=8", f"pred {num(f.ball_radius_theory)}", "reshuffled", f"iid {num(ball.radius_iid)}",
                  f"meas trail {num(f.ball_radius)}", "radius, log", "●trail", "shrink B 8→16"],

@@ -133,11 +133,11 @@ class VariancePanel(Panel):
                              (f"{num(probe.grad_noise_mean)}±{num(probe.grad_noise_se)}", "red")]))
         if b_simple is not None:
             text, dominated = noise_scale_text(b_simple, f.n_train)
-            if dominated:
-                more = [(" noise dominates" if window else " noise", "purple")]
-            else:
-                more = [(f" mean of {f.stats.noise_scale_window} steps", "axis")] if window else []
-            note.append((1, [("  B_simple ", "axis"), (text, "purple")] + more))
+            note.append((1, [("  B_simple ", "axis"), (text, "purple")]))
+            if dominated:                 # what "> N" means, or what the value is a mean of: the first to go
+                note.append((3, [(" noise dominates", "purple")]))
+            elif window:
+                note.append((3, [(f" mean of {f.stats.noise_scale_window} steps", "axis")]))
         if here is not None:
             note.append((2, [(f"  n={num(here[2])}", "axis")]))
         if label.startswith("two-batch"):   # what tr(Σ) is: kept before the count
