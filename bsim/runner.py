@@ -230,6 +230,8 @@ class Runner(Pacer):
 
     # ------------------------------------------------------------ items
     def _handle(self, item) -> None:
+        if self._begin_at is not None:     # an item sent before the thread began (R with a replay): after the
+            self._fast_forward_to_start(self._begin_at)    # fast-forward, at the tick the recording began
         self._dirty = True
         try:
             if isinstance(item, SETTING_ACTIONS):
