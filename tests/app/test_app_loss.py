@@ -3,6 +3,7 @@ range, merged batch-size marks, the chains' band."""
 
 from __future__ import annotations
 
+import pytest
 from support.app import Driver, drive, panel_text
 
 
@@ -17,6 +18,7 @@ def x_range(text: str) -> tuple[float, float]:
     return float(parts[0].rstrip("k")), float(parts[-1].rstrip("k"))
 
 
+@pytest.mark.slow
 def test_window_epochs_steady_y_and_merged_marks(tmp_path):
     async def script(d: Driver):
         for _ in range(60):

@@ -14,6 +14,7 @@ import re
 import time
 import tomllib
 
+import pytest
 from support.app import Driver, drive, palette, panel_text
 
 from bsim import actions
@@ -113,6 +114,7 @@ class RowsApp(BsimApp):
         super()._post_frame(frame)
 
 
+@pytest.mark.slow
 def test_record_flag_with_the_thread_begins_at_tick_zero_and_replays_to_the_same_csv(tmp_path, capsys):
     sc = find_scenario("default")
     rec = tmp_path / "talk.toml"

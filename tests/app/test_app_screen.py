@@ -116,6 +116,7 @@ def test_cycle_momentum_resolves_against_the_momentum_in_force(now, after):
     assert actions.absolute(actions.CycleMomentum(), settings) == actions.SetMomentum(after)
 
 
+@pytest.mark.slow
 def test_m_cycles_momentum_and_shift_m_types_one(tmp_path):
     async def script(d: Driver):
         seen = []

@@ -8,10 +8,12 @@ more). Each readout item is built here from the frame's own numbers
 from __future__ import annotations
 
 import pytest
+from support.app import drive, panel_text
 
 from bsim.app.format import noise_scale_text, num
 from bsim.scenario import find_scenario
-from tests.support.app import drive, panel_text
+
+pytestmark = pytest.mark.slow      # its screens (3,000 steps at three sizes) are drawn once for the module
 
 SIZES = [(80, 24), (100, 30), (120, 36)]
 

@@ -30,6 +30,7 @@ def headless_rows(capsys, tmp_path, *argv):
     return rows[0], [dict(zip(rows[0], r)) for r in rows[1:]]
 
 
+@pytest.mark.slow
 def test_csv_grad_noise_averages_to_its_theory(capsys, tmp_path):
     """Every row: grad_noise - grad_noise_theory has mean 0 given the row's parameters (a martingale
     difference), so its standard error is the plain one."""

@@ -63,6 +63,7 @@ def test_show_app_asks_the_cli_to_open_the_sweep_screen(small, tmp_path, monkeyp
     assert "not a bsim sweep CSV" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_the_sweep_imports_neither_the_app_nor_textual():
     code = ("import sys, bsim.sweep.command, bsim.sweep.engines, bsim.sweep.plots, bsim.sweep.analysis\n"
             "bad = sorted(m for m in sys.modules if m.startswith(('bsim.app', 'textual')))\n"
