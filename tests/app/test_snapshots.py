@@ -7,9 +7,13 @@ Update after an intended change of the screen: pytest tests/app/test_snapshots.p
 
 from __future__ import annotations
 
+import pytest
+
 from bsim.app.app import BsimApp
 from bsim.scenario import find_scenario
 from bsim.simulation import Simulation
+
+pytestmark = pytest.mark.slow      # each snapshot: 3,000 steps, then the screen as SVG
 
 
 def app_after(tmp_path, name: str, first: int, then: int, keys=("right_square_bracket",)):
