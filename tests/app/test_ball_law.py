@@ -12,7 +12,7 @@ from bsim.app.format import num
 from bsim.app.history import FrameBuffer
 from bsim.app.widgets.ball import BallPanel
 from bsim.app.widgets.ball_law import law_chart, shrink, shrink_line, x_range
-from bsim.app.widgets.ball_scale import MIN_CELLS
+from bsim.app.widgets.ball_scale import MIN_CELLS, label_width
 from bsim.app.widgets.canvas import COLORS
 from bsim.frame import Frame
 from bsim.stats.info import BallLaw, BallLawPoint, RadiusMeasure
@@ -124,7 +124,7 @@ def plane_text(panel: BallPanel, width: int = 41, height: int = 14) -> str:
 
 def cells_across(panel: BallPanel, f, width: int = 41, height: int = 14) -> float:
     """The predicted ball's diameter in cells of the plane as drawn (the plane alone: its chart's size)."""
-    ylw = panel.label_width(panel.scale.radius)
+    ylw = label_width(panel.scale.radius)
     xlim, _ylim = panel.window(f, width - ylw - 1, height - 1 - 3 - 2)
     return 2 * f.ball_radius_theory / ((xlim[1] - xlim[0]) / (width - ylw - 1))
 

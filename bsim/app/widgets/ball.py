@@ -27,8 +27,7 @@ from textual.strip import Strip
 from bsim.app.format import num
 from bsim.app.history import COL, FrameBuffer
 from bsim.app.widgets.ball_law import drawable, law_lines, split_lines
-from bsim.app.widgets.ball_scale import (PlaneScale, contour_mask, offset_axes, offset_text, plane_window,
-                                         scale_bar)
+from bsim.app.widgets.ball_scale import PlaneScale, contour_mask, label_width, offset_axes, plane_window, scale_bar
 from bsim.app.widgets.canvas import Chart, data_range
 from bsim.app.widgets.loss import thin
 from bsim.app.widgets.panel import Panel, fit, text_strip, wrap
@@ -374,12 +373,12 @@ class BallPanel(Panel):
         """The plane (contours when the runner sent them, trail, cloud, rings, step, θ*) on axes labelled by
         the offset from θ*, then its scale bar with the zoom: ``rows`` lines."""
         ch = rows - 2                       # the x axis's row and the scale bar's
-        ylw = self.label_width(self.scale.radius)
+        ylw = label_width(self.scale.radius)
         if width - ylw - 1 < 4 or ch < 2:
             return self.message("too small for the plane", width, rows)
         xlim, ylim = self.window(f, width - ylw - 1, ch)
-        if self.label_width(self.scale.radius) != ylw:       # the zoom changed the labels' width
-            ylw = self.label_width(self.scale.radius)
+        if label_width(self.scale.radius) != ylw:       # the zoom changed the labels' width
+            ylw = label_width(self.scale.radius)
             xlim, ylim = self.window(f, width - ylw - 1, ch)
         cw = width - ylw - 1
         chart = Chart(width, ch + 1, xlim=xlim, ylim=ylim, ylabel_width=ylw, xends=False)
@@ -395,11 +394,6 @@ class BallPanel(Panel):
         self.draw_marks(chart, f, xlim, ylim, self.history.previous_ball)
         chart.label(0, 0, "θ₂")
         return chart.strips() + [text_strip(scale_bar(xlim, cw, width, self.scale.zoom_text()), width)]
-
-    @staticmethod
-    def label_width(radius: float | None) -> int:
-        """The y labels' width for offsets of ±radius ("+0.0125")."""
-        return len("+" + offset_text(radius)) if radius else 6
 
     def build_plane(self, width: int, height: int):
         f = self.history.latest

@@ -145,6 +145,11 @@ def offset_text(radius: float) -> str:
     return text
 
 
+def label_width(radius: float | None) -> int:
+    """The y labels' width for offsets of ±radius ("+0.0125")."""
+    return len("+" + offset_text(radius)) if radius else 6
+
+
 def offset_axes(chart: Chart, star, radius: float) -> None:
     """Label the axes at θ* ± radius by the offset ("+0.0125", "-0.0125"), not by absolute θ, whose digits
     would read the same at both ends of a small window. The chart is made with ``xends=False``."""
