@@ -31,13 +31,12 @@ from bsim.recording import Caption, Recorder, compare_check, new_recording_path
 PROGRESS_PERIOD = 0.25
 
 
-def progress_line(done: int, total: int, target: int, width: int = 24) -> str:
-    """'fast-forwarding to step N' with a bar of ``width`` cells, the percentage and the steps done."""
+def progress_line(done: int, total: int, target: int, width: int = 20) -> str:
+    """'fast-forwarding to step N' with a bar of ``width`` cells and the percentage (under 80 columns)."""
     frac = min(max(done / total, 0.0), 1.0) if total > 0 else 1.0
     full = int(frac * width)
     bar = "━" * full + ("╸" if full < width else "") + "─" * max(width - full - 1, 0)
-    return (f"fast-forwarding to step {target:,}, where the recording began: {bar} {frac:4.0%} "
-            f"({done:,} of {total:,} steps; q quits)")
+    return f"fast-forwarding to step {target:,}: {bar} {frac:4.0%} (q quits)"
 
 
 class Runner(Pacer):

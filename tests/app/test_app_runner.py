@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import threading
 import time
 
@@ -253,16 +252,16 @@ def test_a_replay_fast_forwards_in_the_thread_and_says_how_far_it_got():
     stopped = time.perf_counter() - t1
     progress = log.texts("progress")
     assert first < 1.0 and progress[0].startswith("fast-forwarding to step 1,000,000,000")
-    done = [int(re.search(r"\(([\d,]+) of", t)[1].replace(",", "")) for t in progress]
-    assert len(done) >= 3 and done == sorted(done) and done[-1] > done[0] == 0 and stopped < 1.0
+    assert len(progress) >= 3 and sim.tick > 0 and stopped < 1.0
     assert not any("fast-forwarded" in t for t in log.texts("notice"))     # stopped before it got there
 
 
 def test_a_replay_without_a_thread_fast_forwards_at_once():
     sim, r, log = make(replay=True)
     r.begin_at(40)
-    assert progress_line(12, 48, 60).startswith("fast-forwarding to step 60, where the recording began: ━━━━━━╸─")
-    assert sim.tick == 40 and log.texts("progress")[0].startswith("fast-forwarding to step 40,")
+    assert progress_line(12, 48, 60) == "fast-forwarding to step 60: ━━━━━╸──────────────  25% (q quits)"
+    assert len(progress_line(0, 10**9, 10**9)) < 78          # whole in the notice bar at 80 columns
+    assert sim.tick == 40 and log.texts("progress")[0].startswith("fast-forwarding to step 40:")
     assert log.texts("notice")[-1] == "fast-forwarded to step 40, where the recording began"
 
 
