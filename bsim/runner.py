@@ -334,7 +334,7 @@ class Runner(Pacer):
         if target is None:
             self.on_event("error", "no caption ahead in the timeline")
             return
-        taken = self.fast_forward(target)
+        taken = self.fast_forward(target, progress=True)     # a long jump says how far it got
         self.on_event("notice", f"jumped {taken} steps to step {sim.step_count}")
         if self.replay_end is not None and sim.tick >= self.replay_end:
             self._end_of_replay()           # the end of the recording: its closing caption, its check
