@@ -99,6 +99,7 @@ def test_the_asciicast_has_a_frame_per_screenshot_and_the_captions_as_markers(ex
     assert "B = 32 now" in re.sub(r"\x1b\[[0-9;]*m", "", outputs[2][2])
 
 
+@pytest.mark.slow
 def test_readme_pictures_are_regenerated(tmp_path, capsys):
     assert export_main(["--readme", "--out", str(tmp_path)]) == 0
     written = sorted(p.name for p in tmp_path.iterdir())

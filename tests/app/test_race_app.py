@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from bsim.app.race.help import RaceHelpScreen
 from bsim.app.screens import AskScreen
 from bsim.race.frame import MAX_LANES
@@ -53,6 +55,7 @@ def test_x_removes_the_lane_asked_for(tmp_path):
     assert "B=64" not in balls and "B=8" in balls
 
 
+@pytest.mark.slow
 def test_bad_batch_sizes_are_notices_and_change_no_lane(tmp_path):
     async def script(d):
         await d.steps(50)

@@ -13,6 +13,8 @@ import pytest
 from bsim.app.race.app import RaceApp
 from support.race import race_of
 
+pytestmark = pytest.mark.slow      # each snapshot: thousands of lane steps, then the screen as SVG
+
 
 def race_app_after(tmp_path, name: str, sizes, lane_steps: int):
     """The race screen on a bundled scenario (its full data) after ``lane_steps`` lane steps."""

@@ -3,6 +3,8 @@
 import os
 import stat
 
+import pytest
+
 from bsim.atomic import atomic_write_text
 from bsim.cli import main
 
@@ -17,6 +19,7 @@ def test_headless_metrics_to_dev_null(capsys):
     assert stat.S_ISCHR(os.stat(os.devnull).st_mode)
 
 
+@pytest.mark.slow
 def test_headless_into_a_closed_pipe_is_quiet():
     """`bsim run --headless | head -1`: no BrokenPipeError traceback when the reader leaves."""
     import subprocess

@@ -47,6 +47,7 @@ def measure(sim, burn_in, steps):
     return float(np.mean(radius_sq)), float(per_chain.std() / math.sqrt(len(per_chain)))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("batch_size, lr_of_limit, chains, steps, seed",
                          [(1, 0.6, 1000, 300, 3), (8, 0.6, 1000, 300, 4), (8, None, 1000, 300, 5)])
 def test_chains_ball_matches_the_exact_iid_prediction(batch_size, lr_of_limit, chains, steps, seed):

@@ -51,6 +51,7 @@ def test_csv_grad_noise_averages_to_its_theory(capsys, tmp_path):
     assert float(r["noise_scale"]) == pytest.approx(float(r["trace_sigma"]) / float(r["full_grad_norm"]) ** 2)
 
 
+@pytest.mark.slow
 def test_measured_ball_in_a_long_run_matches_the_prediction():
     sc = apply_overrides(find_scenario("default"), sampling="iid", lr=0.2)
     sim = Simulation(sc)
@@ -156,6 +157,7 @@ def test_unstable_lr_says_so_and_divergence_does_not_crash():
     assert f.status == "diverged" and not f.ball.stable
 
 
+@pytest.mark.slow
 def test_big_data_enters_every_K_steps_and_frames_stay_exact():
     """logreg with N d = 163840: an O(N d) pass per step would dominate, so every 3rd step enters the
     averages (stated as full_grad_every); a frame's own step is computed exactly all the same."""

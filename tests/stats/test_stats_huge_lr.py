@@ -19,6 +19,7 @@ from support.cli import read_table
 from bsim.cli import main
 
 
+@pytest.mark.slow
 def test_lr_1e154_every_step_is_a_divergence_on_a_clean_stderr(tmp_path):
     out = tmp_path / "m.csv"
     env = dict(os.environ, PYTHONPATH=str(ROOT))
