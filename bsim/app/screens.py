@@ -17,11 +17,9 @@ from bsim.stats.cfactor import TEMPERATURE_FORMULA
 PANELS_HELP = [
     ("Counters",
      "Where the run stands: steps taken, the epoch and how far through it (Epoch 3 · batch 37/128), and the "
-     "examples seen. Below: the batch size, learning rate and sampling the next step will use, the speed, "
-     "steps/s and samples/s (averaged over the last second), B_simple (below) and the SGD temperature (Smith & "
-     f"Le 2017), which sets how far the iterates wander, with its formula under it: {TEMPERATURE_FORMULA['shuffle']} "
-     f"for B distinct examples (shuffle, iid: zero at B = N), {TEMPERATURE_FORMULA['replacement']} with "
-     "replacement (m: the momentum)."),
+     "examples seen. Below: the batch size, learning rate and sampling the next step will use, the speed, and "
+     f"the SGD temperature, which sets how far the iterates wander: {TEMPERATURE_FORMULA['shuffle']}, or "
+     f"{TEMPERATURE_FORMULA['replacement']} with replacement."),
     ("Loss",
      "The loss of each shown batch (grey dots: noisy, because each batch is a small sample), the loss on the "
      "whole training set (blue) and on held-out data (orange). A purple line marks each batch-size change. "
@@ -29,16 +27,14 @@ PANELS_HELP = [
     ("Batch gradient",
      "The length of the batch gradient |g_B| against the full gradient |G| over all N examples, and the "
      "cosine between them. Far from the optimum they agree (cos near 1); near it |G| goes to 0 but |g_B| "
-     "stays at the noise level and the cosine falls to about 0: the steps are mostly noise. One step's cosine "
-     "then jumps between -1 and 1; its running mean (the purple line; 'mean ... of N steps') says where "
-     "the run stands."),
+     "stays at the noise level and the cosine falls to about 0 (its running mean in purple): the steps are "
+     "mostly noise."),
     ("Variance across batches",
      "How much batch gradients scatter around G, against the batch size B on log-log axes. The line is the "
      "theory c_B tr(Sigma), which falls as 1/B and reaches 0 at B = N; the green dots are measured at each B "
      "you visited. Under shuffle the theory is at fixed θ: while θ moves within an epoch the measured mean "
-     "runs about 2% higher. The purple line is the noise scale B_simple = tr(Sigma)/|G|^2 (each averaged over the "
-     "last steps, then their ratio): above it, a bigger batch buys little. Near the optimum |G| goes to 0 "
-     "and B_simple grows without bound: past N it reads '> N, noise dominates'."
+     "runs about 2% higher. The purple line is the noise scale B_simple = tr(Sigma)/|G|^2 (averaged; "
+     "'> N' past N): above it, a bigger batch buys little."
      f" Press v for a probe: {keymap.PROBE_BATCHES} fresh batches at the current parameters, drawn as "
      "a red diamond with ±2 standard errors (shown until B, lr or sampling change)."),
     ("ε-ball",
@@ -51,9 +47,8 @@ PANELS_HELP = [
      "sampling in force (the other sampling's in grey), the radius measured at each B visited (● the run's "
      "trail, ◆ the ensemble, bars ±2 standard errors), and the shrink between the smallest and largest B, "
      "measured ± its standard error against predicted ('settling' until both have one). "
-     "The LSTM has no θ*: its 'trail' is the spread of one run's iterates around their own running average over "
-     "a window of steps (it includes the run's slow drift), the chains' (K) is the spread across the chains "
-     "around their mean at one step (only the noise since they began together): the two differ by design."),
+     "LSTM (no θ*): the trail's spread is one run's iterates around their running average over a window; the "
+     "chains' is across the chains around their mean at one step."),
 ]
 
 def help_text(heading: str = "bsim: what the batch size does to SGD", panels=PANELS_HELP, app: str = keymap.MAIN) -> Text:

@@ -16,7 +16,7 @@ from support.app import Driver, drive, panel_text
 from textual import events
 
 from bsim import controls
-from bsim.app.format import num
+from bsim.app.format import noise_scale_text, num
 from bsim.app.screens import AskScreen, HelpScreen
 from bsim.scenario import find_scenario
 
@@ -316,7 +316,8 @@ def test_panels_show_the_statistics_of_the_frame(tmp_path):
         pt = next(p for p in f.stats.variance_measured if p.batch_size == 16)
         var = panel_text(d.app, "variance")
         assert f"B=16 meas {num(pt.grad_noise_mean)} theory {num(pt.theory_mean)}" in var
-        assert f"B_simple    {num(f.stats.noise_scale_smoothed)}" in panel_text(d.app, "counters")
+        shown = noise_scale_text(f.stats.noise_scale_smoothed, f.n_train)[0]     # "> N = 256" past N
+        assert f"B_simple    {shown}" in panel_text(d.app, "counters")
         ball = f.ball
         assert f"pred {num(ball.radius_theory)} {ball.kind}" in panel_text(d.app, "ball")
     drive(tmp_path, script)

@@ -101,9 +101,9 @@ def test_the_help_says_what_the_screen_shows():
         _f, rows = counter_rows(sampling, steps=3)
         formula = next(v for label, v, _c in rows if label is None and v.startswith("= "))[2:]
         assert formula in text
-    assert "noise dominates" in text
-    assert "spread of one run's iterates around their own running average" in text      # the LSTM's two spreads
-    assert "spread across the chains around their mean at one step" in text
+    assert "'> N' past N" in text
+    assert "spread is one run's iterates around their running average over a window" in text   # the LSTM's
+    assert "across the chains around their mean at one step" in text                              # two spreads
 
 
 def test_the_loss_chart_s_top_notes_never_run_into_its_title():
