@@ -11,6 +11,8 @@ import time
 import tomllib
 from pathlib import Path
 
+import pytest
+
 from bsim.app.app import BsimApp
 from bsim.cli import main
 from bsim.frame import CSV_COLUMNS
@@ -84,6 +86,7 @@ def replay_csv(path: Path, out: Path) -> tuple[str, int]:
     return out.read_text(), code
 
 
+@pytest.mark.slow
 def test_keys_pressed_in_the_app_replay_to_the_same_csv(tmp_path, capsys):
     rec = tmp_path / "talk.toml"
 
@@ -137,6 +140,7 @@ def test_recording_begun_mid_run_in_the_app(tmp_path, capsys):
     assert replayed == live
 
 
+@pytest.mark.slow
 def test_captions_in_a_replay_and_taking_over(tmp_path, capsys):
     """Replay a recording with captions in the app while recording it again; take over at tick 50."""
     first = tmp_path / "first.toml"

@@ -39,6 +39,7 @@ def test_a_served_app_opens_bundled_names_and_files_under_its_folder_only(served
         assert check_served_scenario(good, served) is None
 
 
+@pytest.mark.slow
 def test_the_served_app_refuses_with_a_notice_and_keeps_its_run(served, tmp_path):
     """The app's side of the rules above: a path refused, a file whose data lies outside refused, a file under
     the folder opened; a refusal names no path of the user's and keeps the run."""
@@ -54,6 +55,7 @@ def test_the_served_app_refuses_with_a_notice_and_keeps_its_run(served, tmp_path
     drive(tmp_path, script, sc=small(), served=True)
 
 
+@pytest.mark.slow
 def test_a_terminal_app_still_opens_any_path(tmp_path):
     other = tmp_path / "elsewhere" / "x.toml"
     other.parent.mkdir()

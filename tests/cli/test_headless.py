@@ -37,6 +37,7 @@ def headless(capsys, *argv):
     return code, out, err
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("args", [
     ["linear-scaling", "--steps", "2500", "--every", "100"],     # a timeline event at 2000
     ["shuffle-vs-iid", "--steps", "4100", "--every", "50", "--momentum", "0.5"],

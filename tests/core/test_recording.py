@@ -258,6 +258,7 @@ def test_taking_over_a_replay_records_what_really_happened(tmp_path):
     assert all(ev.at <= 100 for ev in load_scenario(second).timeline)
 
 
+@pytest.mark.slow
 def test_a_recorder_killed_mid_write_leaves_a_valid_file(tmp_path):
     """SIGKILL a process that rewrites its recording as fast as it can: the file is always whole."""
     import signal

@@ -218,6 +218,7 @@ def test_sweep_table_is_read_and_round_trips():
     assert parse_scenario(FULL).sweep is None and "[sweep]" not in scenario_to_toml(parse_scenario(FULL))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["sweep-linreg", "sweep-logreg", "sweep-lstm"])
 def test_a_bundled_sweep_scenario_runs_with_bsim_run_which_ignores_the_table(name, tmp_path):
     """`bsim run sweep-X --headless --steps 10` works, and gives the same rows as the file without [sweep]."""
