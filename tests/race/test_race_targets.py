@@ -88,7 +88,7 @@ def test_a_real_race_marks_the_lane_that_reached_each_target_first():
         history.add(rf)
     lines = ["".join(seg.text for seg in strip) for strip in RaceTable(history).build(118, 5)]
     leader = targets.leader
-    assert any(line.startswith(f"● B={leader} ★") for line in lines)
+    assert [line.split()[1] for line in lines if line.startswith("★ B=")] == [f"B={leader}"]   # the leader, starred
     assert lines[-1].startswith("★ first to loss") and f"B={leader} at " in lines[-1]
 
 

@@ -15,20 +15,16 @@ PANELS_HELP = [
      "steps next."),
     ("Loss of each lane",
      "Each lane's loss on the whole training set (solid) and on held-out data (dashed), one colour per lane, "
-     "against the race's axis, from the race's start (w: only the last steps). By samples, a small batch takes "
-     "many small noisy steps and a large one few precise ones: who is ahead depends on the budget you count."),
+     "against the race's axis from its start. By samples, a small batch takes many small noisy steps and a "
+     "large one few precise ones: who is ahead depends on the budget you count."),
     ("ε-balls, one scale",
      "Each lane's iterates around θ* on the same scale, so the balls can be compared by eye: the ball's radius "
      "falls about as 1/sqrt(B). Under each: the measured radius (green) and the prediction (orange) with its kind "
      "(exact, reshuffled, linearised). For more than two parameters: |θ-θ*| over the lane's steps, on one log "
      "scale; for the LSTM (no θ*): the spread around the running average."),
     ("Lanes",
-     "Lanes by batch size. First, for a few loss targets (geometric between the race's starting loss and the "
-     "best any lane reached): each lane's cost to reach it on the race's axis, ★ on the lane first there; the "
-     "leader (first to the lowest target) is starred, and the last line says what that target cost it in "
-     "samples, steps and seconds. Then per lane: steps, epochs, samples seen, seconds of compute, samples per "
-     "second, train and test loss, the fraction classified right (logistic regression only; - otherwise) and "
-     "the measured ball radius."),
+     "By batch size: steps, the cost to each loss target on the race's axis (★ first; ★ lane: the leader, "
+     "its cost on the last line), samples, seconds, samples/s, losses, accuracy (logreg) and ball radius."),
 ]
 
 

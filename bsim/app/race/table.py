@@ -1,8 +1,8 @@
 """The race table: one row per lane, every number under a header that says what it is and in what unit.
 
 Columns, most important first where the panel is too narrow for all (the least important
-go whole, never cut): the lane, one column per loss target (``bsim.race.targets``: each lane's cost
-to it on the race's axis, ★ on the lane first to it), steps, samples, train loss, ball radius, test
+go whole, never cut): the lane, steps, one column per loss target (``bsim.race.targets``: each lane's
+cost to it on the race's axis, ★ on the lane first to it), samples, train loss, ball radius, test
 loss, seconds, samples/s, accuracy, epochs. The leader (first to the lowest target) is starred, and a
 last line says what the lowest target cost it in samples, steps and seconds. Accuracy (the fraction classified right) exists for logistic
 regression only: "-" for least squares and the LSTM.
@@ -91,12 +91,13 @@ class RaceTable(Panel):
         return len(race.lanes) + 3 + (1 if race.targets is not None and race.targets.targets else 0)
 
     def columns(self, race) -> tuple:
-        """COLUMNS after one column per loss target: the lane's cost to it on the race's axis, ★ the first."""
+        """COLUMNS with one column per loss target after the steps: the lane's cost to it on the race's axis,
+        ★ on the first."""
         targets = race.targets.targets if race is not None and race.targets is not None else ()
         by = race.by if race is not None else "samples"
         cols = tuple((f"to {t.loss:.6g}", 0 if i == len(targets) - 1 else 1, self._reach_cell(t, by))
                      for i, t in enumerate(targets))     # the lowest target stays, the others go when narrow
-        return cols + COLUMNS
+        return COLUMNS[:1] + cols + COLUMNS[1:]       # steps first (the lane trains), then the targets
 
     def _reach_cell(self, target, by: str):
         def value(lane) -> str:
@@ -128,7 +129,7 @@ class RaceTable(Panel):
         race = self.history.latest
         columns = self.columns(race)
         leader = race.targets.leader if race is not None and race.targets is not None else None
-        rows = [[f"● B={lane.batch_size}" + (" ★" if lane.batch_size == leader else "")]
+        rows = [[("★" if lane.batch_size == leader else "●") + f" B={lane.batch_size}"]
                 + [self.cell(name, value, lane.latest) for name, _r, value in columns] for lane in lanes]
         kept = self.layout(rows, width, columns)
         lane_w, widths = self._widths
