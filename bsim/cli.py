@@ -8,12 +8,13 @@ when stopped by SIGINT (130), SIGTERM (143) or SIGHUP (129).
 from __future__ import annotations
 
 import argparse
+import errno
 import sys
 
 from bsim import __version__
 from bsim.cliargs import float_in as _float_in
 from bsim.cliargs import int_at_least as _int_at_least
-from bsim.errors import BsimInputError
+from bsim.errors import BsimInputError, quote
 from bsim.scenario import DEVICES, DTYPES, LR_SCALINGS, PROBLEMS, SAMPLINGS
 
 
@@ -209,3 +210,10 @@ def main(argv: list[str] | None = None) -> int:
         import os
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except OSError as exc:
+        if exc.errno != errno.ENAMETOOLONG:
+            raise
+        # a scenario, recording or --metrics name over 255 bytes (or a path over 4096): no traceback
+        print(f"bsim: error: {quote(str(exc.filename or ''))}: name too long; expected a file name of at most "
+              f"255 bytes", file=sys.stderr)
+        return 2

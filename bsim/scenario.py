@@ -203,12 +203,34 @@ def register_table(name: str, check: TableCheck) -> None:
     _TABLE_CHECKS[name] = check
 
 
+#: the deepest nesting of tables and arrays a scenario may hold (bsim's own go 3 deep: [race] lanes of lists)
+MAX_NESTING = 16
+
+
+def _nesting(value: object) -> int:
+    """How deep tables and arrays nest in ``value`` (a scalar: 0), counted without recursion."""
+    deepest, stack = 0, [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
+        if children is not None:
+            deepest = max(deepest, depth + 1)
+            stack.extend((child, depth + 1) for child in children)
+    return deepest
+
+
 def parse_scenario(text: str, fname: str = "<scenario>", path: Path | None = None) -> Scenario:
     """Parse and validate scenario TOML text."""
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise BsimInputError(toml_error(fname, text, str(exc))) from None
+    except RecursionError:       # x = [[[...]]] 1000 deep, or 3000 nested inline tables
+        raise BsimInputError(f"{fname}: values nested too deep for the TOML reader; expected a bsim scenario "
+                             f"(at most {MAX_NESTING} levels)") from None
+    if _nesting(raw) > MAX_NESTING:
+        raise BsimInputError(f"{fname}: values nested more than {MAX_NESTING} levels deep; expected a bsim "
+                             f"scenario")
     loc = Locator(text)
     tables = ("problem", "optimizer", *FEATURE_TABLES)
     top = {k: v for k, v in raw.items() if k not in tables and k != "timeline"}

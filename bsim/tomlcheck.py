@@ -14,7 +14,7 @@ import re
 from typing import Any
 from collections.abc import Callable
 
-from bsim.errors import BsimInputError, quote
+from bsim.errors import QUOTE_CHARS, BsimInputError, quote
 
 #: key -> (python types, check or None, what is expected)
 Rule = tuple[tuple[type, ...], Callable[[Any], bool] | None, str]
@@ -81,6 +81,7 @@ class Locator:
 def where(fname: str, loc: Locator, table: str | None, key: str, index: int | None = None) -> str:
     """``file:line: table.key`` (``file: table.key`` when the line is not found)."""
     line = loc.line_of(table, key, index)
+    key = key if len(key) <= QUOTE_CHARS and key.isprintable() else quote(key)    # a user's key: 12 chars
     qual = key if table is None else (f"{table}[{index}].{key}" if index is not None else f"{table}.{key}")
     return f"{fname}:{line}: {qual}" if line else f"{fname}: {qual}"
 

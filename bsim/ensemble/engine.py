@@ -291,7 +291,8 @@ def attach(sim) -> Ensemble | None:
     event's ``chains`` that would not fit.
     """
     chains = sim.scenario.chains
-    where = sim.scenario.where("chains", value=chains)
+    # a scenario's chains, or a race recording's [race] chains (a lane's scenario), or else the flag
+    where = sim.scenario.where("chains", value=chains) or sim.scenario.where("chains", "race", value=chains)
     label = f"{where}: chains = {chains}" if where else f"--chains {chains}"
     if isinstance(chains, bool) or not isinstance(chains, int) or chains < 1:
         raise BsimInputError(f"{label}: expected an integer >= 1")

@@ -50,7 +50,7 @@ def parse_batch_sizes(text: str | None) -> list[int]:
     sizes = []
     for item in text.split(","):
         s = item.strip()
-        if not s.isdigit() or int(s) < 1:
+        if not (s.isascii() and s.isdigit()) or int(s) < 1:      # ASCII: '²' and '８' are digits to isdigit
             raise BsimInputError(f"--batch-sizes: got {quote(s)}; expected positive integers separated by commas")
         if int(s) in sizes:
             raise BsimInputError(f"--batch-sizes: {int(s)} is there twice; expected different batch sizes")

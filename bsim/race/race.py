@@ -233,5 +233,7 @@ def check_race_memory(scenario: Scenario, batch_sizes, chains: int = 1, problem=
     need = sum(chains * bytes_per_chain(problem, b) for b in sizes)
     budget = BUDGET_FRACTION * device_bytes(problem.device)
     if need > budget:
-        raise RaceError(f"--chains {chains}: the lanes' ensembles need about {_gb(need)} of memory, more than "
+        label = scenario.where("chains", "race", value=chains) or scenario.where("chains", value=chains)
+        label = f"{label}: chains = {chains}" if label else f"--chains {chains}"    # a recording's, or the flag
+        raise RaceError(f"{label}: the lanes' ensembles need about {_gb(need)} of memory, more than "
                         f"half of the {_gb(2 * budget)} available; expected fewer chains or lanes")

@@ -109,6 +109,8 @@ def compare_race(table: dict, race: Race, fname: str) -> list[str]:
             out.append(f"{fname}: lane B={lane.batch_size} stopped at step {check['final_step']}, the recording "
                        f"at {want_steps}; its check was not compared")
         elif check["theta_sha256"] != want_sha or not _same(check["train_loss"], want_loss):
-            out.append(f"{fname}: lane B={lane.batch_size} differs from the recording at step {want_steps}: "
-                       f"train loss {check['train_loss']!r} here, {want_loss!r} recorded")
+            what = (f"train loss {check['train_loss']!r} here, {want_loss!r} recorded"
+                    if not _same(check["train_loss"], want_loss)
+                    else f"its parameters' sha256 {check['theta_sha256'][:12]}... here, {quote(want_sha)} recorded")
+            out.append(f"{fname}: lane B={lane.batch_size} differs from the recording at step {want_steps}: {what}")
     return out

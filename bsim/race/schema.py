@@ -16,13 +16,18 @@ from bsim.race.frame import AXES, MAX_LANES
 from bsim.scenario import LR_SCALINGS, TOP_RULES, register_table
 from bsim.tomlcheck import SHA256, Locator, Rule, check_table, one_of, plain_int, plain_num, where
 
+#: the most steps a race recording's lane may ask a replay for (as a recording's final_tick: 10^9 past its last
+#: event, and a race has no timeline)
+MAX_LANE_STEPS = 10**9
+
 RULES: dict[str, Rule] = {
     "batch_sizes": ((list,), lambda v: all(plain_int(x) and x >= 1 for x in v) and 0 < len(set(v)) == len(v) <= MAX_LANES,
                     f"a list of 1 to {MAX_LANES} different integers >= 1"),
     "by": one_of(AXES),
     "lr_rule": one_of(LR_SCALINGS),
     "chains": TOP_RULES["chains"],
-    "lane_steps": ((list,), lambda v: all(plain_int(x) and x >= 0 for x in v), "a list of step numbers >= 0"),
+    "lane_steps": ((list,), lambda v: all(plain_int(x) and 0 <= x <= MAX_LANE_STEPS for x in v),
+                   "a list of step numbers from 0 to 10^9"),
     "position": ((int, float), lambda v: 0 <= v < float("inf"), "a finite number >= 0 (the lockstep's front)"),
     "lane_diverged": ((list,), lambda v: all(isinstance(x, bool) for x in v), "a list of true or false, one per lane"),
     "lane_train_loss": ((list,), lambda v: all(plain_num(x) for x in v), "a list of numbers, one per lane"),
