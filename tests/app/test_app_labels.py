@@ -11,7 +11,7 @@ import pytest
 
 from bsim.app.widgets.ball import SPREAD_NOTES
 from bsim.scenario import find_scenario
-from tests.support.app import drive, panel_text
+from support.app import drive, panel_text
 
 pytestmark = pytest.mark.slow      # nine app renders
 

@@ -3,13 +3,15 @@ diverging run, which every panel shows as a labelled notice, never an exception'
 
 from __future__ import annotations
 
+import pytest
+
 from bsim.app.history import FrameBuffer
 from bsim.app.widgets.counters import CountersPanel
 from bsim.app.widgets.panel import Panel, cannot_draw
 from bsim.frame import Frame
 from bsim.scenario import find_scenario, parse_scenario
 from bsim.simulation import Simulation
-from tests.support.app import drive, panel_text
+from support.app import drive, panel_text
 
 
 def counter_rows(sampling: str = "shuffle", steps: int = 1000):
@@ -84,6 +86,7 @@ async def lr_up_to_divergence(d):
     return seen
 
 
+@pytest.mark.slow      # about 1,000 steps drawn 25 at a time
 def test_every_panel_shows_a_diverging_run_without_exception_text(tmp_path):
     _app, seen = drive(tmp_path, lr_up_to_divergence, sc=find_scenario("default"))
     assert seen[-1][0] == "diverged"
