@@ -42,6 +42,13 @@ def quote(value: object, limit: int = QUOTE_CHARS) -> str:
     return (repr(text[:limit]) if isinstance(value, str) else text[:limit]) + more
 
 
+def shown(value: object, limit: int = QUOTE_CHARS) -> str:
+    """A string from a user's file for a report (not an error): ``quote`` without the quotes, control
+    characters as '?', at most ``limit`` characters, then '...'."""
+    text = "".join(c if c.isprintable() else "?" for c in str(value))
+    return text[:limit] + ("..." if len(text) > limit else "")
+
+
 def _size(n: int) -> str:
     return f"{n // 2**20} MiB" if n >= 2**20 else f"{n} bytes"
 
@@ -82,6 +89,6 @@ def read_user_text(path: str | Path, expected: str, limit: int = MAX_TEXT_BYTES,
     finally:
         os.close(fd)
     try:
-        return b"".join(chunks).decode(encoding)
+        return b"".join(chunks).decode(encoding).removeprefix("\ufeff")     # a BOM (an editor's) is no content
     except UnicodeDecodeError as exc:
         raise BsimInputError(f"{p}: not UTF-8 text (byte {exc.start + 1}); expected {expected}") from None

@@ -16,6 +16,7 @@ import statistics
 from collections import defaultdict
 from dataclasses import dataclass, field
 
+from bsim.errors import shown
 from bsim.sweep.fit import Fit, Spread, bootstrap_b_crit, fit_tradeoff
 from bsim.sweep.state import finite
 
@@ -80,7 +81,7 @@ class Summary:
             return ("fastest on this machine: not measured (no calibration: --no-calibration, or a sweep saved "
                     "before bsim timed steps; the time columns are empty)" + crit)
         best = self.fastest()
-        where = f"on this machine ({cal['calibration_device']})"
+        where = f"on this machine ({shown(cal['calibration_device'])})"
         how = f"(calibrated: {cal['calibration_steps']} steps per B)"
         if best is None:
             return f"fastest {where}: none, no batch size reached the target at every seed {how}{crit}"
@@ -93,10 +94,11 @@ class Summary:
     def lines(self) -> list[str]:
         m = self.meta
         seeds = sorted({r["seed"] for r in self.rows})
-        on = str(m.get("on", ""))
+        on = shown(m.get("on", ""))
         until = (f"the {on.removesuffix('_acc')} accuracy >= {_target_words(m.get('target', ''))}"
                  if on.endswith("_acc") else f"the {on} loss <= {_target_words(m.get('target', ''))}")
-        out = [f"sweep of {m.get('scenario')} ({m.get('problem')}): steps until {until}, lr rule {m.get('lr_rule')}, "
+        out = [f"sweep of {shown(m.get('scenario'))} ({shown(m.get('problem'))}): steps until {until}, lr rule "
+               f"{shown(m.get('lr_rule'))}, "
                f"{len(seeds)} seed(s), {len(self.per_b)} batch sizes, max {m.get('max_steps')} steps",
                f"{'B':>6} {'lr':>10} {'reached':>8} {'S (mean)':>10} {'E (mean)':>11} {'ms/step':>8} {'T (s)':>8} "
                f"{'B_simple':>9} {'B_noise':>9}"]

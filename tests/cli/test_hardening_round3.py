@@ -120,3 +120,74 @@ def test_an_unknown_key_is_cut_to_12_characters(capsys, tmp_path, text, names):
     line = one_line_error(run_cli(capsys, "run", path, "--headless", "--steps", "2"), "unknown key",
                           f"{names}'kkkkkkkkkkkk'...")
     assert "k" * 13 not in line
+
+
+# ---------------------------------------------------------------- sweep CSVs (items 6, 11, 15)
+
+@pytest.fixture(scope="module")
+def small_sweep(tmp_path_factory):
+    """A finished two-task sweep of the tests' small least squares: its scenario and its CSV's text."""
+    from support.sweep import write_small
+
+    from bsim.cli import main
+    folder = tmp_path_factory.mktemp("sweep")
+    scenario = write_small(folder)
+    out = folder / "sweep.csv"
+    assert main(["sweep", str(scenario), "--batch-sizes", "4,16", "--target", "opt+0.05", "--out", str(out),
+                 "--no-plots", "--no-calibration"]) == 0
+    return scenario, out.read_text()
+
+
+def sweep_csv(tmp_path, text, **cells):
+    """The sweep's CSV with its first row's ``cells`` replaced."""
+    import csv
+    import io
+    rows = list(csv.reader(io.StringIO(text)))
+    header = rows[0]
+    for column, value in cells.items():
+        rows[1][header.index(column)] = value
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="\n").writerows(rows)
+    path = tmp_path / "sweep.csv"
+    path.write_text(buf.getvalue())
+    return path
+
+
+@pytest.mark.parametrize("column, value", [("lr", "0"), ("lr", "-0.05"), ("lr", "nan"), ("batch_size", "0"),
+                                           ("seed", "-1")])
+def test_a_sweep_csv_with_impossible_task_values_is_one_line(capsys, tmp_path, small_sweep, column, value):
+    scenario, text = small_sweep
+    path = sweep_csv(tmp_path, text, **{column: value})
+    for argv in (("--show", path), ("--show", path, "--no-plots"), ("--show", path, "--app"),
+                 (scenario, "--batch-sizes", "4,16", "--target", "opt+0.05", "--out", path, "--no-plots",
+                  "--no-calibration")):
+        before = path.read_text()
+        one_line_error(run_cli(capsys, "sweep", *argv), f"{path}:2: {column}")
+        assert path.read_text() == before, "the resume changed the file"
+
+
+INJECTED = "\x1b]0;PWNED\x07\x1b[2J" + "z" * 300
+
+
+@pytest.mark.parametrize("plots", [True, False], ids=["plots", "table"])
+def test_escape_sequences_in_a_sweep_csv_never_reach_the_terminal(capsys, tmp_path, small_sweep, plots):
+    _, text = small_sweep
+    path = sweep_csv(tmp_path, text, scenario=INJECTED, problem=INJECTED, calibration_device=INJECTED,
+                     seconds_per_step="0.001", time_to_target="0.079", calibration_steps="50")
+    ran = run_cli(capsys, "sweep", "--show", path, *(() if plots else ("--no-plots",)))
+    assert ran.code == 0, ran
+    assert "\x1b" not in ran.out and "\x07" not in ran.out and "PWNED" not in ran.out.replace("?]0;PWNED", "")
+    assert "z" * 13 not in ran.out
+    assert "?]0;PWNED??[..." in ran.out                # sanitised, cut to 12 characters
+
+
+def test_a_bom_is_accepted_in_a_sweep_csv_and_a_scenario(capsys, tmp_path, small_sweep):
+    scenario, text = small_sweep
+    path = tmp_path / "bom.csv"
+    path.write_text("\ufeff" + text, encoding="utf-8")
+    ran = run_cli(capsys, "sweep", "--show", path, "--no-plots")
+    assert ran.code == 0 and "sweep of small" in ran.out, ran
+    bom = tmp_path / "bom.toml"
+    bom.write_text("\ufeff" + scenario.read_text(), encoding="utf-8")
+    ran = run_cli(capsys, "run", bom, "--headless", "--steps", "2", "--metrics", tmp_path / "m.csv")
+    assert ran.code == 0, ran
