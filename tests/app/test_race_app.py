@@ -116,6 +116,7 @@ def test_n_takes_one_round_every_lane_steps(tmp_path):
         assert any(line.split()[1:3] == [f"B={b}", f"{step:,}"] for line in table.splitlines()), table
 
 
+@pytest.mark.slow
 def test_space_pauses_every_lane(tmp_path):
     """With the runner's thread: space stops every lane, the footer says paused; space again goes on."""
     async def script(d):
