@@ -47,8 +47,16 @@ def serve(scenario: str, host: str = "127.0.0.1", port: int = 8000, theme: str |
     """Serve the app on http://host:port until interrupted; bad input is a BsimInputError (exit 2).
 
     ``columns``/``rows``: each tab's font is the largest at which the page shows at least that many cells
-    (a projector at 1920x1080 with 120 x 36: about 25 px, 128 x 36 cells).
+    (a projector at 1920x1080 with 120 x 36: about 25 px, 128 x 36 cells). An empty ``host`` (an unset
+    shell variable) is refused: it would listen on every interface; any address but loopback is served
+    with one warning line.
     """
+    if not host.strip():
+        raise BsimInputError("--host '': an empty address listens on every interface; expected an address, "
+                             "e.g. 127.0.0.1 (this machine only) or 0.0.0.0 (every interface, on purpose)")
+    if not _loopback(host):
+        print(f"bsim: warning: serving on {host[:64]}, not loopback: anyone who reaches this address can "
+              f"open the app and the scenarios under {Path.cwd().name or '/'}/", file=sys.stderr, flush=True)
     try:
         from textual_serve.server import Server
     except ImportError:
@@ -74,6 +82,17 @@ def serve(scenario: str, host: str = "127.0.0.1", port: int = 8000, theme: str |
         except OSError as exc:    # the port is taken, the host unknown
             raise BsimInputError(f"cannot serve on {host}:{port}: {exc.strerror or exc}") from None
     return 0
+
+
+def _loopback(host: str) -> bool:
+    """Whether ``host`` is this machine only (localhost, 127.0.0.0/8, ::1)."""
+    import ipaddress
+    if host.strip().lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip().strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 # ------------------------------------------------------------------ what a browser may open

@@ -68,7 +68,7 @@ def build_spec(args) -> SweepSpec:
         raise BsimInputError("--batch-sizes: missing; expected a list such as 1,2,4,...,1024" + where.format("batch_sizes"))
     target = args.target if args.target is not None else d.get("target")
     if target is not None:
-        target, excess = parse_target(target)
+        target, excess = parse_target(target, accuracy=str(args.on or d.get("on", "")).endswith("_acc"))
     else:
         raise BsimInputError("--target: missing; expected the loss to train to, e.g. --target 0.14" + where.format("target"))
     lr_rule = args.lr_rule or d.get("lr_rule", "none")

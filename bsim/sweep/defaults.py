@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 
-from bsim.errors import BsimInputError
+from bsim.errors import BsimInputError, quote
 
 
 def parse_batch_sizes(text: str) -> tuple[int, ...]:
@@ -53,8 +53,9 @@ def _ints(parts: list[str], text: str, what: str) -> list[int]:
     return vals
 
 
-def parse_target(text) -> tuple[float, bool]:
-    """(value, excess): '0.49' is a loss; 'opt+0.006' is 0.006 above the loss at theta* (per seed)."""
+def parse_target(text, accuracy: bool = False) -> tuple[float, bool]:
+    """(value, excess): '0.49' is a loss (an accuracy with ``accuracy``, --on train_acc or test_acc);
+    'opt+0.006' is 0.006 above the loss at theta* (per seed)."""
     if not isinstance(text, str):
         return float(text), False
     s = text.strip()
@@ -64,7 +65,11 @@ def parse_target(text) -> tuple[float, bool]:
     except ValueError:
         v = math.nan
     if not math.isfinite(v) or (excess and v <= 0):
-        raise BsimInputError(f"--target {text!r}: expected a loss such as 0.49, or opt+EPS (EPS > 0) such as opt+0.006")
+        if accuracy:
+            raise BsimInputError(f"--target {quote(text)}: expected an accuracy in (0, 1] such as 0.9 (the fraction "
+                                 f"classified right to reach)")
+        raise BsimInputError(f"--target {quote(text)}: expected a loss such as 0.49, or opt+EPS (EPS > 0) such as "
+                             f"opt+0.006")
     return v, excess
 
 

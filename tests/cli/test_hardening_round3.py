@@ -191,3 +191,41 @@ def test_a_bom_is_accepted_in_a_sweep_csv_and_a_scenario(capsys, tmp_path, small
     bom.write_text("\ufeff" + scenario.read_text(), encoding="utf-8")
     ran = run_cli(capsys, "run", bom, "--headless", "--steps", "2", "--metrics", tmp_path / "m.csv")
     assert ran.code == 0, ran
+
+
+def test_an_accuracy_target_that_is_not_a_number_says_an_accuracy_is_expected(capsys, tmp_path, small_sweep):
+    scenario, _ = small_sweep
+    line = one_line_error(run_cli(capsys, "sweep", scenario, "--batch-sizes", "4,16", "--on", "train_acc",
+                                  "--target", "nan", "--out", tmp_path / "s.csv"), "--target 'nan'")
+    assert "expected an accuracy in (0, 1]" in line and "loss" not in line
+
+
+# ---------------------------------------------------------------- bsim serve --host (item 12)
+
+def test_serve_refuses_an_empty_host(capsys):
+    one_line_error(run_cli(capsys, "serve", "default", "--host", ""), "--host ''", "every interface")
+    one_line_error(run_cli(capsys, "serve", "default", "--host", "  "), "--host ''")
+
+
+@pytest.mark.slow
+def test_serve_on_an_address_that_is_not_loopback_says_so_in_one_line(tmp_path):
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+
+    from support import ROOT
+    pytest.importorskip("textual_serve", reason="bsim serve needs the web extra (textual-serve)")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "bsim", "serve", "default", "--host", "0.0.0.0", "--port",
+                             str(port)], cwd=tmp_path, env=dict(os.environ, PYTHONPATH=str(ROOT)),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        first = proc.stderr.readline()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=30)
+    assert first.startswith("bsim: warning: serving on 0.0.0.0, not loopback"), first
