@@ -189,6 +189,8 @@ class Ensemble:
         with torch.no_grad():
             thetas = self.live_thetas()
             losses = chains_train_loss(self.problem, thetas).double()
+            if self.active and not bool(torch.isfinite(losses[1:]).all()):
+                thetas, losses = self._drop_infinite_loss(thetas, losses)
             centre = self._centre(thetas[:1], thetas[1:])
             radius = ((thetas - centre) ** 2).sum(1).double().mean().sqrt()
             q10, q90 = torch.quantile(losses, torch.tensor([0.1, 0.9], dtype=torch.float64, device=losses.device))
@@ -208,6 +210,16 @@ class Ensemble:
             frame.chains_notice = (f"{frame.chains_dropped} of {self.chains} chains diverged (non-finite) and "
                                    f"were dropped; {frame.chains} go on")
 
+
+    def _drop_infinite_loss(self, thetas: torch.Tensor, losses: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Chains whose parameters are finite but whose loss is not (it overflows first): frozen and dropped
+        as chains with non-finite parameters are; the run (row 0) stays. Returns the rows kept."""
+        keep = torch.isfinite(losses)
+        keep[0] = True
+        alive = self.alive.nonzero().squeeze(1)
+        self.alive = self.alive.clone()
+        self.alive[alive[~keep[1:]]] = False
+        return thetas[keep], losses[keep]
 
     def _alive_mask(self) -> np.ndarray:
         """(K,) booleans: the run (always), then the chains still finite."""

@@ -229,3 +229,22 @@ def test_serve_on_an_address_that_is_not_loopback_says_so_in_one_line(tmp_path):
         proc.send_signal(signal.SIGTERM)
         proc.communicate(timeout=30)
     assert first.startswith("bsim: warning: serving on 0.0.0.0, not loopback"), first
+
+
+# ---------------------------------------------------------------- chains (item 15)
+
+def test_chains_whose_loss_overflows_are_counted_out_like_non_finite_ones(capsys, tmp_path):
+    """float32, B = 1, lr = 2: the chains' losses pass 3.4e38 (inf) near step 120 while their parameters
+    (~1e19) are still finite; such a chain was counted alive and made chains_train_loss inf."""
+    import math
+
+    from support.cli import read_rows
+    out = tmp_path / "m.csv"
+    ran = run_cli(capsys, "run", "default", "--headless", "--chains", "64", "--batch-size", "1", "--lr", "2",
+                  "--dtype", "float32", "--steps", "200", "--metrics", out)
+    assert ran.code == 0, ran
+    rows = read_rows(out)
+    assert all(math.isfinite(float(r["chains_train_loss"])) for r in rows)
+    counts = [int(r["chains"]) for r in rows]
+    assert counts[0] == 64 and counts[-1] < 64, counts[-1]
+    assert counts == sorted(counts, reverse=True), "a chain counted out came back"
