@@ -263,7 +263,7 @@ class AppBase(App):
             runner.stop()
 
     def quit_on_signal(self, signum: int) -> None:
-        """SIGTERM or SIGHUP: quit as q does (a recording written, the terminal restored); exit 128 + signum."""
+        """SIGTERM, SIGHUP or SIGINT: quit as q does (a recording written, the terminal restored); exit 128 + signum."""
         self._stop_runner()
         self.exit(128 + signum)
 
