@@ -222,15 +222,15 @@ class BsimApp(SettingKeys, AppBase):
     def open_scenario_text(self, text: str | None) -> None:
         if text is None or not text.strip():
             return
-        from bsim.errors import BsimInputError
+        from bsim.errors import BsimInputError, quote
         from bsim.scenario import find_scenario
         from bsim.simulation import Simulation
-        if self.served:
-            from bsim.app.serve import check_served_path
-            if (why := check_served_path(text, self.served_root)) is not None:
-                self._notice("error", f"cannot open that scenario: {why}")
-                return
         try:
+            if self.served:      # inside the try: a name over 255 bytes raises OSError in the path's check
+                from bsim.app.serve import check_served_path
+                if (why := check_served_path(text, self.served_root)) is not None:
+                    self._notice("error", f"cannot open that scenario: {why}")
+                    return
             sc = find_scenario(text.strip())
             if self.served:
                 from bsim.app.serve import check_served_scenario
@@ -241,8 +241,11 @@ class BsimApp(SettingKeys, AppBase):
         except BsimInputError as exc:
             self._notice("error", str(exc))
             return
+        except OSError as exc:    # a name too long, say: the user's text cut to 12, no path of the server's
+            self._notice("error", f"{quote(text.strip())}: cannot open: {exc.strerror or type(exc).__name__}")
+            return
         except Exception as exc:  # noqa: BLE001 - a bad file must not take the app down
-            self._notice("error", f"{text.strip()}: cannot open: {type(exc).__name__}: {exc}")
+            self._notice("error", f"{quote(text.strip())}: cannot open: {type(exc).__name__}")
             return
         old = self.runner
         self.runner = None
