@@ -64,6 +64,7 @@ class Runner(Pacer):
         super().__init__(on_frame=on_frame, on_event=on_event, fps=fps, paused=paused, speed=speed,
                          threaded=threaded)   # the pace: bsim.pacing
         self.sim = sim
+        sim.ball_law_curves = True        # the app draws the ball's law (a headless run never pays for its curves)
         self.initial_scenario = (scenario or sim.scenario).copy()   # what a recording starts from
         self.timing = timing
         self.replay = replay

@@ -101,6 +101,7 @@ class Simulation:
         self.frame_hooks: list = []    # callables(sim, frame) filling a frame's extra quantities
         self._build_problem()
         self.noise_stats = None   # bsim.stats.NoiseStats: gradient noise and the epsilon-ball, per step
+        self.ball_law_curves = False   # the ball's law's predicted curves in frame.ball_law (a view that draws them sets it)
         if stats:
             from bsim.stats import NoiseStats
             self.noise_stats = NoiseStats(self)

@@ -6,7 +6,12 @@ for the sampling in force, with lr following the lr scaling in force from the
 current (B, lr): lr(B') = lr factor(B' / B) (``lrscaling``); the other curve
 is the other sampling's (iid when shuffle is in force, reshuffled otherwise).
 The curves are computed once per change of what they depend on (sampling,
-momentum, scaling, lr / factor(B)), never per frame.
+momentum, scaling, lr / factor(B)), never per frame, and only where a view
+draws them (``with_curves``: the app, not a headless run, a race lane or a
+sweep) and the problem is small: a prediction solves a d^2 x d^2 system, so
+20 of them take 0.3 s at d = 8 and 40 s at d = 32 (measured); above
+CURVE_MAX_DIM the chart shows the visited settings with their own
+predictions and no curve.
 
 Each point is one setting (B, lr, momentum, sampling) with its own
 measurements only: the trail's window and the ensemble's counted epochs both
@@ -25,6 +30,8 @@ from bsim.stats.strategy import Settings
 
 #: settings kept on the chart (the most recently visited)
 MAX_POINTS = 12
+#: the largest dimension whose curves are computed (d = 12: about 0.5 s a change on 2 cores; d = 16: 2.6 s)
+CURVE_MAX_DIM = 12
 
 
 def curve_batch_sizes(n_train: int) -> tuple[int, ...]:
@@ -61,8 +68,14 @@ class BallLawTracker:
         kind = self.balls.get(batch_size, lr, momentum, sampling, self.drop_last).kind
         return radii, kind
 
-    def curves(self, current: Settings, scaling: str) -> tuple:
-        """(curve, its kind, other curve, its kind), recomputed only when the curves would change."""
+    def curves(self, current: Settings, scaling: str, with_curves: bool = True) -> tuple:
+        """(curve, its kind, other curve, its kind), recomputed only when the curves would change.
+
+        Without curves (not wanted, or d > CURVE_MAX_DIM) both are None at every batch size; the kind
+        stays the prediction's in force, which the shrink's predicted ratio is labelled with."""
+        if not with_curves or self.balls.model.dim > CURVE_MAX_DIM:
+            none = (None,) * len(self.sizes)
+            return none, self._theory(current).kind, none, "none"
         key = (current.sampling, current.momentum, scaling, current.lr / scaling_factor(scaling, current.batch_size, 1))
         if key != self._curves_key:
             args = (current.batch_size, current.lr, current.momentum, scaling)
@@ -83,13 +96,13 @@ class BallLawTracker:
         while len(self._points) > MAX_POINTS:
             self._points.pop(next(iter(self._points)))
 
-    def law(self, current: Settings, scaling: str) -> BallLaw:
+    def law(self, current: Settings, scaling: str, with_curves: bool = True) -> BallLaw:
         """The law as the frame carries it: the points (the setting in force marked) and the curves."""
         if current not in self._points:
             self.measured(current)
         else:   # the setting in force is the latest visited
             self._points[current] = self._points.pop(current)
         points = tuple(replace(p, current=s == current) for s, p in self._points.items())
-        curve, kind, other, other_kind = self.curves(current, scaling)
+        curve, kind, other, other_kind = self.curves(current, scaling, with_curves)
         return BallLaw(points=points, curve_batch_sizes=self.sizes, curve=curve, curve_kind=kind,
                        other_curve=other, other_kind=other_kind)

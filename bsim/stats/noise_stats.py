@@ -224,7 +224,8 @@ class NoiseStats:
         self._record_trail()
         for settings, measure in chains:
             self.law.measured(settings, chains=measure)
-        f.ball_law = self.law.law(Settings(sim.batch_size, sim.lr, sim.momentum, sim.sampling), sim.lr_scaling)
+        f.ball_law = self.law.law(Settings(sim.batch_size, sim.lr, sim.momentum, sim.sampling), sim.lr_scaling,
+                                  with_curves=sim.ball_law_curves)
 
     # ----------------------------------------------------------------- frame
     def fill(self, sim, f) -> None:

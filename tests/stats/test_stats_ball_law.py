@@ -15,6 +15,7 @@ import pytest
 
 from bsim.scenario import apply_overrides, find_scenario
 from bsim.simulation import Simulation
+from bsim.stats.ball_law import CURVE_MAX_DIM
 
 
 def default(**overrides):
@@ -90,6 +91,7 @@ def test_a_setting_shows_settling_until_its_window_has_enough_relaxation_times()
 
 def test_the_curves_follow_the_sampling_and_the_lr_scaling_in_force():
     sim = Simulation(default(lr=0.1))
+    sim.ball_law_curves = True          # what the app's runner sets: it draws the curves
     sim.run(2)
     law = sim.frame(timing=False).ball_law
     sizes = law.curve_batch_sizes
@@ -120,3 +122,19 @@ def test_the_lstm_has_no_ball_law():
     sim = Simulation(apply_overrides(find_scenario("lstm"), device="cpu"))
     sim.run(2)
     assert sim.frame(timing=False).ball_law is None
+
+
+def test_the_curves_are_computed_only_for_a_view_that_draws_them_and_a_small_problem():
+    """A headless run never pays for the curves; at d = 32 (sweep-linreg) 20 predictions would take ~40 s."""
+    sim = Simulation(default(lr=0.1))
+    sim.run(2)
+    law = sim.frame(timing=False).ball_law
+    assert all(r is None for r in law.curve + law.other_curve)
+    assert law.curve_kind == "reshuffled" and law.points[-1].theory is not None   # the setting keeps its prediction
+    sc = default(lr=0.01)
+    sc.problem.dim = CURVE_MAX_DIM + 1
+    big = Simulation(sc)
+    big.ball_law_curves = True
+    big.run(2)
+    law = big.frame(timing=False).ball_law
+    assert all(r is None for r in law.curve) and law.points[-1].theory is not None
