@@ -17,6 +17,7 @@ from textual.widgets import Header, Static
 
 from bsim import actions, controls
 from bsim.runner import Runner
+from bsim.scenario import PROBLEM_SCENARIOS
 from bsim.app import keymap
 from bsim.app.base import NARROW_BELOW, REPLAY_PACE, AppBase, FrameReady, RunnerEvent
 from bsim.app.keys import SettingKeys
@@ -217,7 +218,8 @@ class BsimApp(SettingKeys, AppBase):
         self._notice("notice", self.query_one(LossPanel).toggle_epochs())
 
     def action_open_scenario(self) -> None:
-        self.ask("Scenario: a bundled name (default, logreg, lstm, ...) or a TOML path:", self.open_scenario_text)
+        names = ", ".join(PROBLEM_SCENARIOS.values())    # one per problem; `bsim scenarios` lists them all
+        self.ask(f"Scenario: a bundled name ({names}, ...) or a TOML path:", self.open_scenario_text)
 
     def open_scenario_text(self, text: str | None) -> None:
         if text is None or not text.strip():
