@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from contextlib import suppress
 from functools import partial
 
 from textual.app import SystemCommand
 from textual.command import CommandPalette
+from textual.css.query import NoMatches
 from textual.message import Message
 from textual.widgets import Button, Input, OptionList
 
@@ -36,7 +38,27 @@ class OnceCommandPalette(CommandPalette):
 
     def dismiss(self, result=None):
         self._chosen = True
+        # its searches and countdowns would query its list after the app began to quit (NoMatches, 'CommandList')
+        self._cancel_gather_commands()
+        self._stop_no_matches_countdown()
+        self._stop_busy_countdown()
         return super().dismiss(result)
+
+    def _watch__list_visible(self) -> None:
+        with suppress(NoMatches):          # a search ended while the palette was being removed
+            super()._watch__list_visible()
+
+    async def _watch__show_busy(self) -> None:
+        with suppress(NoMatches):
+            await super()._watch__show_busy()
+
+    def _action_cursor_down(self) -> None:
+        with suppress(NoMatches):          # a key of the burst reaching a palette already emptied
+            super()._action_cursor_down()
+
+    def _action_command_list(self, action: str) -> None:
+        with suppress(NoMatches):
+            super()._action_command_list(action)
 
 
 def palette_commands(app, keys: str):
