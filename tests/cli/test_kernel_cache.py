@@ -3,7 +3,8 @@
 A library planted where bsim would load it (a shared ``chmod 777`` cache, or bsim's own folder with no
 digest) never runs its constructor; a truncated library is built again (it killed the process with
 SIGBUS); a FIFO at the library's path is refused; a compiler that makes nothing, one that hangs, or a stop
-signal during the build leave no library, no temporary file and no compiler behind.
+signal during the build leave no library, no temporary file and no compiler behind; the temporary file of a
+build killed with -9 is removed by the next build.
 """
 
 from __future__ import annotations
@@ -83,11 +84,15 @@ def test_a_library_without_bsim_s_digest_in_its_own_folder_is_rebuilt_not_loaded
     marker = tmp_path / "marker"
     library = cache / library_name(tmp_path)
     plant(library, marker)
+    stale = cache / f"{library.stem}.k9x.so.tmp"        # what a build killed with -9 left
+    stale.write_bytes(b"\x7fELF half a library")
+    os.utime(stale, (time.time() - 300, time.time() - 300))
     done = bsim(cache, tmp_path)
     assert done.returncode == 0, done.stderr
     assert not marker.exists(), "the planted constructor ran"
     digest = library.with_name(library.name + ".sha256")
     assert digest.exists() and library.stat().st_size > 1000
+    assert not stale.exists(), "the temporary file of a killed build stayed"
     for path in (cache, library, digest):       # what bsim creates there: 0700 / 0600
         assert stat.S_IMODE(path.stat().st_mode) & 0o077 == 0, path
     # a truncated copy of the good library (SIGBUS before): built again, the run goes on
