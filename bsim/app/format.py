@@ -68,3 +68,12 @@ def noise_scale_text(value, n_train: int) -> tuple[str, bool]:
     if value is not None and n_train > 0 and value > n_train:
         return f"> N = {count(n_train)}", True
     return num(value), False
+
+
+def ratio_text(measured: float, se: float | None, predicted: float) -> str:
+    """" ×0.95 ± 0.04": measured / predicted with its standard error, ratio se / measured (the prediction
+    taken as exact: exact theory, or labelled by its approximation); " ×… settling" while se is None."""
+    if se is None:
+        return " ×… settling"
+    ratio = measured / predicted
+    return f" ×{ratio:.2f} ± {num(ratio * se / measured, 1)}"

@@ -22,7 +22,7 @@ class VariancePoint:
     sampling: str
     steps: int                     # steps averaged (every step for linear models, every K for the LSTM)
     grad_noise_mean: float
-    grad_noise_se: float | None    # standard error of the mean
+    grad_noise_se: float | None    # standard error of the mean against theory_mean (None: settling; window.py)
     theory_mean: float             # mean of c_B tr(Sigma) over the same steps
 
 

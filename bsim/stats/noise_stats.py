@@ -98,7 +98,7 @@ class NoiseStats:
         self._window: BallWindow | None = None
         self._window_start = -1
         self._mixed: tuple[int, int] | None = None    # (segment start, last step of its mixed epoch)
-        self.by_batch_size = VarianceByBatchSize()
+        self.by_batch_size = VarianceByBatchSize(self.n)
         balls = getattr(self.strategy, "balls", None)
         self.law = BallLawTracker(balls, self.n, self.strategy.drop_last) if balls is not None else None
         self.probe_result: ProbeResult | None = None

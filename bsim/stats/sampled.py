@@ -154,7 +154,7 @@ class SampledNoise:
         for j, p in enumerate(ch.full_at):
             samp = str(samp_of[p])
             theory = c_factor(self.n, int(bsz[p]), samp) * tr if tr is not None else math.nan
-            by_batch_size.add(samp, bsz[p:p + 1], ch.full[0, j:j + 1], np.array([theory]))
+            by_batch_size.add(samp, bsz[p:p + 1], ch.full[0, j:j + 1], np.array([theory]), self.full_every)
         for lo, hi, settings, seg_start in log.ranges(steps):
             window_for(seg_start, settings).add(steps[lo:hi], ch.spread2[lo:hi])
 

@@ -24,9 +24,9 @@ import numpy as np
 from textual.message import Message
 from textual.strip import Strip
 
-from bsim.app.format import num
+from bsim.app.format import num, ratio_text
 from bsim.app.history import COL, FrameBuffer
-from bsim.app.widgets.ball_law import drawable, law_lines, split_lines
+from bsim.app.widgets.ball_law import drawable, law_lines, settled_chains, split_lines
 from bsim.app.widgets.ball_scale import PlaneScale, contour_mask, label_width, offset_axes, plane_window, scale_bar
 from bsim.app.widgets.canvas import Chart, data_range
 from bsim.app.widgets.loss import thin
@@ -132,16 +132,24 @@ class BallPanel(Panel):
         return groups
 
     def measured_groups(self, f, trail: bool = True) -> list:
-        """The trail's measured ball and the chains' (time-averaged over the frames since the last change).
+        """The trail's and the chains' measured ball, each with its ratio to the prediction ± its standard error
+        ("settling" until it has one); the chains' is their time average over the frames since the last change
+        until the epoch-averaged measure of frame.ball_law has a standard error.
 
-        ``trail`` False leaves out the word "trail" (for a narrow panel).
+        ``trail`` False leaves out the word "trail" and the spaces around "±" (for a narrow panel).
         """
         h, ball = self.history, f.ball
+
+        def ratio(measured, se):
+            text = ratio_text(measured, se, pred)
+            return text if trail else text.replace(" ± ", "±")
         meas, pred = self.radii(f)
+        epoch = settled_chains(f)
         if meas is not None:
             groups = [(0, [("meas ", "axis")] + ([("trail ", "axis")] if trail else []) + [(num(meas), "green")])]
-            if pred:
-                groups.append((1, [(f" ×{meas / pred:.2f}", None)]))
+            if pred:    # beside the chains' settled ratio (the more precise) the trail's goes first
+                groups.append((2 if epoch is not None else 1,
+                               [(ratio(meas, ball.radius_se if ball is not None else None), None)]))
         elif ball is not None and ball.burn_in_left > 0:
             groups = [(0, [("meas ", "axis"), ("settling", "axis")]),
                       (1, [(f" ({num(ball.burn_in_left)} steps)", "axis")])]
@@ -149,11 +157,16 @@ class BallPanel(Panel):
             groups = [(0, [("meas ", "axis"), ("settling…", "axis")])]
         if f.chains and f.chains > 1:
             avg = h.chains_ball
-            if avg is not None:
+            if epoch is not None:
+                groups.append((1, [(f"  K={f.chains} ", "axis"), (num(epoch.radius), "purple")]))
+                if pred:
+                    groups.append((1, [(ratio(epoch.radius, epoch.se), None)]))
+                groups.append((3, [(" (epochs)", "axis")]))
+            elif avg is not None:
                 r, n = avg
                 groups.append((1, [(f"  K={f.chains} ", "axis"), (num(r), "purple")]))
                 if pred:
-                    groups.append((2, [(f" ×{r / pred:.2f}", None)]))
+                    groups.append((2, [(ratio(r, None), None)]))
                 groups.append((3, [(f" ({n} fr)", "axis")]))
             elif f.chains_ball_radius is not None:
                 groups.append((1, [(f"  K={f.chains} now ", "axis"), (num(f.chains_ball_radius), "purple")]))

@@ -44,6 +44,12 @@ class Shrink:
     source: str                 # "trail", "K=64" or "trail/K=64": which measurements the ratio is of
 
 
+def settled_chains(f):
+    """The ensemble's epoch-averaged RadiusMeasure at the setting in force once it has a standard error; None."""
+    point = next((p for p in f.ball_law.points if p.current), None) if f.ball_law and (f.chains or 0) > 1 else None
+    return point.chains if point is not None and point.chains is not None and point.chains.se else None
+
+
 def drawable(law) -> bool:
     """Whether the law has anything to draw: a predicted radius or a measured one (not while unstable)."""
     return law is not None and (any(r for r in law.curve)

@@ -17,7 +17,7 @@ import math
 
 import numpy as np
 
-from bsim.app.format import noise_scale_text, num
+from bsim.app.format import noise_scale_text, num, ratio_text
 from bsim.app.widgets.canvas import Chart, data_range
 from bsim.app.widgets.panel import Panel, fit, text_strip
 
@@ -146,18 +146,20 @@ class VariancePanel(Panel):
 
     @staticmethod
     def readouts(b_now: int, here, t_here: float | None) -> list:
-        """The readout at the current B, worded long and short (the short one names the legend's marks)."""
+        """The readout at the current B, worded long and short (the short one names the legend's marks), each
+        with the ratio's "± se" spaced, then without the spaces."""
         out = []
-        for meas_name, meas_color, theory_name, theory_color in (("meas ", "axis", " theory ", "axis"),
-                                                                 ("● ", "green", " ━ ", "orange")):
+        for (meas_name, meas_color, theory_name, theory_color), sep in (
+                (names, sep) for names in (("meas ", "axis", " theory ", "axis"), ("● ", "green", " ━ ", "orange"))
+                for sep in (" ± ", "±")):
             groups = [(0, [(f"B={b_now} ", "blue")])]
             if here is not None:
                 groups.append((0, [(meas_name, meas_color), (num(here[1]), "green")]))
             if t_here is not None:
                 groups.append((0, [(theory_name, theory_color),
                                    (num(t_here), "orange")]))
-                if here is not None and t_here > 0:
-                    groups.append((1, [(" ×", "axis"), (f"{here[1] / t_here:.2f}", None)]))
+                if here is not None and t_here > 0:      # here: (B, mean, steps, se against t_here, t_here)
+                    groups.append((1, [(ratio_text(here[1], here[3], t_here).replace(" ± ", sep), None)]))
             else:
                 groups.append((1, [(" theory: not yet measured", "axis")]))
             out.append(groups)
