@@ -107,3 +107,12 @@ def test_the_variance_readout_carries_the_ratios_standard_error():
     assert math.isclose(ratio, 1.0249, rel_tol=1e-3)
     compact = fit(VariancePanel.readouts(16, (16, 0.0206, 800, 0.0005, 0.0201), 0.0201), 41)
     assert "".join(t for t, _c in compact) == "B=16 meas 0.0206 theory 0.0201 ×1.02±0.02"   # the words before spaces
+
+
+def test_the_help_says_what_the_ratio_and_its_error_are():
+    from bsim.app.race.help import race_help_text
+    from bsim.app.screens import help_text
+    text = " ".join(help_text().plain.split())
+    assert "is measured over theory with its standard error ('settling' until" in text
+    assert "measured radius reads its ratio to the prediction ± its standard error" in text
+    assert "×ratio ± se" in " ".join(race_help_text().plain.split())

@@ -19,7 +19,7 @@ PANELS_HELP = [
      "large one few precise ones: who is ahead depends on the budget you count."),
     ("ε-balls, one scale",
      "Each lane's iterates around θ* on the same scale, so the balls can be compared by eye: the ball's radius "
-     "falls about as 1/sqrt(B). Under each: the measured radius (green) and the prediction (orange) with its kind "
+     "falls about as 1/sqrt(B). Under each: the measured radius (green, ×ratio ± se) and the prediction (orange) with its kind "
      "(exact, reshuffled, linearised). For more than two parameters: |θ-θ*| over the lane's steps, on one log "
      "scale; for the LSTM (no θ*): the spread around the running average."),
     ("Lanes",
