@@ -355,8 +355,10 @@ class Runner(Pacer):
             self._diverged_notice()
             return
         res = stats.probe(batches=item.batches)
-        pred = (f"predicted {res.predicted:.4g} (ratio {res.ratio:.3f})" if res.predicted is not None
-                else "no prediction yet")
+        if res.ratio is not None:    # 64 independent fresh batches: the ratio's se is grad_noise_se / predicted
+            pred = f"predicted {res.predicted:.4g} (ratio {res.ratio:.3f} ± {res.grad_noise_se / res.predicted:.2g})"
+        else:                        # none yet, or 0 at B = N (no noise to compare with)
+            pred = "no prediction yet" if res.predicted is None else f"predicted {res.predicted:.4g}"
         self.on_event("notice", f"probe at step {res.step}: {res.batches} batches at B={res.batch_size}, "
                                 f"mean |g_B - G|^2 = {res.grad_noise_mean:.4g} ± {res.grad_noise_se:.2g}, {pred}")
         self._publish()

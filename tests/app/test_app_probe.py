@@ -26,7 +26,7 @@ from bsim.scenario import find_scenario
 from bsim.simulation import Simulation
 
 NOTICE = re.compile(r"probe at step (\d+): (\d+) batches at B=(\d+), mean \|g_B - G\|\^2 = (\S+) ± (\S+), "
-                    r"predicted (\S+) \(ratio (\S+)\)")
+                    r"predicted (\S+) \(ratio (\S+) ± (\S+)\)")
 
 
 def test_v_probes_shows_the_point_and_leaves_the_trajectory_bit_identical(tmp_path):
@@ -40,6 +40,7 @@ def test_v_probes_shows_the_point_and_leaves_the_trajectory_bit_identical(tmp_pa
         res = d.sim.noise_stats.probe_result
         assert (int(m[1]), int(m[2]), int(m[3])) == (100, 64, 8) == (res.step, res.batches, res.batch_size)
         assert float(m[4]) == float(f"{res.grad_noise_mean:.4g}") and float(m[6]) == float(f"{res.predicted:.4g}")
+        assert float(m[8]) == float(f"{res.grad_noise_se / res.predicted:.2g}")     # the ratio's se, from 64 batches
         # the frame published right after the key carries the probe, and the variance panel draws it
         assert d.app.history.latest.probe is res
         var = panel_text(d.app, "variance")
