@@ -12,7 +12,8 @@ and its files 0600.
 The compiler runs in its own process group with a timeout; the whole group is
 killed at a timeout, an exception, a stop signal (SIGINT, SIGTERM, SIGHUP, which
 is then delivered again to the handler in force) or the interpreter's exit, and
-its temporary file is removed. A temporary file left by a ``kill -9`` is removed
+its temporary file is removed; a watcher in the group does the same when bsim
+ends without a word (``kill -9``). A temporary file left all the same is removed
 by the next build once older than the timeout.
 """
 
@@ -38,6 +39,16 @@ BUILD_TIMEOUT = 60
 STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
 #: the largest library read to check its digest (the kernel's is ~20 KB)
 MAX_LIBRARY_BYTES = 16 * 2**20
+
+#: the compiler under a watcher, in a process group of its own: the watcher reads bsim's pipe (its stdin) and,
+#: at EOF (bsim ended, however: kill -9 too), removes the temporary file and kills the group (its stderr is not
+#: the compiler's pipe, or reading that pipe would wait for the watcher)
+_WATCHED = '''tmp=$1; shift
+exec 3<&0
+{ cat <&3 >/dev/null; rm -f "$tmp"; kill -KILL 0; } 2>/dev/null &
+"$@" </dev/null 3<&- &
+wait $!
+'''
 
 _running: set[int] = set()        # process groups of compilers running now
 _private: list[Path] = []         # the private folder used instead of an unsafe one (one per process)
@@ -195,8 +206,12 @@ def build(compiler: str, args: list[str], library: Path) -> None:
     fd, tmp = tempfile.mkstemp(prefix=library.stem + ".", suffix=".so.tmp", dir=library.parent)
     os.close(fd)
     try:
-        proc = subprocess.Popen([compiler, *args, tmp], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.PIPE, start_new_session=True)
+        alive_read, alive_write = os.pipe()       # bsim holds the write end: its end (even kill -9) is an EOF
+        try:
+            proc = subprocess.Popen(["/bin/sh", "-c", _WATCHED, "sh", tmp, compiler, *args, tmp], stdin=alive_read,
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+        finally:
+            os.close(alive_read)
         _running.add(proc.pid)
         try:
             with _stop_signals_kill(proc):
@@ -204,9 +219,10 @@ def build(compiler: str, args: list[str], library: Path) -> None:
         except subprocess.TimeoutExpired:
             raise OSError(f"the build took more than {BUILD_TIMEOUT} s") from None
         finally:
-            _kill_group(proc.pid)             # the compiler's children too (cc1, as, ld), if any are left
+            _kill_group(proc.pid)             # the compiler's children too (cc1, as, ld), and the watcher
             proc.kill()
             proc.wait()
+            os.close(alive_write)
             _running.discard(proc.pid)
         if proc.returncode < 0:
             raise OSError(f"the build was stopped by signal {-proc.returncode}")
