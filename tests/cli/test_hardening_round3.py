@@ -153,6 +153,7 @@ def sweep_csv(tmp_path, text, **cells):
     return path
 
 
+@pytest.mark.slow          # the sweep the fixture runs takes ~8 s
 @pytest.mark.parametrize("column, value", [("lr", "0"), ("lr", "-0.05"), ("lr", "nan"), ("batch_size", "0"),
                                            ("seed", "-1")])
 def test_a_sweep_csv_with_impossible_task_values_is_one_line(capsys, tmp_path, small_sweep, column, value):
@@ -169,6 +170,7 @@ def test_a_sweep_csv_with_impossible_task_values_is_one_line(capsys, tmp_path, s
 INJECTED = "\x1b]0;PWNED\x07\x1b[2J" + "z" * 300
 
 
+@pytest.mark.slow          # the sweep the fixture runs takes ~8 s
 @pytest.mark.parametrize("plots", [True, False], ids=["plots", "table"])
 def test_escape_sequences_in_a_sweep_csv_never_reach_the_terminal(capsys, tmp_path, small_sweep, plots):
     _, text = small_sweep
@@ -181,6 +183,7 @@ def test_escape_sequences_in_a_sweep_csv_never_reach_the_terminal(capsys, tmp_pa
     assert "?]0;PWNED??[..." in ran.out                # sanitised, cut to 12 characters
 
 
+@pytest.mark.slow          # the sweep the fixture runs takes ~8 s
 def test_a_bom_is_accepted_in_a_sweep_csv_and_a_scenario(capsys, tmp_path, small_sweep):
     scenario, text = small_sweep
     path = tmp_path / "bom.csv"
@@ -193,8 +196,9 @@ def test_a_bom_is_accepted_in_a_sweep_csv_and_a_scenario(capsys, tmp_path, small
     assert ran.code == 0, ran
 
 
-def test_an_accuracy_target_that_is_not_a_number_says_an_accuracy_is_expected(capsys, tmp_path, small_sweep):
-    scenario, _ = small_sweep
+def test_an_accuracy_target_that_is_not_a_number_says_an_accuracy_is_expected(capsys, tmp_path):
+    from support.sweep import write_small
+    scenario = write_small(tmp_path)
     line = one_line_error(run_cli(capsys, "sweep", scenario, "--batch-sizes", "4,16", "--on", "train_acc",
                                   "--target", "nan", "--out", tmp_path / "s.csv"), "--target 'nan'")
     assert "expected an accuracy in (0, 1]" in line and "loss" not in line
