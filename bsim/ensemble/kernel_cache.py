@@ -33,8 +33,9 @@ import threading
 import time
 from pathlib import Path
 
-#: seconds a build may take before the torch code is used instead
-BUILD_TIMEOUT = 60
+#: seconds a build may take before the torch code is used instead (a quiet 2-core machine builds in ~5 s;
+#: under a load of 15 a build took over 60 s, so the limit is generous: stop signals end a build at once)
+BUILD_TIMEOUT = 180
 #: the signals that stop a build (then reach the handler that was in force)
 STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
 #: the largest library read to check its digest (the kernel's is ~20 KB)
