@@ -34,8 +34,8 @@ PANELS_HELP = [
      "theory c_B tr(Sigma), which falls as 1/B and reaches 0 at B = N; the green dots are measured at each B "
      "you visited. Under shuffle the theory is at fixed θ: while θ moves within an epoch the measured mean "
      "runs about 2% higher. The purple line is the noise scale B_simple = tr(Sigma)/|G|^2 (averaged; "
-     "'> N' past N): above it, a bigger batch buys little. Under the chart, '×1.02 ± 0.02' is measured over "
-     "theory with its standard error ('settling' until 8 steps, or 8 epochs under shuffle, are in)."
+     "'> N' past N): above it, a bigger batch buys little. '×1.02 ± 0.02': measured / theory ± its standard "
+     "error."
      f" Press v for a probe: {keymap.PROBE_BATCHES} fresh batches at the current parameters, drawn as "
      "a red diamond with ±2 standard errors (shown until B, lr or sampling change)."),
     ("ε-ball",
@@ -47,8 +47,8 @@ PANELS_HELP = [
      "(L cycles the views) the ball's law: radius against B on log-log axes, the predicted curve for the "
      "sampling in force (the other sampling's in grey), the radius measured at each B visited (● the run's "
      "trail, ◆ the ensemble, bars ±2 standard errors), and the shrink between the smallest and largest B, "
-     "measured ± its standard error against predicted ('settling' until both have one); under the plane each "
-     "measured radius reads its ratio to the prediction ± its standard error, the same way. "
+     "measured ± its standard error against predicted ('settling' until both have one), as each radius "
+     "under the plane reads its ratio. "
      "LSTM (no θ*): the trail's spread is one run's iterates around their running average over a window; the "
      "chains' is across the chains around their mean at one step."),
 ]

@@ -113,6 +113,6 @@ def test_the_help_says_what_the_ratio_and_its_error_are():
     from bsim.app.race.help import race_help_text
     from bsim.app.screens import help_text
     text = " ".join(help_text().plain.split())
-    assert "is measured over theory with its standard error ('settling' until" in text
-    assert "measured radius reads its ratio to the prediction ± its standard error" in text
+    assert "'×1.02 ± 0.02': measured / theory ± its standard error" in text
+    assert "as each radius under the plane reads its ratio" in text
     assert "×ratio ± se" in " ".join(race_help_text().plain.split())
