@@ -9,26 +9,13 @@ from __future__ import annotations
 
 import pytest
 
-from bsim.scenario import parse_scenario
 from bsim.simulation import Simulation
+from support import linreg_100
 
 
 def sim_for(sampling="shuffle", drop_last=False, batch_size=30, timeline=""):
-    text = f"""
-seed = 1
-device = "cpu"
-[problem]
-kind = "linreg"
-n_train = 100
-n_test = 0
-[optimizer]
-lr = 0.05
-batch_size = {batch_size}
-sampling = "{sampling}"
-drop_last = {"true" if drop_last else "false"}
-{timeline}
-"""
-    return Simulation(parse_scenario(text, "counters.toml"))
+    drop = f'drop_last = {"true" if drop_last else "false"}'
+    return Simulation(linreg_100(1, batch_size, sampling, f"{drop}\n{timeline}"))
 
 
 def counters(sim):

@@ -9,24 +9,14 @@ from bsim.app.history import FrameBuffer
 from bsim.app.widgets.counters import CountersPanel
 from bsim.app.widgets.panel import Panel, cannot_draw
 from bsim.frame import Frame
-from bsim.scenario import find_scenario, parse_scenario
+from bsim.scenario import find_scenario
 from bsim.simulation import Simulation
+from support import linreg_100
 from support.app import drive, panel_text
 
 
 def counter_rows(sampling: str = "shuffle", steps: int = 1000):
-    sc = parse_scenario(f"""
-seed = 3
-device = "cpu"
-[problem]
-kind = "linreg"
-n_train = 100
-n_test = 0
-[optimizer]
-lr = 0.05
-batch_size = 10
-sampling = "{sampling}"
-""", "readouts.toml")
+    sc = linreg_100(3, 10, sampling)
     sim = Simulation(sc)
     for _ in range(steps):
         sim.step()

@@ -7,25 +7,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bsim.scenario import parse_scenario
+from support import linreg_100
 from bsim.simulation import Simulation
 from bsim.stats.exact import NOISE_SCALE_WINDOW
 
-TOML = """
-seed = 3
-device = "cpu"
-[problem]
-kind = "linreg"
-n_train = 100
-n_test = 0
-[optimizer]
-lr = 0.05
-batch_size = 10
-"""
 
 
 def test_b_simple_and_cos_means_against_numpy():
-    sim = Simulation(parse_scenario(TOML, "readouts.toml"))
+    sim = Simulation(linreg_100(3, 10))
     X, y = np.asarray(sim.problem.X64, dtype=float), np.asarray(sim.problem.y64, dtype=float)
     seen = []
     sim.observers.append(lambda s: seen.append((s.last_theta.double().numpy().copy(),
