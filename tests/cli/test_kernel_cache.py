@@ -119,19 +119,34 @@ def test_a_fifo_at_the_library_s_path_is_refused_and_an_empty_build_is_a_failed_
     assert list(cache.iterdir()) == [], "an empty library (or a temporary file) was left in the cache"
 
 
-def test_a_stop_signal_during_the_build_kills_the_compiler_and_its_children(tmp_path):
+def start_with_a_hanging_compiler(tmp_path: Path, **popen) -> tuple[subprocess.Popen, Path, Path]:
+    """bsim building its kernel with a compiler that starts a child and waits: (the process, the cache, the
+    file holding the compiler's and its child's pids), once the compiler runs."""
     cache = tmp_path / "cache"
     pids = tmp_path / "pids"
     slow_cc = tmp_path / "slow-cc"
     slow_cc.write_text(f"#!/bin/sh\nsleep 300 &\necho $$ $! > {pids}\nwait\n")
     slow_cc.chmod(0o755)
     proc = subprocess.Popen([sys.executable, "-m", "bsim", *RUN, "--metrics", tmp_path / "m.csv"],
-                            env=dict(ENV, BSIM_CACHE=str(cache), CC=str(slow_cc)), cwd=tmp_path,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            env=dict(ENV, BSIM_CACHE=str(cache), CC=str(slow_cc)), cwd=tmp_path, **popen)
     deadline = time.monotonic() + 120
     while not (pids.exists() and pids.read_text().strip()) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert pids.exists(), "the compiler never started"
+    return proc, cache, pids
+
+
+def running(pid: int) -> bool:
+    """The process exists and is not a zombie."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def test_a_stop_signal_during_the_build_kills_the_compiler_and_its_children(tmp_path):
+    proc, cache, pids = start_with_a_hanging_compiler(tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                                      text=True)
     proc.send_signal(signal.SIGTERM)
     started = time.monotonic()
     _, err = proc.communicate(timeout=60)
@@ -139,32 +154,15 @@ def test_a_stop_signal_during_the_build_kills_the_compiler_and_its_children(tmp_
     assert proc.returncode == 143, err
     time.sleep(0.5)
     for pid in map(int, pids.read_text().split()):      # the compiler and its child
-        assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2]
+        assert not running(pid), pid
     assert list(cache.iterdir()) == [], "a temporary file stayed in the cache"
 
 
 def test_bsim_killed_with_9_during_the_build_takes_the_compiler_and_its_file_with_it(tmp_path):
-    cache = tmp_path / "cache"
-    pids = tmp_path / "pids"
-    slow_cc = tmp_path / "slow-cc"
-    slow_cc.write_text(f"#!/bin/sh\nsleep 300 &\necho $$ $! > {pids}\nwait\n")
-    slow_cc.chmod(0o755)
-    proc = subprocess.Popen([sys.executable, "-m", "bsim", *RUN, "--metrics", tmp_path / "m.csv"],
-                            env=dict(ENV, BSIM_CACHE=str(cache), CC=str(slow_cc)), cwd=tmp_path,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 120
-    while not (pids.exists() and pids.read_text().strip()) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert pids.exists(), "the compiler never started"
+    proc, cache, pids = start_with_a_hanging_compiler(tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     assert list(cache.glob("*.so.tmp")), "the build's temporary file"
     proc.kill()
     proc.wait()
-
-    def running(pid):
-        try:
-            return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-        except FileNotFoundError:
-            return False
     deadline = time.monotonic() + 10
     while any(map(running, map(int, pids.read_text().split()))) and time.monotonic() < deadline:
         time.sleep(0.1)
