@@ -9,6 +9,7 @@ escape sequences are stripped from them.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -149,53 +150,60 @@ def server(tmp_path, request):
     proc.wait(5)
 
 
-def test_serve_draws_answers_keys_and_ends_with_the_tab_and_with_the_server(server, tmp_path):
+@contextlib.contextmanager
+def chromium():
+    """Debian's chromium under Playwright (the test extra), closed at the end."""
     sync_playwright = pytest.importorskip(
         "playwright.sync_api", reason="needs playwright: pip install -e '.[test,web]' (.ci/run installs it)"
     ).sync_playwright
     assert Path(CHROMIUM).exists(), "the browser test needs Debian's chromium: apt-get install -y chromium"
-    proc, url = server
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         try:
-            context = browser.new_context(viewport={"width": 1400, "height": 900})
-            delivered = {}
-
-            def keep_download(route):                      # what ctrl+s sends the browser
-                response = route.fetch()
-                delivered.update(body=response.body(), disposition=response.headers.get("content-disposition"))
-                route.fulfill(response=response)
-            context.route("**/download/**", keep_download)
-            page = context.new_page()
-            page.add_init_script(HOOK)
-            page.goto(url)
-            wait_for(lambda: "Counters" in page_text(page) and "ε-ball" in page_text(page), 30,
-                     "the app to draw in the page",
-                     seen=lambda: page_text(page)[-400:])
-            app = one_app(proc.pid)
-            # no click: the footer shows its keys from the first frame, and the page's terminal has the keys
-            wait_for(lambda: "? help" in page_text(page), 10, "the footer without a click",
-                     seen=lambda: page_text(page)[-400:])
-            page.keyboard.type("]")
-            wait_for(lambda: "batch size 8 -> 16" in page_text(page), 10, "the app to answer ]",
-                     seen=lambda: page_text(page)[-400:])
-            page.keyboard.press("Control+s")
-            wait_for(lambda: page.evaluate("1") and delivered, 15, "the SVG screenshot in the browser")
-            assert delivered["body"].startswith(b"<svg") and delivered["body"].rstrip().endswith(b"</svg>")
-            assert re.search(r"attachment; filename=bsim-[-_0-9]+\.svg", delivered["disposition"])
-            assert not (tmp_path / "screenshots").exists()    # into the browser, not onto the server's disk
-            page.close()                                   # the tab closes: its app ends
-            wait_for(lambda: not alive(app), 10, "the app to end with its tab")
-
-            page = browser.new_page()
-            page.add_init_script(HOOK)
-            page.goto(url)
-            wait_for(lambda: "Counters" in page_text(page), 30, "a second tab's app to draw")
-            app = one_app(proc.pid)
-            os.kill(proc.pid, signal.SIGKILL)              # the server dies without a word: its app ends too
-            wait_for(lambda: not alive(app), 10, "the app to end with its server")
+            yield browser
         finally:
             browser.close()
+
+
+def test_serve_draws_answers_keys_and_ends_with_the_tab_and_with_the_server(server, tmp_path):
+    proc, url = server
+    with chromium() as browser:
+        context = browser.new_context(viewport={"width": 1400, "height": 900})
+        delivered = {}
+
+        def keep_download(route):                      # what ctrl+s sends the browser
+            response = route.fetch()
+            delivered.update(body=response.body(), disposition=response.headers.get("content-disposition"))
+            route.fulfill(response=response)
+        context.route("**/download/**", keep_download)
+        page = context.new_page()
+        page.add_init_script(HOOK)
+        page.goto(url)
+        wait_for(lambda: "Counters" in page_text(page) and "ε-ball" in page_text(page), 30,
+                 "the app to draw in the page",
+                 seen=lambda: page_text(page)[-400:])
+        app = one_app(proc.pid)
+        # no click: the footer shows its keys from the first frame, and the page's terminal has the keys
+        wait_for(lambda: "? help" in page_text(page), 10, "the footer without a click",
+                 seen=lambda: page_text(page)[-400:])
+        page.keyboard.type("]")
+        wait_for(lambda: "batch size 8 -> 16" in page_text(page), 10, "the app to answer ]",
+                 seen=lambda: page_text(page)[-400:])
+        page.keyboard.press("Control+s")
+        wait_for(lambda: page.evaluate("1") and delivered, 15, "the SVG screenshot in the browser")
+        assert delivered["body"].startswith(b"<svg") and delivered["body"].rstrip().endswith(b"</svg>")
+        assert re.search(r"attachment; filename=bsim-[-_0-9]+\.svg", delivered["disposition"])
+        assert not (tmp_path / "screenshots").exists()    # into the browser, not onto the server's disk
+        page.close()                                   # the tab closes: its app ends
+        wait_for(lambda: not alive(app), 10, "the app to end with its tab")
+
+        page = browser.new_page()
+        page.add_init_script(HOOK)
+        page.goto(url)
+        wait_for(lambda: "Counters" in page_text(page), 30, "a second tab's app to draw")
+        app = one_app(proc.pid)
+        os.kill(proc.pid, signal.SIGKILL)              # the server dies without a word: its app ends too
+        wait_for(lambda: not alive(app), 10, "the app to end with its server")
 
 
 def unread_bytes(pipe) -> int:
@@ -270,25 +278,17 @@ SIZE_HOOK = """
 def test_serve_for_a_projector_shows_120_by_36_at_a_large_font(server):
     """--columns 120 --rows 36 on a 1920x1080 page: the app is 120x36 cells (not textual-serve's ~240x60 at its
     16 px font), at the largest font that fits (measured: 23 px, 13x30 px cells), centred."""
-    sync_playwright = pytest.importorskip(
-        "playwright.sync_api", reason="needs playwright: pip install -e '.[test,web]' (.ci/run installs it)"
-    ).sync_playwright
-    assert Path(CHROMIUM).exists(), "the browser test needs Debian's chromium: apt-get install -y chromium"
     proc, url = server
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        try:
-            page = browser.new_context(viewport={"width": 1920, "height": 1080}).new_page()
-            page.add_init_script(HOOK)
-            page.add_init_script(SIZE_HOOK)
-            page.goto(url)
-            wait_for(lambda: "Counters" in page_text(page) and "? help" in page_text(page), 30,
-                     "the app and its footer in the page", seen=lambda: page_text(page)[-400:])
-            sizes = page.evaluate("window.__bsimSizes")
-            font = int(page.evaluate("document.querySelector('#terminal').dataset.fontSize"))
-            screen_width = float(page.evaluate("document.querySelector('.xterm-screen').style.width")[:-2])
-        finally:
-            browser.close()
+    with chromium() as browser:
+        page = browser.new_context(viewport={"width": 1920, "height": 1080}).new_page()
+        page.add_init_script(HOOK)
+        page.add_init_script(SIZE_HOOK)
+        page.goto(url)
+        wait_for(lambda: "Counters" in page_text(page) and "? help" in page_text(page), 30,
+                 "the app and its footer in the page", seen=lambda: page_text(page)[-400:])
+        sizes = page.evaluate("window.__bsimSizes")
+        font = int(page.evaluate("document.querySelector('#terminal').dataset.fontSize"))
+        screen_width = float(page.evaluate("document.querySelector('.xterm-screen').style.width")[:-2])
     assert sizes and sizes[-1] == {"width": 120, "height": 36}, sizes
     assert font >= 20                                   # 1080 px / 36 rows: about 30 px a row
     assert 1920 * 0.75 < screen_width <= 1920           # the cells fill most of the width
