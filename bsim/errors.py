@@ -36,16 +36,20 @@ def quote(value: object, limit: int = QUOTE_CHARS) -> str:
     characters that are not printable become '?', so a message never carries a
     control sequence, a line break or more than ``limit`` characters of a file.
     """
-    text = value if isinstance(value, str) else repr(value)
-    text = "".join(c if c.isprintable() else "?" for c in text)
+    text = printable(value if isinstance(value, str) else repr(value))
     more = "..." if len(text) > limit else ""
     return (repr(text[:limit]) if isinstance(value, str) else text[:limit]) + more
+
+
+def printable(text: str) -> str:
+    """``text`` with every character that is not printable (a control sequence, a line break) as '?'."""
+    return text if text.isprintable() else "".join(c if c.isprintable() else "?" for c in text)
 
 
 def shown(value: object, limit: int = QUOTE_CHARS) -> str:
     """A string from a user's file for a report (not an error): ``quote`` without the quotes, control
     characters as '?', at most ``limit`` characters, then '...'."""
-    text = "".join(c if c.isprintable() else "?" for c in str(value))
+    text = printable(str(value))
     return text[:limit] + ("..." if len(text) > limit else "")
 
 

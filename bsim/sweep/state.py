@@ -15,7 +15,7 @@ import math
 from pathlib import Path
 
 from bsim.atomic import atomic_write_text
-from bsim.errors import BsimInputError, quote, read_user_text
+from bsim.errors import BsimInputError, printable, quote, read_user_text
 
 TASK_COLUMNS = ("batch_size", "seed", "lr")
 RESULT_COLUMNS = ("reached", "diverged", "stop", "steps", "samples", "steps_run", "target_loss", "train_loss", "test_loss",
@@ -113,7 +113,7 @@ def read_rows(path: str | Path) -> list[dict]:
         for col, (ok, expected) in _TASK_CHECKS.items():
             if not ok(row[col]):
                 raise BsimInputError(f"{p}:{n}: {col} {quote(rec[header.index(col)])}: expected {expected}")
-        rows.append({c: _printable(v) if isinstance(v, str) else v for c, v in row.items()})
+        rows.append({c: printable(v) if isinstance(v, str) else v for c, v in row.items()})
     return rows
 
 
@@ -123,11 +123,6 @@ _TASK_CHECKS = {
     "seed": (lambda v: isinstance(v, int) and v >= 0, "an integer >= 0"),
     "lr": (lambda v: isinstance(v, float) and math.isfinite(v) and v > 0, "a finite number > 0"),
 }
-
-
-def _printable(text: str) -> str:
-    """A string cell with its control characters as '?' (a cell may hold an escape sequence)."""
-    return text if text.isprintable() else "".join(c if c.isprintable() else "?" for c in text)
 
 
 def write_curve(folder: Path, name: str, points: list[tuple]) -> None:
