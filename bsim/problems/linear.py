@@ -92,10 +92,21 @@ class LinearProblem(Problem):
         return torch.zeros(self.n_params, device=self.device, dtype=self.dtype)
 
     def loss(self, theta, X, y):
-        out = self.point_loss(X @ theta, y).mean()
+        """The training objective: the data loss plus (1/2) l2 |theta|^2 (train_loss and batch_loss)."""
+        out = self.data_loss(theta, X, y)
         if self.l2:
             out = out + 0.5 * self.l2 * theta.dot(theta)
         return out
+
+    def data_loss(self, theta, X, y):
+        """Mean per-example loss over the rows of X, without the l2 term (the same as ``loss`` when l2 = 0)."""
+        return self.point_loss(X @ theta, y).mean()
+
+    def test_loss(self, theta):
+        """The data loss on the held-out rows: no (1/2) l2 |theta|^2 (that belongs to the training objective)."""
+        if self.X_test is None or self.X_test.shape[0] == 0:
+            return None
+        return self.data_loss(theta, self.X_test, self.y_test)
 
     def loss_and_grad(self, theta, idx):
         Xb, yb = self.X[idx], self.y[idx]

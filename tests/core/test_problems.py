@@ -75,6 +75,21 @@ def test_linreg_loss_is_half_mean_squared_residual():
     assert float(p.train_loss(theta)) == pytest.approx(0.5 * np.mean(r ** 2), rel=1e-13)
 
 
+def test_logreg_test_loss_is_the_data_loss_and_train_loss_the_objective():
+    """test_loss: mean log-loss on the held-out rows, no (1/2) l2 |theta|^2 (issue 23); train_loss keeps it."""
+    p = problem("logreg", l2=0.1)
+    theta = torch.tensor([0.7, -1.3, 0.4][:p.n_params], dtype=F64)
+    th = theta.numpy()
+
+    def logloss(X, y):       # log(1 + e^z) - y z, summed one example at a time
+        return sum(np.logaddexp(0.0, float(x @ th)) - yi * float(x @ th) for x, yi in zip(X, y)) / len(y)
+
+    Xt, yt = p.X_test.numpy(), p.y_test.numpy()
+    assert len(yt) > 0
+    assert float(p.test_loss(theta)) == pytest.approx(logloss(Xt, yt), rel=1e-12)
+    assert float(p.train_loss(theta)) == pytest.approx(logloss(p.X64, p.y64) + 0.05 * float(th @ th), rel=1e-12)
+
+
 def test_data_is_split_and_reproducible():
     a, b, c = problem("linreg"), problem("linreg"), problem("linreg")
     assert a.X.shape == (1024, 2) and a.X_test.shape == (256, 2)
