@@ -28,6 +28,8 @@ from bsim.app.widgets.data import DataPanel
 from bsim.app.widgets.counters import CountersPanel
 from bsim.app.widgets.footer import KeysFooter
 from bsim.app.widgets.gradient import GradientPanel
+from bsim.app.widgets.landscape import LandscapePanel
+from bsim.app.widgets.landscape_data import picture
 from bsim.app.widgets.loss import LossPanel
 from bsim.app.widgets.variance import VariancePanel
 
@@ -81,6 +83,7 @@ class BsimApp(SettingKeys, AppBase):
                 yield DataPanel(self.history, id="data")
                 yield VariancePanel(self.history, id="variance")
                 yield BallPanel(self.history, id="ball")
+                yield LandscapePanel(self.history, id="landscape")
         yield Static("", id="notice")
         yield Static("", id="too-small")
         yield KeysFooter(compact=True)
@@ -88,13 +91,15 @@ class BsimApp(SettingKeys, AppBase):
     @property
     def panels(self):
         if getattr(self, "_panels", None) is None:      # found once: a query per panel per frame is not free
-            self._panels = [self.query_one(f"#{i}") for i in ("counters", "loss", "gradient", "data", "variance", "ball")]
+            self._panels = [self.query_one(f"#{i}")
+                            for i in ("counters", "loss", "gradient", "data", "variance", "ball", "landscape")]
         return self._panels
 
     def start(self) -> None:
         """Once mounted (AppBase.on_mount): the titles, the runner, the scenario's warnings."""
         self._set_titles(self.sim)
         self.query_one("#data").display = False      # d swaps it with the gradient panel
+        self.query_one("#landscape").display = False     # in place of the ball for the landscape problems
         if self.served:
             from bsim.app.serve import watch_server
             watch_server(self)
@@ -148,6 +153,7 @@ class BsimApp(SettingKeys, AppBase):
                 f.runner is not None and f.runner.recording):
             self._caption("")        # the recording stopped: its caption is no longer what is on screen
         self.history.add(f)
+        self._show_landscape(f)
         if self.runner is not None and message.frame is not self.runner.latest:
             return   # a newer frame is on its way: draw that one
         busy = self.runner.ui_busy if self.threaded and self.runner is not None else None
@@ -158,6 +164,13 @@ class BsimApp(SettingKeys, AppBase):
         if busy is not None:    # the first frame after a key: the runner leaves the GIL to the screen until it is drawn
             self.call_after_refresh(busy.clear) if self._urgent else busy.clear()
             self._urgent = False
+
+    def _show_landscape(self, f) -> None:
+        """The landscape panel in the ball panel's place for a problem with a landscape, the ball otherwise."""
+        land = picture(f) is not None
+        ball, landscape = self.query_one("#ball"), self.query_one("#landscape")
+        if landscape.display != land:
+            landscape.display, ball.display = land, not land
 
     def on_runner_event(self, message: RunnerEvent) -> None:
         if message.kind == "caption":

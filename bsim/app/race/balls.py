@@ -23,6 +23,8 @@ from bsim.app.race.history import RaceHistory
 from bsim.app.widgets.ball import BallPanel, PlaneWanted
 from bsim.app.widgets.ball_scale import FIT, nice_above, nice_below
 from bsim.app.widgets.canvas import Chart, data_range
+from bsim.app.widgets.landscape import LandscapePanel, legend_groups
+from bsim.app.widgets.landscape_data import picture
 from bsim.app.widgets.loss import thin
 from bsim.app.widgets.panel import Panel, fit, style, text_strip
 
@@ -210,6 +212,24 @@ class LaneBall(BallPanel):
                 fit([[(1, [("no θ*: around the running mean", "axis")])], [(1, [("no θ*", "axis")])]], width)]
 
 
+class LaneLandscape(LandscapePanel):
+    """One lane's landscape, drawn with LandscapePanel's code into a column of the race's panel (never mounted):
+    its first line names the lane (its batch size, in its colour) and its basins' occupancy now."""
+
+    def __init__(self, lane):
+        super().__init__(lane.buffer)
+        self.lane = lane
+
+    def _title(self, title: str) -> None:
+        """The lane has no border of its own."""
+
+    OCCUPANCY_FIRST = True
+
+    def first_line(self, pic, r, width: int, short: bool) -> list:
+        name = f"B={self.lane.batch_size} "
+        return [(name, self.lane.color)] + super().first_line(pic, r, width - len(name), short)
+
+
 class RaceBallsPanel(Panel):
     """Every lane's epsilon-ball in a column of its own, all on one scale.
 
@@ -227,6 +247,7 @@ class RaceBallsPanel(Panel):
         self._columns: dict[int, tuple[tuple, list[Strip]]] = {}
         self._refits = 0
         self._asked = None        # the last PlaneRequest posted
+        self._landscapes: dict[int, LaneLandscape] = {}
 
     def cache_key(self, history):
         return (history.lane_version, self._refits)
@@ -249,6 +270,8 @@ class RaceBallsPanel(Panel):
         if not lanes:
             return self.message("no lanes yet", width, height)
         frames = [lane.latest.frame for lane in lanes]
+        if all(picture(f) is not None for f in frames):
+            return self.landscapes(lanes, width, height)
         planes = all(len(f.theta) == 2 and f.theta_star is not None for f in frames)
         spread = all(f.dist_to_opt is None for f in frames)
         self._title("Spread of each lane (no θ*)" if spread else self.TITLE)
@@ -278,6 +301,40 @@ class RaceBallsPanel(Panel):
         self._drawers = {b: d for b, d in self._drawers.items() if b in self.history.lanes}
         sep = Strip([Segment("│", style("grey"))], 1)
         out = [top]
+        for y in range(height - 1):
+            parts = []
+            for i, col in enumerate(columns):
+                if i:
+                    parts.append(sep)
+                parts.append(col[y])
+            out.append(Strip.join(parts).adjust_cell_length(width))
+        return out[:height]
+
+    def landscapes(self, lanes, width: int, height: int) -> list[Strip]:
+        """The landscape problems: each lane's landscape with its chains, the occupancy of its basins over its
+        steps and its escape rate (bsim.app.widgets.landscape, one drawer per lane), side by side."""
+        self._title("Landscape of each lane")
+        n = len(lanes)
+        col_w = (width - (n - 1)) // n
+        if col_w < 12:
+            return self.message(f"{n} lanes need {13 * n - 1} columns: widen the terminal", width, height)
+        pic = picture(lanes[0].latest.frame)
+        columns = []
+        for lane in lanes:
+            d = self._landscapes.get(lane.batch_size)
+            if d is None or d.lane is not lane:
+                d = self._landscapes[lane.batch_size] = LaneLandscape(lane)
+            key = ("landscape", lane.version, col_w, height - 1)
+            cached = self._columns.get(lane.batch_size)
+            if cached is None or cached[0] != key:
+                lines = [s.adjust_cell_length(col_w) for s in d.build(col_w, height - 1)]
+                lines += [Strip.blank(col_w)] * (height - 1 - len(lines))
+                cached = self._columns[lane.batch_size] = (key, lines)
+            columns.append(cached[1])
+        self._columns = {b: c for b, c in self._columns.items() if b in self.history.lanes}
+        self._landscapes = {b: d for b, d in self._landscapes.items() if b in self.history.lanes}
+        sep = Strip([Segment("│", style("grey"))], 1)
+        out = [text_strip(fit([legend_groups(pic)], width), width)]
         for y in range(height - 1):
             parts = []
             for i, col in enumerate(columns):
