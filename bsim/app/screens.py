@@ -51,6 +51,15 @@ PANELS_HELP = [
      "under the plane reads its ratio. "
      "LSTM (no θ*): the trail's spread is one run's iterates around their running average over a window; the "
      "chains' is across the chains around their mean at one step."),
+    ("Landscape (in place of the ε-ball for the landscape problems)",
+     "The full loss U(θ) (blue; two parameters: its contours) with the chains on it (purple: a histogram, or "
+     "the cloud), the run itself in white, each basin named at its minimum with its curvature U″ (λ: the "
+     "largest) and the basins' boundary dotted. Under it the fraction of the chains in each basin over the "
+     "steps, a grey mark where B changed. Then the escape rate, escapes per chain-step survived in the "
+     "starting basin: measured ± its standard error, and predicted, labelled by its kind (Kramers approx., "
+     "stability (iid), none) with measured / predicted; on a log scale ├─●─┤ is the measured rate ± 1 "
+     "standard error, ◆ the prediction. Press e for chains, then 1 (B = 1) or 9 (B = 256): a small batch "
+     "leaves the sharp basin, a large one stays."),
 ]
 
 def help_text(heading: str = "bsim: what the batch size does to SGD", panels=PANELS_HELP, app: str = keymap.MAIN) -> Text:

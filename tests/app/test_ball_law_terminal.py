@@ -3,54 +3,20 @@ and the law chart soon shows measured points at B = 8 and B = 256 and their meas
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
-import subprocess
 import sys
 import time
-import uuid
 
 import pytest
 
-from support import ROOT
+from support.tmux import Tmux
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(shutil.which("tmux") is None, reason="the real-terminal test drives tmux")]
 
 #: "shrink B 8→256: ×19 ± 0.9 (se) measured", "B 8→256 ×19±0.9 meas": a measured ratio with its error
 SHRINK = re.compile(r"B 8→256:? ×([0-9.]+) ?± ?([0-9.]+)")
-
-
-class Tmux:
-    """A command in a detached tmux session of its own server (``-L``): keys in, the screen as text out."""
-
-    def __init__(self, command: str, cwd, width: int = 120, height: int = 36):
-        self.socket = f"bsim-test-{uuid.uuid4().hex[:8]}"
-        env = dict(os.environ, TERM="xterm-256color", COLORTERM="truecolor", PYTHONPATH=str(ROOT))
-        env.pop("TEXTUAL", None)
-        subprocess.run(["tmux", "-L", self.socket, "-f", "/dev/null", "new-session", "-d", "-s", "t",
-                        "-x", str(width), "-y", str(height), "-c", str(cwd), command], check=True, env=env)
-
-    def keys(self, *keys: str) -> None:
-        subprocess.run(["tmux", "-L", self.socket, "send-keys", "-t", "t", *keys], check=True)
-
-    def screen(self) -> str:
-        return subprocess.run(["tmux", "-L", self.socket, "capture-pane", "-p", "-t", "t"], check=True,
-                              capture_output=True, text=True).stdout
-
-    def wait_for(self, test, timeout: float, what: str) -> str:
-        deadline = time.monotonic() + timeout
-        while True:
-            text = self.screen()
-            if test(text):
-                return text
-            if time.monotonic() > deadline:
-                raise AssertionError(f"{what} never showed in {timeout:.0f} s; the screen:\n{text}")
-            time.sleep(0.25)
-
-    def close(self) -> None:
-        subprocess.run(["tmux", "-L", self.socket, "kill-server"], check=False, capture_output=True)
 
 
 def step_of(text: str) -> int:
