@@ -159,8 +159,8 @@ PROBLEM_RULES: dict[str, Rule] = {
     "l2": (_NUM, _nonneg, "a finite number >= 0"),
     "hidden": ((int,), lambda v: 1 <= v <= 256, "an integer from 1 to 256"),
     "seq_len": ((int,), lambda v: 1 <= v <= 256, "an integer from 1 to 256"),
-    "data": ((str,), None, "a path to a CSV file"),
-    "test_data": ((str,), None, "a path to a CSV file"),
+    "data": ((str,), None, "a path to a CSV file (lstm: a text file)"),
+    "test_data": ((str,), None, "a path to a CSV file (lstm: a text file)"),
 }
 OPTIMIZER_RULES: dict[str, Rule] = {
     "lr": (_NUM, _pos, "a finite number > 0"),
@@ -265,10 +265,6 @@ def parse_scenario(text: str, fname: str = "<scenario>", path: Path | None = Non
 
 def _check_consistency(sc: Scenario, fname: str, loc: Locator) -> None:
     p = sc.problem
-    if p.kind == "lstm" and (p.data or p.test_data):
-        key = "data" if p.data else "test_data"
-        raise BsimInputError(f"{where(fname, loc, 'problem', key)}: got {quote(getattr(p, key))}, "
-                             f"expected no data file for lstm (data files are for linreg and logreg)")
     if p.test_data and not p.data:
         raise BsimInputError(f"{where(fname, loc, 'problem', 'test_data')}: got {quote(p.test_data)} without data; "
                              f"expected data = \"train.csv\" as well")
@@ -281,8 +277,9 @@ def _check_consistency(sc: Scenario, fname: str, loc: Locator) -> None:
     for key in ("data", "test_data"):
         rel = getattr(p, key)
         if rel is not None and not sc.resolve(rel).is_file():
-            raise BsimInputError(f"{where(fname, loc, 'problem', key)}: got {quote(rel)}, expected a CSV file "
-                                 f"(no such regular file; paths are relative to the scenario file)")
+            raise BsimInputError(f"{where(fname, loc, 'problem', key)}: got {quote(rel)}, expected a "
+                                 f"{'text' if p.kind == 'lstm' else 'CSV'} file (no such regular file; paths are "
+                                 f"relative to the scenario file)")
 
 
 def load_scenario(path: str | Path) -> Scenario:

@@ -26,7 +26,7 @@ def bytes_per_chain(problem, batch_size: int) -> int:
     B = min(max(1, batch_size), n)
     est = 6 * p * item + n * (8 + 8)
     if hasattr(problem, "hidden"):
-        est += B * problem.seq_len * 12 * problem.hidden * item + 2 * p * item
+        est += B * problem.seq_len * (12 * problem.hidden + problem.n_inputs) * item + 2 * p * item
     else:
         est += 3 * B * p * item + 2 * n * item
     return int(SAFETY * est)

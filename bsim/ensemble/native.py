@@ -146,6 +146,8 @@ def _not_for(problem, theta: torch.Tensor) -> str | None:
         return ""
     if os.environ.get("BSIM_NATIVE") == "0":
         return "BSIM_NATIVE=0"
+    if problem.n_inputs != 1 or problem.n_outputs != 1:
+        return "character inputs: the C kernel is written for one input and one output"
     if problem.hidden > MAX_HIDDEN:
         return f"hidden size above {MAX_HIDDEN}, where torch's matmuls are faster"
     return None

@@ -43,7 +43,7 @@ def chains_train_loss(problem, theta: torch.Tensor) -> torch.Tensor:
         if kernel is not None:
             return kernel.losses(theta, problem.X, problem.y)
     n = problem.n_train
-    per_chain = n * (4 * problem.hidden if hasattr(problem, "hidden") else 1)
+    per_chain = n * (4 * problem.hidden + problem.n_outputs if hasattr(problem, "hidden") else 1)
     chunk = max(1, LOSS_CHUNK_ELEMENTS // per_chain)
     out = []
     with torch.no_grad():
@@ -54,7 +54,7 @@ def chains_train_loss(problem, theta: torch.Tensor) -> torch.Tensor:
                 if problem.l2:
                     loss = loss + 0.5 * problem.l2 * (part * part).sum(1)
             else:
-                pred = batched_lstm.forward(problem, part, problem.X)     # (k, N)
-                loss = 0.5 * ((pred - problem.y) ** 2).mean(1)
+                pred = batched_lstm.forward(problem, part, problem.X)     # (k, N), or (k, N, V) logits
+                loss = problem.chains_point_loss(pred, problem.y)
             out.append(loss)
     return torch.cat(out)

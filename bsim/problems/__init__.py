@@ -19,5 +19,8 @@ def make_problem(sc: Scenario, device: torch.device, dtype: torch.dtype) -> Prob
     if kind == "logreg":
         from bsim.problems.logreg import LogReg
         return LogReg(sc, device, dtype)
+    if sc.problem.data:    # a text: next-character prediction
+        from bsim.problems.charlstm import CharLSTM
+        return CharLSTM(sc, device, dtype)
     from bsim.problems.lstm import LSTMProblem
     return LSTMProblem(sc, device, dtype)

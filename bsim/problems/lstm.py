@@ -34,6 +34,8 @@ class LSTMProblem(Problem):
     has_optimum = False
     per_example_loss = True
     optimum_label = "no known optimum (non-convex): spread around the running average"
+    #: input and output units per time step (the character LSTM: the vocabulary's size)
+    n_inputs = n_outputs = 1
 
     def __init__(self, sc: Scenario, device: torch.device, dtype: torch.dtype):
         super().__init__(device, dtype)
@@ -107,6 +109,10 @@ class LSTMProblem(Problem):
             loss = d.dot(d) * (0.5 / d.shape[0])
             (g,) = torch.autograd.grad(loss, t)
         return loss.detach(), g
+
+    def chains_point_loss(self, pred: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """(k,) mean loss (1/2N) sum_n (pred_kn - y_n)^2 of k chains' predictions pred (k, N)."""
+        return 0.5 * ((pred - y) ** 2).mean(1)
 
     def example_loss(self, theta: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """l_i for one example (x of shape (T,)): what torch.func maps over."""
