@@ -23,15 +23,19 @@ from pathlib import Path
 from typing import Any
 
 from bsim.errors import BsimInputError, quote, read_user_text
+from bsim.landscape.schema import LANDSCAPE_RULES, LANDSCAPES, check_landscape
 from bsim.lrscaling import LR_SCALINGS
 from bsim.tomlcheck import Locator, Rule, check_table, one_of, toml_error, toml_value, where
 
-PROBLEMS = ("linreg", "logreg", "lstm")
+PROBLEMS = ("linreg", "logreg", "lstm", "softmax")
+PROBLEMS = PROBLEMS + LANDSCAPES   # the landscapes (bsim.landscape.schema: wells, wells2d, nonuniform)
 SAMPLINGS = ("shuffle", "iid", "replacement")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 DTYPES = ("auto", "float32", "float64")
 #: problem kind -> the bundled scenario whose problem and optimizer `--problem` and a problem switch take
-PROBLEM_SCENARIOS = {"linreg": "default", "logreg": "logreg", "lstm": "lstm"}
+PROBLEM_SCENARIOS = {"linreg": "default", "logreg": "logreg", "lstm": "lstm", "softmax": "digits"}
+
+PROBLEM_SCENARIOS.update({"wells": "escape", "wells2d": "escape-2d", "nonuniform": "sharp-flat"})
 
 
 @dataclass
@@ -45,8 +49,23 @@ class ProblemSpec:
     l2: float = 0.0             # logreg: L2 term (l2/2)|theta|^2, needed when classes separate
     hidden: int = 16            # lstm: hidden units
     seq_len: int = 16           # lstm: length of the input sequence
-    data: str | None = None     # CSV of the training set (linreg/logreg)
+    data: str | None = None     # CSV of the training set (linreg/logreg/softmax)
     test_data: str | None = None
+    # the landscapes (bsim.landscape.schema; None: the kind's default, not written back)
+    barriers: list | None = None          # wells: the depths of basin 0 and basin 1
+    curvatures: list | None = None        # wells: U'' at the two minima
+    saddle_curvature: float | None = None  # wells: |U''| at the saddle
+    tilt_scale: float | None = None       # wells: sigma_b, the spread of the generated tilts
+    tilts: list | None = None             # wells: the tilts themselves (mean zero) instead
+    sharpness: float | None = None        # nonuniform: the mean curvature a of both minima
+    spreads: list | None = None           # nonuniform: s_0, s_1, the spread of the per-example curvatures
+    start_basin: int | None = None        # landscapes: the basin the chains start in (0)
+    start_offset: float | None = None     # nonuniform: the start's distance from the minimum (0.1)
+    classes: int = 3            # softmax: K, the number of classes (labels 0..K-1)
+    test_fraction: float = 0.0  # data: the fraction of the file's rows held out as the test split (seeded)
+    split_seed: int = 0         # data: the seed of that split (bsim.problems.dataset)
+    standardize: bool = False   # data: features centred and scaled by the training split's mean and std
+    intercept: bool = False     # data: a column of ones appended to the features (after standardizing)
 
 
 @dataclass
@@ -91,6 +110,7 @@ class Scenario:
     sweep: dict[str, Any] | None = None       # [sweep] (bsim.sweep.schema: lists as tuples)
     race: dict[str, Any] | None = None        # a race recording's [race] (bsim.race.schema)
     recording: dict[str, Any] | None = None   # a recording's [recording] (bsim.recording_schema)
+    schedule: dict[str, Any] | None = None    # [schedule]: B and lr schedules, adaptive B (bsim.schedule.schema)
     path: Path | None = None    # where it was read from; data paths are relative to it
     warnings: list[str] = field(default_factory=list)
 
@@ -161,7 +181,15 @@ PROBLEM_RULES: dict[str, Rule] = {
     "seq_len": ((int,), lambda v: 1 <= v <= 256, "an integer from 1 to 256"),
     "data": ((str,), None, "a path to a CSV file (lstm: a text file)"),
     "test_data": ((str,), None, "a path to a CSV file (lstm: a text file)"),
+    "classes": ((int,), lambda v: 2 <= v <= 1000, "an integer from 2 to 1000"),
+    "test_fraction": (_NUM, lambda v: 0 <= v < 1, "a number in [0, 1)"),
+    "split_seed": ((int,), _nonneg_int, "an integer >= 0"),
+    "standardize": ((bool,), None, "true or false"),
+    "intercept": ((bool,), None, "true or false"),
 }
+#: problem keys written back (recordings) only where they differ from the default: older files stay as they were
+WRITTEN_WHEN_SET = ("classes", "test_fraction", "split_seed", "standardize", "intercept")
+PROBLEM_RULES.update(LANDSCAPE_RULES)
 OPTIMIZER_RULES: dict[str, Rule] = {
     "lr": (_NUM, _pos, "a finite number > 0"),
     "momentum": (_NUM, _mom, "a number in [0, 1)"),
@@ -189,7 +217,7 @@ EVENT_RULES: dict[str, Rule] = {
 # ---------------------------------------------------------- feature tables
 
 #: the tables a feature above owns and checks (each a Scenario field), in the order they are checked
-FEATURE_TABLES = ("sweep", "race", "recording")
+FEATURE_TABLES = ("sweep", "race", "recording", "schedule")
 #: a feature's check: (the table as read, the file's name, its Locator) -> the table as the feature reads it;
 #: a bad key is a BsimInputError naming ``file:line: table.key`` (``bsim.tomlcheck.check_table``)
 TableCheck = Callable[[dict, str, Locator], dict]
@@ -241,7 +269,7 @@ def parse_scenario(text: str, fname: str = "<scenario>", path: Path | None = Non
                                    and all(isinstance(e, dict) for e in raw["timeline"])):
         raise BsimInputError(f"{where(fname, loc, None, 'timeline')}: got {quote(raw['timeline'])}, "
                              f"expected [[timeline]] tables")
-    also = ("[problem]", "[optimizer]", "[[timeline]]", "[sweep]", "[race]")
+    also = ("[problem]", "[optimizer]", "[[timeline]]", "[sweep]", "[race]", "[schedule]")
     sc = Scenario(**check_table(top, TOP_RULES, fname, loc, None, also=also), path=path)
     sc.problem = ProblemSpec(**check_table(raw.get("problem", {}), PROBLEM_RULES, fname, loc, "problem"))
     sc.optimizer = OptimizerSpec(**check_table(raw.get("optimizer", {}), OPTIMIZER_RULES, fname, loc, "optimizer"))
@@ -265,15 +293,23 @@ def parse_scenario(text: str, fname: str = "<scenario>", path: Path | None = Non
 
 def _check_consistency(sc: Scenario, fname: str, loc: Locator) -> None:
     p = sc.problem
+    check_landscape(sc, fname, loc)
     if p.test_data and not p.data:
         raise BsimInputError(f"{where(fname, loc, 'problem', 'test_data')}: got {quote(p.test_data)} without data; "
                              f"expected data = \"train.csv\" as well")
+    if p.test_fraction and (not p.data or p.test_data):
+        raise BsimInputError(f"{where(fname, loc, 'problem', 'test_fraction')}: got {p.test_fraction!r} "
+                             f"{'with test_data' if p.test_data else 'without data'}; expected it with data = "
+                             f"\"file.csv\" alone (the held-out rows are the test split)")
+    if p.kind == "softmax" and not p.l2:
+        raise BsimInputError(f"{where(fname, loc, 'problem', 'l2')}: got {p.l2!r}, expected l2 > 0 for softmax (the weights are "
+                             f"defined up to a shift shared by the classes, and the L2 term picks one), e.g. l2 = 1e-3")
     if p.kind == "linreg" and p.l2:
         raise BsimInputError(f"{where(fname, loc, 'problem', 'l2')}: got {p.l2!r}, expected 0 for linreg "
                              f"(the L2 term is logistic regression's)")
-    if p.kind != "lstm" and not p.data and p.n_train < p.dim:
+    if p.kind not in ("lstm", "linreg") and not p.data and p.n_train < p.dim:   # least squares interpolates
         raise BsimInputError(f"{where(fname, loc, 'problem', 'n_train')}: got {p.n_train}, expected at least "
-                             f"dim = {p.dim} examples (else theta* is not unique)")
+                             f"dim = {p.dim} examples for {p.kind} (else theta* is not unique)")
     for key in ("data", "test_data"):
         rel = getattr(p, key)
         if rel is not None and not sc.resolve(rel).is_file():
@@ -345,10 +381,14 @@ def scenario_to_toml(sc: Scenario) -> str:
     lines = [f"{k} = {toml_value(getattr(sc, k))}" for k in TOP_RULES if k != "chains" or sc.chains != 1]
     for name, spec, rules in (("problem", sc.problem, PROBLEM_RULES), ("optimizer", sc.optimizer, OPTIMIZER_RULES)):
         lines += ["", f"[{name}]"]
-        lines += [f"{k} = {toml_value(getattr(spec, k))}" for k in rules if getattr(spec, k) is not None]
+        lines += [f"{k} = {toml_value(getattr(spec, k))}" for k in rules if getattr(spec, k) is not None
+                  and not (k in WRITTEN_WHEN_SET and getattr(spec, k) == getattr(ProblemSpec(), k))]
     if sc.sweep is not None:
         lines += ["", "[sweep]"]
         lines += [f"{k} = {toml_value(v)}" for k, v in sc.sweep.items()]
+    if sc.schedule is not None:
+        lines += ["", "[schedule]"]
+        lines += [f"{k} = {toml_value(v)}" for k, v in sc.schedule.items()]
     for ev in sc.timeline:
         lines += ["", "[[timeline]]"]
         default = Event(at=0)

@@ -26,6 +26,10 @@ def is_linear(problem) -> bool:
 def step_chains(problem, theta: torch.Tensor, velocity: torch.Tensor, idx: torch.Tensor, lr: float,
                 momentum: float, work: dict | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """(theta, velocity) of every chain after one step on the (K, B) batches idx (``work``: LSTM scratch)."""
+    if getattr(problem, "landscape", False):   # bsim.problems.landscape: g_k in closed form
+        g = problem.chains_grad(theta, idx)
+        v = momentum * velocity + g if momentum else g
+        return theta - lr * v, v
     if is_linear(problem):
         return chain_step(problem, theta, velocity, idx, lr, momentum)
     x = problem.X.index_select(0, idx.reshape(-1)).view(*idx.shape, -1)   # problem.X[idx], 3x faster on the CPU
@@ -38,6 +42,8 @@ def step_chains(problem, theta: torch.Tensor, velocity: torch.Tensor, idx: torch
 
 def chains_train_loss(problem, theta: torch.Tensor) -> torch.Tensor:
     """(K,) training loss of every chain, L(theta_k) = (1/N) sum_i l_i(theta_k) (+ l2/2 |theta_k|^2)."""
+    if getattr(problem, "landscape", False):
+        return problem.chains_loss(theta)
     if not is_linear(problem):
         kernel = native.kernel_for(problem, theta)
         if kernel is not None:
@@ -49,10 +55,7 @@ def chains_train_loss(problem, theta: torch.Tensor) -> torch.Tensor:
     with torch.no_grad():
         for part in theta.split(chunk):
             if is_linear(problem):
-                z = problem.X @ part.T                                   # (N, k)
-                loss = problem.point_loss(z, problem.y[:, None]).mean(0)
-                if problem.l2:
-                    loss = loss + 0.5 * problem.l2 * (part * part).sum(1)
+                loss = problem.losses_many(part, problem.X, problem.y)
             else:
                 pred = batched_lstm.forward(problem, part, problem.X)     # (k, N), or (k, N, V) logits
                 loss = problem.chains_point_loss(pred, problem.y)

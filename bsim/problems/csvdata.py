@@ -12,10 +12,12 @@ import numpy as np
 from bsim.errors import MAX_DATA_BYTES, BsimInputError, quote, read_user_text
 
 
-def read_xy(path: Path, binary: bool = False, n_features: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+def read_xy(path: Path, binary: bool = False, n_features: int | None = None,
+            classes: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Features and target of every row, as float64 arrays; errors name the file and the line.
 
-    ``binary`` asks for y in {0, 1} (logreg). ``n_features`` (a test set) asks
+    ``binary`` asks for y in {0, 1} (logreg), ``classes`` = K for y in {0, ..., K-1}
+    (softmax). ``n_features`` (a test set) asks
     for that many feature columns and at least one row (a training set needs two).
     """
     # one reader for every file a user names: a regular file, at most MAX_DATA_BYTES; -sig: a spreadsheet's
@@ -23,13 +25,14 @@ def read_xy(path: Path, binary: bool = False, n_features: int | None = None) -> 
     text = read_user_text(path, "a CSV with a header row and a column y", limit=MAX_DATA_BYTES, encoding="utf-8-sig")
     reader = csv.reader(io.StringIO(text, newline=""))
     try:
-        return _parse(reader, path, binary, n_features)
+        return _parse(reader, path, binary, n_features, classes)
     except csv.Error as exc:
         raise BsimInputError(f"{path}:{reader.line_num}: not a readable CSV ({exc}); "
                              f"expected a header row and rows of numbers") from None
 
 
-def _parse(reader, path: Path, binary: bool, n_features: int | None) -> tuple[np.ndarray, np.ndarray]:
+def _parse(reader, path: Path, binary: bool, n_features: int | None,
+           classes: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     header = next(reader, None)
     if not header:
         raise BsimInputError(f"{path}:1: empty first line; expected a header row with a column named y")
@@ -64,6 +67,9 @@ def _parse(reader, path: Path, binary: bool, n_features: int | None) -> tuple[np
             raise BsimInputError(f"{path}:{line}: got a value that is not finite; expected finite numbers")
         if binary and vals[iy] not in (0.0, 1.0):
             raise BsimInputError(f"{path}:{line}: y: got {quote(vals[iy])}; expected 0 or 1 for logreg")
+        if classes is not None and not (vals[iy].is_integer() and 0 <= vals[iy] < classes):
+            raise BsimInputError(f"{path}:{line}: y: got {quote(vals[iy])}; expected a class label from 0 to "
+                                 f"{classes - 1} for softmax with classes = {classes}")
         ys.append(vals[iy])
         xs.append(vals[:iy] + vals[iy + 1:])
     need = 2 if n_features is None else 1

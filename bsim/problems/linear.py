@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from bsim.problems.base import DATA_STREAM, Problem, cpu_generator
-from bsim.problems.csvdata import read_xy
+from bsim.problems import dataset
 from bsim.scenario import Scenario
 
 
@@ -46,12 +46,8 @@ class LinearProblem(Problem):
         self.condition_where = None if spec.data else \
             f"{sc.where('condition', 'problem') or sc.path or 'scenario'}: problem.condition: got {spec.condition:g}"
         if spec.data:
-            X, y = read_xy(sc.resolve(spec.data), binary=self.binary)
-            if spec.test_data:
-                Xt, yt = read_xy(sc.resolve(spec.test_data), binary=self.binary, n_features=X.shape[1])
-            else:
-                Xt, yt = np.zeros((0, X.shape[1])), np.zeros(0)
-            self.source = f"data from {spec.data}"
+            ds = dataset.load(spec, sc.resolve(spec.data), sc.resolve(spec.test_data), self.kind)
+            X, y, Xt, yt, self.source = ds.X, ds.y, ds.X_test, ds.y_test, ds.source
         else:
             gen = cpu_generator(sc.seed, DATA_STREAM)
             n = spec.n_train + spec.n_test
@@ -123,6 +119,26 @@ class LinearProblem(Problem):
         r = self.link_residual(self.X @ theta, self.y)
         g = self.X.T @ r / self.n_train
         return g + self.l2 * theta if self.l2 else g
+
+    # -- many parameter vectors at once (the rows of Theta: the chains, the exact statistics, the sweep)
+    def losses_many(self, Theta: torch.Tensor, X: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """(M,) mean loss over the rows of X (+ l2/2 |theta|^2) for every row of Theta (M x P)."""
+        out = self.point_loss(X @ Theta.T, y[:, None]).mean(0)
+        if self.l2:
+            out = out + 0.5 * self.l2 * (Theta * Theta).sum(1)
+        return out
+
+    def grad_and_square_many(self, Theta: torch.Tensor, X: torch.Tensor, y: torch.Tensor,
+                             sq: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(G - l2 theta, mean_i |g_i - l2 theta|^2) over the rows of X for every row of Theta; sq = |x_i|^2."""
+        R = self.link_residual(Theta @ X.T, y)
+        return R @ X / X.shape[0], (R * R) @ sq / X.shape[0]
+
+    def batch_grads_many(self, Theta: torch.Tensor, Xb: torch.Tensor, yb: torch.Tensor) -> torch.Tensor:
+        """(M, P): row m is (1/B) sum_i g_i(theta_m) - l2 theta_m over chain m's batch Xb[m] (M x B x d)."""
+        M, B = yb.shape
+        z = torch.bmm(Xb, Theta[:, :, None]).view(M, B)
+        return torch.bmm(self.link_residual(z, yb)[:, None, :], Xb).view(M, -1) / B
 
     def per_example_grads(self, theta: torch.Tensor, idx: torch.Tensor | None = None) -> torch.Tensor:
         """Rows g_i = r_i x_i (+ l2 theta), closed form, for idx (all examples if None)."""

@@ -51,6 +51,8 @@ class QuadModel:
     sigma_star: np.ndarray   # (1/N) sum (g_i* - G*)(g_i* - G*)^T at theta*
     n: int
     label: str               # "exact" | "linearisation at theta*"
+    #: consecutive rows of a per example: A_i = sum of ``groups`` rank-one terms (softmax: K classes)
+    groups: int = 1
 
     @property
     def dim(self) -> int:
@@ -59,7 +61,7 @@ class QuadModel:
     @cached_property
     def mult(self) -> np.ndarray:
         """lyapunov.multiplicative(a), computed once per model (O(N d^4): seconds at d = 40, N = 10^4)."""
-        return lyapunov.multiplicative(self.a)
+        return lyapunov.multiplicative(self.a, self.groups)
 
 
 def sigmoid(z: np.ndarray) -> np.ndarray:
@@ -73,6 +75,10 @@ def quad_model(problem) -> QuadModel | None:
     X, y, th = problem.X64, problem.y64, problem.theta_star64
     n, d = X.shape
     l2 = float(problem.l2)
+    if hasattr(problem, "hessian_factors"):         # softmax: A_i of rank K - 1, K factor rows per example
+        a = problem.hessian_factors() if problem.n_params <= MAX_DIM_PLAIN else np.zeros((0, problem.n_params))
+        return QuadModel(H=problem.hessian(), a=a, sigma_star=problem.gradient_covariance64(), n=n,
+                         label="linearisation at theta*", groups=problem.classes)
     if problem.least_squares:
         a = X
         resid = X @ th - y

@@ -57,9 +57,7 @@ def chain_step(problem, theta: torch.Tensor, velocity: torch.Tensor, idx: torch.
     M, B = idx.shape
     flat = idx.reshape(-1)
     Xb = problem.X.index_select(0, flat).view(M, B, -1)   # (M, B, d)
-    z = torch.bmm(Xb, theta[:, :, None]).view(M, B)
-    r = problem.link_residual(z, problem.y.index_select(0, flat).view(M, B))
-    g = torch.bmm(r[:, None, :], Xb).view(M, -1) / B
+    g = problem.batch_grads_many(theta, Xb, problem.y.index_select(0, flat).view(M, B))
     l2 = problem.l2
     if l2:
         g = g + l2 * theta

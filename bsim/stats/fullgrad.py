@@ -69,9 +69,7 @@ class LinearFullPass:
 
     def __call__(self, thetas: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         th = thetas.to(self.dtype)
-        R = self.problem.link_residual(th @ self.X.T, self.y)
-        G0 = R @ self.X / self.n
-        s2 = (R * R) @ self.sq / self.n
+        G0, s2 = self.problem.grad_and_square_many(th, self.X, self.y, self.sq)
         tr = s2 - (G0 * G0).sum(1)
         G = G0 + self.l2 * th if self.l2 else G0
         E = None if self.theta_star is None else th - self.theta_star

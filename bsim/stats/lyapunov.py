@@ -65,15 +65,29 @@ def congruence(A: np.ndarray, B: np.ndarray) -> np.ndarray:
     return M * (al[:, None] * al[None, :]) / 4.0
 
 
-def multiplicative(a: np.ndarray) -> np.ndarray:
+def multiplicative(a: np.ndarray, groups: int = 1) -> np.ndarray:
     """Matrix of S -> mean_i A_i S A_i - H' S H' with A_i = a_i a_i^T, H' = mean_i A_i (a is N x d).
 
+    With ``groups`` = r, a has N r rows, r consecutive ones per example, and
+    A_i = sum_k a_ik a_ik^T (rank r, softmax); then A_i S A_i = sum_{k,l}
+    s_kl (s_kl . S) with s_kl = sym(a_ik a_il^T), in svec coordinates.
     This is the covariance of the batch-size-1 Hessian acting on S; the batch
     of B adds the factor c_B.
     """
-    n_ex, d = a.shape
+    d = a.shape[1]
+    n_ex = a.shape[0] // groups
     i, j = pairs(d)
-    K = a[:, i] * a[:, j] * _alpha(i, j)             # row i: svec(a_i a_i^T)
+    al = _alpha(i, j)
+    if groups == 1:
+        K = a[:, i] * a[:, j] * al                   # row i: svec(a_i a_i^T)
+    else:
+        parts = []
+        for k in range(groups):
+            for m in range(k, groups):
+                ak, am = a[k::groups], a[m::groups]
+                w = math.sqrt(2.0) if m > k else 1.0     # s_km and s_mk: the same row, twice
+                parts.append((ak[:, i] * am[:, j] + ak[:, j] * am[:, i]) * (0.5 * w) * al)
+        K = np.concatenate(parts)
     Hp = a.T @ a / n_ex
     return K.T @ K / n_ex - congruence(Hp, Hp)
 

@@ -50,7 +50,7 @@ class TaskResult:
 
 def check_interval(kind: str, n_train: int, batch_size: int) -> int:
     """Steps between target checks: 1 for linear problems (every step, batched), a quarter epoch for the LSTM."""
-    if kind in ("linreg", "logreg"):
+    if kind in ("linreg", "logreg", "softmax"):
         return 1
     return max(1, math.ceil(math.ceil(n_train / batch_size) / 4))
 
@@ -61,12 +61,8 @@ def batched_loss(problem, thetas: list[torch.Tensor], which: str) -> torch.Tenso
     if X is None or X.shape[0] == 0:
         return None
     with torch.no_grad():
-        if hasattr(problem, "point_loss"):
-            Theta = torch.stack(thetas)
-            out = problem.point_loss(X @ Theta.T, y[:, None]).mean(0)
-            if problem.l2:
-                out = out + 0.5 * problem.l2 * (Theta * Theta).sum(1)
-            return out
+        if hasattr(problem, "losses_many"):
+            return problem.losses_many(torch.stack(thetas), X, y)
         return torch.stack([problem.loss(t, X, y) for t in thetas])
 
 
@@ -121,7 +117,7 @@ class _Run:
         self.spec, self.task = spec, task
         self.sim = Simulation(spec.task_scenario(task), stats=False)
         self.p = self.sim.problem
-        self.linear = self.p.kind in ("linreg", "logreg")
+        self.linear = self.p.kind in ("linreg", "logreg", "softmax")
         self.every = check_interval(self.p.kind, self.p.n_train, self.sim.batch_size)
         self.curve = _Curve()
         # (step, the value checked): the loss on the target's set, or minus the accuracy (lower is better
