@@ -95,15 +95,15 @@ def predicted_groups(r, short: bool = False) -> list:
 
 
 def rate_bar(r, width: int) -> list:
-    """The measured rate ± 1 standard error (├─●─┤, green) and the prediction (◆, orange) on a log scale
-    whose ends are written at the sides; [] when there is nothing to place."""
+    """The measured rate ± 1 standard error (├─●─┤, green; its ends at least a cell from ●) and the prediction
+    (◆, orange) on a log scale whose ends are written at the sides; [] when there is nothing to place."""
     vals = [v for v in (r.rate, r.theory) if v is not None and v > 0 and math.isfinite(v)]
     if not vals or r.chains <= 1:
         return []
     lo_v, hi_v = (r.rate - r.se, r.rate + r.se) if r.rate and r.se else (None, None)
     ends = vals + [v for v in (lo_v, hi_v) if v is not None and v > 0]
-    a, b = math.log10(min(ends)) - 0.5, math.log10(max(ends)) + 0.5
-    left, right = num(10 ** a, 1), num(10 ** b, 1)
+    a, b = math.floor(math.log10(min(ends)) - 0.2), math.ceil(math.log10(max(ends)) + 0.2)   # whole decades
+    left, right = num(10.0 ** a, 1), num(10.0 ** b, 1)
     n = width - len(left) - len(right) - 2
     if n < 8:
         return []
@@ -112,22 +112,22 @@ def rate_bar(r, width: int) -> list:
 
     def at(v):
         return min(max(int(round((math.log10(v) - a) / (b - a) * (n - 1))), 0), n - 1)
-    if r.rate and r.rate > 0:
-        i0 = at(lo_v) if lo_v and lo_v > 0 else 0
-        i1 = at(hi_v) if hi_v else at(r.rate)
+    if r.rate and r.rate > 0:           # the bar's ends at least a cell from the point, to be seen
+        i0 = min(at(lo_v) if lo_v and lo_v > 0 else 0, max(at(r.rate) - 1, 0))
+        i1 = max(at(hi_v) if hi_v else at(r.rate), min(at(r.rate) + 1, n - 1))
         for i in range(i0, i1 + 1):
             cells[i], colors[i] = "─", "green"
         cells[i0], cells[i1] = "├", "┤"
         cells[at(r.rate)] = "●"
     if r.theory and r.theory > 0:
         cells[at(r.theory)], colors[at(r.theory)] = "◆", "orange"
-    parts = [(left + " ", "axis")]
+    parts = []
     for ch, c in zip(cells, colors):
-        if parts[-1][1] == c:
+        if parts and parts[-1][1] == c:
             parts[-1] = (parts[-1][0] + ch, c)
         else:
             parts.append((ch, c))
-    return parts + [(" " + right, "axis")]
+    return [(left + " ", "axis")] + parts + [(" " + right, "axis")]
 
 
 class LandscapePanel(Panel):

@@ -1,0 +1,128 @@
+"""The landscape panel drawn from a hand-made frame.landscape (the fields of bsim.landscape.info): what each
+number is called, where the chains and the error bar land, and that every size keeps the numbers whole."""
+
+from __future__ import annotations
+
+import math
+import re
+from types import SimpleNamespace as NS
+
+import numpy as np
+import pytest
+
+from bsim.app.format import num
+from bsim.app.history import FrameBuffer
+from bsim.app.widgets.canvas import COLORS
+from bsim.app.widgets.landscape import LandscapePanel, rate_bar
+from bsim.app.widgets.landscape_data import readings
+from bsim.frame import Frame
+
+XS = np.linspace(-2.0, 3.0, 201)
+
+
+def double_well(x):
+    """A sharp well at -1 (curvature 8) and a flat one at 1.5 (curvature 1), the saddle near 0."""
+    return np.minimum(4 * (x + 1) ** 2 - 0.4, 0.5 * (x - 1.5) ** 2 - 1.0)
+
+
+def frame(theta, history, *, rate=1.2e-3, se=2e-4, theory=1.5e-3, kind="kramers", step=1000, b=4,
+          note="Kramers approx. (barrier 6.1 T; valid for barrier >= 5 T, lr U'' << 1)"):
+    theta = np.asarray(theta, dtype=float).reshape(-1, 1)
+    occ = (float(np.mean(theta[:, 0] < 0)), float(np.mean(theta[:, 0] >= 0)))
+    basins = (NS(index=0, label="sharp", minimum=(-1.0,), loss=-0.4, curvature=(8.0,), depth=0.4, spread=None,
+                 rho=None, stable=None, occupancy=occ[0]),
+              NS(index=1, label="flat", minimum=(1.5,), loss=-1.0, curvature=(1.0,), depth=1.0, spread=None,
+                 rho=None, stable=None, occupancy=occ[1]))
+    land = NS(kind="wells", dim=1, x_range=(-2.0, 3.0), y_range=None, curve=(tuple(XS), tuple(double_well(XS))),
+              grid=None, basins=basins, saddles=((0.0,),), saddle_curvature=2.0, positions=theta,
+              chain_basin=(theta[:, 0] >= 0).astype(int), start_basin=0, occupancy=occ, history=tuple(history),
+              escaped=int(round(occ[1] * len(theta))), escape_rate=rate, escape_rate_se=se, escapes=36,
+              exposure=30000, escape_rate_theory=theory, escape_theory=kind, theory_note=note,
+              temperature=0.07, barrier_over_t=6.1)
+    f = Frame(step=step, tick=step, theta=(float(theta[0, 0]),), chains=len(theta), next_batch_size=b,
+              batch_size=b, problem="wells")
+    f.landscape = land
+    return f
+
+
+def fed(theta, **kw) -> FrameBuffer:
+    """A FrameBuffer fed 20 frames, the last one with the chains at ``theta``; the sharp basin emptying."""
+    h = FrameBuffer()
+    hist = []
+    for k in range(1, 21):
+        hist.append((50 * k, (1 - k / 40, k / 40)))
+        h.add(frame(theta, hist, step=50 * k, **kw))
+    return h
+
+
+def lines(h, width=41, height=14) -> list[str]:
+    return [s.text for s in LandscapePanel(h).build(width, height)]
+
+
+def test_every_number_says_what_it_is_measured_or_which_prediction():
+    rng = np.random.default_rng(0)
+    theta = np.concatenate([rng.normal(-1, 0.1, 48), rng.normal(1.5, 0.3, 16)])
+    for kind, label in (("kramers", "Kramers approx."), ("stability", "stability (iid)"), ("none", "none")):
+        text = "\n".join(lines(fed(theta, kind=kind, theory=None if kind == "none" else 1.5e-3), 60, 20))
+        assert "sharp U″=8" in text and "flat U″=1" in text             # the basins with their curvatures
+        assert "sharp 75%" in text and "flat 25%" in text and "left 16/64" in text
+        assert f"meas {num(1.2e-3)} ± {num(2e-4, 2)}" in text
+        assert re.search(rf"pred (—|{re.escape(num(1.5e-3))}) {re.escape(label)}", text), text
+        assert "in basin" in text                                        # the occupancy chart
+
+
+def test_the_chains_histogram_stands_under_their_basin():
+    theta = np.full(64, -1.0)          # every chain at the sharp minimum
+    h = fed(theta)
+    strips = LandscapePanel(h).build(41, 14)         # the legend, then 6 rows of the landscape
+    purple = [i for s in strips[1:7] for i, (ch, color) in enumerate(_cells(s))
+              if color == COLORS["purple"] and ch != " "]
+    sharp_col = round((-1.0 + 2.0) / 5.0 * 40)
+    assert purple and all(abs(c - sharp_col) <= 1 for c in purple), purple
+
+
+def _cells(strip) -> list[tuple[str, str | None]]:
+    """(character, foreground colour) of each cell of a line."""
+    out = []
+    for seg in strip:
+        color = seg.style.color.name if seg.style and seg.style.color else None
+        out += [(ch, color) for ch in seg.text]
+    return out
+
+
+@pytest.mark.parametrize("theory, side", [(1.2e-2, "right"), (1e-4, "left")])
+def test_the_prediction_sits_outside_the_error_bar_on_the_side_it_is(theory, side):
+    r = readings(fed(np.full(64, -1.0), theory=theory).latest)
+    text = "".join(t for t, _c in rate_bar(r, 40))
+    lo, hi, pred = text.index("├"), text.index("┤"), text.index("◆")
+    assert lo < text.index("●") < hi
+    assert (pred > hi) if side == "right" else (pred < lo), text
+
+
+def test_the_error_bar_spans_one_standard_error_on_a_log_scale():
+    r = readings(fed(np.full(64, -1.0), rate=1e-3, se=5e-4, theory=1e-2).latest)
+    parts = rate_bar(r, 50)
+    left, right = float(parts[0][0]), float(parts[-1][0])      # the scale's ends, written at its sides
+    inner = "".join(t for t, _c in parts[1:-1])
+
+    def cell(v):      # where v falls between the two ends, on a log scale
+        return (math.log10(v) - math.log10(left)) / (math.log10(right) - math.log10(left)) * (len(inner) - 1)
+    assert abs(inner.index("├") - cell(5e-4)) <= 1 and abs(inner.index("┤") - cell(1.5e-3)) <= 1
+    assert abs(inner.index("●") - cell(1e-3)) <= 1 and abs(inner.index("◆") - cell(1e-2)) <= 1
+
+
+@pytest.mark.parametrize("size", [(25, 8), (31, 10), (41, 14), (60, 20)])
+def test_no_line_ends_in_a_cut_number_or_word(size):
+    theta = np.concatenate([np.full(48, -1.0), np.full(16, 1.5)])
+    text = lines(fed(theta), *size)
+    items = ["sharp U″=8", "flat U″=1", "sharp 75%", "flat 25%", "left 16/64", num(1.2e-3), num(2e-4, 2),
+             num(1.5e-3), "Kramers approx.", "Kramers≈", "in basin"]
+    for line in text:
+        end = line.rstrip()
+        for item in items:
+            for k in range(2, len(item)):
+                mid_word = item[k - 1] != " " and item[k] != " "
+                if mid_word and end.endswith(item[:k]) and (len(end) == k or end[-k - 1] == " "):
+                    raise AssertionError(f"{size}: {end!r} cuts {item!r}")
+    joined = "\n".join(text)
+    assert "sharp" in joined and num(1.2e-3) in joined and ("Kramers" in joined)
