@@ -9,11 +9,17 @@ from bsim.errors import BsimInputError
 from bsim.problems.linear import LinearProblem, synthetic_features
 
 
+#: what dist_to_opt is measured against in the interpolation regime (rank X = N <= d)
+INTERPOLATION_LABEL = "theta* (minimum-norm interpolating solution: the projection of theta_0 = 0 onto X theta = y)"
+
+
 class LinReg(LinearProblem):
     kind = "linreg"
     has_optimum = True
     least_squares = True
     optimum_label = "theta* (exact least-squares solution)"
+    #: rank X = N <= d: every example is fitted exactly (``solve_optimum``)
+    interpolating = False
 
     def synthesize(self, n, spec, gen):
         X = synthetic_features(n, spec.dim, spec.condition, gen)
@@ -22,8 +28,19 @@ class LinReg(LinearProblem):
         return X, y
 
     def solve_optimum(self, X, y):
-        """theta* = argmin |X theta - y|^2 by least squares in float64."""
+        """theta* = argmin |X theta - y|^2 by least squares in float64.
+
+        Interpolation regime (rank X = N <= d): X theta = y has a (d - N)-dimensional family of
+        solutions. SGD started at theta_0 moves only within the row space of X, so it converges to
+        the projection of theta_0 onto that family; theta_0 = 0 here (``init_params``), which makes
+        theta* the minimum-norm solution X^+ y (lstsq's answer). Every example is fitted: the
+        residuals, Sigma* and the ball are 0.
+        """
         rank = np.linalg.matrix_rank(X)
+        if rank == X.shape[0] <= X.shape[1]:
+            self.interpolating = True
+            self.optimum_label = INTERPOLATION_LABEL if rank < X.shape[1] else self.optimum_label
+            return np.linalg.lstsq(X, y, rcond=None)[0]
         if rank < X.shape[1] and self.condition_where:
             raise BsimInputError(f"{self.condition_where}, which makes the synthetic features linearly dependent in "
                                  f"float64 (rank {rank} of {X.shape[1]}); expected a smaller condition number "

@@ -25,7 +25,7 @@ from functools import cached_property
 
 import numpy as np
 
-from bsim.stats import lyapunov
+from bsim.stats import interpolation, lyapunov
 from bsim.stats import reshuffled as reshuffled_ball
 from bsim.stats.cfactor import c_factor
 
@@ -51,12 +51,19 @@ class QuadModel:
     sigma_star: np.ndarray   # (1/N) sum (g_i* - G*)(g_i* - G*)^T at theta*
     n: int
     label: str               # "exact" | "linearisation at theta*"
+    #: interpolation (rank X = N <= d): an orthonormal basis U (d x N) of X's row space; H, a and sigma_star
+    #: are then U^T H U, X U and U^T Sigma* U (= 0), and e = U z (``bsim.stats.interpolation``)
+    basis: np.ndarray | None = None
     #: consecutive rows of a per example: A_i = sum of ``groups`` rank-one terms (softmax: K classes)
     groups: int = 1
 
     @property
     def dim(self) -> int:
         return self.H.shape[0]
+
+    @property
+    def interpolating(self) -> bool:
+        return self.basis is not None
 
     @cached_property
     def mult(self) -> np.ndarray:
@@ -75,6 +82,11 @@ def quad_model(problem) -> QuadModel | None:
     X, y, th = problem.X64, problem.y64, problem.theta_star64
     n, d = X.shape
     l2 = float(problem.l2)
+    if getattr(problem, "interpolating", False):    # every example fitted: the row space, Sigma* = 0
+        U = interpolation.row_basis(X)
+        a = X @ U
+        return QuadModel(H=a.T @ a / n, a=a, sigma_star=np.zeros((U.shape[1], U.shape[1])), n=n, label="exact",
+                         basis=U)
     if hasattr(problem, "hessian_factors"):         # softmax: A_i of rank K - 1, K factor rows per example
         a = problem.hessian_factors() if problem.n_params <= MAX_DIM_PLAIN else np.zeros((0, problem.n_params))
         return QuadModel(H=problem.hessian(), a=a, sigma_star=problem.gradient_covariance64(), n=n,
@@ -168,7 +180,28 @@ def predict_ball(model: QuadModel, batch_size: int, lr: float, momentum: float, 
     says so (no warning, no exception).
     """
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):   # non-finite results are checked
+        if model.interpolating:
+            return _predict_interpolating(model, batch_size, lr, momentum, sampling, lr_limit)
         return _predict_ball(model, batch_size, lr, momentum, sampling, lr_limit, drop_last)
+
+
+def _predict_interpolating(model: QuadModel, batch_size: int, lr: float, momentum: float, sampling: str,
+                           lr_limit: float | None) -> BallTheory:
+    """Every example fitted: the ball is the point theta* (radius 0) in every sampling, wherever SGD converges;
+    the rate of E|e|^2 per step is rho(T) in the row space, exact for iid and replacement
+    (``bsim.stats.interpolation``); under shuffle the iid rate and stability limit, labelled so."""
+    th = _predict_iid(model, batch_size, lr, momentum, sampling, lr_limit)
+    U = model.basis
+    notes = [th.note] if th.note else []
+    if th.stable:
+        notes.append("every example fitted: the ball is the point theta*; E|e|^2 falls by the rate per step, "
+                     + interpolation.RATE_LABEL[sampling])
+    cov = U @ th.covariance @ U.T if th.covariance is not None else None
+    radius = 0.0 if th.stable else None
+    label = f"exact, interpolation ({'the iid limit' if sampling == 'shuffle' else th.label.split('(')[-1][:-1]})"
+    return replace(th, label=label, kind="exact", radius=radius, covariance=cov, radius_iid=radius,
+                   radius_additive=radius, radius_small_lr=radius,
+                   limit_fraction=lr / th.lr_limit if th.lr_limit else None, note="; ".join(notes))
 
 
 def _predict_ball(model: QuadModel, batch_size: int, lr: float, momentum: float, sampling: str,

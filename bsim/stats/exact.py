@@ -16,6 +16,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
+from bsim.stats import interpolation
 from bsim.stats.ball import BallCache, quad_model
 from bsim.stats.cfactor import c_factor
 from bsim.stats.fullgrad import LinearFullPass, full_grad_engine, stats_dtype
@@ -62,6 +63,9 @@ class ExactNoise:
         self.engine = full_grad_engine(problem)
         model = quad_model(problem)
         self.balls = BallCache(model) if model is not None else None
+        #: interpolation: m* (Ma, Bassily & Belkin 2018), shown beside the rate that replaces the ball
+        self.critical_batch = interpolation.critical_batch(problem.X64) \
+            if model is not None and model.interpolating else None
         self.drop_last = bool(drop_last)   # the reshuffled ball's epochs: a short last batch, or none
         cost = self.n * problem.n_params if isinstance(self.engine, LinearFullPass) else 0
         self.full_every = int(full_grad_every or max(1, math.ceil(cost / FULL_PASS_BUDGET)))
@@ -185,4 +189,12 @@ class ExactNoise:
                         burn_in=th.burn_in, burn_in_left=left, covariance=cov, radius_additive=th.radius_additive,
                         radius_small_lr=th.radius_small_lr, lr_limit=th.lr_limit,
                         spectral_radius=th.spectral_radius, stable=th.stable, note=th.note, kind=th.kind,
-                        radius_iid=th.radius_iid, limit_fraction=th.limit_fraction)
+                        radius_iid=th.radius_iid, limit_fraction=th.limit_fraction,
+                        **self._rate(th, settings.sampling))
+
+    def _rate(self, th, sampling: str) -> dict:
+        """Interpolation: the rate of E|e|^2 per step that replaces the ball, its label and m* (else nothing)."""
+        if self.critical_batch is None:
+            return {}
+        return dict(rate=th.spectral_radius if th.stable else None, rate_label=interpolation.RATE_LABEL[sampling],
+                    critical_batch=self.critical_batch)

@@ -112,6 +112,12 @@ class BallInfo:
     radius_iid: float | None = None    # the iid prediction beside a reshuffled one (= radius_theory otherwise)
     limit_fraction: float | None = None   # lr / the stability limit
     holds_from: int | None = None      # B changed mid-epoch (shuffle): the step the prediction holds from
+    # interpolation (least squares, rank X = N <= d: every example fitted, radius_theory 0): E|e|^2 is
+    # multiplied by ``rate`` per step (rho of the second-moment operator in the row space; bsim.stats.interpolation),
+    # rate_label says how exact it is; critical_batch: m* = max|x_i|^2 / lambda_max(H) (Ma, Bassily & Belkin 2018)
+    rate: float | None = None
+    rate_label: str = ""
+    critical_batch: float | None = None
 
 
 @dataclass(frozen=True)

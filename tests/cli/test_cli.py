@@ -44,7 +44,7 @@ BAD_SCENARIOS = [
     ('[optimizer]\nmomentum = -0.5\n', ":2: optimizer.momentum: got -0.5, expected", "[0, 1)"),
     ('[problem]\nn_train = 1\n', ":2: problem.n_train: got 1, expected", "from 2"),
     ('[problem]\ndim = 0\n', ":2: problem.dim: got 0, expected", "from 1 to 512"),
-    ('[problem]\ndim = 8\nn_train = 4\n', ":3: problem.n_train: got 4, expected", "dim = 8"),
+    ('[problem]\nkind = "logreg"\ndim = 8\nn_train = 4\n', ":4: problem.n_train: got 4, expected", "dim = 8"),
     ('[problem]\nkind = "linreg"\nl2 = 0.1\n', ":3: problem.l2: got 0.1, expected 0 for linreg", "logistic"),
     ('[[timeline]]\nat = -1\n', ":2: timeline[0].at: got -1, expected", ">= 0"),
     ('[[timeline]]\nat = 5\nbatch_size = 0\n', ":3: timeline[0].batch_size: got 0, expected", ">= 1"),

@@ -27,6 +27,7 @@ from textual.strip import Strip
 from bsim.app.format import num, ratio_text
 from bsim.app.history import COL, FrameBuffer
 from bsim.app.widgets.ball_law import drawable, law_lines, settled_chains, split_lines
+from bsim.app.widgets.ball_rate import build_rate
 from bsim.app.widgets.ball_scale import PlaneScale, contour_mask, label_width, offset_axes, plane_window, scale_bar
 from bsim.app.widgets.canvas import Chart, data_range
 from bsim.app.widgets.loss import thin
@@ -208,6 +209,8 @@ class BallPanel(Panel):
             self._title("Spread (no θ*)")
             return self.build_spread(width, height)
         self._title(self.TITLE)
+        if f.ball is not None and f.ball.critical_batch is not None:   # interpolation: no ball, a rate
+            return build_rate(self, width, height)
         view = self.view if drawable(f.ball_law) else "plane"
         if view == "both" and width < SPLIT_WIDTH:
             view = "plane"
