@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:   # types only: frame.py stays at the bottom of the layering (no torch, no bsim.stats)
     from bsim.controls import RunnerState
+    from bsim.landscape.info import LandscapeInfo
     from bsim.stats.info import BallInfo, BallLaw, ProbeResult, StatsInfo
 
 CSV_COLUMNS = (
@@ -23,6 +24,10 @@ CSV_COLUMNS = (
     "ball_theory",
     # logistic regression's fraction classified right, on the training and the test set (empty otherwise)
     "train_acc", "test_acc",
+    # the landscapes (bsim.landscape.escape; empty for other problems): fraction of the chains in each basin,
+    # chains that left the starting basin, escapes per chain-step survived, its se, the prediction and its kind
+    "basin_0_frac", "basin_1_frac", "escaped", "escape_rate", "escape_rate_se", "escape_rate_theory",
+    "escape_theory",
 )
 #: appended after every other column when the run has an ensemble (chains = K > 1; bsim.ensemble)
 CHAINS_COLUMNS = ("chains", "chains_ball_radius", "chains_train_loss",
@@ -99,6 +104,15 @@ class Frame:
     chains_dropped: int | None = None
     chains_notice: str = ""
     chains_theta: object = None            # numpy array (K_alive, d) for d <= 8, else None
+    # the landscapes (bsim.landscape; None for other problems): the CSV's columns, and what the panel draws
+    basin_0_frac: float | None = None
+    basin_1_frac: float | None = None
+    escaped: int | None = None
+    escape_rate: float | None = None
+    escape_rate_se: float | None = None
+    escape_rate_theory: float | None = None
+    escape_theory: str | None = None
+    landscape: LandscapeInfo | None = None
     # state
     status: str = "running"       # running | diverged
     message: str = ""

@@ -110,6 +110,8 @@ class Simulation:
         if self.scenario.chains != 1 or any(ev.chains for ev in self.scenario.timeline):
             from bsim.ensemble import attach
             self.ensemble = attach(self)
+        from bsim.landscape.escape import EscapeMeter
+        self.escape = EscapeMeter(self)   # basins and escapes (idle unless the problem is a landscape)
         self.timeline = Timeline(self.scenario.timeline)
         for ev in self.timeline.events:  # warn now of timeline batch sizes that will be clamped
             if ev.problem is not None:
