@@ -131,6 +131,8 @@ def cmd_run(args) -> int:
     from bsim.replay import run_headless_recorded
     from bsim.simulation import Simulation
     sim = Simulation(sc)
+    from bsim.schedule.schedule import check_run_length
+    check_run_length(sim.scenario, sim.n_train, steps=args.steps)     # a warm-up longer than the run
     for w in sim.scenario.warnings:
         print(f"bsim: warning: {w}", file=sys.stderr)
     if args.record:

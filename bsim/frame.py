@@ -24,6 +24,8 @@ CSV_COLUMNS = (
     "ball_theory",
     # logistic regression's fraction classified right, on the training and the test set (empty otherwise)
     "train_acc", "test_acc",
+    # the adaptive batch size's test statistic at its last check (bsim.schedule.adaptive; empty otherwise)
+    "batch_test",
     # the landscapes (bsim.landscape.escape; empty for other problems): fraction of the chains in each basin,
     # chains that left the starting basin, escapes per chain-step survived, its se, the prediction and its kind
     "basin_0_frac", "basin_1_frac", "escaped", "escape_rate", "escape_rate_se", "escape_rate_theory",
@@ -113,6 +115,11 @@ class Frame:
     escape_rate_theory: float | None = None
     escape_theory: str | None = None
     landscape: LandscapeInfo | None = None
+    # [schedule] (bsim.schedule): the adaptive batch size's statistic at its last check, noise / (theta^2 signal)
+    # (B grows above 1; None without it), what it is ("norm test, theta 0.5"), and the next change and when
+    batch_test: float | None = None
+    batch_test_label: str = ""
+    schedule_next: str = ""
     # state
     status: str = "running"       # running | diverged
     message: str = ""

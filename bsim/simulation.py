@@ -24,7 +24,7 @@ import torch
 
 from bsim.actions import (
     Action, ActionError, Reset, SetBatchSize, SetChains, SetLR, SetLRScaling, SetMomentum, SetSampling, SwitchProblem,
-    event_actions,
+    event_actions, event_fields,
 )
 from bsim.devices import resolve_device, torch_dtype
 from bsim.errors import BsimInputError
@@ -33,7 +33,8 @@ from bsim.lrscaling import scaling_factor
 from bsim.problems import make_problem
 from bsim.problems.base import SAMPLE_STREAM, stream_seed
 from bsim.sampler import Sampler
-from bsim.scenario import LR_SCALINGS, PROBLEM_SCENARIOS, SAMPLINGS, Scenario
+from bsim.scenario import LR_SCALINGS, PROBLEM_SCENARIOS, SAMPLINGS, Event, Scenario
+from bsim.schedule.schedule import Schedule, check_schedule
 from bsim.timeline import Timeline
 
 
@@ -139,6 +140,10 @@ class Simulation:
         self.momentum = opt.momentum
         self.sampling = opt.sampling
         self._reset_state()
+        own = {k: v for k, v in (sc.schedule or {}).items() if k != "lane"}   # a race lane's is its scenario's
+        check_schedule(sc, own, self.problem.n_train)
+        # [schedule] (bsim.schedule): a replay of a recording follows its recorded adaptive growths
+        self.schedule = Schedule(own, self, follow_recording=sc.recording is not None) if own else None
 
     def _reset_state(self) -> None:
         self.theta0 = self.problem.init_params(self.scenario.seed)
@@ -204,6 +209,8 @@ class Simulation:
         if not exact and self.tick % self.check_every == 0 and not bool(self._ok):
             self._mark_diverged(f"one of steps {self.step_count - self.check_every + 1}-{self.step_count}")
             return False
+        if self.schedule is not None:
+            self.schedule.observe(self)
         for obs in self.observers:
             obs(self)
         return True
@@ -232,6 +239,13 @@ class Simulation:
                     self.notices.append(str(exc))
             if ev.caption:
                 self.captions.append((self.tick, ev.caption))
+        if self.schedule is not None:
+            for action, say, record in self.schedule.due(self):
+                notice = self.apply(action)
+                if say:
+                    self.notices.append(f"schedule: {notice}")
+                if record:    # an adaptive growth: a recording writes it as a timeline event
+                    self.timeline.add_applied(Event(at=self.tick, **event_fields(action)))
 
     def take_notices(self) -> list[str]:
         """The notices of the timeline events applied since the last call."""
@@ -383,6 +397,9 @@ class Simulation:
                     f.full_grad_norm = float(G.norm())
                     denom = f.grad_norm * f.full_grad_norm
                     f.cos_to_full = float(self.last_grad.dot(G)) / denom if denom > 0 else None
+        if self.schedule is not None:
+            f.batch_test, f.schedule_next = self.schedule.batch_test, self.schedule.next_change(self)
+            f.batch_test_label = self.schedule.adaptive.describe() if self.schedule.adaptive is not None else ""
         if timing:
             f.steps_per_sec, f.samples_per_sec = self._rate.read(self.tick, s.samples)
         for hook in self.frame_hooks:

@@ -47,6 +47,12 @@ class Timeline:
                 out.append(ev)
         return out
 
+    def add_applied(self, ev: Event) -> None:
+        """An event the run made itself (an adaptive batch-size growth), applied now at ``ev.at``: it goes
+        after the events already applied, so that a recorder writes it where a replay applies it."""
+        self._events.insert(self._next, dataclasses.replace(ev))
+        self._next += 1
+
     def upcoming(self, tick: int) -> list[Event]:
         """The events that ``due(tick)`` would return, without moving the cursor."""
         return [ev for ev in self._events[self._next:] if ev.at == tick]

@@ -117,7 +117,7 @@ def toml_error(fname: str, text: str, msg: str) -> str:
 
 
 def toml_value(v: Any) -> str:
-    """One value as TOML: booleans, numbers (nan and inf too), strings, lists."""
+    """One value as TOML: booleans, numbers (nan and inf too), strings, lists, inline tables."""
     if isinstance(v, bool):
         return "true" if v else "false"
     if isinstance(v, float) and not math.isfinite(v):
@@ -128,4 +128,8 @@ def toml_value(v: Any) -> str:
         return "[" + ", ".join(toml_value(x) for x in v) + "]"
     if isinstance(v, str):  # a TOML basic string: JSON's escapes are TOML's (control characters too)
         return json.dumps(v, ensure_ascii=False).replace("\x7f", "\\u007f")
+    if isinstance(v, dict):  # an inline table; a key that is not bare is quoted
+        bare = re.compile(r"^[A-Za-z0-9_-]+$")
+        items = (f"{k if bare.match(k) else toml_value(k)} = {toml_value(x)}" for k, x in v.items())
+        return "{ " + ", ".join(items) + " }" if v else "{}"
     raise TypeError(f"cannot write {v!r} to TOML")

@@ -1,6 +1,8 @@
 """`bsim race` on the command line: the race's own flags, the checks of bad input, headless or the screen.
 
-``bsim race SCENARIO --batch-sizes 8,64,512 [--by samples|steps|time] [--lr-rule none|linear|sqrt]``
+``bsim race SCENARIO --batch-sizes 8,64,512 [--by samples|steps|time] [--lr-rule none|linear|sqrt]``, or
+``--lanes decay-lr,grow-batch`` for lanes that differ by schedule (the scenario's ``[schedule.lane.NAME]``
+tables, each lane from the scenario's batch size and lr),
 plus the override flags of ``bsim run`` (not --batch-size: a race has a batch size per lane) and its
 headless flags: ``--headless (--samples N | --steps N) [--metrics PATH.csv] [--every K] [--no-timing]
 [--record PATH.toml]``. Without --headless the CLI opens the race screen (``OpenRaceScreen``: the core
@@ -30,6 +32,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     """The race's own flags (the CLI adds the override, headless and view flags of `bsim run`)."""
     g = p.add_argument_group("the race")
     g.add_argument("--batch-sizes", metavar="LIST", help=f"the lanes, e.g. 8,64,512 (1 to {MAX_LANES} batch sizes)")
+    g.add_argument("--lanes", metavar="NAMES",
+                   help="lanes that differ by schedule instead: names of the scenario's [schedule.lane.NAME] "
+                        "tables, e.g. decay-lr,grow-batch (each from the scenario's batch size)")
     g.add_argument("--by", choices=AXES, default="samples",
                    help="the lockstep axis: samples seen (default), steps, or measured seconds (time)")
     g.add_argument("--lr-rule", choices=LR_SCALINGS,
@@ -60,6 +65,19 @@ def parse_batch_sizes(text: str | None) -> list[int]:
     return sizes
 
 
+def parse_lane_names(text: str, sc) -> list[str]:
+    """'decay-lr,grow-batch' -> the names, each a [schedule.lane.NAME] of the scenario (checked), in that order."""
+    from bsim.schedule.schedule import lane_schedule
+    names = [item.strip() for item in text.split(",")]
+    for name in names:
+        if names.count(name) > 1:
+            raise BsimInputError(f"--lanes: {quote(name)} is there twice; expected different lanes")
+        lane_schedule(sc, name)
+    if len(names) > MAX_LANES:
+        raise BsimInputError(f"--lanes: {len(names)} lanes; expected at most {MAX_LANES}")
+    return names
+
+
 def clamp_batch_sizes(sizes: list[int], n_train: int) -> tuple[list[int], list[str]]:
     """Batch sizes above N become N (a warning each); two that become N are a repeat (BsimInputError)."""
     above = [b for b in sizes if b > n_train]
@@ -85,6 +103,9 @@ def check_flags(args) -> None:
     """Bad combinations of flags, before anything is built."""
     if getattr(args, "batch_size", None) is not None:
         raise BsimInputError("--batch-size: a race has one batch size per lane; expected --batch-sizes LIST")
+    if getattr(args, "lanes", None) is not None and args.batch_sizes is not None:
+        raise BsimInputError("bsim race: both --batch-sizes and --lanes; expected one of them (lanes that differ by "
+                             "batch size, or by schedule)")
     if args.by == "time" and args.no_timing:
         raise BsimInputError("--by time: the lanes advance by their measured seconds, which --no-timing leaves "
                              "out; expected --by samples or steps, or timing")
@@ -104,17 +125,29 @@ def build_race(args) -> Race:
     """The scenario with its overrides, the batch sizes checked and clamped, the race built (memory checked)."""
     from bsim.race.lanes import training_size
     from bsim.scenario import apply_overrides, find_scenario, overrides_from
+    from bsim.schedule.schedule import check_run_length, check_schedule, lane_schedule
     check_flags(args)
-    sizes = parse_batch_sizes(args.batch_sizes)
+    names = None
     sc = apply_overrides(find_scenario(args.scenario), **overrides_from(args))
-    sizes, warnings = clamp_batch_sizes(sizes, training_size(sc))
+    n_train = training_size(sc)
+    if getattr(args, "lanes", None) is not None:
+        names = parse_lane_names(args.lanes, sc)
+        sizes, warnings = [min(sc.optimizer.batch_size, n_train)] * len(names), []
+        specs = [(lane_schedule(sc, name), f"schedule.lane.{name}") for name in names]
+    else:
+        sizes, warnings = clamp_batch_sizes(parse_batch_sizes(args.batch_sizes), n_train)
+        specs = [({k: v for k, v in (sc.schedule or {}).items() if k != "lane"}, "schedule")]
+    for spec, table in specs:    # a max below the start, a warm-up longer than the race: before anything is built
+        check_schedule(sc, spec, n_train, table)
+        if args.steps is not None or args.samples is not None:
+            check_run_length(sc, n_train, steps=args.steps, samples=args.samples, spec=spec, table=table)
     for text in sc.warnings + warnings:
         _warn(text)
     if sc.timeline:
         events = f"{len(sc.timeline)} event{'s' if len(sc.timeline) != 1 else ''}"
         _warn(f"the scenario's timeline ({events}) is not applied: each lane keeps its batch "
               f"size (a lane equals bsim run of the scenario without its timeline)")
-    race = Race(sc, sizes, by=args.by, lr_rule=args.lr_rule)
+    race = Race(sc, sizes, by=args.by, lr_rule=args.lr_rule, names=names)
     if args.steps is not None:
         race.set_limit("steps", args.steps)
     elif args.samples is not None:

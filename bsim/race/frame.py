@@ -37,6 +37,17 @@ class LaneFrame:
     seconds: float = 0.0
     samples_per_sec: float | None = None
     finished: bool = False
+    name: str | None = None        # a lane that differs by schedule (bsim race --lanes): its name
+
+    @property
+    def key(self) -> int | str:
+        """What tells the lane apart: its name, else its batch size."""
+        return self.name if self.name is not None else self.batch_size
+
+    @property
+    def label(self) -> str:
+        """'grow-batch', or 'B=8'."""
+        return self.name if self.name is not None else f"B={self.batch_size}"
 
     @property
     def budget(self) -> dict[str, float]:

@@ -1,4 +1,5 @@
-"""A headless race: one metrics CSV in long form, a ``lane`` column (the lane's batch size) then the run's columns.
+"""A headless race: one metrics CSV in long form, a ``lane`` column (the lane's batch size, or the name of a lane
+that differs by schedule) then the run's columns.
 
 Each lane writes a row every ``every`` of its own steps and at its last step, as ``bsim run --headless
 --every K`` does at that batch size: a lane's rows equal the single run's rows, cell for cell (with
@@ -42,7 +43,7 @@ class RaceRows:
 
     def _row(self, lane) -> None:
         frame = lane.frame(self.timing).frame
-        self._writer.writerow([str(lane.batch_size)] + frame.csv_row(self.columns[1:]))
+        self._writer.writerow([str(lane.key)] + frame.csv_row(self.columns[1:]))
         self.last_row[id(lane)] = lane.steps
         if not isinstance(self.fh, MetricsFile) and time.monotonic() >= self._flush_at:
             self.fh.flush()
@@ -104,6 +105,6 @@ def run_race_headless(race: Race, metrics, every: int = 1, timing: bool = True,
 
 
 def _say_interrupted(race: Race, where: str) -> None:
-    at = ", ".join(f"B={lane.batch_size} at step {lane.steps}" for lane in race.lanes)
+    at = ", ".join(f"{lane.label} at step {lane.steps}" for lane in race.lanes)
     with contextlib.suppress(OSError):
         print(f"bsim: interrupted ({at}); the rows so far are{where or ' written'}", file=sys.stderr)

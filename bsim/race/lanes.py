@@ -46,10 +46,14 @@ def lane_lr(scenario: Scenario, batch_size: int, rule: str, n_train: int | None 
     return scaled_lr(rule, opt.lr, batch_size, base)
 
 
-def lane_scenario(scenario: Scenario, batch_size: int, lr: float, chains: int | None = None) -> Scenario:
-    """The scenario of ``bsim run --batch-size B --lr LR [--chains K]``, without its timeline."""
+def lane_scenario(scenario: Scenario, batch_size: int, lr: float, chains: int | None = None,
+                  schedule: dict | None = None) -> Scenario:
+    """The scenario of ``bsim run --batch-size B --lr LR [--chains K]``, without its timeline; a named lane's
+    ``schedule`` (``[schedule.lane.NAME]``) in place of the scenario's own ``[schedule]``."""
     sc = apply_overrides(scenario, batch_size=batch_size, lr=lr, chains=chains)
     sc.timeline = []
+    if schedule is not None:
+        sc.schedule = dict(schedule)
     sc.recording = None
     sc.warnings = []
     return sc
@@ -60,20 +64,34 @@ class Lane:
 
     ``limit``: (axis, n) with axis "steps" or "samples": the lane is ``finished`` once it has taken n steps
     or seen at least n samples (headless budgets, a replay's end); None: no end.
+    ``name``: a lane that differs by schedule (``bsim race --lanes``) is known by the name of its
+    ``[schedule.lane.NAME]``; the others by their batch size (``key``, ``label``). ``batch_size`` is the
+    lane's starting B (a schedule may change it: its frame says the B in force).
     """
 
     def __init__(self, scenario: Scenario, batch_size: int, lr: float, chains: int | None = None,
-                 device=None, stats: bool = True):
+                 device=None, stats: bool = True, name: str | None = None, schedule: dict | None = None):
         from bsim.simulation import Simulation
         self.batch_size = batch_size
         self.lr = lr
-        self.sim = Simulation(lane_scenario(scenario, batch_size, lr, chains), device=device, stats=stats)
+        self.name = name
+        self.sim = Simulation(lane_scenario(scenario, batch_size, lr, chains, schedule), device=device, stats=stats)
         self.seconds = 0.0
         self.limit: tuple[str, int] | None = None
         # a GPU works asynchronously: the clock waits for the step to finish (else it times the launch only)
         self._sync = _cuda_sync if self.sim.device.type == "cuda" else None
 
     # ------------------------------------------------------------ state
+    @property
+    def key(self) -> int | str:
+        """What tells the lane apart: its name, else its batch size (the CSV's ``lane`` column)."""
+        return self.name if self.name is not None else self.batch_size
+
+    @property
+    def label(self) -> str:
+        """'grow-batch', or 'B=8'."""
+        return self.name if self.name is not None else f"B={self.batch_size}"
+
     @property
     def steps(self) -> int:
         return self.sim.step_count
@@ -129,4 +147,4 @@ class Lane:
         f.samples_per_sec = rate
         f.steps_per_sec = self.steps / self.seconds if timing and self.seconds > 0 else None
         return LaneFrame(batch_size=self.batch_size, lr=self.lr, frame=f, seconds=self.seconds,
-                         samples_per_sec=rate, finished=self.finished)
+                         samples_per_sec=rate, finished=self.finished, name=self.name)

@@ -47,7 +47,9 @@ class Race:
     """
 
     def __init__(self, scenario: Scenario, batch_sizes, by: str = "samples", lr_rule: str | None = None,
-                 chains: int | None = None, device=None, stats: bool = True):
+                 chains: int | None = None, device=None, stats: bool = True, names=None):
+        """``names``: lanes that differ by schedule (``[schedule.lane.NAME]``), each at its batch size of
+        ``batch_sizes`` (None: lanes that differ by batch size, with the scenario's own schedule)."""
         if by not in AXES:
             raise RaceError(f"by {by!r}: expected one of {', '.join(AXES)}")
         if lr_rule is not None and lr_rule not in LR_SCALINGS:
@@ -64,20 +66,28 @@ class Race:
         self.notices: list[str] = []
         self.reach = TargetTracker()                 # each lane's record lows, for the loss targets
         sizes = [check_batch_size(b) for b in batch_sizes]
+        names = list(names) if names is not None else [None] * len(sizes)
+        if len(names) != len(sizes):
+            raise RaceError(f"{len(names)} lane names for {len(sizes)} batch sizes; expected one each")
         if not sizes:
             raise RaceError("no batch sizes: expected at least one lane")
         if len(sizes) > MAX_LANES:
             raise RaceError(f"{len(sizes)} batch sizes: expected at most {MAX_LANES} lanes")
         clamped = [min(b, self.n_train) for b in sizes]
         check_race_memory(self.scenario, clamped)
-        for i, b in enumerate(sizes):
-            lane = self._add(b)
+        for i, (b, name) in enumerate(zip(sizes, names)):
+            lane = self._add(b, name)
             if i == 0:   # the ensembles of every lane, now that one problem tells their size
                 check_race_memory(self.scenario, clamped[1:], self.chains, lane.sim.problem)
 
     # ------------------------------------------------------------ lanes
     def lane(self, batch_size: int) -> Lane | None:
-        return next((lane for lane in self.lanes if lane.batch_size == batch_size), None)
+        """The lane of that batch size (not a named one: those are found by ``lane_keyed``)."""
+        return next((lane for lane in self.lanes if lane.name is None and lane.batch_size == batch_size), None)
+
+    def lane_keyed(self, key: int | str) -> Lane | None:
+        """The lane of that name, or of that batch size."""
+        return next((lane for lane in self.lanes if lane.key == key), None)
 
     def lr_of(self, batch_size: int) -> float:
         """The lr a lane at this batch size trains with (the lr rule, relative to the scenario's B)."""
@@ -91,17 +101,25 @@ class Race:
         check_race_memory(self.scenario, [b], self.chains, self.lanes[0].sim.problem if self.lanes else None)
         return self._add(batch_size)
 
-    def _check_new(self, b: int, asked: int) -> None:
-        if self.lane(b) is not None:
+    def _check_new(self, b: int, asked: int, name: str | None = None) -> None:
+        if name is not None:
+            if self.lane_keyed(name) is not None:
+                raise RaceError(f"lane {name!r}: already a lane; expected each name once")
+        elif self.lane(b) is not None:
             clamp = f" ({asked} clamped to N = {self.n_train})" if b != asked else ""
             raise RaceError(f"batch size {b}{clamp}: already a lane; expected a batch size not in the race")
         if len(self.lanes) >= MAX_LANES:
             raise RaceError(f"batch size {b}: the race has {MAX_LANES} lanes already; expected at most {MAX_LANES}")
 
-    def _add(self, batch_size: int) -> Lane:
+    def _add(self, batch_size: int, name: str | None = None) -> Lane:
         b = min(check_batch_size(batch_size), self.n_train)
-        self._check_new(b, batch_size)
-        lane = Lane(self.scenario, b, self.lr_of(b), chains=self.chains, device=self.device, stats=self.stats)
+        self._check_new(b, batch_size, name)
+        schedule = None
+        if name is not None:
+            from bsim.schedule.schedule import lane_schedule
+            schedule = lane_schedule(self.scenario, name)
+        lane = Lane(self.scenario, b, self.lr_of(b), chains=self.chains, device=self.device, stats=self.stats,
+                    name=name, schedule=schedule)
         lane.limit = self.limit
         self.lanes.append(lane)
         return lane
@@ -168,7 +186,7 @@ class Race:
             return False
         self.last_lane = lane
         if not lane.step():
-            self.notices.append(f"lane B={lane.batch_size}: {lane.sim.message}; the other lanes go on")
+            self.notices.append(f"lane {lane.label}: {lane.sim.message}; the other lanes go on")
         return True
 
     def round(self) -> int:

@@ -7,6 +7,7 @@ versions, device and dtype (no single-run check: ``bsim.recording``), and (check
 
     [race]
     batch_sizes = [8, 64]      # the lanes, in lane order (after clamping to N)
+    lane_names = [...]         # lanes that differ by schedule (bsim race --lanes): their names ("": by B)
     by = "samples"             # the lockstep axis
     lr_rule = "none"           # the lanes' lr rule (relative to the scenario's batch size)
     chains = 1
@@ -46,6 +47,7 @@ def race_table(race: Race) -> dict:
         "lane_diverged": [lane.diverged for lane in race.lanes],
         "lane_train_loss": [c["train_loss"] for c in checks],
         "lane_theta_sha256": [c["theta_sha256"] for c in checks],
+        **({"lane_names": [lane.name or "" for lane in race.lanes]} if any(lane.name for lane in race.lanes) else {}),
     }
 
 
@@ -80,7 +82,8 @@ def race_from_recording(sc: Scenario, chains: int | None = None, device=None) ->
     """The race a recording describes, each lane stopping at its recorded step (``chains``: an override)."""
     table = sc.race
     race = Race(sc, table["batch_sizes"], by=table["by"], lr_rule=table["lr_rule"],
-                chains=table["chains"] if chains is None else chains, device=device)
+                chains=table["chains"] if chains is None else chains, device=device,
+                names=[x or None for x in table["lane_names"]] if "lane_names" in table else None)
     got = [lane.batch_size for lane in race.lanes]
     if got != list(table["batch_sizes"]):
         big = next(b for b in table["batch_sizes"] if b > race.n_train)
@@ -106,11 +109,11 @@ def compare_race(table: dict, race: Race, fname: str) -> list[str]:
         want_steps, want_loss, want_sha = (table["lane_steps"][i], table["lane_train_loss"][i],
                                            table["lane_theta_sha256"][i])
         if check["final_step"] != want_steps:
-            out.append(f"{fname}: lane B={lane.batch_size} stopped at step {check['final_step']}, the recording "
+            out.append(f"{fname}: lane {lane.label} stopped at step {check['final_step']}, the recording "
                        f"at {want_steps}; its check was not compared")
         elif check["theta_sha256"] != want_sha or not _same(check["train_loss"], want_loss):
             what = (f"train loss {check['train_loss']!r} here, {want_loss!r} recorded"
                     if not _same(check["train_loss"], want_loss)
                     else f"its parameters' sha256 {check['theta_sha256'][:12]}... here, {quote(want_sha)} recorded")
-            out.append(f"{fname}: lane B={lane.batch_size} differs from the recording at step {want_steps}: {what}")
+            out.append(f"{fname}: lane {lane.label} differs from the recording at step {want_steps}: {what}")
     return out

@@ -1,4 +1,4 @@
-"""The feature tables of a scenario file ([sweep], [race], [recording]) are checked by their features at every load.
+"""The feature tables of a scenario file ([sweep], [race], [recording], [schedule]) are checked by their features at every load.
 
 Each feature owns its table's schema (bsim.sweep.schema, bsim.race.schema, bsim.recording_schema) and
 registers its check with bsim.scenario; an error still names the file, the line and the key, in one
@@ -21,12 +21,15 @@ SMALL = '[problem]\nkind = "linreg"\nn_train = 64\nn_test = 16\ndim = 2\n\n[opti
 RACE = '\n[race]\nbatch_sizes = [8, 16]\nby = "samples"\nlr_rule = "none"\nchains = 1\nlane_steps = [4, 2]\n'
 RECORDING = '\n[recording]\nformat = 1\nbegan_at = 0\nfinal_tick = 3\n'
 SWEEP = '\n[sweep]\nbatch_sizes = [1, 4]\ntarget = "opt+0.05"\nseeds = 2\n'
+SCHEDULE = '\n[schedule]\nlr = { every_epochs = 2, factor = 0.5 }\n'
 
 # one bad key per table: (the table's text, the bad line, where the error points, what it says)
 BAD = {
     "sweep": (SWEEP, "colour = 1", "sweep.colour", "got an unknown key"),
     "race": (RACE, "position = -1.0", "race.position", "expected a finite number >= 0"),
     "recording": (RECORDING, 'theta_sha256 = "abc"', "recording.theta_sha256", "64 lowercase hex digits"),
+    "schedule": (SCHEDULE, "batch_size = { every_epochs = 5, factor = 0 }", "schedule.batch_size.factor",
+                 "expected a finite number > 0"),
 }
 
 
@@ -40,18 +43,20 @@ def bad_file(tmp_path, table: str):
 
 
 def test_every_feature_table_has_its_check_in_a_fresh_process():
-    """Importing the scenario alone (nothing of the sweep, the race or the recorder) checks all three tables."""
+    """Importing the scenario alone (nothing of the sweep, the race, the recorder or the schedule's run) checks
+    every feature table."""
     code = ("import sys\nfrom bsim.errors import BsimInputError\nfrom bsim.scenario import parse_scenario\n"
             f"for text in {[BAD[t][0] + BAD[t][1] for t in FEATURE_TABLES]!r}:\n"
             "    try:\n        parse_scenario(text, 'x.toml')\n    except BsimInputError as exc:\n"
             "        print(exc)\n    else:\n        print('accepted')\n"
-            "print(sorted(m for m in ('bsim.sweep.command', 'bsim.race.race', 'bsim.recording') if m in sys.modules))\n")
+            "print(sorted(m for m in ('bsim.sweep.command', 'bsim.race.race', 'bsim.recording', "
+            "'bsim.schedule.schedule', 'torch') if m in sys.modules))\n")
     ran = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60)
     lines = ran.stdout.splitlines()
-    assert ran.returncode == 0 and len(lines) == 4, ran.stderr
+    assert ran.returncode == 0 and len(lines) == len(FEATURE_TABLES) + 1, ran.stderr
     for line, table in zip(lines, FEATURE_TABLES):
         assert line.startswith("x.toml:") and BAD[table][2] in line, line
-    assert lines[3] == "[]"     # the features' code was not loaded: their checks need none of it
+    assert lines[-1] == "[]"     # the features' code was not loaded: their checks need none of it
 
 
 def test_a_bad_feature_table_is_one_line_and_exit_2_from_the_real_command(tmp_path):

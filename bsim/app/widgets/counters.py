@@ -36,6 +36,19 @@ def accuracy_rows(f, narrow: bool = False) -> list[tuple[str, str, str | None]]:
     return rows
 
 
+def schedule_rows(f) -> list[tuple[str | None, str, str | None]]:
+    """The scenario's [schedule]: each next change and when (the frame's schedule_next), and the adaptive
+    batch size's test statistic, measured at its last check (B grows when it is above 1)."""
+    rows: list[tuple[str | None, str, str | None]] = []
+    for i, part in enumerate(p for p in f.schedule_next.split("; ") if p):
+        rows.append(("next" if i == 0 else None, part, "yellow"))
+    if f.batch_test_label:
+        value = "measuring…" if f.batch_test is None else f"{num(f.batch_test)} measured"
+        rows.append(("B test", value, "yellow"))
+        rows.append((None, f"{f.batch_test_label}; > 1 grows B", "axis"))
+    return rows
+
+
 class CountersPanel(Panel):
     """The run's counters (step, epoch and the progress through it, samples), the settings in force for the
     next step, the rates, the runner's state (speed, paused, recording) and the last notices.
@@ -105,6 +118,7 @@ class CountersPanel(Panel):
             if f.stats is not None and f.stats.temperature_formula:
                 rows.append((None, f"= {f.stats.temperature_formula}", "axis"))
         rows += accuracy_rows(f, narrow)
+        rows += schedule_rows(f)
         return rows
 
     def build(self, width: int, height: int):
