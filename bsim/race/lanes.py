@@ -32,10 +32,13 @@ def _cuda_sync(device) -> None:
 
 def training_size(scenario: Scenario) -> int:
     """N, the training set's size: the scenario's n_train, or the rows of its data file."""
-    if scenario.problem.data and scenario.problem.kind != "lstm":
+    p = scenario.problem
+    if p.data and p.kind != "lstm":
         from bsim.problems.csvdata import read_xy
-        _, y = read_xy(scenario.resolve(scenario.problem.data), binary=scenario.problem.kind == "logreg")
-        return len(y)
+        from bsim.problems.dataset import test_rows
+        _, y = read_xy(scenario.resolve(p.data), binary=p.kind == "logreg",
+                       classes=p.classes if p.kind == "softmax" else None)
+        return len(y) - int(test_rows(len(y), p.test_fraction, p.split_seed).sum()) if p.test_fraction else len(y)
     return scenario.problem.n_train
 
 

@@ -6,7 +6,8 @@ whole training set (McCandlish et al. 2018):
 - B_noise = tr(H Sigma) / (G^T H G), the scale their theory sets B_crit equal
   to; B_simple equals it when H is a multiple of I and differs from it
   otherwise. Given for the linear problems, where H is exact:
-  H = X^T diag(w) X / N + l2 I, w = 1 (least squares), p(1 - p) (logistic).
+  H = X^T diag(w) X / N + l2 I, w = 1 (least squares), p(1 - p) (logistic);
+  softmax: (1/N) sum_i (x_i x_i^T) kron (diag p_i - p_i p_i^T) + l2 I.
 The per-example gradients come from bsim.stats.perexample: closed form for
 the linear problems, torch.func (vmap of grad, in chunks) for the LSTM.
 """
@@ -31,6 +32,10 @@ def per_example_grads(problem, theta: torch.Tensor) -> torch.Tensor:
 
 def hessian(problem, theta: torch.Tensor) -> torch.Tensor | None:
     """H(theta) of a linear problem (float64); None for the others."""
+    if problem.kind == "softmax":
+        from bsim.problems.softmax import hessian64
+        W = theta.detach().to(torch.float64).cpu().view(-1, problem.classes).numpy()
+        return torch.as_tensor(hessian64(problem.X64, W, problem.l2), device=problem.X.device)
     if problem.kind not in ("linreg", "logreg"):
         return None
     X = problem.X.to(torch.float64)
