@@ -128,3 +128,17 @@ async def palette(d: Driver, title: str) -> None:
 
 def titles(app) -> list[str]:
     return [c.title for c in app.get_system_commands(app.screen)]
+
+
+def cut_words(lines, items) -> list[str]:
+    """Lines that end in a word or number of one of ``items`` cut short (the border took its end): a line ending
+    in a strict beginning of an item that stops inside a word, after a space or at the line's start."""
+    cut = []
+    for line in lines:
+        end = line.rstrip()
+        for item in items:
+            for k in range(2, len(item)):
+                mid_word = item[k - 1] != " " and item[k] != " "
+                if mid_word and end.endswith(item[:k]) and (len(end) == k or end[-k - 1] == " "):
+                    cut.append(f"{end!r} cuts {item!r}")
+    return cut

@@ -74,14 +74,16 @@ def measured_groups(r, short: bool = False) -> list:
     if r.rate is None:
         return [head, (0, [("settling…", "axis")])]
     groups = [head, (0, [(num(r.rate), "green")])]
+    if r.rate == 0 and r.exposure:     # no escape yet: how many chain-steps that is out of
+        groups.append((1, [(f" in {num(r.exposure)} chain-steps", "axis")]))
     if r.se is not None:
         groups.append((0, [(f"±{num(r.se, 2)}" if short else f" ± {num(r.se, 2)}", "green")]))
     return groups
 
 
-def predicted_groups(r, short: bool = False) -> list:
+def predicted_groups(r, short: bool = False, ratio: bool = True) -> list:
     """"pred 1.5e-3 Kramers approx. ×0.8 ± 0.1": the prediction, its kind, and measured / predicted
-    (``short``: "Kramers≈ 1.5e-3", the kind's short label before the number)."""
+    (``short``: "Kramers≈ 1.5e-3", the kind's short label before the number; ``ratio`` False: without the ratio)."""
     if short:
         return [(0, [(f"{theory_label(r.kind, short=True)} ", "axis"),
                      ("—" if r.theory is None or r.kind == "none" else num(r.theory), "orange")])]
@@ -89,7 +91,7 @@ def predicted_groups(r, short: bool = False) -> list:
     if r.theory is None or r.kind == "none":
         return [(0, [("pred ", "axis"), ("—", "orange")]), (0, [(f" {label}", "axis")])]
     groups = [(0, [("pred ", "axis"), (num(r.theory), "orange")]), (0, [(f" {label}", "axis")])]
-    if r.rate is not None and r.theory > 0 and r.chains > 1:
+    if ratio and r.rate is not None and r.theory > 0 and r.chains > 1:
         groups.append((1, [(ratio_text(r.rate, r.se, r.theory), None)]))
     return groups
 
@@ -133,17 +135,13 @@ def rate_bar(r, width: int) -> list:
 class LandscapePanel(Panel):
     """The loss landscape with the chains on it, the basins' occupancy over time, the escape rate.
 
-    Owns: the occupancy trace (OccupancyTrace) and the picture's cache (the loss on the chart's dots).
-    Reads: the frame's landscape, chains_theta, theta and the escape numbers (landscape_data), and the
-    FrameBuffer's batch-size changes.
+    Owns nothing but its drawing. Reads: the frame's landscape (bsim.app.widgets.landscape_data: the loss, the
+    basins, the chains' positions, the occupancy and its history, the escape numbers) and the FrameBuffer's
+    batch-size changes.
     """
 
     TITLE = "Landscape: U(θ) and its basins"
     OCCUPANCY_FIRST = False       # the occupancy now in the first line, whatever the height (a race's lane)
-
-    def __init__(self, history, **kwargs):
-        super().__init__(history, **kwargs)
-        self._grid = None         # (what and for which size, U on the chart's dots)
 
     # ----------------------------------------------------------- layout
     def build(self, width: int, height: int):
@@ -151,11 +149,12 @@ class LandscapePanel(Panel):
         pic = picture(f) if f is not None else None
         if pic is None:
             return self.message("starting…" if f is None else "no landscape for this problem", width, height)
+        self._title(self.TITLE if width >= len(self.TITLE) + 4 else "Landscape")
         r = readings(f)
         short = height - 4 < MIN_LAND_ROWS + 2
         legend = self.first_line(pic, r, width, short)
         texts = [fit([occupancy_groups(pic, r)], width), fit([measured_groups(r), measured_groups(r, True)], width),
-                 fit([predicted_groups(r), predicted_groups(r, True)], width)]
+                 fit([predicted_groups(r), predicted_groups(r, ratio=False), predicted_groups(r, True)], width)]
         if short or self.OCCUPANCY_FIRST:      # the occupancy now is in the first line
             texts = texts[1:]
         bar = rate_bar(r, width)
@@ -182,12 +181,6 @@ class LandscapePanel(Panel):
         return fit([legend_groups(pic)], width)
 
     # ----------------------------------------------------------- the landscape
-    def loss_on(self, key, make) -> np.ndarray:
-        """U on the chart's dots (``make()``), kept while ``key`` holds: the landscape never changes in a run."""
-        if self._grid is None or self._grid[0] != key:
-            self._grid = (key, make())
-        return self._grid[1]
-
     def landscape(self, f, pic, r, width: int, rows: int) -> list[Strip]:
         return (self.curve if pic.dim == 1 else self.plane)(f, pic, r, width, rows).strips()
 
@@ -195,7 +188,7 @@ class LandscapePanel(Panel):
         """U(θ) over the box, the chains' histogram under it, the saddle dotted, the basins named."""
         cxs, cus = pic.curve
         xs = np.linspace(pic.lo[0], pic.hi[0], 2 * width)          # a point per dot column
-        u = self.loss_on(("curve", id(pic.curve[1]), xs.size), lambda: np.interp(xs, cxs, cus))
+        u = np.interp(xs, cxs, cus)
         ok = np.isfinite(cus)
         lo = float(np.min(cus[ok])) if ok.any() else 0.0
         tops = [float(np.interp(s[0], cxs, cus)) for s in pic.saddles]
@@ -239,8 +232,7 @@ class LandscapePanel(Panel):
                       xaxis=False, yaxis=False)
         cv = chart.canvas
         if pic.grid is not None:
-            u = self.loss_on(("plane", id(pic.grid), cv.dots_w, cv.dots_h),
-                             lambda: resample(pic.grid, cv.dots_h, cv.dots_w))
+            u = resample(pic.grid, cv.dots_h, cv.dots_w)
             iy, ix = np.nonzero(contour_mask(u)[::-1, :])
             cv.dots(ix, iy, "contour")
         if r.positions is not None and len(r.positions) > 1:
@@ -266,12 +258,17 @@ class LandscapePanel(Panel):
         chart = Chart(width, rows, xlim=(float(ticks[0]), float(max(ticks[-1], ticks[0] + 1))), ylim=(0.0, 1.0),
                       xaxis=False, digits=1)
         offset = f.tick - f.step            # the history is in ticks, the batch-size changes in steps
-        for s, _old, new in self.history.b_changes[1:]:
+        taken: set[int] = set()             # the label row's cells: the latest change's label wins
+        for s, _old, new in reversed(self.history.b_changes[1:]):
             t = s + offset
             if ticks[0] <= t <= ticks[-1]:
                 chart.vline(t, "grey")
-                col = int(float(chart.sx(t))) // 2 + 1
-                chart.label(0, min(col, max(chart.canvas.w - len(f"B={new}"), 0)), f"B={new}", "axis")
+                label = f"B={new}"
+                col = min(int(float(chart.sx(t))) // 2 + 1, max(chart.canvas.w - len(label), 0))
+                cells = set(range(col - 1, col + len(label) + 1))
+                if not cells & taken:
+                    taken |= cells
+                    chart.label(0, col, label, "axis")
         for k, b in enumerate(pic.basins):
             if k < fr.shape[1]:
                 chart.line(ticks, fr[:, k], b.color)

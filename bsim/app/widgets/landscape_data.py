@@ -61,6 +61,7 @@ class Readings:
     left: int | None                      # chains that left the starting basin
     rate: float | None                    # escapes per chain-step survived, measured
     se: float | None                      # its standard error
+    exposure: int | None                  # the chain-steps survived behind it
     theory: float | None                  # the predicted rate
     kind: str                             # kramers | stability | none
     note: str                             # which approximation, and whether its regime holds
@@ -94,7 +95,7 @@ def readings(f) -> Readings | None:
         return None
     pos = None if land.positions is None else np.asarray(land.positions, dtype=float)
     return Readings(tuple(float(v) for v in land.occupancy), len(pos) if pos is not None else int(f.chains or 1),
-                    pos, land.escaped, land.escape_rate, land.escape_rate_se, land.escape_rate_theory,
+                    pos, land.escaped, land.escape_rate, land.escape_rate_se, land.exposure, land.escape_rate_theory,
                     land.escape_theory or "none", land.theory_note or "", tuple(land.history or ()))
 
 
