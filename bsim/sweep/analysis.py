@@ -63,6 +63,7 @@ class Summary:
     spread: Spread | None
     b_simple: float | None          # medians over the fitted tasks
     b_noise: float | None
+    m_star: float | None = None     # interpolating least squares: m* = max|x_i|^2 / lambda_max(H), median over tasks
 
     @property
     def meta(self) -> dict:
@@ -132,6 +133,10 @@ class Summary:
         out.append(self.fastest_line())
         if any(pb.seconds_per_step is not None for pb in self.per_b):
             out.append("  T = S x ms/step: this machine's seconds per training step at each B, timed after the tasks")
+        if self.m_star is not None:
+            out.append(f"every example fitted (least squares, d >= N): m* = max|x_i|^2/lambda_max(H) = {self.m_star:.3g} "
+                       f"(Ma, Bassily & Belkin 2018: past it a step at B is worth about one full-gradient step)"
+                       + (f"; B_crit / m* = {f.b_crit / self.m_star:.2f}" if f.ok else ""))
         n = sum(len(p.b_simple) for p in self.per_b)
         for name, v, what in (("B_simple", self.b_simple, "tr(Sigma)/|G|^2"),
                               ("B_noise", self.b_noise, "tr(H Sigma)/(G^T H G)")):
@@ -242,5 +247,6 @@ def summarize(rows: list[dict]) -> Summary:
     spread = bootstrap_b_crit(groups, grid_drop=grid_drops(rows, kept)) if fit.ok else None
     simple = [v for pb in per_b for v in pb.b_simple]
     noise = [v for pb in per_b for v in pb.b_noise]
+    m_star = [r["m_star"] for r in rows if finite(r.get("m_star"))]
     return Summary(rows, per_b, fit, spread, statistics.median(simple) if simple else None,
-                   statistics.median(noise) if noise else None)
+                   statistics.median(noise) if noise else None, statistics.median(m_star) if m_star else None)

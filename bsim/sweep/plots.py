@@ -5,6 +5,8 @@
    the regimes marked: perfect scaling for B < B_crit/4 (E within 25% of
    E_min), diminishing returns between, maximal data parallelism for
    B > 4 B_crit (S within 25% of S_min).
+   Least squares that interpolates (d >= N): Ma, Bassily & Belkin's
+   m* = max|x_i|^2 / lambda_max(H) marked too (bsim.stats.interpolation).
 2. One learning curve per batch size (the kept lr, the first seed): train
    loss and test loss against steps, side by side, the target drawn.
 The same figures draw into textual-plotext widgets (``draw_*`` take any
@@ -110,7 +112,7 @@ def draw_tradeoff(plt, summary: Summary, which: str, width: int = 60, height: in
             marks.append(("perfect scaling", lo, "left"))
         if hi > f.b_crit * REGIME:
             marks.append(("max parallel", hi, "right"))
-        for name, value in (("B_noise", summary.b_noise), ("B_simple", summary.b_simple)):
+        for name, value in (("B_noise", summary.b_noise), ("B_simple", summary.b_simple), ("m*", summary.m_star)):
             if value is not None and finite(value):
                 marks.append((f"{name}={value:.3g}", value, "center"))
         marks = [m for m in marks if lo <= m[1] <= hi]
@@ -119,6 +121,10 @@ def draw_tradeoff(plt, summary: Summary, which: str, width: int = 60, height: in
         row_step = (math.log(ymax) - math.log(ymin)) / max(plot_rows - 1, 1) if ymax > ymin > 0 else 0.0
         for label, x, align, row in place_labels(marks, lo, hi, columns):
             plt.text(label, x, ymax * math.exp(-row * row_step), alignment=align)
+    if summary.m_star is not None and lo <= summary.m_star <= hi:    # interpolation: Ma et al.'s critical batch
+        plt.vline(summary.m_star)
+        if not f.ok:                      # with a fit its label is placed among the others above
+            plt.text(f"m*={summary.m_star:.3g}", summary.m_star, ymax, alignment="center")
     _set_xticks(plt, lo, hi)
 
 

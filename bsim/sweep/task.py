@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from bsim.stats.interpolation import critical_batch
 from bsim.sweep.noise import noise_scales
 from bsim.sweep.spec import SweepSpec, Task
 
@@ -246,6 +247,7 @@ class _Run:
             "train_loss": tr, "test_loss": te,
             "b_simple": bs, "b_noise": bn, "check_every": self.every, "wall_s": time.perf_counter() - t0,
             "train_acc": self.accuracy(theta, "train"), "test_acc": self.accuracy(theta, "test"),
+            "m_star": critical_batch(self.p.X64) if getattr(self.p, "interpolating", False) else None,
         }
         # NaN (a diverged run's leftovers) is written as an empty cell, so rows compare equal
         row = {k: None if isinstance(v, float) and math.isnan(v) else v for k, v in row.items()}
