@@ -100,11 +100,16 @@ class LandscapeProblem(Problem):
     # ------------------------------------------------ basins
     def core_of(self, theta: torch.Tensor) -> torch.Tensor:
         """(K,) the basin whose core holds theta_k (at least CORE_FRACTION of its depth below the saddle), else -1."""
-        comp = self.component(theta)
-        loss = self.full_loss_many(theta)
-        depth = torch.tensor([b.depth for b in self.basins], dtype=loss.dtype, device=loss.device)
-        level = self.saddle_loss - CORE_FRACTION * depth[comp.clamp(min=0)]
-        return torch.where((comp >= 0) & (loss <= level), comp, torch.full_like(comp, -1))
+        comp, loss = self.component_and_loss(theta)
+        levels = getattr(self, "_core_levels", None)
+        if levels is None:   # L at the top of each basin's core
+            levels = self._core_levels = torch.tensor([self.saddle_loss - CORE_FRACTION * b.depth for b in self.basins],
+                                                      dtype=loss.dtype, device=loss.device)
+        return torch.where(loss <= levels[comp.clamp(min=0)], comp, comp.clamp(max=-1))
+
+    def component_and_loss(self, theta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(component (K,), full loss (K,)) at once (a subclass may share the work)."""
+        return self.component(theta), self.full_loss_many(theta)
 
     def basin_of(self, theta: torch.Tensor) -> torch.Tensor:
         """(K,) the basin of every point by the steepest-descent map of the full loss."""

@@ -63,6 +63,7 @@ class NonUniformMinima(LandscapeProblem):
         to = dict(device=device, dtype=dtype)
         self.X = torch.as_tensor(a, **to)
         self.y = torch.zeros(len(a), **to)
+        self._a_mean = self.X.mean(0)      # (2,): the mean curvature at each minimum
         a_mean = float(a.mean(0).mean())
         labels = ("non-uniform", "uniform") if self.spreads[0] > self.spreads[1] else ("uniform", "non-uniform")
         self.saddle_loss = 0.5 * a_mean
@@ -89,15 +90,18 @@ class NonUniformMinima(LandscapeProblem):
 
     def full_loss_many(self, theta):
         basin, e = self._piece(theta)
-        a = self.X.mean(0)[basin]
-        return 0.5 * a * e * e
+        return 0.5 * self._a_mean[basin] * e * e
 
     def full_grad_many(self, theta):
         basin, e = self._piece(theta)
-        return (self.X.mean(0)[basin] * e)[:, None]
+        return (self._a_mean[basin] * e)[:, None]
 
     def component(self, theta):
         return self._piece(theta)[0]
+
+    def component_and_loss(self, theta):
+        basin, e = self._piece(theta)
+        return basin, 0.5 * self._a_mean[basin] * e * e
 
     def basin_of(self, theta):
         """The piece a point is on: exactly the steepest-descent map of this landscape."""

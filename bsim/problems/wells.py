@@ -112,8 +112,12 @@ class TiltedWells(LandscapeProblem):
         return self.dU(theta) + self.tilt_mean
 
     def component(self, theta):
+        return self.component_and_loss(theta)[0]
+
+    def component_and_loss(self, theta):
+        u = self.U(theta)
         side = (theta[:, 0] > 0).long()
-        return torch.where(self.U(theta) < self.saddle_loss, side, torch.full_like(side, -1))
+        return torch.where(u < self.saddle_loss, side, side.clamp(max=-1)), u + theta @ self.tilt_mean
 
     def init_params(self, seed: int) -> torch.Tensor:
         """theta_0: the minimum of the starting basin."""
