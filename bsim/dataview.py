@@ -5,7 +5,9 @@
   along x_1 with the other features at their mean (d = 1: the fits themselves);
 - logreg: up to ``points`` points (x_1, x_2) by class and the decision boundary
   theta . x = 0 at theta and theta* (d = 2);
-- lstm: a few test sequences, the next value's truth against the prediction at theta.
+- lstm: a few test sequences, the next value's truth against the prediction at theta;
+- softmax: the accuracy per class (test split, else training) at theta and, when the file's
+  features are a k x k image (k >= 4: the digits), the first test images with the class and the guess.
 Anything else (d > 2, no data) is a DataView with ``note`` saying why there is nothing to draw.
 """
 
@@ -32,7 +34,25 @@ class DataView:
     extra: dict = field(default_factory=dict)
 
 
-def data_view(problem, theta: torch.Tensor, points: int = 200, sequences: int = 3) -> DataView:
+def softmax_view(problem, theta: torch.Tensor, images: int) -> DataView:
+    """Per-class accuracy at theta (``extra['class_acc']``, on ``extra['split']``) and, for image data,
+    the first ``images`` test images (``extra['images']``, k x s x s, as in the file), their classes
+    (``truth``) and the guesses at theta (``predicted``)."""
+    test = problem.X_test is not None
+    X, y = (problem.X_test, problem.y_test) if test else (problem.X, problem.y)
+    extra = {"split": "test" if test else "training", "class_acc": problem.class_accuracy(theta, X, y),
+             "accuracy": float(problem.accuracy(theta, X, y))}
+    raw = problem.X_test_raw
+    side = int(round(raw.shape[1] ** 0.5)) if raw is not None else 0
+    if not test or raw is None or side < 4 or side * side != raw.shape[1]:
+        return DataView("softmax", extra=extra)
+    k = min(images, X.shape[0])
+    extra["images"] = raw[:k].reshape(k, side, side)
+    return DataView("softmax", truth=y[:k].double().cpu().numpy(),
+                    predicted=problem.predict(theta, X[:k]).double().cpu().numpy(), extra=extra)
+
+
+def data_view(problem, theta: torch.Tensor, points: int = 200, sequences: int = 3, images: int = 8) -> DataView:
     """The data and the model's answer at theta (see the module docstring)."""
     kind = getattr(problem, "kind", type(problem).__name__.lower())
     with torch.no_grad():
@@ -43,6 +63,8 @@ def data_view(problem, theta: torch.Tensor, points: int = 200, sequences: int = 
             pred = problem.predict(theta, X[:k])
             return DataView("lstm", sequences=X[:k].double().cpu().numpy(), truth=y[:k].double().cpu().numpy(),
                             predicted=pred.double().cpu().numpy())
+        if kind == "softmax":
+            return softmax_view(problem, theta, images)
         X, y = problem.X, problem.y
         d = X.shape[1]
         n = min(points, X.shape[0])

@@ -32,6 +32,7 @@ class Dataset:
     X_test: np.ndarray       # test rows (0 x d when there are none)
     y_test: np.ndarray
     source: str              # the panel's words for where the data come from
+    X_test_raw: np.ndarray | None = None   # the test rows as in the file (the data panel draws digits from them)
 
 
 def split_order(n: int, seed: int) -> np.ndarray:
@@ -79,10 +80,11 @@ def load(spec, data_path, test_path, kind: str) -> Dataset:
             raise BsimInputError(f"{data_path}: class {k} has no example in the training split "
                                  f"({len(y)} rows); expected every class from 0 to {classes - 1} among the "
                                  f"training rows (another split_seed or test_fraction, or fewer classes)")
+    raw = Xt
     if spec.standardize:
         X, Xt = standardize(X, Xt)
         source += ", standardized"
     if spec.intercept:
         X = np.hstack([X, np.ones((X.shape[0], 1))])
         Xt = np.hstack([Xt, np.ones((Xt.shape[0], 1))])
-    return Dataset(X, y, Xt, yt, source)
+    return Dataset(X, y, Xt, yt, source, raw)

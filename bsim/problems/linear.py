@@ -36,6 +36,7 @@ class LinearProblem(Problem):
     binary = False
     l2 = 0.0
     closed_form_per_example = True
+    X_test_raw: np.ndarray | None = None
 
     def __init__(self, sc: Scenario, device: torch.device, dtype: torch.dtype):
         super().__init__(device, dtype)
@@ -48,6 +49,8 @@ class LinearProblem(Problem):
         if spec.data:
             ds = dataset.load(spec, sc.resolve(spec.data), sc.resolve(spec.test_data), self.kind)
             X, y, Xt, yt, self.source = ds.X, ds.y, ds.X_test, ds.y_test, ds.source
+            #: the test rows as the file has them (before standardizing): what the data panel draws
+            self.X_test_raw = ds.X_test_raw
         else:
             gen = cpu_generator(sc.seed, DATA_STREAM)
             n = spec.n_train + spec.n_test

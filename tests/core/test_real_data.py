@@ -144,3 +144,20 @@ def test_each_runs_headless_from_the_built_wheel(tmp_path):
         assert run.returncode == 0, run.stderr[-2000:]
         rows = list(csv.DictReader(out.open()))
         assert rows and rows[-1]["step"] == "20" and rows[-1]["test_loss"]
+
+
+def test_the_data_view_of_digits_per_class_accuracy_and_images():
+    """Per-class accuracy on the test split against a NumPy count; the images are the file's test rows."""
+    from bsim.dataview import data_view
+    p = make_problem(find_scenario("digits"), CPU, torch.float64)
+    theta = p.theta_star
+    view = data_view(p, theta)
+    Xt, yt = p.X_test.numpy(), p.y_test.numpy().astype(int)
+    guess = (Xt @ theta.numpy().reshape(-1, 10)).argmax(1)
+    for k in range(10):
+        assert view.extra["class_acc"][k] == pytest.approx((guess[yt == k] == k).mean(), abs=1e-12)
+    assert view.extra["accuracy"] == pytest.approx((guess == yt).mean(), abs=1e-12)
+    table = np.loadtxt(DATA / "digits.csv", delimiter=",", skiprows=1)
+    test_rows = sorted(sorted(range(len(table)), key=lambda i: hashlib.sha256(f"0:{i}".encode()).hexdigest())[:449])
+    assert np.array_equal(view.extra["images"][0].reshape(-1), table[test_rows[0], :-1])
+    assert np.array_equal(view.truth, yt[:8]) and np.array_equal(view.predicted, guess[:8])

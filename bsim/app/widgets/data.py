@@ -4,7 +4,9 @@ What it draws comes with the frame (``frame.runner.data``, a ``bsim.dataview.Dat
 the runner computes while this panel is shown); theta and theta* come with the frame.
 - linreg: the points (y against x_1) and the fit at theta and at theta* (other features at their mean);
 - logreg: the points by class and the decision boundary theta . x = 0 at theta and theta*;
-- lstm: a few test sequences, and the next value: truth against the prediction at theta.
+- lstm: a few test sequences, and the next value: truth against the prediction at theta;
+- softmax: the first test images (the digits, in shaded blocks) with the class and the guess at theta,
+  and the accuracy per class.
 """
 
 from __future__ import annotations
@@ -36,6 +38,8 @@ class DataPanel(Panel):
             return self.build_sequences(view, width, height)
         if view.kind == "logreg":
             return self.build_classes(view, f, width, height)
+        if view.kind == "softmax":
+            return build_softmax(view, width, height)
         return self.build_fit(view, f, width, height)
 
     def build_fit(self, view, f, width: int, height: int):
@@ -111,3 +115,54 @@ class DataPanel(Panel):
         err = float(np.sqrt(np.mean((pred - truth) ** 2)))
         out.append(text_strip([(f"{k} test sequences · rms error ", "axis"), (num(err), "orange")], width))
         return out[:height]
+
+
+#: pixel shades, from empty to full (a pixel's value over the image's largest)
+SHADES = " ░▒▓█"
+
+
+def image_rows(image: np.ndarray, tall: bool) -> list[str]:
+    """An s x s image as text: two cells a pixel in s rows (``tall``), else one cell per pixel pair of rows
+    (half blocks: a pixel is on above half the image's largest value) in s/2 rows."""
+    top = float(image.max()) or 1.0
+    if tall:
+        levels = np.clip(np.rint(image / top * (len(SHADES) - 1)), 0, len(SHADES) - 1).astype(int)
+        return ["".join(SHADES[v] * 2 for v in row) for row in levels]
+    on = image > 0.5 * top
+    if on.shape[0] % 2:
+        on = np.vstack([on, np.zeros((1, on.shape[1]), dtype=bool)])
+    halves = {(False, False): " ", (True, False): "▀", (False, True): "▄", (True, True): "█"}
+    return ["".join(halves[(bool(a), bool(b))] for a, b in zip(on[r], on[r + 1])) for r in range(0, on.shape[0], 2)]
+
+
+def build_softmax(view, width: int, height: int):
+    """The test images with class and guess (green right, red wrong), then the accuracy per class."""
+    ex = view.extra
+    out = [text_strip([(f"{ex['split']} accuracy at θ ", "axis"), (f"{ex['accuracy']:.3f}", "blue"),
+                       ("  (measured)", "axis")], width)]
+    acc_lines, line, used = [], [("per class ", "axis")], 10
+    for k, a in enumerate(ex["class_acc"]):
+        part = [(f"{k}:", "axis"), ("  - " if a is None else f"{a:.2f} ", "red" if a is not None and a < 0.9 else "blue")]
+        n = len(part[0][0]) + len(part[1][0])
+        if used + n > width and used > 10:
+            acc_lines.append(line)
+            line, used = [(" " * 10, None)], 10
+        line, used = line + part, used + n
+    acc_lines.append(line)
+    images = ex.get("images")
+    if images is not None and height >= 7 + len(acc_lines):
+        side = images.shape[1]
+        tall = height >= side + 3 + len(acc_lines)
+        cell = 2 * side if tall else side
+        k = max(1, min(len(images), (width + 1) // (cell + 1)))
+        pics = [image_rows(images[i], tall) for i in range(k)]
+        for r in range(len(pics[0])):
+            out.append(text_strip([(" ".join(p[r] for p in pics), "white")], width))
+        labels = []
+        for i in range(k):
+            truth, guess = int(view.truth[i]), int(view.predicted[i])
+            word = f"{truth}→{guess}" + ("✓" if truth == guess else "✗")
+            labels.append((word.ljust(cell + 1)[:cell + 1], "green" if truth == guess else "red"))
+        out.append(text_strip(labels, width))
+        out.append(text_strip([("class → guess at θ", "axis")], width))
+    return (out + [text_strip(parts, width) for parts in acc_lines])[:height]
