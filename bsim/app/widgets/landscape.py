@@ -19,7 +19,6 @@ import numpy as np
 from textual.strip import Strip
 
 from bsim.app.format import num, ratio_text
-from bsim.app.widgets.ball_scale import contour_mask
 from bsim.app.widgets.canvas import Chart
 from bsim.app.widgets.landscape_data import occupancy_series, picture, readings, theory_label
 from bsim.app.widgets.panel import Panel, fit, text_strip, wrap
@@ -233,7 +232,7 @@ class LandscapePanel(Panel):
         cv = chart.canvas
         if pic.grid is not None:
             u = resample(pic.grid, cv.dots_h, cv.dots_w)
-            iy, ix = np.nonzero(contour_mask(u)[::-1, :])
+            iy, ix = np.nonzero(level_mask(u, saddle_level(pic))[::-1, :])
             cv.dots(ix, iy, "contour")
         if r.positions is not None and len(r.positions) > 1:
             chart.points(r.positions[:, 0], r.positions[:, 1], "purple")
@@ -276,11 +275,45 @@ class LandscapePanel(Panel):
         return chart.strips()
 
 
-def resample(grid: np.ndarray, ny: int, nx: int) -> np.ndarray:
-    """A (gy, gx) grid over a box, bilinearly onto (ny, nx) points over the same box (row 0 stays the bottom)."""
+#: contour lines per barrier height (the saddle's level is one of them: the basins' boundary)
+LEVELS_PER_BARRIER = 3
+
+
+def saddle_level(pic) -> float | None:
+    """U at the (highest) saddle, from the grid (bilinear), None without a saddle inside the box."""
+    levels = []
+    gy, gx = pic.grid.shape
+    for s in pic.saddles:
+        fx = (s[0] - pic.lo[0]) / (pic.hi[0] - pic.lo[0]) * (gx - 1)
+        fy = (s[1] - pic.lo[1]) / (pic.hi[1] - pic.lo[1]) * (gy - 1)
+        if 0 <= fx <= gx - 1 and 0 <= fy <= gy - 1:
+            levels.append(float(resample(pic.grid, 1, 1, (fy, fy), (fx, fx))[0, 0]))
+    return max(levels) if levels else None
+
+
+def level_mask(u: np.ndarray, saddle: float | None) -> np.ndarray:
+    """Dots where U crosses a level L_min + k (L_saddle - L_min) / LEVELS_PER_BARRIER, up to the saddle's level
+    (without a saddle: 8 levels over the grid's range): few lines, one of them the saddle's level."""
+    lo = float(np.nanmin(u))
+    top = saddle if saddle is not None and saddle > lo else None
+    step = (top - lo) / LEVELS_PER_BARRIER if top is not None else (float(np.nanmax(u)) - lo) / 8
+    if not math.isfinite(step) or step <= 0:
+        return np.zeros(u.shape, dtype=bool)
+    with np.errstate(invalid="ignore"):
+        q = np.floor((u - lo) / step + 1e-9)
+    q[~np.isfinite(q) | (q > LEVELS_PER_BARRIER)] = LEVELS_PER_BARRIER + 1
+    m = np.zeros(u.shape, dtype=bool)
+    m[:, :-1] |= q[:, :-1] != q[:, 1:]
+    m[:-1, :] |= q[:-1, :] != q[1:, :]
+    return m
+
+
+def resample(grid: np.ndarray, ny: int, nx: int, rows=None, cols=None) -> np.ndarray:
+    """A (gy, gx) grid over a box, bilinearly onto (ny, nx) points over the same box (row 0 stays the bottom);
+    ``rows``, ``cols``: the span of fractional grid indices to cover (default: the whole grid)."""
     gy, gx = grid.shape
-    y = np.linspace(0, gy - 1, ny)
-    x = np.linspace(0, gx - 1, nx)
+    y = np.linspace(*(rows or (0, gy - 1)), ny)
+    x = np.linspace(*(cols or (0, gx - 1)), nx)
     y0 = np.clip(np.floor(y).astype(int), 0, gy - 2) if gy > 1 else np.zeros(ny, int)
     x0 = np.clip(np.floor(x).astype(int), 0, gx - 2) if gx > 1 else np.zeros(nx, int)
     ty, tx = (y - y0)[:, None], (x - x0)[None, :]
