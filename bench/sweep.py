@@ -1,25 +1,26 @@
-"""Sweep engines: the local pool with 1 and 2 workers, and Ray against the pool, on one small sweep.
+"""Sweep engines: batched runs against one task at a time (in-process and a pool of 2), on the bundled sweep.
 
-The sweep: the sweep-linreg scenario (least squares, 32 features), batch sizes
-1..1024, lr tuned over 6 values, 3 seeds, to within 0.1 of the optimum's
-loss: 198 tasks of very different lengths. Every arm runs the same tasks and
-writes its own CSV; the rows must agree (wall_s aside), which is checked.
+The sweep: sweep-linreg with its own defaults (least squares, 32 features, B = 1..1024, 9 lrs, 3 seeds,
+to within 0.1 of the optimum's loss: 297 tasks of very different lengths). Arms:
+- batched: each batch size's 27 tasks as one batched run in this process (bsim.sweep.batched, the
+  default for linear problems);
+- pool, 2 workers: one task at a time on a spawned pool of 2 (the engine before batched runs, and
+  still the LSTM's);
+- in-process, one task at a time; and with ``--ray``, Ray with 2 CPUs (warm cluster), one task at a time.
+Printed as ratios measured in this one run. The rows must agree: the steps to the target, samples,
+stop and steps run identically (or within ``check_every`` = 1 step where the arithmetic differs), the
+losses and noise scales to 1e-9 relative (the batched run's bmm against the single run's products).
 
-Arms: in-process (workers = 1), a spawned process pool of 1 and of 2 workers,
-and Ray with 2 CPUs, timed twice: from ``ray.init`` (a cold local cluster)
-and on the cluster already started (warm). Printed as ratios measured in this
-one run: the pool's speed-up from 1 to 2 workers, the cost of the pool's
-process start-up against in-process, and Ray's time over the 2-worker pool's.
+Each arm runs ``--repeats`` times (alternating) and keeps its fastest run, since the 2-core machine
+is shared: a busy neighbour slows one run, not the minimum.
 
-Each arm runs ``--repeats`` times (alternating) and keeps its fastest run, since
-the 2-core machine is shared: a busy neighbour slows one run, not the minimum.
-
-    python bench/sweep.py [--seeds K] [--repeats R]
+    python bench/sweep.py [--repeats R] [--ray] [--smoke]
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 import tempfile
@@ -32,15 +33,19 @@ from bsim.scenario import find_scenario  # noqa: E402
 from bsim.sweep.engines import Progress, run_sweep  # noqa: E402
 from bsim.sweep.spec import SweepSpec  # noqa: E402
 
+EXACT = ("reached", "diverged", "stop", "steps", "samples", "steps_run")
+CLOSE = ("train_loss", "test_loss", "b_simple", "b_noise", "train_acc", "test_acc")
 
-def make_spec(seeds: int, smoke: bool = False) -> SweepSpec:
-    if smoke:   # a few tasks: every engine runs and their rows are compared
-        return SweepSpec(scenario=find_scenario("sweep-linreg"), scenario_name="sweep-linreg",
-                         batch_sizes=(8, 64), target=0.1, excess=True, seeds=(0,), lr_rule="tuned",
-                         lr_grid=(0.125, 0.5), max_steps=2000)
-    return SweepSpec(scenario=find_scenario("sweep-linreg"), scenario_name="sweep-linreg",
-                     batch_sizes=tuple(2 ** k for k in range(11)), target=0.1, excess=True,
-                     seeds=tuple(range(seeds)), lr_rule="tuned", lr_grid=(0.03125, 0.0625, 0.125, 0.25, 0.5, 1.5), max_steps=20000)
+
+def make_spec(smoke: bool = False) -> SweepSpec:
+    sc = find_scenario("sweep-linreg")
+    d = sc.sweep
+    if smoke:   # a few tasks: every arm runs and their rows are compared
+        return SweepSpec(scenario=sc, scenario_name="sweep-linreg", batch_sizes=(8, 64), target=0.1, excess=True,
+                         seeds=(0,), lr_rule="tuned", lr_grid=(0.125, 0.5), max_steps=2000)
+    return SweepSpec(scenario=sc, scenario_name="sweep-linreg", batch_sizes=tuple(d["batch_sizes"]), target=0.1,
+                     excess=True, seeds=tuple(range(d["seeds"])), lr_rule="tuned", lr_grid=tuple(d["lr_grid"]),
+                     max_steps=d["max_steps"])
 
 
 def timed(spec, folder: Path, name: str, **kw) -> tuple[float, list[dict]]:
@@ -49,30 +54,39 @@ def timed(spec, folder: Path, name: str, **kw) -> tuple[float, list[dict]]:
     return time.perf_counter() - t0, out.rows
 
 
-def rows_key(rows):
-    return sorted(tuple((k, v) for k, v in r.items() if k != "wall_s") for r in rows)
+def compare(a: list[dict], b: list[dict]) -> tuple[int, int, float]:
+    """(tasks whose steps to target differ, the largest difference in steps, the largest relative
+    difference of the losses and noise scales) between two arms' rows."""
+    key = lambda r: (r["batch_size"], r["seed"], r["lr"])     # noqa: E731
+    other = {key(r): r for r in b}
+    differ, most, rel = 0, 0, 0.0
+    for r in a:
+        s = other[key(r)]
+        if any(r[k] != s[k] for k in EXACT):
+            differ += 1
+            if r["steps"] is not None and s["steps"] is not None:
+                most = max(most, abs(r["steps"] - s["steps"]))
+        for k in CLOSE:
+            x, y = r.get(k), s.get(k)
+            if x is not None and y is not None and math.isfinite(y) and y != 0:
+                rel = max(rel, abs(x - y) / abs(y))
+    return differ, most, rel
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--repeats", type=int, default=2)
-    ap.add_argument("--smoke", action="store_true",
-                    help="CI: 4 tasks, 1 repeat, no Ray (its start-up alone takes longer); rows still compared")
+    ap.add_argument("--ray", action="store_true", help="also Ray with 2 CPUs (a warm local cluster)")
+    ap.add_argument("--smoke", action="store_true", help="CI: 4 tasks, 1 repeat; rows still compared")
     args = ap.parse_args()
     if args.smoke:
-        args.repeats = 1
+        args.repeats, args.ray = 1, False
     import torch
     torch.set_num_threads(1)
-    spec = make_spec(args.seeds, smoke=args.smoke)
+    spec = make_spec(smoke=args.smoke)
     n = len(spec.tasks())
-    print(f"sweep: {n} tasks (sweep-linreg, B = 1..1024, 6 lrs, {args.seeds} seed(s)), {os.cpu_count()} cores")
-    try:
-        import ray
-    except ImportError:
-        ray = None
-    if args.smoke:
-        ray = None
+    print(f"sweep: {n} tasks (sweep-linreg, B = {spec.batch_sizes[0]}..{spec.batch_sizes[-1]}, "
+          f"{len(spec.lrs_for(1))} lrs, {len(spec.seeds)} seed(s)), {os.cpu_count()} cores")
     times: dict[str, float] = {}
     rows: dict[str, list] = {}
 
@@ -84,33 +98,31 @@ def main() -> int:
         for rep in range(args.repeats):
             d = Path(tmp) / str(rep)
             d.mkdir()
-            keep("in-process", *timed(spec, d, "inline", workers=1))
-            keep("pool, 1 worker", *timed(spec, d, "pool1", workers=1, in_process=False))
-            keep("pool, 2 workers", *timed(spec, d, "pool2", workers=2, in_process=False))
-            if ray is not None:
-                t0 = time.perf_counter()
+            keep("batched, in-process", *timed(spec, d, "batched"))
+            keep("pool, 2 workers, one by one", *timed(spec, d, "pool2", workers=2, batched=False, in_process=False))
+            keep("in-process, one by one", *timed(spec, d, "inline", workers=1, batched=False))
+            if args.ray:
+                import ray
                 ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
-                t_init = time.perf_counter() - t0
-                t_run, r = timed(spec, d, "ray1", use_ray=True)
-                keep("ray, cold (with ray.init)", t_init + t_run, r)
-                keep("ray, warm cluster", *timed(spec, d, "ray2", use_ray=True))
+                timed(spec, d, "ray-warmup", use_ray=True, batched=False)
+                keep("ray (warm), one by one", *timed(spec, d, "ray", use_ray=True, batched=False))
                 ray.shutdown()
-    ref = rows_key(rows["in-process"])
-    same = all(rows_key(r) == ref for r in rows.values())
-    print(f"{'arm':<28} {'seconds':>8}  (fastest of {args.repeats})")
+    print(f"{'arm':<30} {'seconds':>8}  (fastest of {args.repeats})")
     for k, v in times.items():
-        print(f"{k:<28} {v:8.2f}")
-    print(f"rows identical in every arm (wall_s aside): {'yes' if same else 'NO'}")
-    print(f"pool speed-up, 2 workers over 1:          {times['pool, 1 worker'] / times['pool, 2 workers']:.2f}x")
-    print(f"pool of 1 over in-process (start-up):     {times['pool, 1 worker'] / times['in-process']:.2f}x")
-    if "ray, warm cluster" in times:
-        p2 = times["pool, 2 workers"]
-        print(f"ray over the 2-worker pool, cold:         {times['ray, cold (with ray.init)'] / p2:.2f}x")
-        print(f"ray over the 2-worker pool, warm:         {times['ray, warm cluster'] / p2:.2f}x")
-    else:
-        print("ray: skipped in --smoke (its start-up alone takes longer)" if args.smoke
-              else "ray: not installed (pip install 'bsim[ray]')")
-    return 0 if same else 1
+        print(f"{k:<30} {v:8.2f}")
+    ref = rows["in-process, one by one"]
+    ok = True
+    for name, r in rows.items():
+        if name == "in-process, one by one":
+            continue
+        differ, most, rel = compare(r, ref)
+        print(f"{name} against one by one in-process: steps to target differ in {differ} of {len(ref)} tasks "
+              f"(by at most {most}), losses and noise scales within {rel:.1e} relative")
+        ok = ok and most <= 1 and rel <= 1e-9
+    t = times["batched, in-process"]
+    print(f"batched speed-up over the pool of 2 (one by one):     {times['pool, 2 workers, one by one'] / t:.1f}x")
+    print(f"batched speed-up over one by one in-process:          {times['in-process, one by one'] / t:.1f}x")
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":

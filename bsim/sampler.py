@@ -50,6 +50,28 @@ class Sampler:
         self._count(int(idx.shape[0]))
         return idx
 
+    def next_batches(self, batch_size: int, count: int) -> list[torch.Tensor]:
+        """The next ``count`` batches, exactly as ``count`` calls of ``next_batch`` would draw them
+        (under shuffle the full batches left in an epoch are sliced from its permutation at once)."""
+        B = min(batch_size, self.n)
+        if self.mode != "shuffle":
+            return [self.next_batch(B) for _ in range(count)]
+        out: list[torch.Tensor] = []
+        while len(out) < count:
+            if self.perm is None:
+                self._new_perm()
+            k = min(count - len(out), (self.n - self.pos) // B)
+            if k == 0:                       # a short or dropped remainder: the one-batch path
+                out.append(self.next_batch(B))
+                continue
+            out.extend(self.perm[self.pos:self.pos + k * B].view(k, B).unbind(0))
+            self.pos += k * B
+            self.samples += k * B
+            self.batch_in_epoch += k
+            if self.pos >= self.n:
+                self._end_epoch()
+        return out
+
     def _next_shuffled(self, B: int) -> torch.Tensor:
         if self.perm is None:
             self._new_perm()

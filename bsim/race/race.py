@@ -65,7 +65,6 @@ class Race:
         self.last_lane: Lane | None = None           # the lane that took the last step
         self.notices: list[str] = []
         self.reach = TargetTracker()                 # each lane's record lows, for the loss targets
-        self.observers: list = []                    # called with the lane after each lane step (RaceCurves)
         sizes = [check_batch_size(b) for b in batch_sizes]
         names = list(names) if names is not None else [None] * len(sizes)
         if len(names) != len(sizes):
@@ -186,10 +185,7 @@ class Race:
         if lane is None:
             return False
         self.last_lane = lane
-        ok = lane.step()
-        for observe in self.observers:
-            observe(lane)
-        if not ok:
+        if not lane.step():
             self.notices.append(f"lane {lane.label}: {lane.sim.message}; the other lanes go on")
         return True
 

@@ -40,7 +40,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help=f"give up on a task after N steps (default {DEFAULT_MAX_STEPS})")
     p.add_argument("--out", metavar="PATH.csv", help="the sweep's CSV: its state (a rerun resumes it)")
     p.add_argument("--workers", type=int_at_least(1, "an integer >= 1"), metavar="W",
-                   help="local processes (default: the cores this process may run on; 1 runs in this process)")
+                   help="local processes (default: the cores this process may run on, or 1 for linear problems, "
+                   "whose tasks of one batch size run as one batched run; 1 runs in this process)")
     p.add_argument("--ray", nargs="?", const="", metavar="ADDRESS",
                    help="run the tasks on Ray: a local one, or the cluster at ADDRESS (needs bsim[ray])")
     p.add_argument("--show", metavar="PATH.csv", help="show a saved sweep instead of running one")

@@ -14,11 +14,17 @@ always the state: a rerun of the same command skips the tasks in it.
   read here and sent through Ray's object store: nodes need no shared path.
 Tasks are deterministic from their seed, so every engine writes the same rows
 (but wall_s).
+
+What an engine runs is a unit: one task, or (linear problems in float64, bsim.sweep.batched) all the
+tasks of one batch size as one batched run, the lr grid x the seeds stepped together. Batched units
+run in this process unless ``workers`` asks for a pool (the whole bundled least-squares sweep takes
+less time than starting a pool's workers); the pool and Ray spread the batch sizes.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import sys
@@ -33,12 +39,20 @@ import multiprocessing as mp
 from bsim.errors import BsimInputError
 from bsim.progress import Progress
 from bsim.sweep import state
+from bsim.sweep.batched import batchable, groups_of, run_batch
 from bsim.sweep.spec import SweepSpec, Task
 from bsim.sweep.task import TaskResult, run_task
 from bsim.sweep.worker import init_worker
 
 MAX_RETRIES = 3
 TaskFn = Callable[[SweepSpec, Task], TaskResult]
+Unit = tuple[Task, ...]
+UnitFn = Callable[[SweepSpec, Unit], list[TaskResult]]
+
+
+def one_by_one(task_fn: TaskFn, spec: SweepSpec, unit: Unit) -> list[TaskResult]:
+    """A unit run one task at a time with ``task_fn`` (use functools.partial(one_by_one, task_fn))."""
+    return [task_fn(spec, t) for t in unit]
 
 
 class SweepInterrupted(Exception):
@@ -75,9 +89,9 @@ def local_cores() -> int:
         return os.cpu_count() or 1
 
 
-def run_inline(spec: SweepSpec, tasks: list[Task], task_fn: TaskFn = run_task) -> Iterator[TaskResult]:
-    for t in tasks:
-        yield task_fn(spec, t)
+def run_inline(spec: SweepSpec, units: list[Unit], unit_fn: UnitFn) -> Iterator[TaskResult]:
+    for u in units:
+        yield from unit_fn(spec, u)
 
 
 def _kill(executor: ProcessPoolExecutor, started_before: set) -> None:
@@ -108,27 +122,27 @@ def _child_env(env: dict[str, str]) -> Iterator[None]:
                 os.environ.pop(k, None)
 
 
-def run_pool(spec: SweepSpec, tasks: list[Task], workers: int, task_fn: TaskFn = run_task) -> Iterator[TaskResult]:
-    """A process pool; a dead worker breaks the pool, which is rebuilt for the unfinished tasks."""
+def run_pool(spec: SweepSpec, units: list[Unit], workers: int, unit_fn: UnitFn) -> Iterator[TaskResult]:
+    """A process pool; a dead worker breaks the pool, which is rebuilt for the unfinished units."""
     with _child_env(SINGLE_THREAD_ENV):
-        yield from _run_pool(spec, tasks, workers, task_fn)
+        yield from _run_pool(spec, units, workers, unit_fn)
 
 
-def _run_pool(spec: SweepSpec, tasks: list[Task], workers: int, task_fn: TaskFn) -> Iterator[TaskResult]:
-    left = list(tasks)
+def _run_pool(spec: SweepSpec, units: list[Unit], workers: int, unit_fn: UnitFn) -> Iterator[TaskResult]:
+    left = list(units)
     for attempt in range(MAX_RETRIES + 1):
         before = set(mp.active_children())
         ex = ProcessPoolExecutor(max_workers=max(1, min(workers, len(left))), mp_context=mp.get_context("spawn"),
                                  initializer=init_worker, initargs=(os.getpid(),))
-        futures = {ex.submit(task_fn, spec, t): t for t in left}
+        futures = {ex.submit(unit_fn, spec, u): u for u in left}
         try:
             pending = set(futures)
             while pending:
                 done, pending = wait(pending, return_when=FIRST_COMPLETED)
                 for f in done:
-                    res = f.result()
+                    results = f.result()
                     left.remove(futures[f])
-                    yield res
+                    yield from results
             ex.shutdown()
             return
         except BrokenProcessPool:
@@ -181,10 +195,10 @@ def with_local_data(spec: SweepSpec, files: dict[str, bytes]) -> SweepSpec:
     return spec
 
 
-def _ray_call(task_fn: TaskFn, spec: SweepSpec, task: Task, files: dict[str, bytes]) -> TaskResult:
+def _ray_call(unit_fn: UnitFn, spec: SweepSpec, unit: Unit, files: dict[str, bytes]) -> list[TaskResult]:
     import torch
     torch.set_num_threads(1)
-    return task_fn(with_local_data(spec, files), task)
+    return unit_fn(with_local_data(spec, files), unit)
 
 
 def ray_runtime_env() -> dict:
@@ -194,8 +208,8 @@ def ray_runtime_env() -> dict:
     return {"py_modules": [os.path.dirname(bsim.__file__)], "env_vars": dict(SINGLE_THREAD_ENV)}
 
 
-def run_ray(spec: SweepSpec, tasks: list[Task], address: str | None, task_fn: TaskFn = run_task) -> Iterator[TaskResult]:
-    """Remote tasks on Ray (retried up to MAX_RETRIES times when their worker is lost).
+def run_ray(spec: SweepSpec, units: list[Unit], address: str | None, unit_fn: UnitFn) -> Iterator[TaskResult]:
+    """Remote units on Ray (retried up to MAX_RETRIES times when their worker is lost).
 
     Ray is started or joined, and the data read and put in Ray's object store, before this returns;
     the results come from the iterator it returns.
@@ -225,20 +239,20 @@ def run_ray(spec: SweepSpec, tasks: list[Task], address: str | None, task_fn: Ta
         if own:
             ray.shutdown()
         raise
-    return _ray_results(ray, spec, tasks, task_fn, files_ref, own)
+    return _ray_results(ray, spec, units, unit_fn, files_ref, own)
 
 
-def _ray_results(ray, spec, tasks, task_fn, files_ref, own) -> Iterator[TaskResult]:
+def _ray_results(ray, spec, units, unit_fn, files_ref, own) -> Iterator[TaskResult]:
     remote = ray.remote(num_cpus=1, max_retries=MAX_RETRIES, retry_exceptions=False)(_ray_call)
     pending: dict = {}
     try:
         spec_ref = ray.put(spec)
-        pending = {remote.remote(task_fn, spec_ref, t, files_ref): t for t in tasks}
+        pending = {remote.remote(unit_fn, spec_ref, u, files_ref): u for u in units}
         while pending:
             ready, _ = ray.wait(list(pending), num_returns=1)
             for ref in ready:
                 del pending[ref]
-                yield ray.get(ref)
+                yield from ray.get(ref)
     finally:
         for ref in pending:
             ray.cancel(ref, force=True)
@@ -258,11 +272,14 @@ def check_resumable(rows: list[dict], spec: SweepSpec, out: Path) -> None:
 
 
 def run_sweep(spec: SweepSpec, out: str | Path, workers: int | None = None, ray_address: str | None = None,
-              use_ray: bool = False, task_fn: TaskFn = run_task, progress: Progress | None = None,
-              quiet: bool = False, in_process: bool | None = None) -> Outcome:
+              use_ray: bool = False, task_fn: TaskFn | None = None, progress: Progress | None = None,
+              quiet: bool = False, in_process: bool | None = None, batched: bool | None = None) -> Outcome:
     """Run the tasks of ``spec`` not yet in ``out``, saving each as it finishes.
 
-    ``in_process`` (default: when workers <= 1) runs them here rather than in a pool.
+    ``batched`` (default: a linear problem in float64, and no ``task_fn``) runs each batch size's tasks as
+    one batched run (bsim.sweep.batched), in this process unless ``workers`` or ``use_ray`` is given;
+    otherwise one task at a time with ``task_fn`` (default run_task). ``in_process`` (default: when
+    workers <= 1) runs the units here rather than in a pool.
     """
     out = Path(out)
     rows = state.read_rows(out) if out.exists() else []
@@ -278,13 +295,20 @@ def run_sweep(spec: SweepSpec, out: str | Path, workers: int | None = None, ray_
     skipped = len(tasks) - len(todo)
     if skipped and not quiet:
         print(f"bsim: resuming {out}: {skipped} of {len(tasks)} tasks already done", file=sys.stderr)
-    workers = workers or local_cores()
-    if use_ray:
-        engine = run_ray(spec, todo, ray_address, task_fn)
-    elif in_process if in_process is not None else (workers <= 1 or len(todo) <= 1):
-        engine = run_inline(spec, todo, task_fn)
+    if batched is None:
+        batched = task_fn is None and batchable(spec)
+    if batched:
+        units, unit_fn = groups_of(todo), run_batch
+        workers = workers or 1
     else:
-        engine = run_pool(spec, todo, workers, task_fn)
+        units, unit_fn = [(t,) for t in todo], functools.partial(one_by_one, task_fn or run_task)
+        workers = workers or local_cores()
+    if use_ray:
+        engine = run_ray(spec, units, ray_address, unit_fn)
+    elif in_process if in_process is not None else (workers <= 1 or len(units) <= 1):
+        engine = run_inline(spec, units, unit_fn)
+    else:
+        engine = run_pool(spec, units, workers, unit_fn)
     ident = spec.identity()
     curves = state.curves_dir(out)
     prog = progress or Progress(len(tasks), skipped, unit="tasks")

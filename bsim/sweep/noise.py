@@ -68,3 +68,43 @@ def noise_scales(problem, theta: torch.Tensor) -> tuple[float, float | None]:
             return b_simple, None
         b_noise = _ratio(float(((D @ H) * D).sum(1).mean()), float(G @ H @ G))
     return b_simple, b_noise
+
+
+def linear_noise_scales(problem, thetas: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(B_simple, B_noise) of a linear problem at many parameter vectors at once: thetas (M, d) -> (M,), (M,).
+
+    The closed forms of ``noise_scales`` with g_i = r_i x_i (+ l2 theta), Gbar = (1/N) sum r_i x_i:
+    tr(Sigma) = (1/N) sum r_i^2 |x_i|^2 - |Gbar|^2, tr(H Sigma) = (1/N) sum r_i^2 x_i^T H x_i - Gbar^T H Gbar,
+    over |G|^2 and G^T H G (H per theta for logreg). inf where G = 0, nan where not finite.
+    """
+    with torch.no_grad():
+        X, y = problem.X.to(torch.float64), problem.y.to(torch.float64)
+        T = thetas.to(torch.float64)
+        n = X.shape[0]
+        z = X @ T.T                                            # (N, M)
+        r = problem.link_residual(z, y[:, None])
+        gbar = r.T @ X / n                                     # (M, d)
+        g = gbar + problem.l2 * T if problem.l2 else gbar
+        r2 = r * r
+        tr_sigma = r2.T @ (X * X).sum(1) / n - (gbar * gbar).sum(1)
+        if problem.kind == "linreg":
+            H = hessian(problem, T[0])
+            xhx = ((X @ H) * X).sum(1)                        # (N,)
+            tr_h_sigma = r2.T @ xhx / n - (gbar * (gbar @ H)).sum(1)
+            ghg = (g * (g @ H)).sum(1)
+        else:
+            p = torch.sigmoid(z)
+            w = p * (1 - p)                                    # (N, M)
+            H = torch.einsum("nm,nd,ne->mde", w, X, X) / n     # (M, d, d)
+            if problem.l2:
+                H = H + problem.l2 * torch.eye(X.shape[1], dtype=torch.float64)
+            xhx = torch.einsum("nd,mde,ne->mn", X, H, X)       # (M, N)
+            tr_h_sigma = (r2.T * xhx).mean(1) - torch.einsum("md,mde,me->m", gbar, H, gbar)
+            ghg = torch.einsum("md,mde,me->m", g, H, g)
+        return _ratios(tr_sigma, (g * g).sum(1)), _ratios(tr_h_sigma, ghg)
+
+
+def _ratios(num: torch.Tensor, den: torch.Tensor) -> torch.Tensor:
+    """``_ratio`` elementwise: nan where either is not finite, inf where den <= 0."""
+    out = torch.where(den > 0, num / den.clamp_min(torch.finfo(den.dtype).tiny), torch.full_like(num, math.inf))
+    return torch.where(torch.isfinite(num) & torch.isfinite(den), out, torch.full_like(num, math.nan))
