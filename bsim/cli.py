@@ -170,7 +170,10 @@ def _race_result(result) -> int:
     if isinstance(result, int):
         return result
     from bsim.app.race import run_race_app
-    return run_race_app(result.race, **result.options)
+    code = run_race_app(result.race, **result.options)
+    if result.after is not None:
+        result.after()
+    return code
 
 
 def main(argv: list[str] | None = None) -> int:

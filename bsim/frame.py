@@ -106,6 +106,7 @@ class Frame:
     chains_dropped: int | None = None
     chains_notice: str = ""
     chains_theta: object = None            # numpy array (K_alive, d) for d <= 8, else None
+    chains_gap: object = None              # bsim.ensemble.gap.Gap: train - test accuracy over the chains, its se
     # the landscapes (bsim.landscape; None for other problems): the CSV's columns, and what the panel draws
     basin_0_frac: float | None = None
     basin_1_frac: float | None = None

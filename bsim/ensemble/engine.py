@@ -12,7 +12,8 @@ numbers is frozen and left out of every statistic (``dropped``).
 At frame time (the only host reads): chains alive; the ball across chains,
 sqrt(mean_k |theta_k - theta*|^2) (LSTM: sqrt(mean_k |theta_k - mean_j theta_j|^2),
 the spread around the chains' mean, as there is no known optimum); the mean,
-10% and 90% quantiles of the chains' training loss; the (K, d) parameters
+10% and 90% quantiles of the chains' training loss; a classifier's train minus test accuracy, its
+mean and standard error over the chains (``gap``); the (K, d) parameters
 for d <= 8; the ball over whole epochs (``epoch_window``: per step, each
 chain's |theta_k - centre|^2 is added on the device).
 """
@@ -23,6 +24,7 @@ import numpy as np
 import torch
 
 from bsim.ensemble.epoch_window import WINDOW_STEPS, EpochWindow
+from bsim.ensemble.gap import generalization_gap
 from bsim.ensemble.memory import memory_problem
 from bsim.ensemble.sampler import ChainsSampler
 from bsim.ensemble.steps import chains_train_loss, is_linear, step_chains
@@ -199,6 +201,7 @@ class Ensemble:
             frame.chains_train_loss = float(losses.mean())
             frame.chains_train_loss_q10, frame.chains_train_loss_q90 = float(q10), float(q90)
             frame.chains_dropped = self.chains - frame.chains if self.active else 0
+            frame.chains_gap = generalization_gap(self.problem, thetas)
             if self.problem.n_params <= SMALL:
                 frame.chains_theta = thetas.double().cpu().numpy()
         if self.active:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from bsim.cliargs import int_at_least
@@ -37,6 +38,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "tables, e.g. decay-lr,grow-batch (each from the scenario's batch size)")
     g.add_argument("--by", choices=AXES, default="samples",
                    help="the lockstep axis: samples seen (default), steps, or measured seconds (time)")
+    g.add_argument("--export", metavar="FILE.svg",
+                   help="at the end, the figure of the lanes' learning curves (train and test accuracy against "
+                        "epochs, a panel per lane) as SVG, and FILE.png beside it where a renderer is found")
     g.add_argument("--lr-rule", choices=LR_SCALINGS,
                    help="how each lane's lr follows its B, relative to the scenario's (default: its lr_scaling)")
     g.add_argument("--samples", type=int_at_least(1, "an integer >= 1"), metavar="N",
@@ -97,6 +101,7 @@ class OpenRaceScreen:
 
     race: Race
     options: dict = field(default_factory=dict)
+    after: Callable[[], None] | None = None    # once the screen is closed (bsim race --export writes its figure)
 
 
 def check_flags(args) -> None:
@@ -160,10 +165,17 @@ def cmd_race(args) -> int | OpenRaceScreen:
     import torch
     torch.set_num_threads(1)     # as bsim run: the same arithmetic, so a lane's rows equal the single run's
     race = build_race(args)
+    export = None
+    if getattr(args, "export", None) is not None:
+        from bsim.race.figure import start_export
+        export = start_export(race, args.export)
     if not args.headless:
         return OpenRaceScreen(race, {"speed": args.pace, "theme": args.theme, "record": args.record,
-                                     "timing": not args.no_timing, "replay": False})
-    return run_recorded(race, args)
+                                     "timing": not args.no_timing, "replay": False}, after=export)
+    code = run_recorded(race, args)
+    if export is not None and code < 128:
+        export()
+    return code
 
 
 def run_recorded(race: Race, args) -> int:

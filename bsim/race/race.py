@@ -65,6 +65,7 @@ class Race:
         self.last_lane: Lane | None = None           # the lane that took the last step
         self.notices: list[str] = []
         self.reach = TargetTracker()                 # each lane's record lows, for the loss targets
+        self.observers: list = []                    # called with the lane after each lane step (RaceCurves)
         sizes = [check_batch_size(b) for b in batch_sizes]
         names = list(names) if names is not None else [None] * len(sizes)
         if len(names) != len(sizes):
@@ -185,7 +186,10 @@ class Race:
         if lane is None:
             return False
         self.last_lane = lane
-        if not lane.step():
+        ok = lane.step()
+        for observe in self.observers:
+            observe(lane)
+        if not ok:
             self.notices.append(f"lane {lane.label}: {lane.sim.message}; the other lanes go on")
         return True
 

@@ -24,7 +24,9 @@ PANELS_HELP = [
      "scale; for the LSTM (no θ*): the spread around the running average."),
     ("Lanes",
      "By batch size: steps, the cost to each loss target on the race's axis (★ first; ★ lane: the leader, "
-     "its cost on the last line), samples, seconds, samples/s, losses, accuracy (logreg) and ball radius."),
+     "its cost on the last line), samples, seconds, samples/s, losses, accuracy on the training and the test set, the generalization gap "
+     "(train − test accuracy in points; with --chains K the mean over the chains ± its standard error, the "
+     "spread the batches' noise alone gives) and ball radius."),
 ]
 
 

@@ -3,9 +3,10 @@
 Columns, most important first where the panel is too narrow for all (the least important
 go whole, never cut): the lane, steps, one column per loss target (``bsim.race.targets``: each lane's
 cost to it on the race's axis, ★ on the lane first to it), samples, train loss, ball radius, test
-loss, seconds, samples/s, accuracy, epochs. The leader (first to the lowest target) is starred, and a
+loss, seconds, samples/s, accuracy (train, test, and train minus test in points: with --chains K its mean
+over the chains ± the standard error, s/sqrt(K)), epochs. The leader (first to the lowest target) is starred, and a
 last line says what the lowest target cost it in samples, steps and seconds. Accuracy (the fraction classified right) exists for logistic
-regression only: "-" for least squares and the LSTM.
+regression, softmax and the character LSTM: "-" for least squares and the sine LSTM.
 """
 
 from __future__ import annotations
@@ -36,11 +37,23 @@ COLUMNS = (
     ("test loss", 1, lambda lane: _num(lane.frame.test_loss)),
     ("train acc", 4, lambda lane: _pct(lane.frame.train_acc)),
     ("test acc", 4, lambda lane: _pct(lane.frame.test_acc)),
+    ("train−test acc", 4, lambda lane: _gap(lane.frame)),
     ("ball radius", 1, lambda lane: _ball(lane.frame)),
 )
 #: the first column: the lane's colour and batch size
 LANE_HEADER = "lane"
 GAP = 2
+
+
+def _gap(f) -> str:
+    """Train minus test accuracy in points: the mean over the chains ± its standard error (``chains_gap``),
+    or the run's own difference (one chain: no standard error)."""
+    g = f.chains_gap
+    if g is not None:
+        return f"{100 * g.gap:+.1f}" + (f"±{100 * g.se:.1f}" if g.se is not None else "")
+    if f.train_acc is None or f.test_acc is None:
+        return NONE
+    return f"{100 * (f.train_acc - f.test_acc):+.1f}"
 
 
 def _ball(f) -> str:
