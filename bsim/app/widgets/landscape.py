@@ -90,16 +90,16 @@ def predicted_groups(r, short: bool = False, ratio: bool = True) -> list:
     if r.theory is None or r.kind == "none":
         return [(0, [("pred ", "axis"), ("—", "orange")]), (0, [(f" {label}", "axis")])]
     groups = [(0, [("pred ", "axis"), (num(r.theory), "orange")]), (0, [(f" {label}", "axis")])]
-    if ratio and r.rate is not None and r.theory > 0 and r.chains > 1:
+    if ratio and r.rate and r.theory > 0 and r.chains > 1:     # (no escape yet: no ratio to settle)
         groups.append((1, [(ratio_text(r.rate, r.se, r.theory), None)]))
     return groups
 
 
 def rate_bar(r, width: int) -> list:
     """The measured rate ± 1 standard error (├─●─┤, green; its ends at least a cell from ●) and the prediction
-    (◆, orange) on a log scale whose ends are written at the sides; [] when there is nothing to place."""
+    (◆, orange) on a log scale whose ends are written at the sides; [] before a measured escape."""
     vals = [v for v in (r.rate, r.theory) if v is not None and v > 0 and math.isfinite(v)]
-    if not vals or r.chains <= 1:
+    if not r.rate or r.chains <= 1:      # nothing measured to set against the prediction yet
         return []
     lo_v, hi_v = (r.rate - r.se, r.rate + r.se) if r.rate and r.se else (None, None)
     ends = vals + [v for v in (lo_v, hi_v) if v is not None and v > 0]
@@ -174,8 +174,10 @@ class LandscapePanel(Panel):
 
     def first_line(self, pic, r, width: int, short: bool) -> list:
         """The panel's first line: each basin with its curvature; ``short`` (a short panel): the occupancy now,
-        with the curvatures where they fit."""
-        if short or self.OCCUPANCY_FIRST:
+        with the curvatures where they fit (a race's lane: without, the race's panel names them once)."""
+        if self.OCCUPANCY_FIRST:
+            return fit([occupancy_groups(pic, r)], width)
+        if short:
             return fit([occupancy_groups(pic, r, curvatures=True), occupancy_groups(pic, r)], width)
         return fit([legend_groups(pic)], width)
 
