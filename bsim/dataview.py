@@ -6,6 +6,9 @@
 - logreg: up to ``points`` points (x_1, x_2) by class and the decision boundary
   theta . x = 0 at theta and theta* (d = 2);
 - lstm: a few test sequences, the next value's truth against the prediction at theta;
+  the character LSTM (kind "text"): the text generated at theta from the test text's first T
+  characters, greedy (temperature 0) and drawn at ``TEMPERATURE`` with a fixed seed, beside the text's
+  own continuation, and the next-character accuracy;
 - softmax: the accuracy per class (test split, else training) at theta and, when the file's
   features are a k x k image (k >= 4: the digits), the first test images with the class and the guess.
 Anything else (d > 2, no data) is a DataView with ``note`` saying why there is nothing to draw.
@@ -52,10 +55,35 @@ def softmax_view(problem, theta: torch.Tensor, images: int) -> DataView:
                     predicted=problem.predict(theta, X[:k]).double().cpu().numpy(), extra=extra)
 
 
+#: the generated line's length, and the temperature and seed of the drawn one (the greedy line: temperature 0)
+GENERATED_CHARS, TEMPERATURE, GENERATION_SEED = 160, 0.8, 0
+
+
+def text_view(problem, theta: torch.Tensor) -> DataView:
+    """The character LSTM's lines (``extra``): prompt, greedy, drawn (at TEMPERATURE, GENERATION_SEED),
+    the text's own continuation, and the next-character accuracy on the split they come from."""
+    test = problem.test_ids is not None
+    ids = problem.test_ids if test else problem.text_ids
+    T, n = problem.seq_len, GENERATED_CHARS
+    prompt = ids[:T]
+    decode = "".join
+    extra = {"split": "test" if test else "training",
+             "prompt": decode(problem.vocab[i] for i in prompt.tolist()),
+             "greedy": problem.generate(theta, prompt, n),
+             "drawn": problem.generate(theta, prompt, n, temperature=TEMPERATURE, seed=GENERATION_SEED),
+             "temperature": TEMPERATURE, "seed": GENERATION_SEED,
+             "truth": decode(problem.vocab[i] for i in ids[T:T + n].tolist()),
+             "accuracy": float(problem.test_accuracy(theta) if test else problem.train_accuracy(theta)),
+             "entropy": problem.entropy, "vocab": len(problem.vocab)}
+    return DataView("text", extra=extra)
+
+
 def data_view(problem, theta: torch.Tensor, points: int = 200, sequences: int = 3, images: int = 8) -> DataView:
     """The data and the model's answer at theta (see the module docstring)."""
     kind = getattr(problem, "kind", type(problem).__name__.lower())
     with torch.no_grad():
+        if hasattr(problem, "vocab"):      # the character LSTM
+            return text_view(problem, theta)
         if hasattr(problem, "hidden"):     # the LSTM
             X = problem.X_test if problem.X_test is not None else problem.X
             y = problem.y_test if problem.y_test is not None else problem.y

@@ -4,7 +4,8 @@ What it draws comes with the frame (``frame.runner.data``, a ``bsim.dataview.Dat
 the runner computes while this panel is shown); theta and theta* come with the frame.
 - linreg: the points (y against x_1) and the fit at theta and at theta* (other features at their mean);
 - logreg: the points by class and the decision boundary theta . x = 0 at theta and theta*;
-- lstm: a few test sequences, and the next value: truth against the prediction at theta;
+- lstm: a few test sequences, and the next value: truth against the prediction at theta; the character
+  LSTM the text it writes at theta (``bsim.app.widgets.data_text``);
 - softmax: the first test images (the digits, in shaded blocks) with the class and the guess at theta,
   and the accuracy per class.
 """
@@ -15,6 +16,7 @@ import numpy as np
 
 from bsim.app.format import num
 from bsim.app.widgets.canvas import Chart, data_range
+from bsim.app.widgets.data_text import build_text
 from bsim.app.widgets.panel import Panel, text_strip
 
 
@@ -40,6 +42,8 @@ class DataPanel(Panel):
             return self.build_classes(view, f, width, height)
         if view.kind == "softmax":
             return build_softmax(view, width, height)
+        if view.kind == "text":
+            return build_text(view, width, height)
         return self.build_fit(view, f, width, height)
 
     def build_fit(self, view, f, width: int, height: int):
