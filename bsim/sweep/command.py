@@ -95,6 +95,9 @@ def build_spec(args) -> SweepSpec:
 
 def _check_target_kind(spec: SweepSpec) -> None:
     """An accuracy target is a fraction in (0, 1], never opt+EPS; a loss target is no accuracy's."""
+    if spec.on == "escape" and (spec.excess or not 0 < spec.target < 1):
+        raise BsimInputError(f"--target {spec.target_text}: --on escape takes the fraction of the chains to escape; "
+                             f"expected a fraction in (0, 1) such as 0.5")
     if not spec.on_accuracy:
         return
     if spec.excess:
@@ -117,6 +120,11 @@ def _check_problem(spec: SweepSpec) -> None:
         if big:
             raise BsimInputError(f"--batch-sizes: {big[0]} is above N = {p.n_train} (the training set); "
                                  f"expected batch sizes up to {p.n_train}")
+        if spec.on == "escape":
+            if not getattr(p, "landscape", False):
+                raise BsimInputError(f"--on escape: the {p.kind} problem has no basins; expected a landscape "
+                                     f"scenario (kind wells, wells2d or nonuniform), e.g. bsim sweep escape")
+            continue
         if spec.on_accuracy:
             _check_accuracy_start(spec, p, sim.theta, seed)
             continue
@@ -236,11 +244,22 @@ def show(path, app: bool = False, plots: bool = True) -> int | OpenSweepScreen:
     summary, curves = load_sweep(path)    # a file that is not a sweep: one line, before any screen opens
     if app:
         return OpenSweepScreen(str(path))
+    escape = _escape_report(path)
     if not plots:
-        print("\n".join(summary.lines()))
+        print("\n".join(summary.lines()) + escape)
         return 0
     from bsim.sweep.plots import render
     size = shutil.get_terminal_size((120, 40))
     print(render(summary, curves, width=max(80, size.columns), height=max(16, (size.lines - 10) // 2),
-                 color=sys.stdout.isatty()))
+                 color=sys.stdout.isatty()) + escape)
     return 0
+
+
+def _escape_report(path) -> str:
+    """An escape sweep's plot of log(steps to escape) against 1/(lr c_B) with Kramers' line ("" otherwise)."""
+    from bsim.sweep import state
+    from bsim.sweep.escape import report
+    rows = state.read_rows(path)
+    if not rows or rows[0].get("on") != "escape":
+        return ""
+    return "\n\n" + report(rows, width=min(100, max(40, shutil.get_terminal_size((120, 40)).columns - 20)))

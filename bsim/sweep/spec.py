@@ -5,7 +5,8 @@ data, initial parameters and sampling all come from it) from step 0 until the
 loss reaches the target, or ``max_steps``. The target is a loss, or
 ``opt+EPS``: EPS above the loss at theta* of that seed's data (linear
 problems), so that every seed faces the same excess loss; or, with ``on``
-train_acc or test_acc (classifiers), an accuracy to reach (>=). The lr of a task follows the rule:
+train_acc or test_acc (classifiers), an accuracy to reach (>=); with ``on`` escape
+(landscapes), the fraction of the chains that left the starting basin (bsim.sweep.escape). The lr of a task follows the rule:
 
 - none, linear, sqrt: lr = lr0 * 1, B / B0 or sqrt(B / B0) (bsim.lrscaling, the rule the app's lr scaling uses)
 - tuned:  every lr of a grid (default lr0 * 2^k, k = -3..3); the fit keeps, for
@@ -25,7 +26,9 @@ from bsim.scenario import Scenario, scenario_to_toml
 DEFAULT_GRID_EXPONENTS = tuple(range(-3, 4))
 LR_RULES = LR_SCALINGS + ("tuned",)         # how a task's lr follows B (above)
 ACCURACY_ON = ("train_acc", "test_acc")     # targets that are an accuracy (the problem's accuracy method)
-TARGET_ON = ("train", "test") + ACCURACY_ON     # which loss (or accuracy: classifiers) the target is on
+TARGET_ON = ("train", "test") + ACCURACY_ON + ("escape",)   # which loss (or accuracy, or escape) the target is on
+#: --on escape (landscapes, bsim.sweep.escape): the chains of a task when the scenario runs none
+ESCAPE_CHAINS = 256
 
 
 @dataclass(frozen=True, order=True)
@@ -118,4 +121,6 @@ class SweepSpec:
         sc.recording = None
         sc.sweep = None
         sc.chains = 1     # a task is one run: a scenario's ensemble (chains = K) is not the sweep's
+        if self.on == "escape":   # ... but the escape target is a fraction of an ensemble's chains
+            sc.chains = self.scenario.chains if self.scenario.chains > 1 else ESCAPE_CHAINS
         return sc

@@ -25,16 +25,17 @@ IDENTITY_COLUMNS = ("target", "on", "lr_rule", "max_steps", "scenario", "problem
 #: the accuracies where the task stopped (classifiers), and the time to target from this machine's
 #: calibrated seconds per step at the task's B (bsim.sweep.calibrate; empty with --no-calibration); m_star:
 #: Ma, Bassily & Belkin's critical batch max|x_i|^2 / lambda_max(H) of the task's data, for least squares
-#: that interpolates (rank X = N <= d; bsim.stats.interpolation), empty otherwise
+#: that interpolates (rank X = N <= d; bsim.stats.interpolation), empty otherwise; inv_lr_cb and kramers_steps:
+#: --on escape (landscapes, bsim.sweep.escape): 1 / (lr c_B) and Kramers' steps for the target fraction to escape
 LATER_COLUMNS = ("train_acc", "test_acc", "seconds_per_step", "time_to_target", "calibration_device",
-                 "calibration_steps", "m_star")
+                 "calibration_steps", "m_star", "inv_lr_cb", "kramers_steps")
 COLUMNS = TASK_COLUMNS + RESULT_COLUMNS + IDENTITY_COLUMNS + LATER_COLUMNS
 REQUIRED_COLUMNS = TASK_COLUMNS + RESULT_COLUMNS + IDENTITY_COLUMNS
 CURVE_COLUMNS = ("step", "samples", "train_loss", "test_loss", "b_simple", "b_noise")
 
 _INT = {"batch_size", "seed", "steps", "samples", "steps_run", "check_every", "max_steps", "calibration_steps"}
 _FLOAT = {"lr", "target_loss", "train_loss", "test_loss", "b_simple", "b_noise", "wall_s", "train_acc", "test_acc",
-          "seconds_per_step", "time_to_target", "m_star"}
+          "seconds_per_step", "time_to_target", "m_star", "inv_lr_cb", "kramers_steps"}
 _BOOL = {"reached", "diverged"}
 
 
