@@ -111,7 +111,8 @@ class BallInfo:
     kind: str = "none"                 # what radius_theory is: exact, reshuffled, linearised or none
     radius_iid: float | None = None    # the iid prediction beside a reshuffled one (= radius_theory otherwise)
     limit_fraction: float | None = None   # lr / the stability limit
-    holds_from: int | None = None      # B changed mid-epoch (shuffle): the step the prediction holds from
+    holds_from: int | None = None      # B changed mid-epoch (shuffle): the step whole epochs at the new B begin
+    settles_at: int | None = None      # ... and the step E|e|^2 is within 5% of the new ball (about; noise_stats)
     # interpolation (least squares, rank X = N <= d: every example fitted, radius_theory 0): E|e|^2 is
     # multiplied by ``rate`` per step (rho of the second-moment operator in the row space; bsim.stats.interpolation),
     # rate_label says how exact it is; critical_batch: m* = max|x_i|^2 / lambda_max(H) (Ma, Bassily & Belkin 2018)

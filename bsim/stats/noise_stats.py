@@ -39,6 +39,8 @@ from bsim.stats.strategy import NoiseStrategy, Settings, SettingsLog, StepQuanti
 from bsim.stats.window import BallWindow, VarianceByBatchSize
 
 SHUFFLE_NOTE = "shuffle: c_B of B distinct examples, (N-B)/(B(N-1)), at fixed parameters"
+#: after a change of B mid-epoch: the ball counts as reached once the excess of E|e|^2 over it is below this
+SETTLED = 0.05
 
 
 class NoiseStats:
@@ -249,10 +251,14 @@ class NoiseStats:
         ball = self.strategy.ball(sim, settings, self._current_window(settings))
         if self._mixed is not None and sim.step_count <= self._mixed[1] and settings.sampling == "shuffle":
             start, end = self._mixed
-            mixed = (f"B changed mid-epoch: the epoch that ends at step {end} mixes batch sizes; the prediction "
-                     f"(whole epochs at B = {sim.batch_size}) holds from step {end + 1}, where the measured "
-                     f"ball's burn-in begins")
-            ball = dataclasses.replace(ball, note=f"{ball.note}; {mixed}" if ball.note else mixed, holds_from=end + 1)
+            settle, relax = self._settles_at(start, end, settings)
+            mixed = (f"B changed mid-epoch: the epoch that ends at step {end} mixes batch sizes; whole epochs at "
+                     f"B = {sim.batch_size} (what the prediction assumes) begin at step {end + 1}, where the "
+                     f"measured ball's burn-in begins; E|e|^2 comes within {SETTLED:.0%} of the new ball at about "
+                     f"step {settle} (its excess falls by e^2 each relaxation time -2/ln rho = {relax:.3g} steps, "
+                     f"~1/(lr lambda_min), from step {start})")
+            ball = dataclasses.replace(ball, note=f"{ball.note}; {mixed}" if ball.note else mixed, holds_from=end + 1,
+                                       settles_at=settle)
             if self._window is None or self._window_start != start:   # no window yet: count from the boundary
                 ball = dataclasses.replace(ball, burn_in_left=ball.burn_in + end - sim.step_count)
         f.ball_radius_theory = ball.radius_theory
@@ -261,6 +267,26 @@ class NoiseStats:
         f.ball_theory = ball.kind
         f.stats = self._stats_info(settings, q, f.temperature, f.noise_scale if q is not None else None)
         f.probe = self._current_probe()
+
+    def _settles_at(self, start: int, end: int, settings: Settings) -> tuple[int, float]:
+        """(the step E|e|^2 is within SETTLED of the new ball, the relaxation time) after B changed at ``start``.
+
+        The excess over the new ball falls as rho^t (rho: the second-moment operator's spectral radius,
+        relaxation R = -2/ln rho), from |r_old^2 / r_new^2 - 1| (the predictions of the settings before and
+        now; one relaxation time where either is unknown) to SETTLED after (R/2) ln(excess / SETTLED) steps;
+        never before the whole epochs begin (end + 1)."""
+        balls = self.strategy.balls
+        now = balls.get(settings.batch_size, settings.lr, settings.momentum, settings.sampling, self.strategy.drop_last)
+        relax = now.relaxation_steps
+        before = [s for st, s in self.log.segments if st < start]
+        old = balls.get(before[-1].batch_size, before[-1].lr, before[-1].momentum, before[-1].sampling,
+                        self.strategy.drop_last) if before else None
+        if old is not None and old.radius and now.radius:
+            excess = abs(old.radius ** 2 / now.radius ** 2 - 1.0)
+            steps = 0.5 * relax * math.log(max(excess / SETTLED, 1.0))
+        else:
+            steps = relax
+        return max(end + 1, start + int(math.ceil(steps))), relax
 
     def _current_window(self, settings: Settings) -> BallWindow | None:
         """The window of the settings in force, if the steps since they began have filled one."""

@@ -1,4 +1,4 @@
-"""A batch-size change in the middle of a shuffled epoch: the reshuffled ball holds from the next epoch.
+"""A batch-size change in the middle of a shuffled epoch: whole epochs from the next one, the new ball later.
 
 The reshuffled prediction assumes whole epochs at one B. After B changes
 mid-epoch, that epoch mixes two batch sizes: until it ends the ball panel
@@ -52,8 +52,9 @@ def test_the_mixed_epoch_is_labelled_until_the_boundary_and_the_window_waits_for
         sim.step()
         f = sim.frame(timing=False)
         assert f.ball_theory == "reshuffled"
-        assert "B changed mid-epoch" in f.ball.note and f"holds from step {MIXED_END + 1}" in f.ball.note
-        assert f.ball.holds_from == MIXED_END + 1
+        assert "B changed mid-epoch" in f.ball.note and f"begin at step {MIXED_END + 1}" in f.ball.note
+        assert f.ball.holds_from == MIXED_END + 1 and f.ball.settles_at > MIXED_END
+        assert f"within 5% of the new ball at about step {f.ball.settles_at}" in f.ball.note
         assert f.ball.burn_in_left == f.ball.burn_in + MIXED_END - step      # counting starts at the boundary
     sim.step()
     assert sim.sampler.batch_in_epoch == 1            # the sampler's own word: step 16 began an epoch
@@ -76,7 +77,7 @@ def test_an_lr_change_inside_the_mixed_epoch_keeps_the_label():
     sim.run(2)
     sim.apply(actions.SetLR(0.2))
     sim.step()
-    assert f"holds from step {MIXED_END + 1}" in sim.frame(timing=False).ball.note
+    assert f"begin at step {MIXED_END + 1}" in sim.frame(timing=False).ball.note
     sim.run(MIXED_END - sim.step_count + 1)
     assert "mid-epoch" not in sim.frame(timing=False).ball.note
 
@@ -131,3 +132,47 @@ def test_after_the_boundary_the_ball_is_the_whole_epochs_one(drop_last):
     assert abs(ms - old) > 8 * se and abs(ms - f.ball.radius_iid ** 2) > 8 * se, (ms, old, f.ball.radius_iid, se)
     # the run's own measured ball counts from the boundary's burn-in only
     assert sim.noise_stats._window.first_counted == end + 1 + burn
+
+
+def test_the_new_ball_is_reached_about_when_the_note_says():
+    """An independent NumPy ensemble (2000 chains, shuffled epochs, the same batches in an epoch as the
+    sampler's: B = 4 for 10 steps, then 48 from the same permutation, a short last batch) started in the old
+    ball: E|e|^2 averaged over the epoch that begins at the boundary is still above the new ball; over the
+    first whole epoch from the step the note names it is within 5% of the late epochs' average (+ 3 se)."""
+    sim = simulation(chains=1, seed=21)
+    change_b(sim)
+    sim.step()
+    settle = sim.frame(timing=False).ball.settles_at
+    X, y, ts = sim.problem.X64, sim.problem.y64, sim.problem.theta_star64
+    K, rng = 2000, np.random.default_rng(5)
+
+    def step(E, idx):
+        Xb = X[idx]
+        r = np.einsum("kbd,kd->kb", Xb, E) + (Xb @ ts - y[idx])
+        return E - LR * np.einsum("kbd,kb->kd", Xb, r) / idx.shape[1]
+
+    E = np.zeros((K, 2))
+    for _ in range(3):                              # into the old ball: 3 epochs at B = 4 (~37 relaxation times)
+        P = np.argsort(rng.random((K, N)), axis=1)
+        for j in range(N // B_OLD):
+            E = step(E, P[:, j * B_OLD:(j + 1) * B_OLD])
+    P, pos, sq = np.argsort(rng.random((K, N)), axis=1), 0, []
+    for t in range(1, 161):
+        if pos >= N:
+            P, pos = np.argsort(rng.random((K, N)), axis=1), 0
+        idx = P[:, pos:pos + (B_OLD if t <= CHANGE_AT else B_NEW)]
+        pos += idx.shape[1]
+        E = step(E, idx)
+        sq.append((E * E).sum(1))
+    sq = np.array(sq)                               # steps x chains
+    first = MIXED_END + 1 + EPOCH_STEPS * math.ceil((settle - MIXED_END - 1) / EPOCH_STEPS)
+
+    def epoch(s):                                   # per chain, E|e|^2 over the epoch from step s
+        return sq[s - 1:s - 1 + EPOCH_STEPS].mean(0)
+    late = np.mean([epoch(s) for s in range(MIXED_END + 1 + 10 * EPOCH_STEPS, 160 - EPOCH_STEPS, EPOCH_STEPS)],
+                   axis=0)
+    at_boundary, settled = epoch(MIXED_END + 1), epoch(first)
+    r_settled = settled.mean() / late.mean()
+    se = r_settled * np.std(settled / settled.mean() - late / late.mean()) / np.sqrt(K)
+    assert abs(r_settled - 1) < 0.05 + 3 * se, (first, r_settled, se)
+    assert at_boundary.mean() > settled.mean() and first <= MIXED_END + 1 + 3 * EPOCH_STEPS
