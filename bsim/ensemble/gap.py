@@ -57,3 +57,26 @@ def generalization_gap(problem, thetas: torch.Tensor) -> Gap | None:
     k = int(d.shape[0])
     se = float(d.std(correction=1)) / math.sqrt(k) if k > 1 else None
     return Gap(float(a.mean()), float(b.mean()), float(d.mean()), se, k)
+
+
+def gap_line(label: str, epoch: float, g: Gap) -> str:
+    """One line for the end of a headless race: 'B=8 at epoch 20.0: train acc 99.1%, test acc 95.3%,
+    train - test +3.8 ± 0.2 points (mean ± se over 4 chains)'."""
+    spread = (f" ± {100 * g.se:.1f} points (mean ± se over {g.chains} chains)" if g.se is not None
+              else " points (one chain: --chains K gives its standard error)")
+    return (f"{label} at epoch {epoch:.1f}: train acc {100 * g.train_acc:.1f}%, test acc {100 * g.test_acc:.1f}%, "
+            f"train - test {100 * g.gap:+.1f}{spread}")
+
+
+def race_gap_lines(race) -> list[str]:
+    """The generalization gap of every lane that has stepped (none when the problem is not a classifier)."""
+    out = []
+    for lane in race.lanes:
+        sim = lane.sim
+        if not lane.steps or lane.diverged:
+            continue
+        thetas = sim.ensemble.live_thetas() if sim.ensemble is not None else sim.theta[None]
+        g = generalization_gap(sim.problem, thetas)
+        if g is not None:
+            out.append(gap_line(lane.label, sim.sampler.epoch, g))
+    return out

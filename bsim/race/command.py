@@ -173,6 +173,10 @@ def cmd_race(args) -> int | OpenRaceScreen:
         return OpenRaceScreen(race, {"speed": args.pace, "theme": args.theme, "record": args.record,
                                      "timing": not args.no_timing, "replay": False}, after=export)
     code = run_recorded(race, args)
+    if code < 128:
+        from bsim.ensemble.gap import race_gap_lines
+        for line in race_gap_lines(race):    # the generalization gap of each lane at its end, measured
+            print(f"bsim: {line}", file=sys.stderr)
     if export is not None and code < 128:
         export()
     return code

@@ -10,6 +10,7 @@ import pytest
 from support.cli import read_rows, run_cli
 
 from bsim.app.race.table import _gap
+from bsim.ensemble.gap import race_gap_lines
 from bsim.race import figure
 from bsim.race.race import Race
 from bsim.scenario import find_scenario
@@ -104,3 +105,7 @@ def test_the_gap_is_train_minus_test_accuracy_over_the_chains_with_its_standard_
         assert g.gap == pytest.approx(np.mean(d), abs=1e-12)
         assert g.se == pytest.approx(np.std(d, ddof=1) / np.sqrt(5), abs=1e-12)
         assert _gap(lf.frame) == f"{100 * np.mean(d):+.1f}±{100 * np.std(d, ddof=1) / np.sqrt(5):.1f}"
+        line = race_gap_lines(race)[race.lanes.index(lane)]
+        assert line.startswith(f"B={lane.batch_size} at epoch {lane.sim.sampler.epoch:.1f}: ")
+        assert line.endswith(f"train - test {100 * np.mean(d):+.1f} ± {100 * np.std(d, ddof=1) / np.sqrt(5):.1f} "
+                             f"points (mean ± se over 5 chains)")
