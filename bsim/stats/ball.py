@@ -26,11 +26,12 @@ from functools import cached_property
 import numpy as np
 
 from bsim.stats import interpolation, lyapunov
+from bsim.stats import epoch_map, shuffled_ball
 from bsim.stats import reshuffled as reshuffled_ball
 from bsim.stats.cfactor import c_factor
 
 #: the kinds of prediction (the CSV column ``ball_theory``); "none" where there is no prediction
-KINDS = ("exact", "reshuffled", "linearised", "none")
+KINDS = ("exact", "reshuffled", "reshuffled-approx", "linearised", "none")
 NO_THEORY = "none"
 #: the linearised logistic ball against real chains (tests/stats/test_stats_ball.py): fraction of the limit -> how low
 LINEARISED_BIAS = ((0.05, 0.03), (0.2, 0.13), (0.5, 0.31))
@@ -41,6 +42,8 @@ LINEARISED_BIAS_ELSEWHERE = "0.7%, 3.2%, 9.4% on another data set"
 #: largest dimension for which the exact d(d+1)/2 (or, with momentum, d(2d+1)) system is solved
 MAX_DIM_PLAIN = 40
 MAX_DIM_MOMENTUM = 20
+#: under shuffle the shuffled stability limit is computed (a root search) from this fraction of the iid one
+LIMIT_FROM = 0.8
 #: burn-in before the measured ball counts, in relaxation times of the mean, -2 / ln rho(T) ~ 1 / (lr lambda_min)
 BURN_IN_RELAXATIONS = 8
 
@@ -60,9 +63,19 @@ class QuadModel:
     #: consecutive rows of a per example: A_i = sum of ``groups`` rank-one terms (softmax: K classes)
     groups: int = 1
 
+    #: the per-example gradients at theta* (N x d; None where not kept): the sampled reshuffled ball needs them
+    grads: np.ndarray | None = None
+
     @property
     def dim(self) -> int:
         return self.H.shape[0]
+
+    @cached_property
+    def epoch(self) -> epoch_map.EpochModel | None:
+        """The shuffled epoch map's view of the model (``epoch_map``), None without per-example gradients."""
+        if self.grads is None or self.a.shape[0] != self.n:
+            return None
+        return epoch_map.epoch_model(self.H, self.a, self.grads)
 
     @property
     def interpolating(self) -> bool:
@@ -106,7 +119,7 @@ def quad_model(problem) -> QuadModel | None:
     g = resid[:, None] * X + l2 * th
     gc = g - g.mean(axis=0)
     H = a.T @ a / n + l2 * np.eye(d)
-    return QuadModel(H=H, a=a, sigma_star=gc.T @ gc / n, n=n, label=label)
+    return QuadModel(H=H, a=a, sigma_star=gc.T @ gc / n, n=n, label=label, grads=g)
 
 
 @dataclass(frozen=True)
@@ -141,6 +154,16 @@ class BallTheory:
     radius_iid: float | None = None
     limit_fraction: float | None = None
     correction: float | None = None
+    # under shuffle (``shuffled_ball``): the sampled prediction's SE, the analytic approximation beside it, the
+    # iid limit beside the shuffled one (lr_limit, with its SE, once computed), rho(E[M kron M]) per epoch and
+    # its SE, the permutations sampled
+    radius_se: float | None = None
+    radius_approx: float | None = None
+    lr_limit_iid: float | None = None
+    lr_limit_se: float | None = None
+    epoch_rho: float | None = None
+    epoch_rho_se: float | None = None
+    perms: int | None = None
 
     @property
     def burn_in(self) -> int:
@@ -172,7 +195,7 @@ def small_lr_trace(model: QuadModel, lr: float, c: float, momentum: float) -> fl
 
 
 def predict_ball(model: QuadModel, batch_size: int, lr: float, momentum: float, sampling: str,
-                 lr_limit: float | None = None, drop_last: bool = False) -> BallTheory:
+                 lr_limit: float | None = None, drop_last: bool = False, quick: bool = False) -> BallTheory:
     """The stationary ball and its approximations for these settings, labelled with its kind.
 
     iid and replacement: the exact (least squares) or linearised (logistic) solution of the
@@ -185,7 +208,7 @@ def predict_ball(model: QuadModel, batch_size: int, lr: float, momentum: float, 
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):   # non-finite results are checked
         if model.interpolating:
             return _predict_interpolating(model, batch_size, lr, momentum, sampling, lr_limit)
-        return _predict_ball(model, batch_size, lr, momentum, sampling, lr_limit, drop_last)
+        return _predict_ball(model, batch_size, lr, momentum, sampling, lr_limit, drop_last, quick)
 
 
 def _predict_interpolating(model: QuadModel, batch_size: int, lr: float, momentum: float, sampling: str,
@@ -208,7 +231,7 @@ def _predict_interpolating(model: QuadModel, batch_size: int, lr: float, momentu
 
 
 def _predict_ball(model: QuadModel, batch_size: int, lr: float, momentum: float, sampling: str,
-                  lr_limit: float | None, drop_last: bool) -> BallTheory:
+                  lr_limit: float | None, drop_last: bool, quick: bool = False) -> BallTheory:
     th = _predict_iid(model, batch_size, lr, momentum, sampling, lr_limit)
     linearised = model.label != "exact"
     notes = [th.note] if th.note else []
@@ -222,24 +245,17 @@ def _predict_ball(model: QuadModel, batch_size: int, lr: float, momentum: float,
     kind = "linearised" if linearised else ("reshuffled" if sampling == "shuffle" else "exact")
     if sampling != "shuffle":
         return replace(th, kind=kind, radius_iid=th.radius, limit_fraction=fraction, note="; ".join(notes))
-    label = reshuffled_ball.LABEL if not linearised else f"{model.label}, {reshuffled_ball.LABEL}"
-    if momentum:
-        label += "; momentum: the additive model on (theta, velocity), correction from the iid pair"
-    res = None
+    res = None      # the analytic approximation beside the sampled prediction (the prediction over budget)
     if th.stable:
         exact_iid = th.covariance
         add_iid = _iid_additive_cov(model, lr, th.c_b, momentum) if exact_iid is not None else None
         res = reshuffled_ball.predict(model.H, model.sigma_star, model.n, batch_size, lr, momentum, drop_last,
                                       exact_iid, add_iid)
-        if res is None:
-            notes.insert(0, "unstable: the mean map diverges at this lr")
-        elif res.note:
+        if res is not None and res.note:
             notes.append(res.note)
-    return replace(th, label=label, kind=kind, radius=None if res is None else res.radius,
-                   covariance=None if res is None else res.covariance, stable=th.stable and res is not None,
-                   radius_additive=None if res is None else res.radius_additive, radius_small_lr=None,
-                   radius_iid=th.radius, limit_fraction=fraction, correction=None if res is None else res.correction,
-                   note="; ".join(notes))
+    if not th.stable:       # the iid "unstable" is not the shuffled one (``shuffled_ball`` decides)
+        notes = [x for x in notes if not x.startswith("unstable")]
+    return shuffled_ball.shuffled(model, th, res, batch_size, lr, momentum, drop_last, kind, notes, quick)
 
 
 def _iid_additive_cov(model: QuadModel, lr: float, c: float, momentum: float) -> np.ndarray | None:
@@ -314,14 +330,30 @@ class BallCache:
         self.model, self.size = model, size
         self._cache: dict[tuple, BallTheory] = {}
         self._limits: dict[tuple, float | None] = {}     # the lr limit does not depend on lr
+        self._shuffle_limits: dict[tuple, tuple[float, float] | None] = {}
 
-    def get(self, batch_size: int, lr: float, momentum: float, sampling: str, drop_last: bool = False) -> BallTheory:
+    def get(self, batch_size: int, lr: float, momentum: float, sampling: str, drop_last: bool = False,
+            with_limit: bool = False, quick: bool = False) -> BallTheory:
+        """The prediction; ``with_limit``: under shuffle also the shuffled stability limit (``shuffled_ball``,
+        a root search over lr: computed once per (B, momentum, drop_last), only where it is shown: when
+        unstable, or above LIMIT_FROM times the iid limit); ``quick``:
+        under shuffle fewer sampled permutations (a larger SE; the ball's law's curves), the same at every
+        call."""
         key = (int(batch_size), float(lr), float(momentum), sampling, bool(drop_last) and sampling == "shuffle")
+        quick = quick and sampling == "shuffle"
+        if quick:
+            key = key + ("quick",)
         hit = self._cache.pop(key, None)
         if hit is None:
             lkey = (key[0], key[2], "replacement" if sampling == "replacement" else "iid")
-            hit = predict_ball(self.model, *key[:4], lr_limit=self._limits.get(lkey), drop_last=key[4])
-            self._limits[lkey] = hit.lr_limit
+            hit = predict_ball(self.model, *key[:4], lr_limit=self._limits.get(lkey), drop_last=key[4], quick=quick)
+            self._limits[lkey] = hit.lr_limit if hit.lr_limit_iid is None else hit.lr_limit_iid
+        if with_limit and hit.epoch_rho is not None and hit.lr_limit is None and (
+                not hit.stable or not hit.lr_limit_iid or key[1] > LIMIT_FROM * hit.lr_limit_iid):
+            skey = (key[0], key[2], key[4])
+            if skey not in self._shuffle_limits:
+                self._shuffle_limits[skey] = shuffled_ball.shuffled_limit(self.model, hit, key[0], key[2], key[4])
+            hit = shuffled_ball.with_limit(hit, key[1], self._shuffle_limits[skey])
         self._cache[key] = hit                     # most recent last
         while len(self._cache) > self.size:
             self._cache.pop(next(iter(self._cache)))

@@ -63,8 +63,9 @@ class BallLawTracker:
         return self.balls.get(s.batch_size, s.lr, s.momentum, s.sampling, self.drop_last)
 
     def _curve(self, sampling: str, batch_size: int, lr: float, momentum: float, scaling: str):
+        # under shuffle a quick prediction (fewer sampled permutations) but at the batch size in force
         radii = tuple(self.balls.get(b, lr * scaling_factor(scaling, b, batch_size), momentum, sampling,
-                                     self.drop_last).radius for b in self.sizes)
+                                     self.drop_last, quick=b != batch_size).radius for b in self.sizes)
         kind = self.balls.get(batch_size, lr, momentum, sampling, self.drop_last).kind
         return radii, kind
 

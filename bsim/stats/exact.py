@@ -180,7 +180,8 @@ class ExactNoise:
                             radius_se=se, window_steps=wsteps, burn_in=0, burn_in_left=0, covariance=None,
                             radius_additive=None, radius_small_lr=None, lr_limit=None, spectral_radius=None,
                             stable=None, note="no quadratic model of this problem: no prediction of the ball")
-        th = self.balls.get(settings.batch_size, settings.lr, settings.momentum, settings.sampling, self.drop_last)
+        th = self.balls.get(settings.batch_size, settings.lr, settings.momentum, settings.sampling, self.drop_last,
+                            with_limit=True)
         left = window.burn_in_left(sim.step_count) if window else th.burn_in
         cov = tuple(tuple(float(v) for v in row) for row in th.covariance) \
             if th.covariance is not None and p.small else None
@@ -189,6 +190,8 @@ class ExactNoise:
                         burn_in=th.burn_in, burn_in_left=left, covariance=cov, radius_additive=th.radius_additive,
                         radius_small_lr=th.radius_small_lr, lr_limit=th.lr_limit,
                         spectral_radius=th.spectral_radius, stable=th.stable, note=th.note, kind=th.kind,
+                        radius_theory_se=th.radius_se, radius_approx=th.radius_approx, lr_limit_iid=th.lr_limit_iid,
+                        lr_limit_se=th.lr_limit_se,
                         radius_iid=th.radius_iid, limit_fraction=th.limit_fraction,
                         **self._rate(th, settings.sampling))
 

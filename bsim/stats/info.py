@@ -119,6 +119,13 @@ class BallInfo:
     rate: float | None = None
     rate_label: str = ""
     critical_batch: float | None = None
+    # under shuffle (bsim.stats.shuffled_ball): radius_theory is computed numerically over sampled
+    # permutations, with its standard error; the analytic approximation beside it; lr_limit is then the
+    # shuffled stability limit (with its SE) and lr_limit_iid the iid one beside it
+    radius_theory_se: float | None = None
+    radius_approx: float | None = None
+    lr_limit_iid: float | None = None
+    lr_limit_se: float | None = None
 
 
 @dataclass(frozen=True)

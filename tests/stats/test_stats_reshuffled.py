@@ -10,7 +10,10 @@ standard error is the spread of the per-chain means over sqrt(K). The data
 (seed 2027) was not used while the model was developed.
 
 The issue's goal: the shuffle prediction within 3% of the ensemble, in the
-radius, including B = 1 near the stability limit.
+radius, including B = 1 near the stability limit. The prediction is now the
+sampled epoch map (``bsim.stats.epoch_map``; its 1% tests against 2000-chain
+ensembles are in test_stats_reshuffled_sampled.py); the analytic approximation
+(additive model x iid correction) is kept beside it as ``radius_approx``.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from bsim.problems import make_problem
 from bsim.scenario import find_scenario
 from bsim.stats.ball import BallCache, predict_ball, quad_model
 from bsim.stats.reshuffled import additive_reshuffled, epoch_batches
+from bsim.stats.shuffled_ball import shuffled_limit
 
 pytestmark = pytest.mark.slow      # Monte Carlo: ensembles of SGD chains
 
@@ -102,7 +106,7 @@ def test_shuffle_prediction_within_3_percent_of_the_ensemble(linreg, case):
     B, lr, drop_last, chains, steps, max_se = case
     lr = resolve_lr(model, B, lr)
     th = predict_ball(model, B, lr, 0.0, "shuffle", drop_last=drop_last)
-    assert th.kind == "reshuffled" and th.label.startswith("reshuffled") and "correction" in th.label
+    assert th.kind == "reshuffled" and th.label.startswith("reshuffled") and "sampled permutations" in th.label
     ms, se = ensemble(X, y, star, B, lr, "shuffle", chains, th.burn_in, steps, seed=100 + B, drop_last=drop_last)
     assert se < max_se * ms                             # 4 se: 1.2% (2.4% near the limit) of the radius
     ratio = th.radius / math.sqrt(ms)
@@ -110,7 +114,7 @@ def test_shuffle_prediction_within_3_percent_of_the_ensemble(linreg, case):
     if B >= 8:   # the iid prediction, which the panel used to show, is far off: the test can tell them apart
         assert th.radius_iid / math.sqrt(ms) > 1.1
     if B == 1 and isinstance(case[1], str):   # near the limit the additive model alone is far too low
-        assert th.radius_additive == pytest.approx(th.radius / math.sqrt(th.correction))
+        assert th.radius_approx == pytest.approx(th.radius_additive * math.sqrt(th.correction))
         assert th.radius_additive / math.sqrt(ms) < 0.85 and th.limit_fraction == pytest.approx(0.8)
 
 
@@ -144,7 +148,8 @@ def test_short_last_batch_and_drop_last_change_the_prediction(linreg):
     dropped = predict_ball(model, 24, 0.4, 0.0, "shuffle", drop_last=True)
     assert "short last batch of 16" in short.note and "drop_last: 16 examples skipped" in dropped.note
     assert short.radius != dropped.radius
-    assert predict_ball(model, 25, 0.4, 0.0, "shuffle").note == ""
+    whole = predict_ball(model, 25, 0.4, 0.0, "shuffle").note
+    assert "short last batch" not in whole and "drop_last" not in whole
     cache = BallCache(model)
     assert cache.get(24, 0.4, 0.0, "shuffle", drop_last=True).radius == dropped.radius
     assert cache.get(24, 0.4, 0.0, "shuffle").radius == short.radius
@@ -199,8 +204,9 @@ def test_a_full_batch_epoch_has_no_noise_and_unstable_lr_has_no_prediction(linre
     *_, model = linreg
     assert np.allclose(additive_reshuffled(model.H, model.sigma_star, model.n, 0.3, 0.0, epoch_batches(400, 400, False)), 0)
     full = predict_ball(model, 400, 0.3, 0.0, "shuffle")
-    assert full.radius == 0.0 and full.radius_iid == 0.0 and full.note == ""
+    assert full.radius == 0.0 and full.radius_iid == 0.0 and "short last batch" not in full.note
     lam_max = np.linalg.eigvalsh(model.H)[-1]
     assert additive_reshuffled(model.H, model.sigma_star, model.n, 2.01 / lam_max, 0.0, epoch_batches(400, 8, False)) is None
-    over = predict_ball(model, 1, 1.02 * predict_ball(model, 1, 0.1, 0.0, "iid").lr_limit, 0.0, "shuffle")
+    limit = shuffled_limit(model, predict_ball(model, 1, 0.1, 0.0, "shuffle"), 1, 0.0, False)[0]   # shuffled
+    over = predict_ball(model, 1, 1.02 * limit, 0.0, "shuffle")
     assert over.radius is None and not over.stable and over.note.startswith("unstable")
