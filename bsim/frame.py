@@ -84,7 +84,8 @@ class Frame:
     steps_per_sec: float | None = None
     # noise statistics (bsim.stats; None without them). ball_radius: measured RMS distance to theta*
     # (LSTM: to the running average) over the window after burn-in; trace_sigma: tr(Sigma) at the step's
-    # parameters; temperature: lr (N/B - 1) / (1 - momentum), zero at B = N
+    # parameters; temperature: lr (N/B - 1) / (1 - momentum) for B distinct examples (zero at B = N), lr N / (B (1 -
+    # momentum)) with replacement (bsim.stats.cfactor.temperature)
     # (with replacement lr N / (B (1 - momentum))); full_grad_every: K, the full gradient enters
     # the averages every K steps (1: every step). More in stats, ball and probe below: see bsim/stats/info.py.
     ball_radius: float | None = None

@@ -113,6 +113,28 @@ def test_c_factor_values():
     assert temperature(0.1, 1000, 1000, 0.0, "iid") == 0.0
 
 
+@pytest.mark.parametrize("sampling", ["shuffle", "iid", "replacement"])
+def test_each_sampling_has_its_temperature_from_its_own_batch_variance(sampling):
+    """The frame's temperature in each mode against that mode's variance factor, written here: B distinct
+    examples (shuffle, iid) E|g_B - G|^2 = (N - B)/(B (N - 1)) tr(Sigma), so T = lr (N/B - 1)/(1 - m)
+    = lr c_B (N - 1)/(1 - m); with replacement 1/B, T = lr N/(B (1 - m)) = lr c_B N/(1 - m)."""
+    n, b, lr, m = 256, 16, 0.05, 0.5
+    sc = apply_overrides(find_scenario("default"), sampling=sampling, momentum=m, batch_size=b, lr=lr)
+    sc.problem.n_train, sc.problem.n_test = n, 64
+    sim = Simulation(sc)
+    sim.step()
+    f = sim.frame(timing=False)
+    if sampling == "replacement":
+        c = 1 / b
+        assert f.temperature == pytest.approx(lr * c * n / (1 - m), rel=1e-12)
+        assert f.temperature == pytest.approx(lr * n / (b * (1 - m)), rel=1e-12)
+    else:
+        c = (n - b) / (b * (n - 1))
+        assert f.temperature == pytest.approx(lr * c * (n - 1) / (1 - m), rel=1e-12)
+        assert f.temperature == pytest.approx(lr * (n / b - 1) / (1 - m), rel=1e-12)
+    assert f.stats.c_b == pytest.approx(c, rel=1e-12)      # the factor the variance panel uses
+
+
 def test_temperature_with_replacement_is_lr_n_over_b():
     """With replacement c_B = 1/B: the temperature lr N / (B (1 - m)) (Smith & Le 2017), not zero at B = N;
     the frame carries the mode's value."""
