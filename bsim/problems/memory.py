@@ -4,10 +4,10 @@ The estimates are the measured peak resident memory of ``bsim run --headless``
 (build, steps, a frame with its statistics), fitted on CPU in float64
 (linear models) and float32 (the LSTM):
 
-- linreg, logreg (synthetic): 3 copies of the n x dim features, n = n_train + n_test
+- linreg, logreg, softmax (synthetic): 3 copies of the n x dim features, n = n_train + n_test
   (the Gaussian draw and its rotation, then the least-squares or Newton solve),
   one more in the model's dtype when that is not float64, the per-example gradients of a
-  batch (B x dim, twice: the gather and the product), and for dim <= 40 the exact
+  batch (B x P, P = dim, or dim x classes for softmax, twice: the gather and the product), and for P <= 40 the exact
   epsilon-ball's d^2 x d^2 Lyapunov system (``bsim.stats.ball``; above that no exact ball is solved);
 - lstm: the full gradient over the training set, by autograd through the fused
   kernel, keeps about 18 values per (example, time step, hidden unit):
@@ -45,9 +45,10 @@ def estimate_bytes(sc) -> tuple[int, str, str]:
     if p.data:   # the size of a data file is bounded by bsim.errors.MAX_DATA_BYTES
         return 0, "data", "data from a file"
     n, d = p.n_train + p.n_test, p.dim
+    params = d * p.classes if p.kind == "softmax" else d     # softmax: a weight per feature and class
     data = 3 * n * d * 8 + (n * d * item if item != 8 else 0)
-    batch = 2 * min(sc.optimizer.batch_size, p.n_train) * d * 8
-    ball = 3 * d ** 4 * 8 if d <= _BALL_MAX_DIM else 0
+    batch = 2 * min(sc.optimizer.batch_size, p.n_train) * params * 8
+    ball = 3 * params ** 4 * 8 if params <= _BALL_MAX_DIM else 0
     key = "n_test" if p.n_test > p.n_train else "n_train"
     return data + batch + ball, key, f"3 copies of {n:,} x {d} features"
 

@@ -153,3 +153,22 @@ def test_linearised_ball_matches_512_chains_at_0_05_of_the_limit():
     ms, se = measure_ball(p, 8, lr, 0.0, "iid", chains=512, burn_in=th.burn_in, steps=200, seed=21)
     assert se < 0.02 * ms
     assert abs(th.radius / math.sqrt(ms) - 1) < 0.05, (th.radius ** 2, ms, se)
+
+
+def test_the_ensemble_steps_softmax_chains_and_their_losses_are_the_problem_s():
+    """chains = 4: three more chains step beside the run on their own batches; each chain's training
+    loss (one batched pass) is the problem's own loss at its parameters."""
+    from bsim.ensemble.steps import chains_train_loss
+    from bsim.simulation import Simulation
+    sc = parse_scenario('chains = 4\n[problem]\nkind = "softmax"\nn_train = 128\ndim = 3\nclasses = 3\nl2 = 0.01\n'
+                        '[optimizer]\nlr = 0.2\nbatch_size = 8\n')
+    sim = Simulation(sc)
+    for _ in range(30):
+        sim.step()
+    thetas = sim.ensemble.theta
+    assert thetas.shape == (3, 9) and not torch.equal(thetas[0], thetas[1]) and not torch.equal(thetas[0], sim.theta)
+    losses = chains_train_loss(sim.problem, thetas)
+    for k in range(3):
+        assert float(losses[k]) == pytest.approx(float(sim.problem.train_loss(thetas[k])), rel=1e-12)
+    f = sim.frame(timing=False)
+    assert f.test_acc is not None and 0.0 <= f.test_acc <= 1.0
