@@ -70,13 +70,14 @@ class AdaptiveBatch:
         self._n += 1
 
     def grown_to(self, batch_size: int) -> int | None:
-        """At a whole window: its statistic becomes ``value``; the batch size to grow to when it is above 1."""
-        if self._n < self.window or batch_size != self._b:
+        """At a whole window: its statistic becomes ``value``; the batch size to grow to when it is above 1
+        (None when B changed since the window began: a replay's recorded growth, a user's change)."""
+        if self._n < self.window:
             return None
-        noise, signal = float(self._noise), float(self._signal)
-        self._restart(self._b)
+        noise, signal, b = float(self._noise), float(self._signal), self._b
+        self._restart(b)
         self.value = noise / (self.theta ** 2 * signal) if signal > 0 else math.inf
-        if self.value <= 1 or batch_size >= self.max:
+        if self.value <= 1 or batch_size != b or batch_size >= self.max:
             return None
         return min(self.max, max(batch_size + 1, math.ceil(batch_size * self.factor)))
 
