@@ -140,6 +140,7 @@ class LandscapePanel(Panel):
     """
 
     TITLE = "Landscape: U(θ) and its basins"
+    _names_with_curvature = False
     OCCUPANCY_FIRST = False       # the occupancy now in the first line, whatever the height (a race's lane)
 
     # ----------------------------------------------------------- layout
@@ -166,6 +167,8 @@ class LandscapePanel(Panel):
         occ_rows = 0 if rest < MIN_LAND_ROWS + 2 else min(4, max(2, (rest - MIN_LAND_ROWS) // 2))
         land_rows = rest - occ_rows
         out = [text_strip(legend, width)]
+        # the basins' curvatures on the curve itself when the first line has no room for them
+        self._names_with_curvature = not any("U″" in text for text, _c in legend) and not self.OCCUPANCY_FIRST
         out += self.landscape(f, pic, r, width, land_rows) if land_rows > 0 else []
         if occ_rows:
             out += self.occupancy_chart(f, pic, r, width, occ_rows)
@@ -199,7 +202,6 @@ class LandscapePanel(Panel):
         hi = lo + 2.0 * span
         bottom = lo - 2.0 * span * HIST_SHARE / (1 - HIST_SHARE)
         chart = Chart(width, rows, xlim=(pic.lo[0], pic.hi[0]), ylim=(bottom, hi), xaxis=False, yaxis=False)
-        cv = chart.canvas
         for s in pic.saddles:
             chart.vline(s[0], "grey")
         self.histogram(chart, r)
@@ -207,9 +209,8 @@ class LandscapePanel(Panel):
         if r.positions is not None and len(r.positions) and math.isfinite(r.positions[0, 0]):
             x = float(r.positions[0, 0])
             chart.points([x], [float(np.interp(x, cxs, cus))], "white")
-        for b in pic.basins:
-            col = int(round(float(chart.sx(b.center[0])))) // 2 - len(b.name) // 2
-            chart.label(0, min(max(col, 0), max(cv.w - len(b.name), 0)), b.name, b.color)
+        for col, text, color in name_basins(chart, pic, with_curvature=self._names_with_curvature):
+            chart.label(0, col, text, color)
         return chart
 
     def histogram(self, chart: Chart, r) -> None:
@@ -275,6 +276,25 @@ class LandscapePanel(Panel):
                 chart.line(ticks, fr[:, k], b.color)
         chart.label(rows - 1, -1, "in basin", "axis")
         return chart.strips()
+
+
+def name_basins(chart: Chart, pic, with_curvature: bool = False) -> list[tuple[int, str, str]]:
+    """(column, text, colour) of each basin's name on the 1-D chart's top row, centred over its minimum;
+    ``with_curvature``: "sharp U″=4" where every such label fits without touching another, else the names."""
+    w = chart.canvas.w
+
+    def place(texts):
+        out = []
+        for b, text in zip(pic.basins, texts):
+            col = int(round(float(chart.sx(b.center[0])))) // 2 - len(text) // 2
+            out.append((min(max(col, 0), max(w - len(text), 0)), text, b.color))
+        return out
+    if with_curvature:
+        long = place([f"{b.name} {curvature_text(pic, b)}" for b in pic.basins])
+        spans = sorted((c, c + len(t)) for c, t, _ in long)
+        if all(a[1] < b[0] for a, b in zip(spans, spans[1:])) and all(e <= w for _s, e in spans):
+            return long
+    return place([b.name for b in pic.basins])
 
 
 #: contour lines per barrier height (the saddle's level is one of them: the basins' boundary)
