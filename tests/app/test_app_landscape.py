@@ -94,7 +94,8 @@ def test_each_race_lane_shows_its_own_landscape_and_occupancy():
 
 def test_at_every_size_the_panel_keeps_its_numbers_whole(tmp_path):
     """80x24, 100x30 and 120x36 after B = 1 (chains escaping, a measured rate with its error): no line of the
-    panel ends in a cut word or number, and the occupancy and the measured rate are on screen at every size."""
+    panel ends in a cut word or number, and the occupancy, the curvatures and the measured rate are on screen at
+    every size."""
     async def script(d):
         await steps(d, 50)
         await d.press("1")
@@ -115,3 +116,4 @@ def test_at_every_size_the_panel_keeps_its_numbers_whole(tmp_path):
     for size, text in panels.items():
         assert not cut_words(text.splitlines(), items), (size, text)
         assert items[0] in text and num(land.escape_rate) in text and "Kramers" in text, (size, text)
+        assert "sharp U″=4" in text and "flat U″=0.5" in text, (size, text)     # on the curve at 80x24
