@@ -180,7 +180,7 @@ def _radius(S: np.ndarray | None) -> float | None:
 
 def additive_plain(model: QuadModel, lr: float, c: float) -> np.ndarray | None:
     """S = (I - lr H) S (I - lr H) + lr^2 c Sigma*, solved in the eigenbasis of H."""
-    lam, U = np.linalg.eigh(model.H)
+    lam, U = lyapunov.eigh_once(model.H)
     f = 1.0 - lr * lam
     den = 1.0 - f[:, None] * f[None, :]
     if np.any(den <= 0):
@@ -275,7 +275,7 @@ def _predict_iid(model: QuadModel, batch_size: int, lr: float, momentum: float, 
     theory_sampling = "iid" if sampling == "shuffle" else sampling
     label = f"{model.label} ({'with replacement' if theory_sampling == 'replacement' else 'iid sampling'})"
     notes = []
-    lam = np.linalg.eigvalsh(model.H)
+    lam = lyapunov.eigh_once(model.H)[0]
     small = math.sqrt(max(small_lr_trace(model, lr, c, momentum), 0.0))
     exact_ok = d <= (MAX_DIM_PLAIN if momentum == 0.0 else MAX_DIM_MOMENTUM)
     S = add = rho = limit = None

@@ -92,6 +92,28 @@ def multiplicative(a: np.ndarray, groups: int = 1) -> np.ndarray:
     return K.T @ K / n_ex - congruence(Hp, Hp)
 
 
+#: above this size eigh_once decomposes with torch (the linear models' Hessians up to here: numpy, as always)
+TORCH_EIGH_DIM = 100
+_EIGH: tuple | None = None     # (the matrix last decomposed, its (eigenvalues, eigenvectors)), set at once
+
+
+def eigh_once(H: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """np.linalg.eigh(H), kept for the matrix last asked about (the same H object: every prediction of one
+    model asks for its Hessian's; at 650 parameters, the digits, each decomposition takes a second or more)."""
+    global _EIGH
+    last = _EIGH
+    if last is not None and last[0] is H:
+        return last[1]
+    if H.shape[0] > TORCH_EIGH_DIM:    # torch follows set_num_threads(1): a threaded LAPACK on a busy CPU is 10x slower
+        import torch
+        lam, U = torch.linalg.eigh(torch.from_numpy(np.ascontiguousarray(H, dtype=np.float64)))
+        eig = (lam.numpy(), U.numpy())
+    else:
+        eig = np.linalg.eigh(H)
+    _EIGH = (H, eig)
+    return eig
+
+
 def transition(H: np.ndarray, lr: float, momentum: float) -> np.ndarray:
     """Abar: the mean linear map of one step on e (m = 0) or on (e_t, e_{t-1})."""
     d = H.shape[0]

@@ -57,6 +57,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from bsim.stats.lyapunov import eigh_once
+
 #: the label of the shown prediction under shuffle sampling
 LABEL = "reshuffled: additive-noise model over shuffled epochs x multiplicative correction (exact/additive iid)"
 
@@ -110,7 +112,7 @@ def additive_reshuffled(H: np.ndarray, sigma_star: np.ndarray, n: int, lr: float
                         batch_sizes: np.ndarray) -> np.ndarray | None:
     """E[e e^T] of the additive model, averaged over the positions of a shuffled epoch (d x d),
     or None when the mean map is unstable. ``batch_sizes``: b_0..b_{K-1} (``epoch_batches``)."""
-    lam, U = np.linalg.eigh(H)
+    lam, U = eigh_once(H)
     d, K = lam.size, int(batch_sizes.size)
     if momentum == 0.0:
         stable = np.all(np.abs(1.0 - lr * lam) < 1.0)
