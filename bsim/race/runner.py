@@ -139,7 +139,7 @@ class RaceRunner(Pacer):
             return
         taken = self.race.round()
         self._say_divergences()
-        where = ", ".join(f"B={lane.batch_size} step {lane.steps}" for lane in self.race.lanes)
+        where = ", ".join(f"{lane.label} step {lane.steps}" for lane in self.race.lanes)
         self.on_event("notice", f"one round ({taken} steps): {where}" if taken else "no lane can step")
 
     def _add_lane(self, item: AddLane) -> None:

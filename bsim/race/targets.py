@@ -24,7 +24,7 @@ TARGET_FRACTIONS = (0.5, 0.8, 0.95)
 class Reach:
     """One lane at the first frame at or below a target: what it cost it to get there."""
 
-    batch_size: int
+    batch_size: int | str      # the lane's key: its batch size, or its name (bsim race --lanes)
     loss: float
     samples: int
     steps: int
@@ -45,7 +45,7 @@ class Target:
     def first(self) -> Reach | None:
         return self.reached[0] if self.reached else None
 
-    def of(self, batch_size: int) -> Reach | None:
+    def of(self, batch_size: int | str) -> Reach | None:
         return next((r for r in self.reached if r.batch_size == batch_size), None)
 
 
@@ -59,11 +59,21 @@ class RaceTargets:
     targets: tuple[Target, ...]
 
     @property
-    def leader(self) -> int | None:
+    def leader(self) -> int | str | None:
         for target in reversed(self.targets):
             if target.first is not None:
                 return target.first.batch_size
         return None
+
+
+def lane_label(key: int | str) -> str:
+    """A lane as the screen names it: 'B=8', or the name of a lane that differs by schedule."""
+    return key if isinstance(key, str) else f"B={key}"
+
+
+def _key_order(key: int | str) -> tuple:
+    """Batch sizes in order, then names (a race may hold both)."""
+    return (0, key, "") if isinstance(key, int) else (1, 0, key)
 
 
 def round_to(v: float, digits: int) -> float:
@@ -98,11 +108,11 @@ class TargetTracker:
     def observe(self, lanes) -> None:
         """Take one RaceFrame's lanes (a lane gone from the race is forgotten; one whose steps went back
         starts again)."""
-        present = {lane.batch_size for lane in lanes}
+        present = {lane.key for lane in lanes}
         for b in [b for b in self._steps if b not in present]:
             self.lows.pop(b, None), self.first.pop(b, None), self._steps.pop(b)
         for lane in lanes:
-            f, b = lane.frame, lane.batch_size
+            f, b = lane.frame, lane.key
             if f.step < self._steps.get(b, 0):
                 self.lows.pop(b, None), self.first.pop(b, None)
             self._steps[b] = f.step
@@ -126,7 +136,7 @@ class TargetTracker:
         best = min(lows[-1].loss for lows in self.lows.values() if lows)
         out = []
         for t in choose_targets(start, best, fractions):
-            reached = [r for b in sorted(self.lows) if (r := self.reach(b, t)) is not None]
-            reached.sort(key=lambda r: (r.position(by), r.batch_size))
+            reached = [r for b in sorted(self.lows, key=_key_order) if (r := self.reach(b, t)) is not None]
+            reached.sort(key=lambda r: (r.position(by), _key_order(r.batch_size)))
             out.append(Target(t, tuple(reached)))
         return RaceTargets(by, start, best, tuple(out))

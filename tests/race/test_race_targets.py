@@ -16,7 +16,7 @@ from support.race import race_of
 
 def lane(b: int, samples: int, loss: float, seconds: float = 0.0, status: str = "running"):
     frame = SimpleNamespace(step=samples // b, samples=samples, train_loss=loss, status=status)
-    return SimpleNamespace(batch_size=b, frame=frame, seconds=seconds)
+    return SimpleNamespace(batch_size=b, key=b, frame=frame, seconds=seconds)   # a LaneFrame: its key is its B
 
 
 #: two lanes by hand: (samples, train loss) at each frame

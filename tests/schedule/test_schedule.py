@@ -110,3 +110,21 @@ def test_decay_lr_and_grow_batch_give_the_same_loss_per_epoch_while_b_is_small_a
                 assert law > 0.98
             if b == 512:
                 assert law < 0.8
+
+
+def test_lanes_by_schedule_are_known_by_name_on_the_race_screen_and_in_its_targets():
+    """Two lanes at one B, told apart by their names: the screen's history, its ball titles and the loss
+    targets key them by name (by batch size they would be one lane)."""
+    from bsim.app.race.history import RaceHistory
+    sc = find_scenario("grow-batch")
+    sc.problem.n_train = 512
+    race = Race(sc, [8, 8], names=["decay-lr", "grow-batch"], stats=False)
+    history = RaceHistory()
+    for _ in range(40):
+        race.round()
+        history.add(race.frame(timing=False))
+    assert list(history.lanes) == ["decay-lr", "grow-batch"]
+    assert [h.label for h in history.order] == ["decay-lr", "grow-batch"]
+    targets = race.frame(timing=False).targets
+    assert targets is not None and targets.leader in ("decay-lr", "grow-batch")
+    assert {r.batch_size for t in targets.targets for r in t.reached} <= {"decay-lr", "grow-batch"}

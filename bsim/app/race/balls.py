@@ -124,7 +124,7 @@ class LaneBall(BallPanel):
         prediction with its kind (a short panel leaves out the prediction first, then the measured ball)."""
         f = self.history.latest
         if f is None:
-            return [text_strip([(f"B={self.lane.batch_size}", self.lane.color), (" starting…", "axis")], width)]
+            return [text_strip([(self.lane.label, self.lane.color), (" starting…", "axis")], width)]
         texts = [self.measured_line(f, width), self.theory(f, width)]
         if f.dist_to_opt is None:
             texts = self.spread_texts(f, width)
@@ -144,7 +144,9 @@ class LaneBall(BallPanel):
 
     def name_lane(self, chart: Chart, f) -> None:
         """The lane's batch size in its colour at the top left of its picture, and its lr where it fits."""
-        name, lr = f"B={self.lane.batch_size}", f" lr {num(f.lr or f.next_lr)}"
+        name, lr = self.lane.label, f" lr {num(f.lr or f.next_lr)}"
+        if self.lane.key != self.lane.batch_size:     # a lane by schedule: the B in force too
+            lr = f" B={f.batch_size or f.next_batch_size}" + lr
         chart.label(0, 0, name, self.lane.color)
         if len(name) + len(lr) <= chart.canvas.w:
             chart.label(0, len(name), lr, "axis")
@@ -183,7 +185,7 @@ class LaneBall(BallPanel):
         on the y range the panel shares across lanes (``self.shared_y``)."""
         data = self.history.trace.array()
         if len(data) == 0:
-            return self.message(f"B={self.lane.batch_size}: no step yet", width, rows)
+            return self.message(f"{self.lane.label}: no step yet", width, rows)
         return self.draw_distance(data, f, width, rows, ylim=self.shared_y or (1e-3, 1.0), xaxis=False)
 
     def spread_chart(self, f, width: int, rows: int) -> Chart | list[Strip]:
@@ -193,7 +195,7 @@ class LaneBall(BallPanel):
         if len(data) == 0 or not np.isfinite(series).any():
             ball = f.ball
             left = f" ({num(ball.burn_in_left)} steps)" if ball is not None and ball.burn_in_left else ""
-            return self.message(f"B={self.lane.batch_size}: settling{left}", width, rows)
+            return self.message(f"{self.lane.label}: settling{left}", width, rows)
         rows_ = thin(data, 2 * width)
         step = rows_[:, 0]
         chart = Chart(width, rows, xlim=(float(step[0]), float(max(step[-1], step[0] + 1))),
@@ -226,7 +228,7 @@ class LaneLandscape(LandscapePanel):
     OCCUPANCY_FIRST = True
 
     def first_line(self, pic, r, width: int, short: bool) -> list:
-        name = f"B={self.lane.batch_size} "
+        name = f"{self.lane.label} "
         return [(name, self.lane.color)] + super().first_line(pic, r, width - len(name), short)
 
 
@@ -260,9 +262,9 @@ class RaceBallsPanel(Panel):
         return "ε-balls: the shared scale fitted again to the largest ball"
 
     def drawer(self, lane) -> LaneBall:
-        d = self._drawers.get(lane.batch_size)
+        d = self._drawers.get(lane.key)
         if d is None or d.lane is not lane:
-            d = self._drawers[lane.batch_size] = LaneBall(lane, self.shared)
+            d = self._drawers[lane.key] = LaneBall(lane, self.shared)
         return d
 
     def build(self, width: int, height: int):
@@ -290,11 +292,11 @@ class RaceBallsPanel(Panel):
             d.shared_y, d.race_plane, d.wanted = shared_y, plane, None
             key = (lane.version, col_w, height - 1, self.shared.radius, shared_y, self._refits,
                    plane[0] if plane is not None else None)
-            cached = self._columns.get(lane.batch_size)
+            cached = self._columns.get(lane.key)
             if cached is None or cached[0] != key:
                 lines = [s.adjust_cell_length(col_w) for s in d.column(col_w, height - 1)]
                 lines += [Strip.blank(col_w)] * (height - 1 - len(lines))
-                cached = self._columns[lane.batch_size] = (key, lines)
+                cached = self._columns[lane.key] = (key, lines)
             columns.append(cached[1])
         self.ask_for_contours([self.drawer(lane).wanted for lane in lanes], plane)
         self._columns = {b: c for b, c in self._columns.items() if b in self.history.lanes}
@@ -321,15 +323,15 @@ class RaceBallsPanel(Panel):
         pic = picture(lanes[0].latest.frame)
         columns = []
         for lane in lanes:
-            d = self._landscapes.get(lane.batch_size)
+            d = self._landscapes.get(lane.key)
             if d is None or d.lane is not lane:
-                d = self._landscapes[lane.batch_size] = LaneLandscape(lane)
+                d = self._landscapes[lane.key] = LaneLandscape(lane)
             key = ("landscape", lane.version, col_w, height - 1)
-            cached = self._columns.get(lane.batch_size)
+            cached = self._columns.get(lane.key)
             if cached is None or cached[0] != key:
                 lines = [s.adjust_cell_length(col_w) for s in d.build(col_w, height - 1)]
                 lines += [Strip.blank(col_w)] * (height - 1 - len(lines))
-                cached = self._columns[lane.batch_size] = (key, lines)
+                cached = self._columns[lane.key] = (key, lines)
             columns.append(cached[1])
         self._columns = {b: c for b, c in self._columns.items() if b in self.history.lanes}
         self._landscapes = {b: d for b, d in self._landscapes.items() if b in self.history.lanes}

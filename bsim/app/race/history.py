@@ -63,8 +63,10 @@ class LaneHistory:
     Owns nothing but what it was shown; ``version`` moves when a new frame of this lane arrives.
     """
 
-    def __init__(self, batch_size: int, color: str):
+    def __init__(self, batch_size: int, color: str, name: str | None = None):
         self.batch_size = batch_size
+        self.key = name if name is not None else batch_size     # its name (bsim race --lanes), else its B
+        self.label = name if name is not None else f"B={batch_size}"
         self.color = color
         self.buffer = FrameBuffer()
         self.trace = ArrayTrace(LANE_COLUMNS)
@@ -98,7 +100,7 @@ class RaceHistory:
     """
 
     def __init__(self):
-        self.lanes: dict[int, LaneHistory] = {}      # batch size -> lane, in lane order
+        self.lanes: dict[int | str, LaneHistory] = {}   # batch size (or a lane's name) -> lane, in lane order
         self.latest = None                           # the RaceFrame last shown
         self.version = 0
         self.lane_version = 0
@@ -117,16 +119,16 @@ class RaceHistory:
     def add(self, race) -> None:
         self.latest = race
         self.version += 1
-        wanted = [lane.batch_size for lane in race.lanes]
+        wanted = [lane.key for lane in race.lanes]
         if wanted != list(self.lanes):
-            self._follow_lanes(wanted)
+            self._follow_lanes(wanted, {lane.key: lane for lane in race.lanes})
         before = sum(h.version for h in self.lanes.values())
         for lane in race.lanes:
-            self.lanes[lane.batch_size].add(lane)
+            self.lanes[lane.key].add(lane)
         if sum(h.version for h in self.lanes.values()) != before:
             self.lane_version += 1
 
-    def _follow_lanes(self, wanted: list[int]) -> None:
+    def _follow_lanes(self, wanted: list, frames: dict) -> None:
         """Keep the lanes still racing (and their colours), drop the others, colour the new ones."""
         kept = {b: self.lanes[b] for b in wanted if b in self.lanes}
         used = {h.color for h in kept.values()}
@@ -136,7 +138,7 @@ class RaceHistory:
             if b in kept:
                 lanes[b] = kept[b]
             else:
-                lanes[b] = LaneHistory(b, free.pop(0) if free else LANE_COLORS[-1])
+                lanes[b] = LaneHistory(frames[b].batch_size, free.pop(0) if free else LANE_COLORS[-1], frames[b].name)
         self.lanes = lanes
         self.lane_version += 1
         self.runs += 1

@@ -50,7 +50,7 @@ class RaceLossPanel(LossPanel):
         return float(np.interp(cut, lead[:, steps], lead[:, col]))
 
     def legend(self, lanes, width: int, has_test: bool) -> list:
-        groups = [(0, [(f"━ B={h.batch_size} ", h.color)]) for h in lanes]
+        groups = [(0, [(f"━ {h.label} ", h.color)]) for h in lanes]
         if has_test:
             groups += [(1, [(" ━ train", "axis")]), (1, [(" ╌ test", "axis")])]
         return fit([groups], width)
@@ -63,7 +63,7 @@ class RaceLossPanel(LossPanel):
                                 width, height)
         by = h.by
         col = LANE_COL[by]
-        arrays = {lane.batch_size: lane.trace.array() for lane in lanes}
+        arrays = {lane.key: lane.trace.array() for lane in lanes}
         start = self.window_start(arrays, col)
         shown = {}
         for b, a in arrays.items():
@@ -80,7 +80,7 @@ class RaceLossPanel(LossPanel):
         out = [text_strip(self.legend(lanes, width, has_test), width)]
         chart = Chart(width, height - 1, xlim=xr, ylim=yr, ylog=self.log_scale)
         for lane in lanes:
-            a = shown[lane.batch_size]
+            a = shown[lane.key]
             if not len(a):
                 continue
             x = a[:, col]

@@ -14,6 +14,7 @@ from __future__ import annotations
 from bsim.app.format import count, num
 from bsim.app.race.history import RaceHistory
 from bsim.app.widgets.panel import Panel, fit, text_strip
+from bsim.race.targets import lane_label
 
 NONE = "-"
 
@@ -114,7 +115,7 @@ class RaceTable(Panel):
 
     def _reach_cell(self, target, by: str):
         def value(lane) -> str:
-            r = target.of(lane.batch_size)
+            r = target.of(lane.key)
             if r is None:
                 return NONE
             if by == "time" and self.frozen_rates:
@@ -129,7 +130,7 @@ class RaceTable(Panel):
         if t is None:
             return []
         r, axis = t.first, {"samples": "samples", "steps": "steps", "time": "seconds"}[race.by]
-        groups = [(0, [(f"★ first to loss {t.loss:.6g} by {axis}: ", "axis"), (f"B={r.batch_size}", "yellow")]),
+        groups = [(0, [(f"★ first to loss {t.loss:.6g} by {axis}: ", "axis"), (lane_label(r.batch_size), "yellow")]),
                   (1, [(f" at {count(r.samples)} samples", None)]), (2, [(f", {count(r.steps)} steps", None)])]
         if not self.frozen_rates:
             groups.append((3, [(f", {r.seconds:.2f} s", None)]))
@@ -142,7 +143,7 @@ class RaceTable(Panel):
         race = self.history.latest
         columns = self.columns(race)
         leader = race.targets.leader if race is not None and race.targets is not None else None
-        rows = [[("★" if lane.batch_size == leader else "●") + f" B={lane.batch_size}"]
+        rows = [[("★" if lane.key == leader else "●") + f" {lane.label}"]
                 + [self.cell(name, value, lane.latest) for name, _r, value in columns] for lane in lanes]
         kept = self.layout(rows, width, columns)
         lane_w, widths = self._widths
