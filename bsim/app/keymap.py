@@ -123,7 +123,8 @@ ROWS: tuple[Key, ...] = (
     Key("y", "toggle_log", "log y", "loss axis log / linear", "Toggle loss log scale", apps=BOTH),
     Key("v", "probe", "probe", f"variance probe: {PROBE_BATCHES} fresh batches at the current parameters",
         f"Probe the gradient noise: {PROBE_BATCHES} fresh batches"),
-    Key("e", "cycle_chains", "chains", f"ensemble: {either(CHAIN_COUNTS)} chains, drawn as a cloud in the ε-ball",
+    Key("e", "cycle_chains", "chains", f"ensemble: {either(CHAIN_COUNTS)} chains, drawn as a cloud in the ε-ball "
+        "or the landscape",
         "Cycle ensemble size"),
     Key("z", "refit_ball", "fit ball", "re-fit the ε-ball's plane now (it zooms by itself when the ball leaves "
         "3 cells .. the plane)", "Re-fit the ε-ball's scale"),
