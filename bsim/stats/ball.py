@@ -62,6 +62,8 @@ class QuadModel:
     basis: np.ndarray | None = None
     #: consecutive rows of a per example: A_i = sum of ``groups`` rank-one terms (softmax: K classes)
     groups: int = 1
+    #: where this kind of problem's linearisation error was measured, and how large (None: logistic regression's)
+    bias: str | None = None
 
     #: the per-example gradients at theta* (N x d; None where not kept): the sampled reshuffled ball needs them
     grads: np.ndarray | None = None
@@ -106,7 +108,7 @@ def quad_model(problem) -> QuadModel | None:
     if hasattr(problem, "hessian_factors"):         # softmax: A_i of rank K - 1, K factor rows per example
         a = problem.hessian_factors() if problem.n_params <= MAX_DIM_PLAIN else np.zeros((0, problem.n_params))
         return QuadModel(H=problem.hessian(), a=a, sigma_star=problem.gradient_covariance64(), n=n,
-                         label="linearisation at theta*", groups=problem.classes)
+                         label="linearisation at theta*", groups=problem.classes, bias=problem.linearisation_error)
     if problem.least_squares:
         a = X
         resid = X @ th - y
@@ -239,9 +241,13 @@ def _predict_ball(model: QuadModel, batch_size: int, lr: float, momentum: float,
     if linearised:
         bias = ", ".join(f"{low:.0%} low at {at:g}x" for at, low in LINEARISED_BIAS)
         where = f"; lr is at {fraction:.2g}x the limit" if fraction is not None else ""
-        notes.append(f"linearisation at theta*: valid at small lr; measured on {LINEARISED_BIAS_WHERE} it was "
-                     f"{bias} the stability limit ({LINEARISED_BIAS_ELSEWHERE}: the error depends on the data; "
-                     f"an ensemble measures it here){where}")
+        if model.bias:
+            notes.append(f"linearisation at theta*: valid at small lr; {model.bias} (the error depends on the data; "
+                         f"an ensemble measures it here){where}")
+        else:
+            notes.append(f"linearisation at theta*: valid at small lr; measured on {LINEARISED_BIAS_WHERE} it was "
+                         f"{bias} the stability limit ({LINEARISED_BIAS_ELSEWHERE}: the error depends on the data; "
+                         f"an ensemble measures it here){where}")
     kind = "linearised" if linearised else ("reshuffled" if sampling == "shuffle" else "exact")
     if sampling != "shuffle":
         return replace(th, kind=kind, radius_iid=th.radius, limit_fraction=fraction, note="; ".join(notes))
