@@ -45,7 +45,6 @@ def ensemble(X, y, star, batch_size, lr, momentum, drop_last, burn_epochs, epoch
     theta = np.tile(star, (CHAINS, 1))
     vel = np.zeros_like(theta)
     rows = np.tile(np.arange(n), (CHAINS, 1))
-    sizes, _ = [], None
     full, rest = divmod(n, batch_size)
     sizes = [batch_size] * full + ([rest] if rest and not drop_last else [])
     per_epoch = []
@@ -111,8 +110,6 @@ def test_sampled_reshuffled_ball_within_1_percent_or_2_se_of_an_independent_ense
     assert th.kind == "reshuffled" and th.stable and "sampled permutations" in th.label
     assert th.radius_se is not None and th.radius_se < 0.01 * th.radius
     ms, se = ensemble(X, y, star, B, lr, momentum, drop_last, burn_in(th), epochs, seed=900 + B)
-    print(f"pred {th.radius:.5f} ± {th.radius_se:.5f} ({th.perms} perms) ens {math.sqrt(ms):.5f} ratio "
-          f"{th.radius / math.sqrt(ms):.4f} ms_se {se / ms:.4f} approx {th.radius_approx / math.sqrt(ms):.4f}")
     assert se < 0.006 * ms
     assert agrees(th, ms, se), (th.radius, math.sqrt(ms), se, th.radius_se)
     # the analytic approximation beside it is what the issue found wrong: say how far, do not show it as the ball
@@ -124,7 +121,7 @@ def test_above_the_iid_limit_below_the_shuffled_one_is_stable_with_a_radius_and_
     X, y, star, model = least_squares(**FIRST)
     cache = BallCache(model)
     iid = cache.get(16, 0.5, 0.0, "iid")
-    shuffled = cache.get(16, 0.5, 0.0, "shuffle", drop_last=True, with_limit=True)
+    shuffled = cache.get(16, 0.9 * iid.lr_limit, 0.0, "shuffle", drop_last=True, with_limit=True)
     assert shuffled.lr_limit_iid == pytest.approx(iid.lr_limit)
     assert shuffled.lr_limit > 1.05 * iid.lr_limit and shuffled.lr_limit_se < 0.01 * shuffled.lr_limit
     lr = 0.5 * (iid.lr_limit + shuffled.lr_limit)                # between the two limits

@@ -30,7 +30,7 @@ from bsim.app.widgets.panel import Panel, fit, style, text_strip
 
 
 #: the prediction's kinds, short, for a narrow lane
-SHORT_KINDS = {"reshuffled": "resh.", "linearised": "lin."}
+SHORT_KINDS = {"reshuffled": "resh.", "reshuffled-approx": "resh.≈", "linearised": "lin."}
 
 
 class SharedScale:

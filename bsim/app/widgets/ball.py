@@ -73,6 +73,21 @@ def spread_note(chains: bool, width: int) -> list[str]:
     return wrap(text, width)[:2]
 
 
+def reshuffled_note(ball) -> list[str]:
+    """What the reshuffled prediction is, longest first: computed over sampled permutations (the analytic
+    approximation's distance from it beside), or the approximation itself; above the iid limit, that it holds."""
+    if ball.kind != "reshuffled" or ball.radius_theory is None:
+        return ["reshuffled (approx.): additive model x iid correction", "each example once an epoch"]
+    texts = ["reshuffled: epoch maps over sampled permutations", "each example once an epoch"]
+    if ball.radius_approx and ball.radius_theory > 0:
+        texts.insert(0, f"{texts[0]}; analytic approx. {ball.radius_approx / ball.radius_theory - 1:+.1%}")
+    if ball.lr_limit_iid is not None and ball.limit_fraction is not None and ball.lr_limit is not None \
+            and ball.stable and ball.limit_fraction * ball.lr_limit > ball.lr_limit_iid:
+        texts.insert(0, f"above the iid lr limit {num(ball.lr_limit_iid)}: stable under shuffle "
+                        f"(limit {num(ball.lr_limit)})")
+    return texts
+
+
 class BallPanel(Panel):
     """The ε-ball: the trail of iterates, the ensemble's cloud, the predicted ring (labelled by its kind, the
     iid prediction beside a reshuffled one) and the measured rings around θ*; two parameters draw the plane
@@ -118,6 +133,9 @@ class BallPanel(Panel):
         meas, pred = self.radii(f)
         if ball is not None and ball.stable is False:
             limit = f" (lr limit {num(ball.lr_limit)})" if ball.lr_limit else ""
+            if ball.lr_limit_iid is not None:     # shuffle: the shuffled limit, the iid one beside it
+                limit = (f" (lr limit {num(ball.lr_limit)} shuffled, {num(ball.lr_limit_iid)} iid)" if ball.lr_limit
+                         else f" (iid lr limit {num(ball.lr_limit_iid)})")
             return [(0, [("unstable:", "red")]), (1, [(" no stationary ball", "red")]), (2, [(limit, "red")]),
                     (0, [(" lower the lr", "red")])]
         if pred is None:
@@ -130,7 +148,10 @@ class BallPanel(Panel):
         if ball is not None and ball.holds_from is not None:    # B changed mid-epoch: reached about a step later
             step = ball.settles_at if ball.settles_at is not None else ball.holds_from
             groups.append((0, [(f" ≈ at step {step:,}", "orange")]))
-        if ball is not None and ball.radius_iid is not None and kind == "reshuffled":
+        if ball is not None and kind == "reshuffled" and ball.radius_theory_se is not None:   # computed numerically
+            se = f" ±{ball.radius_theory_se / pred:.1%}" if pred > 0 else ""
+            groups.append((1, [(f" sampled{se}", "axis")]))
+        if ball is not None and ball.radius_iid is not None and kind.startswith("reshuffled"):
             groups.append((2, [("  iid ", "axis"), (num(ball.radius_iid), "orange")]))
         if f.momentum:
             groups.append((1, [(f"  m={f.momentum:g}", "axis")]))
@@ -198,8 +219,8 @@ class BallPanel(Panel):
             texts = [(f.chains_notice, "red")]
         elif ball is not None and ball.kind == "linearised":     # the live ensemble's ratio, else one scenario's
             texts = [(t, "axis") for t in (LOGREG_CHAINS if f.chains and f.chains > 1 else LOGREG_VALIDITY)]
-        elif ball is not None and ball.kind == "reshuffled":
-            texts = [("reshuffled: each example once an epoch", "axis"), ("each example once an epoch", "axis")]
+        elif ball is not None and ball.kind.startswith("reshuffled"):
+            texts = [(t, "axis") for t in reshuffled_note(ball)]
         else:
             texts = [(f"on: {f.sampling}", "axis"), (f"{f.sampling}", "axis")]
         return fit([[(1, [t])] for t in texts], width)
