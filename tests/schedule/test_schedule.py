@@ -128,3 +128,19 @@ def test_lanes_by_schedule_are_known_by_name_on_the_race_screen_and_in_its_targe
     targets = race.frame(timing=False).targets
     assert targets is not None and targets.leader in ("decay-lr", "grow-batch")
     assert {r.batch_size for t in targets.targets for r in t.reached} <= {"decay-lr", "grow-batch"}
+
+
+def test_the_counters_say_the_next_change_and_the_tests_statistic_as_measured():
+    """The counters panel's schedule rows: each next change on a line, the adaptive test's value marked measured."""
+    from bsim.app.widgets.counters import schedule_rows
+    sc = find_scenario("adaptive-batch")
+    sim = Simulation(sc, stats=False)
+    f = sim.frame(timing=False)
+    assert schedule_rows(f) == [("next", "B 8→16 when test > 1", "yellow"), ("B test", "measuring…", "yellow"),
+                                (None, "norm test, theta 1; > 1 grows B", "axis")]
+    sim.run(17)      # the window of 16 steps is read before the 17th
+    f = sim.frame(timing=False)
+    assert f.batch_test is not None and schedule_rows(f)[1][1].endswith(" measured")
+    grow = find_scenario("grow-batch")
+    f = Simulation(grow, stats=False).frame(timing=False)
+    assert schedule_rows(f) == [("next", "B 8→32 at epoch 4", "yellow")]
