@@ -10,8 +10,10 @@ epoch, so the ball is smaller), with the iid prediction kept beside it.
 
 Every prediction carries its kind, the word of the CSV column ``ball_theory``:
 "exact" (least squares, iid or replacement), "reshuffled" (least squares,
-shuffle), "linearised" (logistic regression, any sampling), "none" (no
-prediction: the LSTM; ``NO_THEORY``).
+shuffle: computed numerically over sampled permutations, ``shuffled_ball``),
+"reshuffled-approx" (the analytic approximation, where the sampled one does
+not fit its budget), "linearised" (logistic regression, any sampling), "none"
+(no prediction: the LSTM; ``NO_THEORY``).
 
 ball radius = sqrt(tr S11); approximations: additive noise (drop the
 multiplicative term) and small lr, tr S11 ~ lr c_B tr(H^-1 Sigma*) / (2 (1 - m)).

@@ -27,10 +27,14 @@ subtractions of nearly equal geometric sums): O(K d^2), milliseconds at
 d = 40 and K = 10^4.
 
 The multiplicative part (H_B - H) e is left out of that model; it matters at
-B = 1 near the stability limit (the additive model was 34% low there). The
-prediction shown multiplies the additive reshuffled second moment by the
+B = 1 near the stability limit (the additive model was 34% low there). This
+analytic approximation multiplies the additive reshuffled second moment by the
 iid ratio exact / additive (bsim.stats.lyapunov): a correction, not a
-derivation, labelled so. Why a ratio: when an epoch is short against the
+derivation. It is no longer the prediction shown: bsim.stats.epoch_map computes
+the ball numerically over sampled permutations with the multiplicative part
+exact, and this approximation is shown beside it with its distance (an audit at
+d = 3-7, small N, drop_last and momentum found it 2-7% low at moderate lr and 23%
+high near the iid limit; docs/science.md has the table). Why a ratio: when an epoch is short against the
 relaxation time, e barely moves within it and the multiplicative noise
 sum_k (H_Bk - H) e cancels over the epoch like the additive one; when it is
 long, shuffle and iid differ little and any correction agrees. Against
@@ -60,7 +64,7 @@ import numpy as np
 from bsim.stats.lyapunov import eigh_once
 
 #: the label of the shown prediction under shuffle sampling
-LABEL = "reshuffled: additive-noise model over shuffled epochs x multiplicative correction (exact/additive iid)"
+LABEL = "reshuffled (approx.): additive-noise model over shuffled epochs x multiplicative correction (exact/additive iid)"
 
 
 def epoch_batches(n: int, batch_size: int, drop_last: bool) -> np.ndarray:
