@@ -26,8 +26,9 @@ def test_time_to_target_is_steps_times_the_calibrated_seconds_per_step(small, tm
     captured = capsys.readouterr()
     assert f"calibrating this machine's seconds per step at 4 batch sizes ({ROUNDS} x {STEPS_PER_ROUND}" in captured.err
     rows = read_rows(out)
-    assert list(rows[0])[-7:] == ["train_acc", "test_acc", "seconds_per_step", "time_to_target",
-                                  "calibration_device", "calibration_steps", "m_star"]   # new columns at the end
+    header = list(rows[0])     # new columns at the end, in the order they came (later ones after them)
+    assert header[header.index("train_acc"):][:7] == ["train_acc", "test_acc", "seconds_per_step", "time_to_target",
+                                                      "calibration_device", "calibration_steps", "m_star"]
     per_b = defaultdict(set)
     for r in rows:
         sps = float(r["seconds_per_step"])
