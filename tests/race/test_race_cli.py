@@ -33,6 +33,8 @@ CASES = [
     ("default", (4, 64), ("--samples", "700"), ("--chains", "4", "--every", "3")),
     # the LSTM's chains through the C kernel, which the lanes share while their batch sizes alternate
     ("lstm", (8, 32), ("--steps", "12"), ("--chains", "3", "--every", "4")),
+    # the character LSTM (issue 21): one-hot inputs, softmax read-out, its chains through the torch code
+    pytest.param("char-lstm", (8, 32), ("--steps", "6"), ("--chains", "2", "--every", "3"), marks=pytest.mark.slow),
 ]
 
 
