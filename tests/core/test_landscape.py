@@ -137,3 +137,16 @@ def test_equal_spreads_of_the_nonuniform_minima_are_refused(tmp_path, capsys):
     path.write_text('[problem]\nkind = "nonuniform"\nspreads = [1.5, 1.5]\n')
     ran = run_cli(capsys, "run", path, "--headless", "--steps", "1")
     assert ran.code == 2 and f"{path}:3: problem.spreads: got equal minima" in ran.err and ran.err.count("\n") == 1
+
+
+@pytest.mark.parametrize("name", ["escape", "sharp-flat"])
+def test_a_landscape_run_is_the_same_bit_for_bit_and_survives_a_round_trip_through_toml(name):
+    from bsim.scenario import scenario_to_toml
+    sc = find_scenario(name)
+    runs = [Simulation(sc, stats=False), Simulation(parse_scenario(scenario_to_toml(sc)), stats=False)]
+    for sim in runs:
+        for _ in range(40):
+            sim.step()
+    a, b = (sim.frame(timing=False) for sim in runs)
+    assert a.csv_row() == b.csv_row() and a.escape_theory is not None
+    assert runs[0].ensemble.theta.tolist() == runs[1].ensemble.theta.tolist()
