@@ -24,20 +24,16 @@ from typing import Any
 
 from bsim.errors import BsimInputError, quote, read_user_text
 from bsim.landscape.schema import LANDSCAPE_RULES, LANDSCAPES, check_landscape
-from bsim.landscape.schema import LANDSCAPE_RULES, LANDSCAPES, check_landscape
 from bsim.lrscaling import LR_SCALINGS
 from bsim.tomlcheck import Locator, Rule, check_table, one_of, toml_error, toml_value, where
 
 PROBLEMS = ("linreg", "logreg", "lstm", "softmax")
-PROBLEMS = PROBLEMS + LANDSCAPES   # the landscapes (bsim.landscape.schema: wells, wells2d, nonuniform)
 PROBLEMS = PROBLEMS + LANDSCAPES   # the landscapes (bsim.landscape.schema: wells, wells2d, nonuniform)
 SAMPLINGS = ("shuffle", "iid", "replacement")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 DTYPES = ("auto", "float32", "float64")
 #: problem kind -> the bundled scenario whose problem and optimizer `--problem` and a problem switch take
 PROBLEM_SCENARIOS = {"linreg": "default", "logreg": "logreg", "lstm": "lstm", "softmax": "digits"}
-
-PROBLEM_SCENARIOS.update({"wells": "escape", "wells2d": "escape-2d", "nonuniform": "sharp-flat"})
 
 PROBLEM_SCENARIOS.update({"wells": "escape", "wells2d": "escape-2d", "nonuniform": "sharp-flat"})
 
@@ -55,16 +51,6 @@ class ProblemSpec:
     seq_len: int = 16           # lstm: length of the input sequence
     data: str | None = None     # CSV of the training set (linreg/logreg/softmax)
     test_data: str | None = None
-    # the landscapes (bsim.landscape.schema; None: the kind's default, not written back)
-    barriers: list | None = None          # wells: the depths of basin 0 and basin 1
-    curvatures: list | None = None        # wells: U'' at the two minima
-    saddle_curvature: float | None = None  # wells: |U''| at the saddle
-    tilt_scale: float | None = None       # wells: sigma_b, the spread of the generated tilts
-    tilts: list | None = None             # wells: the tilts themselves (mean zero) instead
-    sharpness: float | None = None        # nonuniform: the mean curvature a of both minima
-    spreads: list | None = None           # nonuniform: s_0, s_1, the spread of the per-example curvatures
-    start_basin: int | None = None        # landscapes: the basin the chains start in (0)
-    start_offset: float | None = None     # nonuniform: the start's distance from the minimum (0.1)
     # the landscapes (bsim.landscape.schema; None: the kind's default, not written back)
     barriers: list | None = None          # wells: the depths of basin 0 and basin 1
     curvatures: list | None = None        # wells: U'' at the two minima
@@ -204,7 +190,6 @@ PROBLEM_RULES: dict[str, Rule] = {
 #: problem keys written back (recordings) only where they differ from the default: older files stay as they were
 WRITTEN_WHEN_SET = ("classes", "test_fraction", "split_seed", "standardize", "intercept")
 PROBLEM_RULES.update(LANDSCAPE_RULES)
-PROBLEM_RULES.update(LANDSCAPE_RULES)
 OPTIMIZER_RULES: dict[str, Rule] = {
     "lr": (_NUM, _pos, "a finite number > 0"),
     "momentum": (_NUM, _mom, "a number in [0, 1)"),
@@ -308,7 +293,6 @@ def parse_scenario(text: str, fname: str = "<scenario>", path: Path | None = Non
 
 def _check_consistency(sc: Scenario, fname: str, loc: Locator) -> None:
     p = sc.problem
-    check_landscape(sc, fname, loc)
     check_landscape(sc, fname, loc)
     if p.test_data and not p.data:
         raise BsimInputError(f"{where(fname, loc, 'problem', 'test_data')}: got {quote(p.test_data)} without data; "

@@ -30,10 +30,6 @@ def step_chains(problem, theta: torch.Tensor, velocity: torch.Tensor, idx: torch
         g = problem.chains_grad(theta, idx)
         v = momentum * velocity + g if momentum else g
         return theta - lr * v, v
-    if getattr(problem, "landscape", False):   # bsim.problems.landscape: g_k in closed form
-        g = problem.chains_grad(theta, idx)
-        v = momentum * velocity + g if momentum else g
-        return theta - lr * v, v
     if is_linear(problem):
         return chain_step(problem, theta, velocity, idx, lr, momentum)
     x = problem.X.index_select(0, idx.reshape(-1)).view(*idx.shape, -1)   # problem.X[idx], 3x faster on the CPU
@@ -46,8 +42,6 @@ def step_chains(problem, theta: torch.Tensor, velocity: torch.Tensor, idx: torch
 
 def chains_train_loss(problem, theta: torch.Tensor) -> torch.Tensor:
     """(K,) training loss of every chain, L(theta_k) = (1/N) sum_i l_i(theta_k) (+ l2/2 |theta_k|^2)."""
-    if getattr(problem, "landscape", False):
-        return problem.chains_loss(theta)
     if getattr(problem, "landscape", False):
         return problem.chains_loss(theta)
     if not is_linear(problem):

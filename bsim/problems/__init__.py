@@ -25,12 +25,6 @@ def make_problem(sc: Scenario, device: torch.device, dtype: torch.dtype) -> Prob
     if kind == "nonuniform":
         from bsim.problems.nonuniform import NonUniformMinima
         return NonUniformMinima(sc, device, dtype)
-    if kind in ("wells", "wells2d"):
-        from bsim.problems.wells import TiltedWells, TiltedWells2D
-        return (TiltedWells if kind == "wells" else TiltedWells2D)(sc, device, dtype)
-    if kind == "nonuniform":
-        from bsim.problems.nonuniform import NonUniformMinima
-        return NonUniformMinima(sc, device, dtype)
     if kind == "softmax":
         from bsim.problems.softmax import Softmax
         return Softmax(sc, device, dtype)
