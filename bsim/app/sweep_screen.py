@@ -1,4 +1,5 @@
-"""The sweep screen: a saved sweep's steps and examples against B and its learning curves.
+"""The sweep screen: a saved sweep's steps and examples against B and its learning curves (and, for a
+tuned lr, the best lr against B beside them).
 
 Opened from the command palette ("Open sweep results...") or by
 ``bsim sweep --show sweep.csv --app``. It draws the same figures as the
@@ -103,7 +104,7 @@ class SweepScreen(Screen):
         with Vertical():
             with VerticalScroll(id="sweep-report-box"):
                 yield Static("", id="sweep-report")
-            with Horizontal(classes="sweep-row"):
+            with Horizontal(classes="sweep-row", id="sweep-first-row"):
                 yield SweepPlot(id="sweep-steps")
                 yield SweepPlot(id="sweep-samples")
             with Horizontal(classes="sweep-row"):
@@ -127,21 +128,29 @@ class SweepScreen(Screen):
             self.summary = None
             return
         self.summary, self.curves = summary, curves
+        tuned = summary.best_lr() is not None
+        if tuned and not self.query("#sweep-best-lr"):
+            self.query_one("#sweep-first-row").mount(SweepPlot(id="sweep-best-lr"))
+        elif not tuned:
+            self.query("#sweep-best-lr").remove()
         report.update(Text("\n".join(summary.lines() + [REGIMES_CAPTION])))   # plain text: no markup
         self.draw()
 
     def draw(self) -> None:
         """Give the four charts their figures (each drawn at its panel's size, in the theme's colours)."""
-        from bsim.sweep.plots import draw_curves, draw_tradeoff
+        from bsim.sweep.plots import draw_best_lr, draw_curves, draw_tradeoff
         summary, curves = self.summary, self.curves
         if summary is None:
             return
         panels = {"#sweep-steps": lambda p, w, h: draw_tradeoff(p, summary, "steps", w, h),
                   "#sweep-samples": lambda p, w, h: draw_tradeoff(p, summary, "samples", w, h),
                   "#sweep-train": lambda p, w, h: draw_curves(p, summary, curves, "train"),
-                  "#sweep-test": lambda p, w, h: draw_curves(p, summary, curves, "test")}
+                  "#sweep-test": lambda p, w, h: draw_curves(p, summary, curves, "test"),
+                  "#sweep-best-lr": lambda p, w, h: draw_best_lr(p, summary, w, h)}
         theme = plot_theme(self.app)
         for sel, draw in panels.items():
+            if not self.query(sel):
+                continue                      # the best lr's chart: a tuned sweep only
             widget = self.query_one(sel, SweepPlot)
             widget.figure = draw
             widget.theme = theme            # the ground and the ticks at render time

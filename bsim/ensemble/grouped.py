@@ -43,9 +43,10 @@ class Groups:
         out._offsets = torch.arange(len(rows), device=self.X.device)[:, None] * self.n
         return out
 
-    def steps(self, theta: torch.Tensor, velocity: torch.Tensor | None, batches: list[torch.Tensor],
-              lr: torch.Tensor, momentum: float, out: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Take one step per (S, b) batch of ``batches``; out[i] gets theta after step i; (theta, v) at the end.
+    def steps(self, theta: torch.Tensor, velocity: torch.Tensor | None, batches, lr: torch.Tensor, momentum: float,
+              out: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Take one step per (S, b) batch of ``batches`` (a list, or an (m, S, b) tensor); out[i] gets theta after
+        step i; (theta, v) at the end.
 
         Runs of equal-sized batches are gathered at once (at most GATHER_ELEMENTS numbers a gather), and
         without momentum or l2 a step is z = X_b theta^T, r = dl/dz, theta' = theta - (lr/b) r^T X_b (baddbmm)."""
@@ -57,7 +58,8 @@ class Groups:
             per_step = S * b * d
             while j < m and batches[j].shape[1] == b and (j - i + 1) * per_step <= GATHER_ELEMENTS:
                 j += 1
-            flat = (torch.stack(batches[i:j]) + self._offsets).reshape(-1)
+            block = batches[i:j] if isinstance(batches, torch.Tensor) else torch.stack(batches[i:j])
+            flat = (block + self._offsets).reshape(-1)
             Xs = self.X.view(S * N, d).index_select(0, flat).view(j - i, S, b, d)
             ys = self.y.view(-1).index_select(0, flat).view(j - i, S, b, 1)
             if momentum or self.l2:
@@ -66,9 +68,17 @@ class Groups:
                     out[i + k] = theta
             else:
                 scale = (lr / -b).view(1, 1, -1)
-                for k in range(j - i):
-                    r = self.problem.link_residual(torch.bmm(Xs[k], theta.transpose(1, 2)), ys[k])
-                    theta = torch.baddbmm(theta, r.mul_(scale).transpose(1, 2), Xs[k], out=out[i + k])
+                outs, Xl = out[i:j].unbind(0), Xs.unbind(0)
+                if self.problem.least_squares:      # r = z - y as one baddbmm: -y + X_b theta^T
+                    neg_y = ys.neg().unbind(0)
+                    for k in range(j - i):
+                        r = torch.baddbmm(neg_y[k], Xl[k], theta.transpose(1, 2)).mul_(scale)
+                        theta = torch.baddbmm(theta, r.transpose(1, 2), Xl[k], out=outs[k])
+                else:
+                    yl = ys.unbind(0)
+                    for k in range(j - i):
+                        r = self.problem.link_residual(torch.bmm(Xl[k], theta.transpose(1, 2)), yl[k]).mul_(scale)
+                        theta = torch.baddbmm(theta, r.transpose(1, 2), Xl[k], out=outs[k])
             i = j
         return theta, velocity
 

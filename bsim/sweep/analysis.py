@@ -92,6 +92,13 @@ class Summary:
         return (f"fastest {where}: B = {best.batch_size}, {_seconds(best.time_to_target)} to target{tie} "
                 f"{how}{crit}")
 
+    def best_lr(self):
+        """Under ``tuned``: the best lr per B, its slopes and McCandlish et al.'s law (bsim.sweep.bestlr); else None."""
+        if self.meta.get("lr_rule") != "tuned":
+            return None
+        from bsim.sweep.bestlr import best_lr
+        return best_lr(self.rows, self.fit.b_crit if self.fit.ok else None, self.b_noise)
+
     def lines(self) -> list[str]:
         m = self.meta
         seeds = sorted({r["seed"] for r in self.rows})
@@ -133,6 +140,9 @@ class Summary:
         out.append(self.fastest_line())
         if any(pb.seconds_per_step is not None for pb in self.per_b):
             out.append("  T = S x ms/step: this machine's seconds per training step at each B, timed after the tasks")
+        law = self.best_lr()
+        if law is not None:
+            out.extend(law.lines())
         if self.m_star is not None:
             out.append(f"every example fitted (least squares, d >= N): m* = max|x_i|^2/lambda_max(H) = {self.m_star:.3g} "
                        f"(Ma, Bassily & Belkin 2018: past it a step at B is worth about one full-gradient step)"

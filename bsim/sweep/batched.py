@@ -31,7 +31,7 @@ import numpy as np
 import torch
 
 from bsim.ensemble.grouped import Groups
-from bsim.sweep.noise import linear_noise_scales
+from bsim.sweep.noise import linear_moments, linear_noise_scales
 from bsim.sweep.spec import SweepSpec, Task
 from bsim.sweep.task import LINEAR_CHUNK, CURVE_GROWTH, TaskResult, _Curve, _Run, check_interval, plateaued
 
@@ -127,7 +127,7 @@ class _Batch:
         self.groups = self.all
         self.quadratic = p0.kind == "linreg" and spec.on == "train"
         if self.quadratic:     # L(theta) = L(theta*) + (1/2) e^T H e, e = theta - theta*
-            self.H = torch.stack([torch.as_tensor(p.hessian(), dtype=dt, device=p0.X.device) for p in self.problems])
+            self.H = torch.stack([linear_moments(p)[3].to(dt) for p in self.problems])
             self.star = torch.stack([p.theta_star for p in self.problems])
             with torch.no_grad():
                 self.best = torch.tensor([float(p.train_loss(p.theta_star)) for p in self.problems], dtype=dt)
@@ -191,8 +191,12 @@ class _Batch:
         lr = self.lr[self.cols]
         with torch.no_grad():
             drawn = [self.samplers[r].next_batches(self.batch_size, m) for r in self.rows]
-            batches = [torch.stack(step) for step in zip(*drawn)]           # m of (S', b)
-            cum = np.cumsum([b.shape[1] for b in batches]) + self.samples
+            sizes = [int(b.shape[0]) for b in drawn[0]]          # the same at every seed: one sampler's counters
+            if len(set(sizes)) == 1:                              # (m, S', b) at once
+                batches = torch.stack([torch.stack(d) for d in drawn], 1)
+            else:
+                batches = [torch.stack(step) for step in zip(*drawn)]       # m of (S', b)
+            cum = np.cumsum(sizes) + self.samples
             self.samples = int(cum[-1])
             self.theta, self.velocity = self.groups.steps(self.theta, self.velocity, batches, lr, self.momentum, buf)
             self.step += m

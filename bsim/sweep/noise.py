@@ -15,6 +15,7 @@ the linear problems, torch.func (vmap of grad, in chunks) for the LSTM.
 from __future__ import annotations
 
 import math
+import weakref
 
 import torch
 
@@ -70,6 +71,20 @@ def noise_scales(problem, theta: torch.Tensor) -> tuple[float, float | None]:
     return b_simple, b_noise
 
 
+_MOMENTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def linear_moments(problem) -> tuple:
+    """(X, y, |x_i|^2, H, x_i^T H x_i) of a linear problem in float64, computed once per problem;
+    H and x^T H x only where H is the same at every theta (least squares), else None."""
+    out = _MOMENTS.get(problem)
+    if out is None:
+        X, y = problem.X.to(torch.float64), problem.y.to(torch.float64)
+        H = hessian(problem, None) if problem.kind == "linreg" else None
+        out = _MOMENTS[problem] = (X, y, (X * X).sum(1), H, None if H is None else ((X @ H) * X).sum(1))
+    return out
+
+
 def linear_noise_scales(problem, thetas: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """(B_simple, B_noise) of a linear problem at many parameter vectors at once: thetas (M, d) -> (M,), (M,).
 
@@ -78,7 +93,7 @@ def linear_noise_scales(problem, thetas: torch.Tensor) -> tuple[torch.Tensor, to
     over |G|^2 and G^T H G (H per theta for logreg). inf where G = 0, nan where not finite.
     """
     with torch.no_grad():
-        X, y = problem.X.to(torch.float64), problem.y.to(torch.float64)
+        X, y, x2, H, xhx = linear_moments(problem)
         T = thetas.to(torch.float64)
         n = X.shape[0]
         z = X @ T.T                                            # (N, M)
@@ -86,10 +101,8 @@ def linear_noise_scales(problem, thetas: torch.Tensor) -> tuple[torch.Tensor, to
         gbar = r.T @ X / n                                     # (M, d)
         g = gbar + problem.l2 * T if problem.l2 else gbar
         r2 = r * r
-        tr_sigma = r2.T @ (X * X).sum(1) / n - (gbar * gbar).sum(1)
-        if problem.kind == "linreg":
-            H = hessian(problem, T[0])
-            xhx = ((X @ H) * X).sum(1)                        # (N,)
+        tr_sigma = r2.T @ x2 / n - (gbar * gbar).sum(1)
+        if H is not None:
             tr_h_sigma = r2.T @ xhx / n - (gbar * (gbar @ H)).sum(1)
             ghg = (g * (g @ H)).sum(1)
         else:

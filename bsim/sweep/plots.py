@@ -9,6 +9,8 @@
    m* = max|x_i|^2 / lambda_max(H) marked too (bsim.stats.interpolation).
 2. One learning curve per batch size (the kept lr, the first seed): train
    loss and test loss against steps, side by side, the target drawn.
+3. Under a tuned lr, the best lr against B, log-log, with McCandlish et al.'s
+   lr_max/(1 + B_noise/B) fitted (bsim.sweep.bestlr).
 The same figures draw into textual-plotext widgets (``draw_*`` take any
 object with plotext's API), so the app's sweep screen shows them too.
 """
@@ -128,6 +130,37 @@ def draw_tradeoff(plt, summary: Summary, which: str, width: int = 60, height: in
     _set_xticks(plt, lo, hi)
 
 
+def draw_best_lr(plt, summary: Summary, width: int = 60, height: int = 20) -> None:
+    """One panel (tuned sweeps): the best lr against B, log-log, with McCandlish et al.'s
+    lr_max/(1 + B_noise/B) at the measured B_noise and at the knee that fits best (bsim.sweep.bestlr)."""
+    plt.xscale("log")
+    plt.yscale("log")
+    plt.title("best lr against B")
+    plt.xlabel("batch size B")
+    law = summary.best_lr()
+    if law is None:
+        plt.text("no best lr: the lr rule is not tuned, or fewer than 3 batch sizes reached the target", 1, 1)
+        return
+    bs = [b for b, _ in law.points]
+    lrs = [lr for _, lr in law.points]
+    lo, hi = min(bs), max(bs)
+    grid = np.geomspace(lo, hi, 60)
+    ys = list(lrs)
+    for fit, name in ((law.measured, "B_noise measured"), (law.free, "knee fitted")):
+        if fit is not None:
+            curve = fit.at(grid)
+            plt.plot(grid.tolist(), curve.tolist(), marker="braille", label=f"lr_max/(1+{fit.knee:.3g}/B), {name}")
+            ys += curve.tolist()
+    plt.scatter(bs, lrs, marker="●", label="best lr (measured)")     # over the lines
+    f = summary.fit
+    if f.ok and lo <= f.b_crit <= hi:
+        plt.vline(f.b_crit)
+        plt.text(f"B_crit={f.b_crit:.3g}", f.b_crit, max(ys), alignment="center")
+    _set_xticks(plt, lo, hi)
+    ticks = _log_ticks(min(ys), max(ys))
+    plt.yticks(ticks, [_fmt(t) for t in ticks])
+
+
 CURVE_MARKERS = "abcdefghijklmnopqrstuvwxyz"
 MAX_CURVES = 6
 
@@ -200,6 +233,13 @@ def render(summary: Summary, curves: dict, width: int = 120, height: int = 22, c
         fig.plotsize(width, height)
         for i, draw in enumerate(panels, start=1):
             draw(fig.subplot(1, i))
+        text = fig.build()
+        parts.append(text if color else plotext.uncolorize(text))
+    if summary.best_lr() is not None:
+        fig = fresh_figure()
+        fig.theme("pro" if color else "clear")
+        fig.plotsize(width, height)
+        draw_best_lr(fig, summary, width, height)
         text = fig.build()
         parts.append(text if color else plotext.uncolorize(text))
     parts.append(REGIMES_CAPTION)

@@ -103,8 +103,11 @@ def test_the_charts_fill_the_height_and_the_report_keeps_four_lines(shared_sweep
     assert "sweep of small" in text and "maximal data parallelism" not in text
     # 40 rows - the footer - the report: two rows of charts of 17 or 18 rows each
     assert all(h >= 17 for _, h in charts.values()), charts
-    assert all(w == 60 for w, _ in charts.values()), charts
-    assert text.count("batch size B") == 2 and text.count("steps to the target") == 0
+    # a tuned sweep: S, E and the best lr against B side by side, then the two curves
+    assert [charts[k][0] for k in ("sweep-steps", "sweep-samples", "sweep-best-lr")] == [40, 40, 40], charts
+    assert [charts[k][0] for k in ("sweep-train", "sweep-test")] == [60, 60], charts
+    assert text.count("batch size B") == 3 and text.count("steps to the target") == 0
+    assert text.count("best lr against B") == 1
     assert text.count("steps S to the target") == 1 and text.count("examples E to the target") == 1
 
 
