@@ -2,7 +2,7 @@
 against the race's axis (samples, steps or seconds), with a legend of the batch sizes.
 
 The conventions of the main loss chart (bsim.app.widgets.loss), inherited from it: a log y axis
-(``y``), and a y range that widens at once but narrows only when the data fill under a third of it,
+(``y``; linear until ``y`` is pressed when the loss goes below 0, as a landscape's does), and a y range that widens at once but narrows only when the data fill under a third of it,
 so it does not jump from frame to frame. Unlike the main chart it shows the whole race by default,
 from its start, so the descent that decides the race stays on screen; ``w`` switches to a window of
 the last WINDOW steps of the lane that has taken the most steps, on the race's axis.
@@ -15,7 +15,7 @@ import numpy as np
 from bsim.app.format import num
 from bsim.app.race.history import AXIS_UNITS, LANE_COL
 from bsim.app.widgets.canvas import Chart, data_range
-from bsim.app.widgets.loss import WINDOW, LossPanel, thin
+from bsim.app.widgets.loss import WINDOW, LossPanel, nonpositive, signed_loss, thin
 from bsim.app.widgets.panel import fit, text_strip
 
 
@@ -34,6 +34,10 @@ class RaceLossPanel(LossPanel):
 
     def cache_key(self, history):
         return (history.lane_version, history.by, self.log_scale, self.whole_run)
+
+    def signed(self) -> bool:
+        """A lane's loss goes below 0 (the race's problem is a landscape): a linear axis by default."""
+        return any(lane.latest is not None and signed_loss(lane.latest.frame) for lane in self.history.order)
 
     def toggle_window(self) -> str:
         self.whole_run = not self.whole_run
@@ -87,7 +91,10 @@ class RaceLossPanel(LossPanel):
             if has_test:
                 self.dashed(chart, x, a[:, LANE_COL["test_loss"]], lane.color)
             chart.line(x, a[:, LANE_COL["train_loss"]], lane.color)
-        chart.label(0, 0, f"loss, {'log' if self.log_scale else 'linear'} (y)")
+        title = self.fitting_title(chart)
+        chart.label(0, 0, title)
+        if self.log_scale:
+            self.top_right(chart, len(title), 0, 0, nonpositive(*train, *test))
         unit = AXIS_UNITS[by]
         span = "whole race" if start is None else f"last {num(hi - start)}"
         for title in (f"{unit} · {span} (w)", f"{unit} (w)", unit):   # the longest that fits the plot

@@ -1,7 +1,8 @@
 """Loss: the batch loss of each shown step, the train and test loss, a mark where B changed.
 
 By default the last WINDOW steps slide by (``w``: the whole run); x in steps or
-epochs (``x``); the y range only widens, or narrows when the data fill less than
+epochs (``x``); a log y axis, or a linear one for a loss that goes below 0 (a landscape's
+U(saddle) = 0 with its minima below), until ``y`` chooses; the y range only widens, or narrows when the data fill less than
 a third of it, so it does not jump from frame to frame. Test is dashed over the
 solid train line; with an ensemble the chains' 10-90% band of the train loss is
 shaded behind. Batch-size marks closer than MARK_GAP cells are merged.
@@ -31,19 +32,31 @@ WINDOW = 2000
 MARK_GAP = 8
 
 
+def signed_loss(f) -> bool:
+    """Whether the frame's problem has a loss that goes below 0: a landscape (U = 0 at the saddle, the
+    minima below it), which a log axis cannot draw."""
+    return f is not None and getattr(f, "landscape", None) is not None
+
+
+def nonpositive(*arrays) -> int:
+    """How many finite values are <= 0 (a log axis drops them)."""
+    with np.errstate(invalid="ignore"):
+        return int(sum(np.sum(np.isfinite(a) & (np.asarray(a, dtype=float) <= 0)) for a in arrays))
+
+
 class LossPanel(Panel):
     """Batch, train and test loss against steps or epochs, over a sliding window (w: the whole run), with
     the chains' 10-90% band and a mark where the batch size changed.
 
-    Owns: the window, the x axis, the log scale (y) and a y range that moves only when the data leave it
-    or fill under a third of it. Reads: the frames in the FrameBuffer.
+    Owns: the window, the x axis, the log scale (y; linear by default for a loss that goes below 0) and a
+    y range that moves only when the data leave it or fill under a third of it. Reads: the frames in the FrameBuffer.
     """
 
     TITLE = "Loss"
 
     def __init__(self, history: FrameBuffer, **kwargs):
         super().__init__(history, **kwargs)
-        self.log_scale = True
+        self.log_choice: bool | None = None     # y's choice; None: log unless the loss goes below 0
         self.whole_run = False
         self.epochs = False
         self._yr: tuple[float, float] | None = None
@@ -51,6 +64,27 @@ class LossPanel(Panel):
 
     def cache_key(self, history: FrameBuffer):
         return (history.version, self.log_scale, self.whole_run, self.epochs)
+
+    @property
+    def log_scale(self) -> bool:
+        """The y axis is logarithmic: as ``y`` chose, else unless the loss can go below 0 (``signed``)."""
+        return self.log_choice if self.log_choice is not None else not self.signed()
+
+    @log_scale.setter
+    def log_scale(self, value: bool) -> None:
+        self.log_choice = bool(value)
+
+    def signed(self) -> bool:
+        """The problem's loss goes below 0 (a landscape): a linear axis by default."""
+        return signed_loss(self.history.latest)
+
+    def scale_title(self) -> tuple[str, ...]:
+        """The chart's title, longest first: the scale, and why it is linear when the loss goes below 0."""
+        if self.log_scale:
+            return ("loss, log (y)",)
+        if self.log_choice is None:
+            return ("loss, linear (y): it goes below 0", "loss, linear (y): < 0", "loss, linear (y)")
+        return ("loss, linear (y)",)
 
     def toggle_log(self) -> bool:
         self.log_scale = not self.log_scale
@@ -101,7 +135,6 @@ class LossPanel(Panel):
         h = self.history
         f = h.latest
         data = h.trace.array()
-        scale = "log" if self.log_scale else "linear"
         if f is None or len(data) == 0:
             return self.message("no steps yet: the loss appears once the run takes its first step", width, height)
         span = "whole run" if self.whole_run else f"last {num(WINDOW)}"
@@ -127,9 +160,10 @@ class LossPanel(Panel):
         chart.line(x, train, "blue")
         if np.isfinite(test).any():
             self.dashes(chart, x, test)
-        title = f"loss, {scale} (y)"
+        title = self.fitting_title(chart)
         chart.label(0, 0, title)
-        self.top_right(chart, len(title), merged, self.off_chart(batch, yr))
+        below = nonpositive(batch, train, test) if self.log_scale else 0
+        self.top_right(chart, len(title), merged, self.off_chart(batch, yr), below)
         xname = "epoch" if self.epochs else "step"
         for title in (f"{xname} · {span} (w)", f"{xname} (w)", xname):   # the longest that fits the plot
             if len(title) <= chart.canvas.w:
@@ -152,12 +186,19 @@ class LossPanel(Panel):
             out.append(groups)
         return out
 
+    def fitting_title(self, chart: Chart) -> str:
+        """The longest of the titles that leaves a few cells for the notes on its right."""
+        titles = self.scale_title()
+        return next((t for t in titles if len(t) <= chart.canvas.w - 10), titles[-1])
+
     @staticmethod
-    def top_right(chart: Chart, left: int, merged: int, above: int) -> None:
-        """The chart's top-right notes (B changes merged into one mark, batch losses above the chart), each
-        long, short or not at all, so that none runs into the title on the left (``left`` cells)."""
+    def top_right(chart: Chart, left: int, merged: int, above: int, below: int = 0) -> None:
+        """The chart's top-right notes (B changes merged into one mark, batch losses above the chart, losses
+        <= 0 a log axis leaves out), each long, short or not at all, so that none runs into the title on the
+        left (``left`` cells)."""
         notes = ([(f"+{merged} B changes", f"+{merged}B", "purple")] if merged else []) + \
-                ([(f"▲{above} off chart", f"▲{above}", "grey")] if above else [])
+                ([(f"▲{above} off chart", f"▲{above}", "grey")] if above else []) + \
+                ([(f"▼{below} ≤0 not drawn (y)", f"▼{below}≤0", "red")] if below else [])
         room, col = chart.canvas.w - left - 1, -1
         for long, short, color in reversed(notes):
             text = long if len(long) <= room else short if len(short) <= room else None

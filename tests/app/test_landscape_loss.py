@@ -1,0 +1,62 @@
+"""A landscape's loss goes below 0 (U = 0 at the saddle, the minima below): the loss charts of the run and of
+the race draw it on a linear axis by default, say why, and `y` still switches to log, where the losses <= 0 are
+counted as not drawn."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from support.app import drive
+from support.race import drive_race, race_of
+
+from bsim.scenario import find_scenario
+
+
+def dots(text: str) -> int:
+    """The braille cells of a chart with at least one dot: what the chart has drawn."""
+    return sum(1 for ch in text if 0x2801 <= ord(ch) <= 0x28FF)
+
+
+#: the title of a linear axis chosen because the loss goes below 0 (long or short)
+LINEAR_BELOW_0 = re.compile(r"loss, linear \(y\): (it goes below 0|< 0)")
+
+
+def escape(chains: int = 8):
+    sc = find_scenario("escape")
+    sc.problem.n_train, sc.chains = 256, chains
+    return sc
+
+
+def test_the_loss_of_a_landscape_is_drawn_on_a_linear_axis_and_y_still_switches_to_log(tmp_path):
+    async def script(d):
+        for _ in range(6):
+            await d.steps(10)
+        linear = d.panel("loss")
+        await d.press("y")
+        log = d.panel("loss")
+        await d.press("y")
+        return d.app.history.latest, linear, log, d.panel("loss")
+
+    _app, (f, linear, log, back) = drive(tmp_path, script, sc=escape())
+    assert f.train_loss < 0                      # the chains sit in the sharp basin, 0.4 below the saddle
+    assert LINEAR_BELOW_0.search(linear) and dots(linear) >= 20, linear
+    assert "loss, log (y)" in log and "≤0 not drawn" in log and dots(log) <= 2, log
+    assert "loss, linear (y)" in back and not LINEAR_BELOW_0.search(back) and dots(back) >= 20, back
+
+
+@pytest.mark.slow      # two lanes under the pilot: ~5 s
+def test_the_race_loss_chart_draws_every_lane_of_a_landscape(tmp_path):
+    async def script(d):
+        for _ in range(6):
+            await d.steps(40, chunk=20)
+        linear = d.panel("race-loss")
+        await d.press("y")
+        return d.app.history.latest, linear, d.panel("race-loss")
+
+    _app, (race, linear, log) = drive_race(tmp_path, script, race=race_of("escape", (4, 256), n_train=256, chains=4))
+    assert all(lane.frame.train_loss < 0 for lane in race.lanes)
+    assert LINEAR_BELOW_0.search(linear) and dots(linear) >= 20, linear
+    assert "B=4" in linear and "B=256" in linear
+    assert "loss, log (y)" in log and "≤0 not drawn" in log, log
