@@ -176,3 +176,44 @@ def test_adaptive_growths_are_recorded_events_that_a_replay_follows(tmp_path, ca
     ran = run_cli(capsys, "replay", edited, "--headless", "--no-timing", "--metrics", third)
     assert ran.code == 0, ran.err
     assert [r["batch_size"] for r in read_rows(third)] == [r["batch_size"] for r in rows]
+
+
+LANES = """title = "lanes"
+seed = 0
+
+[problem]
+kind = "linreg"
+n_train = 256
+n_test = 0
+dim = 2
+
+[optimizer]
+lr = 0.05
+batch_size = 8
+sampling = "iid"
+
+[schedule.lane.decay-lr]
+lr = { every_epochs = 2, factor = 0.5 }
+
+[schedule.lane.grow-batch]
+batch_size = { every_epochs = 2, factor = 2 }
+"""
+
+
+@pytest.mark.slow
+def test_a_race_of_schedules_names_its_lanes_and_replays_byte_for_byte(tmp_path, capsys):
+    path, out, rec, again = (tmp_path / n for n in ("lanes.toml", "race.csv", "race-rec.toml", "again.csv"))
+    path.write_text(LANES)
+    ran = run_cli(capsys, "race", path, "--lanes", "decay-lr,grow-batch", "--headless", "--samples", 2560,
+                  "--every", 8, "--no-timing", "--metrics", out, "--record", rec)
+    assert ran.code == 0, ran.err
+    rows = read_rows(out)
+    last = {r["lane"]: r for r in rows}
+    assert set(last) == {"decay-lr", "grow-batch"}
+    assert last["decay-lr"]["batch_size"] == "8" and float(last["decay-lr"]["lr"]) == 0.05 / 2 ** 4
+    assert last["grow-batch"]["batch_size"] == "128" and float(last["grow-batch"]["lr"]) == 0.05
+    assert int(last["grow-batch"]["step"]) < int(last["decay-lr"]["step"]) == 320    # the same 10 epochs
+    assert 'lane_names = ["decay-lr", "grow-batch"]' in rec.read_text()
+    ran = run_cli(capsys, "replay", rec, "--headless", "--every", 8, "--no-timing", "--metrics", again)
+    assert ran.code == 0 and "differs" not in ran.err, ran.err
+    assert again.read_bytes() == out.read_bytes()
