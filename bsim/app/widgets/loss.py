@@ -33,9 +33,10 @@ MARK_GAP = 8
 
 
 def signed_loss(f) -> bool:
-    """Whether the frame's problem has a loss that goes below 0: a landscape (U = 0 at the saddle, the
-    minima below it), which a log axis cannot draw."""
-    return f is not None and getattr(f, "landscape", None) is not None
+    """Whether the frame's problem has a loss that goes below 0, which a log axis cannot draw: a landscape
+    with a minimum below 0 (the tilted wells: U = 0 at the saddle, the minima below it)."""
+    land = getattr(f, "landscape", None) if f is not None else None
+    return land is not None and any(b.loss < 0 for b in land.basins)
 
 
 def nonpositive(*arrays) -> int:
