@@ -16,8 +16,10 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
+from bsim.lrscaling import scaling_factor
 from bsim.stats import interpolation
 from bsim.stats.ball import BallCache, quad_model
+from bsim.stats.ball_law import curve_batch_sizes
 from bsim.stats.cfactor import c_factor
 from bsim.stats.fullgrad import LinearFullPass, full_grad_engine, stats_dtype
 from bsim.stats.info import BallInfo
@@ -66,6 +68,7 @@ class ExactNoise:
         #: interpolation: m* (Ma, Bassily & Belkin 2018), shown beside the rate that replaces the ball
         self.critical_batch = interpolation.critical_batch(problem.X64) \
             if model is not None and model.interpolating else None
+        self._rates: dict = {}      # the rates per B of the settings in force (interpolation, the app)
         self.drop_last = bool(drop_last)   # the reshuffled ball's epochs: a short last batch, or none
         cost = self.n * problem.n_params if isinstance(self.engine, LinearFullPass) else 0
         self.full_every = int(full_grad_every or max(1, math.ceil(cost / FULL_PASS_BUDGET)))
@@ -193,11 +196,24 @@ class ExactNoise:
                         radius_theory_se=th.radius_se, radius_approx=th.radius_approx, lr_limit_iid=th.lr_limit_iid,
                         lr_limit_se=th.lr_limit_se,
                         radius_iid=th.radius_iid, limit_fraction=th.limit_fraction,
-                        **self._rate(th, settings.sampling))
+                        **self._rate(sim, th, settings))
 
-    def _rate(self, th, sampling: str) -> dict:
-        """Interpolation: the rate of E|e|^2 per step that replaces the ball, its label and m* (else nothing)."""
+    def _rate(self, sim, th, settings: Settings) -> dict:
+        """Interpolation: the rate of E|e|^2 per step that replaces the ball, its label and m* (else nothing);
+        where a view draws them (``sim.ball_law_curves``) and without momentum, the rates at B = 1, 2, 4, ... and
+        N with the lr following the lr scaling in force from the current (B, lr) (None where that lr is
+        unstable), computed once per setting."""
         if self.critical_batch is None:
             return {}
-        return dict(rate=th.spectral_radius if th.stable else None, rate_label=interpolation.RATE_LABEL[sampling],
-                    critical_batch=self.critical_batch)
+        out = dict(rate=th.spectral_radius if th.stable else None,
+                   rate_label=interpolation.RATE_LABEL[settings.sampling], critical_batch=self.critical_batch)
+        if getattr(sim, "ball_law_curves", False) and settings.momentum == 0.0:
+            key = (settings.batch_size, settings.lr, settings.sampling, sim.lr_scaling)
+            if key not in self._rates:
+                self._rates = {key: tuple(
+                    (b, interpolation.rate(self.balls.model, b,
+                                           settings.lr * scaling_factor(sim.lr_scaling, b, settings.batch_size),
+                                           settings.sampling))
+                    for b in sorted(set(curve_batch_sizes(self.n)) | {self.n}))}
+            out["rates"] = self._rates[key]
+        return out

@@ -119,6 +119,8 @@ class BallInfo:
     rate: float | None = None
     rate_label: str = ""
     critical_batch: float | None = None
+    # ... and (where the app draws them) the rate at B = 1, 2, 4, ... and N, lr following the lr scaling in force
+    rates: tuple[tuple[int, float | None], ...] = ()
     # under shuffle (bsim.stats.shuffled_ball): radius_theory is computed numerically over sampled
     # permutations, with its standard error; the analytic approximation beside it; lr_limit is then the
     # shuffled stability limit (with its SE) and lr_limit_iid the iid one beside it

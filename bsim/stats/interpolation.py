@@ -27,6 +27,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from bsim.stats import lyapunov
+from bsim.stats.cfactor import c_factor
+
 #: how the rate reads beside each sampling
 RATE_LABEL = {"iid": "exact, iid", "replacement": "exact, with replacement",
               "shuffle": "the iid rate: shuffle's is not exact"}
@@ -52,3 +55,13 @@ def steps_per_efold(rate: float | None) -> float | None:
     if rate is None or not 0.0 < rate < 1.0:
         return None
     return -1.0 / float(np.log(rate))
+
+
+def rate(model, batch_size: int, lr: float, sampling: str) -> float | None:
+    """rho(T) without momentum: the rate of E|e|^2 per step at this B and lr, None where it is not below 1 (one
+    symmetric eigenvalue problem; ``ball.predict_ball`` also solves for the limit and the ball, not needed here)."""
+    T = lyapunov.operator(model.H, model.mult, lr, c_factor(model.n, batch_size, sampling), 0.0)
+    if not np.all(np.isfinite(T)):
+        return None
+    rho = lyapunov.spectral_radius(T, symmetric=True)
+    return rho if rho < 1.0 else None

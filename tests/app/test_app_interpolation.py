@@ -3,6 +3,8 @@ at the batch size in force, m* beside it (issue 23, item 7)."""
 
 from __future__ import annotations
 
+import math
+
 import pytest
 from support.app import drive, panel_text
 from support.cli import read_rows, run_cli
@@ -24,6 +26,12 @@ def test_the_ball_panel_shows_ball_zero_the_rate_at_each_batch_size_and_m_star(t
         flat = " ".join(text.split())
         assert "ball 0 exact" in flat and f"E|e|² ×{ball.rate:.4g}/step" in flat, flat
         assert f"m* {ball.critical_batch:.3g}" in flat and f"B {b}" in flat and "exact, iid" in flat
+        # the rate per B, lr following the linear scaling: steps per e-fold halve with B until the lr is unstable
+        rates = dict(ball.rates)
+        assert rates[b] == ball.rate and rates[16] is None and rates[24] is None
+        efold = {k: -1 / math.log(r) for k, r in rates.items() if r is not None}
+        assert [k for k in efold] == [1, 2, 4, 8] and all(1.9 < efold[k] / efold[2 * k] < 2.1 for k in (1, 2, 4))
+        assert " ".join(f"{k}:{efold[k]:.0f}" for k in efold) + " 16:✗ 24:✗" in flat
 
 
 def test_a_headless_run_writes_ball_zero(tmp_path, capsys):

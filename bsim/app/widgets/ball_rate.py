@@ -5,7 +5,8 @@ predicted ball is the point θ* (radius 0, exact) and E|θ - θ*|^2 falls by a c
 ``frame.ball.rate`` (exact under iid and replacement sampling; under shuffle the iid rate, labelled so).
 The panel draws |θ - θ*| (and the chains' rms) over the steps on a log axis, where a linear rate is a
 straight line, with the predicted slope through the latest point (orange), and says the rate, the steps
-per e-fold of E|e|^2 and Ma, Bassily & Belkin's critical batch m* = max|x_i|^2 / λ_max(H).
+per e-fold of E|e|^2, the same at every B = 1, 2, 4, ... and N (lr following the lr scaling in force: the
+rate per B) and Ma, Bassily & Belkin's critical batch m* = max|x_i|^2 / λ_max(H).
 """
 
 from __future__ import annotations
@@ -44,6 +45,22 @@ def mstar_groups(f) -> list:
             (1, [(" (Ma et al.)", "axis")]), (0, [(f"  B {f.batch_size}", "axis")])]
 
 
+def per_batch_groups(f, header: str = "e-fold steps by B:") -> list:
+    """'e-fold steps by B: 1:149 2:74 4:37 8:18 16:✗': the steps per e-fold of E|e|^2 at each B (lr following
+    the lr scaling in force; ✗ where that lr is unstable), the B in force in orange; [] until computed."""
+    rates = f.ball.rates
+    if not rates:
+        return []
+    groups = [(0, [(header, "axis")])]
+    for b, rate in rates:
+        efold = steps_per_efold(rate)
+        now = b == f.batch_size
+        text = "✗" if efold is None else (f"{efold:.0f}" if efold >= 10 else num(efold, 2))
+        groups.append((0 if now else 1, [(f" {b}:", "axis"),
+                                         (text, "orange" if now else ("red" if efold is None else None))]))
+    return groups
+
+
 def slope_line(f, since: float, first: float) -> tuple[np.ndarray, np.ndarray] | None:
     """The predicted decay through the latest point, r(t) = r_now rate^((t - t_now) / 2), from the step the
     batch size last changed (``since``; not before the chart's ``first`` step): the chains' rms when there are
@@ -67,6 +84,8 @@ def build_rate(panel, width: int, height: int) -> list:
     if f.chains and f.chains > 1:
         legend.append((1, [(f"━ {f.chains} chains rms", "purple")]))
     texts = [fit([rate_groups(f)], width), fit([ball_groups(f)], width), fit([mstar_groups(f)], width)]
+    if f.ball.rates:
+        texts.insert(1, fit([per_batch_groups(f), per_batch_groups(f, "e-fold@B")], width))
     out = [text_strip(fit([legend], width), width)]
     rows = height - 1 - len(texts)
     if len(data) == 0 or rows < 3:
