@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -119,8 +120,9 @@ def test_a_class_missing_from_the_training_split_is_one_line_and_exit_2(tmp_path
 
 @pytest.mark.slow
 def test_each_runs_headless_from_the_built_wheel(tmp_path):
-    """The wheel holds the data files; unpacked alone (no source tree) each scenario runs headless.
-    pip builds it offline: no build isolation, no dependencies fetched."""
+    """The wheel holds the data files; unpacked alone (python -S: no source tree, no editable-install hook,
+    only the dependencies' folder) bsim scenarios lists every bundled scenario and each real-data one runs
+    headless. pip builds it offline (no index, no build isolation); the runs get a proxy that refuses."""
     build = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
                             "--no-index", "-w", str(tmp_path / "dist"), str(ROOT)],
                            capture_output=True, text=True, timeout=600)
@@ -135,14 +137,17 @@ def test_each_runs_headless_from_the_built_wheel(tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH",)}
     env.update(PYTHONPATH=str(tmp_path / "site"), PYTHONNOUSERSITE="1", NO_PROXY="*", http_proxy="http://0.0.0.0:9",
                https_proxy="http://0.0.0.0:9")
+    deps = str(Path(torch.__file__).parents[1])      # the installed dependencies, without the source tree's hook
+    runs = [["scenarios"]] + [["run", name, "--headless", "--steps", "20", "--metrics", str(tmp_path / f"{name}.csv")]
+                              for name in BUNDLED]
+    code = (f"import sys; sys.path.append({deps!r}); from bsim.cli import main\n"
+            f"for argv in {runs!r}:\n    code = main(argv)\n    if code: raise SystemExit(code)")
+    run = subprocess.run([sys.executable, "-S", "-c", code], capture_output=True, text=True, env=env, cwd=tmp_path,
+                         timeout=600)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert all(f"\n{name} " in "\n" + run.stdout for name in BUNDLED)       # bsim scenarios lists them
     for name in BUNDLED:
-        out = tmp_path / f"{name}.csv"
-        run = subprocess.run([sys.executable, "-S", "-c", "import sys, site; sys.path.append(site.getsitepackages()[0]); "
-                              "from bsim.cli import main; raise SystemExit(main(sys.argv[1:]))",
-                              "run", name, "--headless", "--steps", "20", "--metrics", str(out)],
-                             capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600)
-        assert run.returncode == 0, run.stderr[-2000:]
-        rows = list(csv.DictReader(out.open()))
+        rows = list(csv.DictReader((tmp_path / f"{name}.csv").open()))
         assert rows and rows[-1]["step"] == "20" and rows[-1]["test_loss"]
 
 
