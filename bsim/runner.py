@@ -181,6 +181,7 @@ class Runner(Pacer):
         """Pause at the recording's last tick, show the caption of its events there, compare the check."""
         end, self.replay_end = self.replay_end, None
         self.replay = False
+        self._adaptive_goes_live()
         self.paused = True
         self._dirty = True
         self._replay_ended = True
@@ -214,6 +215,11 @@ class Runner(Pacer):
             self._shown = self._caption = (tick, text)
             self.on_event("caption", text)
             self._dirty = True
+
+    def _adaptive_goes_live(self) -> None:
+        """A replay followed the recorded growths of an adaptive batch size (bsim.schedule); live, it tests again."""
+        if self.sim.schedule is not None:
+            self.sim.schedule.follow = False
 
     def _live_after_end(self) -> None:
         """Going on (or changing a setting) after a replay's end: a live run, without the closing caption."""
@@ -287,6 +293,7 @@ class Runner(Pacer):
     def _take_over(self) -> None:
         """A setting changed during a replay: drop the rest of the timeline, go live."""
         dropped = self.sim.timeline.drop_from(self.sim.tick)
+        self._adaptive_goes_live()
         self.replay = False
         self.replay_end = None
         self._clear_caption()

@@ -144,3 +144,39 @@ def test_the_counters_say_the_next_change_and_the_tests_statistic_as_measured():
     grow = find_scenario("grow-batch")
     f = Simulation(grow, stats=False).frame(timing=False)
     assert schedule_rows(f) == [("next", "B 8→32 at epoch 4", "yellow")]
+
+
+def test_a_replay_follows_the_recorded_growths_until_the_user_takes_over(tmp_path):
+    """A recording of an adaptive run replays its growths from the timeline (the file's theta does not matter);
+    once the replay is over (its end, or the user taking over), the test grows B again by itself."""
+    from bsim import actions
+    from bsim.recording import Recorder
+    from bsim.runner import Runner
+    from bsim.scenario import load_scenario
+    sc = find_scenario("adaptive-batch")
+    sc.problem.n_train = 512
+    live = Simulation(sc, stats=False)
+    rec = Recorder.start(tmp_path / "r.toml", scenario=sc, timeline=live.timeline)
+    live.run(120)
+    rec.stop(live)
+    recorded = load_scenario(tmp_path / "r.toml")
+    grown = [(ev.at, ev.batch_size) for ev in recorded.timeline]
+    assert len(grown) >= 2 and live.batch_size == grown[-1][1]
+    recorded.schedule = {**recorded.schedule, "adaptive": {**recorded.schedule["adaptive"], "theta": 1e6}}
+    runner = Runner(Simulation(recorded, stats=False), recorded, threaded=False, timing=False, replay=True,
+                    replay_end=120)
+    runner.start()
+    runner.advance(120)
+    assert runner.sim.batch_size == live.batch_size          # the recorded growths, not the test at theta 1e6
+    assert not runner.replay and not runner.sim.schedule.follow     # the end of the recording: live from here
+    recorded_b = runner.sim.batch_size
+    runner.sim.schedule.adaptive.theta = 0.01               # a test that fails at once: B grows by itself now
+    runner.advance(40)
+    assert runner.sim.batch_size > recorded_b
+    again = Runner(Simulation(recorded, stats=False), recorded, threaded=False, timing=False, replay=True,
+                   replay_end=120)
+    again.start()
+    again.advance(30)
+    assert again.replay and again.sim.schedule.follow
+    again.submit(actions.SetLR(0.05))                         # the user takes over mid-replay
+    assert not again.replay and not again.sim.schedule.follow
