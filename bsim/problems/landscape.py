@@ -93,6 +93,15 @@ class LandscapeProblem(Problem):
         rows = self.X.index_select(0, idx.reshape(-1)).view(*idx.shape, -1)
         return self.grad_many(theta, rows)
 
+    def grad_and_trace_many(self, theta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(G (K, d), tr Sigma (K,)) at every theta_k exactly, from all N per-example gradients
+        g_i = grad l_i(theta_k) (``grad_many`` on one example each; N d numbers, cheap for d <= 2):
+        tr Sigma = (1/N) sum_i |g_i - G|^2. Tilted wells: g_i = U' + b_i, so tr Sigma = d sigma_b^2 everywhere."""
+        K, n = theta.shape[0], self.n_train
+        g = self.grad_many(theta.repeat_interleave(n, 0), self.X.repeat(K, 1)[:, None, :]).view(K, n, -1)
+        G = g.mean(1)
+        return G, ((g - G[:, None, :]) ** 2).sum(-1).mean(1)
+
     def chains_loss(self, theta: torch.Tensor) -> torch.Tensor:
         """(K,): the full loss L(theta_k) of every chain."""
         return self.full_loss_many(theta)

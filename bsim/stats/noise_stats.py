@@ -34,6 +34,7 @@ from bsim.stats.exact import ExactNoise
 from bsim.stats.info import ProbeResult, StatsInfo, VariancePoint
 from bsim.stats.probe import run_probe
 from bsim.stats.radius_se import trail_measure
+from bsim.stats.landscape_noise import LandscapeNoise
 from bsim.stats.sampled import SampledNoise
 from bsim.stats.strategy import NoiseStrategy, Settings, SettingsLog, StepQuantities, to_host
 from bsim.stats.window import BallWindow, VarianceByBatchSize
@@ -86,6 +87,8 @@ class NoiseStats:
         if p.closed_form_per_example:
             self.strategy = ExactNoise(p, self._every_arg, self._buffer_arg,
                                        drop_last=self.sim.scenario.optimizer.drop_last)
+        elif getattr(p, "landscape", False):     # a few parameters: tr(Sigma) exact, not the two-batch estimate
+            self.strategy = LandscapeNoise(p, self._every_arg, self._buffer_arg)
         else:
             self.strategy = SampledNoise(p, self._every_arg, self._stride_arg, self._buffer_arg)
         self._clear()

@@ -150,13 +150,17 @@ class SampledNoise:
             den = np.sqrt(np.maximum(g2, 0.0)) * np.sqrt(np.maximum(np.asarray(G2, dtype=float), 0.0))
             cos = np.divide(np.asarray(gG, dtype=float), den, out=np.full(len(den), np.nan), where=den > 0)
             self._recent_cos = np.concatenate([self._recent_cos, cos])[-COS_WINDOW:]
-        tr = self.two.trace_sigma
+        traces = self.full_traces(ch)
         for j, p in enumerate(ch.full_at):
-            samp = str(samp_of[p])
+            samp, tr = str(samp_of[p]), traces[j]
             theory = c_factor(self.n, int(bsz[p]), samp) * tr if tr is not None else math.nan
             by_batch_size.add(samp, bsz[p:p + 1], ch.full[0, j:j + 1], np.array([theory]), self.full_every)
         for lo, hi, settings, seg_start in log.ranges(steps):
             window_for(seg_start, settings).add(steps[lo:hi], ch.spread2[lo:hi])
+
+    def full_traces(self, ch: SampledChunk) -> list[float | None]:
+        """tr(Sigma) at each full-gradient step of the chunk: the two-batch average as it stands."""
+        return [self.two.trace_sigma] * len(ch.full_at)
 
     def window_shape(self, settings: Settings) -> tuple[int, int]:
         """(burn-in, block) of the measured spread: 3 and 5 horizons of the running average."""
