@@ -115,7 +115,7 @@ def test_shuffle_prediction_within_3_percent_of_the_ensemble(linreg, case):
         assert th.radius_iid / math.sqrt(ms) > 1.1
     if B == 1 and isinstance(case[1], str):   # near the limit the additive model alone is far too low
         assert th.radius_approx == pytest.approx(th.radius_additive * math.sqrt(th.correction))
-        assert th.radius_additive / math.sqrt(ms) < 0.85 and th.limit_fraction == pytest.approx(0.8)
+        assert th.radius_additive / math.sqrt(ms) < 0.85 and lr == pytest.approx(0.8 * th.lr_limit_iid)
 
 
 def test_shuffle_with_momentum_within_3_percent(linreg):
