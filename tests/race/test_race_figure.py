@@ -109,3 +109,28 @@ def test_the_gap_is_train_minus_test_accuracy_over_the_chains_with_its_standard_
         assert line.startswith(f"B={lane.batch_size} at epoch {lane.sim.sampler.epoch:.1f}: ")
         assert line.endswith(f"train - test {100 * np.mean(d):+.1f} ± {100 * np.std(d, ddof=1) / np.sqrt(5):.1f} "
                              f"points (mean ± se over 5 chains)")
+
+
+def test_on_the_race_screen_the_figure_is_written_once_the_screen_is_closed(tmp_path, monkeypatch, capsys):
+    """Without --headless the CLI opens the screen (here a stand-in that steps the race, as the screen's
+    runner does), then writes the figure of what the lanes did."""
+    import bsim.app.race as race_app
+    from bsim.cli import _race_result, build_parser
+    from bsim.race.command import OpenRaceScreen, cmd_race
+
+    monkeypatch.setattr(figure, "RENDERERS", ())
+    svg = tmp_path / "fig.svg"
+    args = build_parser().parse_args(["race", "logreg", "--batch-sizes", "8,64", "--sampling", "iid",
+                                      "--export", str(svg)])
+    result = cmd_race(args)
+    assert isinstance(result, OpenRaceScreen) and not svg.exists()
+
+    def screen(race, **options):
+        for _ in range(40):
+            race.step()
+        return 0
+    monkeypatch.setattr(race_app, "run_race_app", screen)
+    assert _race_result(result) == 0
+    got = panels(svg)
+    assert [p["lane"] for p in got] == [8, 64] and all(len(p["test"][1]) > 2 for p in got)
+    assert "no PNG" in capsys.readouterr().err
