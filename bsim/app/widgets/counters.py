@@ -9,7 +9,7 @@ from bsim.app.history import FrameBuffer
 from bsim.app.widgets.panel import Panel, text_strip, wrap
 
 #: labels of the narrow counters (80 and 100 columns), each at most NARROW_LABEL - 1 cells
-SHORT = {"batch size": "B", "samples/s": "smpl/s", "temperature": "temp", "momentum": "momentum",
+SHORT = {"batch size": "B", "samples/s": "smpl/s", "temperature": "temp", "momentum": "momentum", "barrier/T": "ΔU/T",
          "lr scaling": "scaling", "train acc": "trn acc", "test acc": "test acc"}
 NARROW_LABEL = 9
 #: the rows a short panel keeps, in this order of importance (the speed: a teacher sets the pace)
@@ -33,6 +33,20 @@ def accuracy_rows(f, narrow: bool = False) -> list[tuple[str, str, str | None]]:
     rows = [("train acc", f"{100 * f.train_acc:.1f}%{tag}", None)]
     if f.test_acc is not None:
         rows.append(("test acc", f"{100 * f.test_acc:.1f}%{tag}", None))
+    return rows
+
+
+def landscape_rows(land) -> list[tuple[str | None, str, str | None]]:
+    """A landscape's temperature in place of the ε-ball's: the tilted wells' T = lr c_B sigma_b^2 / 2 (the
+    Langevin temperature of Kramers' rate, issue 20) with its formula, and the starting basin's barrier over
+    T; none for the non-uniform minima, whose noise grows with the distance to the minimum (no temperature:
+    the landscape panel shows rho)."""
+    if land.temperature is None:
+        return []
+    rows = [("temperature", num(land.temperature), None), (None, "= lr c_B σ_b²/2", "axis")]
+    if land.barrier_over_t is not None:
+        start = land.basins[land.start_basin].label
+        rows.append(("barrier/T", f"{num(land.barrier_over_t, 3)} ({start})", None))
     return rows
 
 
@@ -113,7 +127,9 @@ class CountersPanel(Panel):
             rows.append(("B_simple", text, "purple"))
             if dominated:
                 rows.append((None, "noise dominates", "purple"))
-        if f.temperature is not None:   # of the settings in force (Smith & Le 2017), its formula below it
+        if f.landscape is not None:     # the landscape's own temperature, not the ε-ball's
+            rows += landscape_rows(f.landscape)
+        elif f.temperature is not None:   # of the settings in force (Smith & Le 2017), its formula below it
             rows.append(("temperature", num(f.temperature), None))
             if f.stats is not None and f.stats.temperature_formula:
                 rows.append((None, f"= {f.stats.temperature_formula}", "axis"))
