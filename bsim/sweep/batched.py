@@ -13,8 +13,9 @@ What may differ from the task run alone: the last bits. A step here is two bmm o
 two matrix-vector products; the least-squares train loss checked here is L(theta*) + (1/2) e^T H e
 (e = theta - theta*, exact and O(d^2) per chain), there the mean of (1/2)(x.theta - y)^2 over N. The
 steps to the target agree unless a loss lies within rounding of the target (tested: identical on the
-bundled sweep's tasks); a diverged chain may stop a step apart (here: the first non-finite parameters
-or loss after a step; there: a non-finite batch loss before it or parameters after it). The row's
+bundled sweep's tasks); a diverged chain may stop a step or two earlier (here: the first non-finite
+parameters or train loss after a step, and the full loss overflows first; there: a non-finite batch
+loss before it or parameters after it: steps_run 743 against 745 on the bundled sweep). The row's
 losses, noise scales and accuracies at the stop are computed by the single task's functions.
 
 The composition of a run is fixed by the spec (all its lrs and seeds at B), never by which tasks are

@@ -42,8 +42,8 @@ def assert_same_rows(batched, alone):
     for b, a in zip(batched, alone):
         rb, ra = b.row, a.row
         assert b.task == a.task
-        if ra["diverged"]:      # a diverged chain may stop a step apart (bsim.sweep.batched)
-            assert rb["diverged"] and abs(rb["steps_run"] - ra["steps_run"]) <= 1
+        if ra["diverged"]:      # a diverged chain may stop a step or two earlier (bsim.sweep.batched)
+            assert rb["diverged"] and 0 <= ra["steps_run"] - rb["steps_run"] <= 2
             continue
         assert {k: rb[k] for k in EXACT + ("steps_run",)} == {k: ra[k] for k in EXACT + ("steps_run",)}, b.task
         for k in CLOSE:
