@@ -31,8 +31,8 @@ every later batch of its epoch (docs/science.md, "The reshuffled ball").
 
 Cost: O(P N d^2 + P K d^3) for the maps (K batches an epoch) and O(P d^4) for
 E[M kron M]; P (256 to 4096) is chosen by the standard error and BUDGET. Measured
-on a loaded 2-core machine: 0.35-0.9 s a setting at d = 2, N = 1024; 3-7 s at
-d = 7, N = 150-333 with 4096 permutations; the shuffled limit (a root search on
+on a loaded 2-core machine: 0.35-0.9 s a setting at d = 2, N = 1024; 0.5-2 s at
+d = 7, N = 150 (up to 4096 permutations); the shuffled limit (a root search on
 256 permutations) as much again. Computed once per setting, off the step loop.
 """
 
