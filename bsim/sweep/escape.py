@@ -35,9 +35,9 @@ def escape_columns(problem, batch_size: int, lr: float, sampling: str, fraction:
 
 
 def run_escape_task(spec, task):
-    """One (B, seed, lr) of an escape sweep: a TaskResult whose row has the columns of run_task's."""
+    """One (B, seed, lr) of an escape sweep: its row (the columns of run_task's) and its curve, which
+    bsim.sweep.task.run_task wraps in a TaskResult."""
     from bsim.simulation import Simulation
-    from bsim.sweep.task import TaskResult
     torch.set_num_threads(1)
     t0 = time.perf_counter()
     sc = spec.task_scenario(task)
@@ -66,7 +66,7 @@ def run_escape_task(spec, task):
         "b_simple": None, "b_noise": None, "check_every": 1, "wall_s": time.perf_counter() - t0,
         "train_acc": None, "test_acc": None, "m_star": None, "inv_lr_cb": x, "kramers_steps": theory,
     }
-    return TaskResult(task, row, curve)
+    return row, curve
 
 
 def report(rows: list[dict], width: int = 72, height: int = 16) -> str:

@@ -258,7 +258,7 @@ def run_task(spec: SweepSpec, task: Task) -> TaskResult:
     """Train one (batch size, seed, lr) until the target, a divergence, a plateau or max_steps."""
     if spec.on == "escape":     # a landscape: steps until a fraction of the chains escaped
         from bsim.sweep.escape import run_escape_task
-        return run_escape_task(spec, task)
+        return TaskResult(task, *run_escape_task(spec, task))
     torch.set_num_threads(1)
     t0 = time.perf_counter()
     run = _Run(spec, task)
