@@ -25,8 +25,8 @@ def test_the_wells_temperature_is_lr_c_b_sigma_b_squared_over_2_with_its_formula
     sc = find_scenario("escape")
     sc.problem.n_train, sc.chains, sc.timeline = 256, 1, []
     sc.optimizer.batch_size = 4
-    for width in (34, 24):                       # the wide counters and the narrow ones (80 columns)
-        text, sim = counters_text(sc, 5, width)
+    for width, height in ((34, 30), (24, 30), (24, 15)):     # wide, narrow (80 columns), short (24 rows)
+        text, sim = counters_text(sc, 5, width, height)
         tilts = sim.problem.tilts64.ravel()
         temp = 0.05 * (1 / 4) * np.var(tilts) / 2       # lr, c_B = 1/B with replacement, sigma_b^2 = 16
         assert abs(temp - 0.1) < 1e-12

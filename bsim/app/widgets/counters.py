@@ -15,6 +15,8 @@ NARROW_LABEL = 9
 #: the rows a short panel keeps, in this order of importance (the speed: a teacher sets the pace)
 KEEP = ("step", "", "batch size", "lr", "lr scaling", "momentum", "sampling", "speed", "status", "B_simple",
         "train acc", "test acc", "steps/s", "samples", "device")
+#: on a landscape a short panel keeps its temperature too, with the formula below it, and the barrier over T
+LANDSCAPE_KEEP = ("temperature", "barrier/T")
 
 
 def speed_text(speed, narrow: bool = False) -> str:
@@ -152,8 +154,14 @@ class CountersPanel(Panel):
             else:
                 out.append(text_strip([(value, color or None)], width))
         if len(out) > height and height > 0:
-            keep = sorted((i for i, r in enumerate(rows) if r[0] in KEEP),
-                          key=lambda i: KEEP.index(rows[i][0]))[:height]
+            landscape = self.history.latest is not None and self.history.latest.landscape is not None
+            wanted = KEEP + (LANDSCAPE_KEEP if landscape else ())
+            labels = [r[0] for r in rows]
+            for i in range(1, len(rows)):      # the landscape's formula goes with its temperature
+                if labels[i] is None and labels[i - 1] in LANDSCAPE_KEEP and landscape:
+                    labels[i] = labels[i - 1]
+            keep = sorted((i for i, lab in enumerate(labels) if lab in wanted),
+                          key=lambda i: (wanted.index(labels[i]), i))[:height]
             out = [out[i] for i in sorted(keep)]
         out = out[:height]
         room = height - len(out) - 2

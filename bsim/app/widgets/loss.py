@@ -219,8 +219,9 @@ class LossPanel(Panel):
         if f.test_loss is not None:
             groups.append((1, [(" test ", "axis"), (num(f.test_loss), "orange")]))
         if f.chains_train_loss is not None:
-            groups.append((2, [(f" K={f.chains} ", "axis"), (num(f.chains_train_loss_q10), "purple"), ("-", "axis"),
-                               (num(f.chains_train_loss_q90), "purple")]))
+            lo, hi = f.chains_train_loss_q10, f.chains_train_loss_q90
+            dash = " to " if min(lo if lo is not None else 0, hi if hi is not None else 0) < 0 else "-"   # not "-0.4--0.39"
+            groups.append((2, [(f" K={f.chains} ", "axis"), (num(lo), "purple"), (dash, "axis"), (num(hi), "purple")]))
         return groups
 
     def dashes(self, chart: Chart, x, test) -> None:
