@@ -54,7 +54,7 @@ class Sampler:
         """The next ``count`` batches, exactly as ``count`` calls of ``next_batch`` would draw them
         (under shuffle the full batches left in an epoch are sliced from its permutation at once)."""
         B = min(batch_size, self.n)
-        if self.mode != "shuffle":
+        if self.mode != "shuffle" or type(self).next_batch is not Sampler.next_batch:   # (a subclass's own draws)
             return [self.next_batch(B) for _ in range(count)]
         out: list[torch.Tensor] = []
         while len(out) < count:

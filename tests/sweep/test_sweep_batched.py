@@ -118,3 +118,16 @@ def test_only_float64_linear_problems_run_batched(small, tmp_path):
     f32 = tmp_path / "f32.toml"
     f32.write_text(SMALL.replace('seed = 0', 'seed = 0\ndtype = "float32"'))
     assert not batchable(spec_of(f32))
+
+
+def test_next_batches_of_the_ensemble_s_sampler_are_its_own_draws():
+    from bsim.ensemble.sampler import ChainsSampler
+
+    def sampler():
+        g = torch.Generator()
+        g.manual_seed(3)
+        return ChainsSampler(10, 4, "shuffle", False, g, torch.device("cpu"))
+
+    one, bulk = sampler(), sampler()
+    a = [one.next_batch(3) for _ in range(5)]
+    assert [t.tolist() for t in bulk.next_batches(3, 5)] == [t.tolist() for t in a]
