@@ -60,11 +60,12 @@ def test_batched_gradients_match_torch_func_per_example_truth():
     per_example = torch.func.vmap(torch.func.grad(p.example_loss), in_dims=(None, 0, 0))
     truth = torch.stack([per_example(theta[k], x[k], y[k]).mean(0) for k in range(K)])
     assert torch.allclose(got, truth, rtol=1e-10, atol=1e-12)
-    # the chains' losses (cross-entropy) against a plain loop over examples
+    # the chains' losses (cross-entropy) against the unrolled cell example by example, on 500 windows
+    p.X, p.y = p.X[:500], p.y[:500]
     losses = chains_train_loss(p, theta[:, :])
     for k in range(K):
         z = torch.func.vmap(p.predict, in_dims=(None, 0))(theta[k], p.X)     # the unrolled cell, example by example
-        assert float(losses[k]) == pytest.approx(float((z.logsumexp(-1) - z[torch.arange(p.n_train), p.y]).mean()),
+        assert float(losses[k]) == pytest.approx(float((z.logsumexp(-1) - z[torch.arange(500), p.y]).mean()),
                                                  rel=1e-12)
 
 
