@@ -1,6 +1,6 @@
-"""A landscape's loss goes below 0 (U = 0 at the saddle, the minima below): the loss charts of the run and of
-the race draw it on a linear axis by default, say why, and `y` still switches to log, where the losses <= 0 are
-counted as not drawn."""
+"""A landscape's loss goes below 0 (the wells: U = 0 at the saddle, the minima below) or reaches it (the
+non-uniform minima): the loss charts of the run and of the race draw it on a linear axis by default, say why, and
+`y` still switches to log, where the losses <= 0 are counted as not drawn."""
 
 from __future__ import annotations
 
@@ -12,7 +12,10 @@ from support.app import drive
 from support.race import drive_race, race_of
 
 from bsim.app.format import num
+from bsim.app.history import FrameBuffer
+from bsim.app.widgets.loss import LossPanel
 from bsim.scenario import find_scenario
+from bsim.simulation import Simulation
 
 
 def dots(text: str) -> int:
@@ -61,4 +64,23 @@ def test_the_race_loss_chart_draws_every_lane_of_a_landscape(tmp_path):
     assert all(lane.frame.train_loss < 0 for lane in race.lanes)
     assert LINEAR_BELOW_0.search(linear) and dots(linear) >= 20, linear
     assert "B=4" in linear and "B=256" in linear
+    assert "loss, log (y)" in log and "≤0 not drawn" in log, log
+
+
+def test_the_non_uniform_minima_reach_a_loss_of_0_and_are_drawn_on_a_linear_axis():
+    """sharp-flat at B = 64: every example's quadratic has its minimum at c_0, so SGD reaches L = 0 exactly,
+    which a log axis leaves out; the linear axis draws it and says why."""
+    sc = find_scenario("sharp-flat")
+    sc.problem.n_train, sc.chains, sc.timeline = 128, 1, []
+    sim, buffer = Simulation(sc, stats=False), FrameBuffer()
+    for _ in range(30):
+        for _ in range(10):
+            sim.step()
+        buffer.add(sim.frame(timing=False))
+    panel = LossPanel(buffer)
+    linear = "\n".join(s.text for s in panel.build(60, 14))
+    assert buffer.latest.train_loss == 0.0
+    assert "loss, linear (y): it reaches 0" in linear and dots(linear) >= 20, linear
+    panel.log_scale = True              # what y chooses: the log axis
+    log = "\n".join(s.text for s in panel.build(60, 14))
     assert "loss, log (y)" in log and "≤0 not drawn" in log, log

@@ -35,9 +35,10 @@ class RaceLossPanel(LossPanel):
     def cache_key(self, history):
         return (history.lane_version, history.by, self.log_scale, self.whole_run)
 
-    def signed(self) -> bool:
-        """A lane's loss goes below 0 (the race's problem is a landscape): a linear axis by default."""
-        return any(lane.latest is not None and signed_loss(lane.latest.frame) for lane in self.history.order)
+    def signed(self) -> str | None:
+        """Why the lanes' loss needs a linear axis by default (a landscape's: LossPanel.signed), or None."""
+        return next((why for lane in self.history.order if lane.latest is not None
+                     for why in [signed_loss(lane.latest.frame)] if why), None)
 
     def toggle_window(self) -> str:
         self.whole_run = not self.whole_run

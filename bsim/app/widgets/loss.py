@@ -1,8 +1,9 @@
 """Loss: the batch loss of each shown step, the train and test loss, a mark where B changed.
 
 By default the last WINDOW steps slide by (``w``: the whole run); x in steps or
-epochs (``x``); a log y axis, or a linear one for a loss that goes below 0 (a landscape's
-U(saddle) = 0 with its minima below), until ``y`` chooses; the y range only widens, or narrows when the data fill less than
+epochs (``x``); a log y axis, or a linear one for a loss that goes below 0 or reaches it (a
+landscape's minima: the wells' below U(saddle) = 0, the non-uniform minima's at 0), until ``y``
+chooses; the y range only widens, or narrows when the data fill less than
 a third of it, so it does not jump from frame to frame. Test is dashed over the
 solid train line; with an ensemble the chains' 10-90% band of the train loss is
 shaded behind. Batch-size marks closer than MARK_GAP cells are merged.
@@ -32,11 +33,15 @@ WINDOW = 2000
 MARK_GAP = 8
 
 
-def signed_loss(f) -> bool:
-    """Whether the frame's problem has a loss that goes below 0, which a log axis cannot draw: a landscape
-    with a minimum below 0 (the tilted wells: U = 0 at the saddle, the minima below it)."""
+def signed_loss(f) -> str | None:
+    """Why a log axis cannot draw the frame's loss, or None: a landscape whose minima lie below 0 (the tilted
+    wells: U = 0 at the saddle, the minima below it), or at 0 (the non-uniform minima, where SGD that stays
+    reaches the minimum exactly: every example's quadratic has it)."""
     land = getattr(f, "landscape", None) if f is not None else None
-    return land is not None and any(b.loss < 0 for b in land.basins)
+    if land is None or not land.basins:
+        return None
+    low = min(b.loss for b in land.basins)
+    return "below" if low < 0 else "zero" if low <= 0 else None
 
 
 def nonpositive(*arrays) -> int:
@@ -75,14 +80,17 @@ class LossPanel(Panel):
     def log_scale(self, value: bool) -> None:
         self.log_choice = bool(value)
 
-    def signed(self) -> bool:
-        """The problem's loss goes below 0 (a landscape): a linear axis by default."""
+    def signed(self) -> str | None:
+        """Why the problem's loss needs a linear axis by default ("below": it goes below 0, "zero": it
+        reaches 0), or None (a log axis)."""
         return signed_loss(self.history.latest)
 
     def scale_title(self) -> tuple[str, ...]:
         """The chart's title, longest first: the scale, and why it is linear when the loss goes below 0."""
         if self.log_scale:
             return ("loss, log (y)",)
+        if self.log_choice is None and self.signed() == "zero":
+            return ("loss, linear (y): it reaches 0", "loss, linear (y): = 0", "loss, linear (y)")
         if self.log_choice is None:
             return ("loss, linear (y): it goes below 0", "loss, linear (y): < 0", "loss, linear (y)")
         return ("loss, linear (y)",)
