@@ -151,6 +151,7 @@ def test_each_runs_headless_from_the_built_wheel(tmp_path):
         assert rows and rows[-1]["step"] == "20" and rows[-1]["test_loss"]
 
 
+@pytest.mark.slow
 def test_the_data_view_of_digits_per_class_accuracy_and_images():
     """Per-class accuracy on the test split against a NumPy count; the images are the file's test rows."""
     from bsim.dataview import data_view
