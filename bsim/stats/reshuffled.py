@@ -30,7 +30,7 @@ The multiplicative part (H_B - H) e is left out of that model; it matters at
 B = 1 near the stability limit (the additive model was 34% low there). This
 analytic approximation multiplies the additive reshuffled second moment by the
 iid ratio exact / additive (bsim.stats.lyapunov): a correction, not a
-derivation. It is no longer the prediction shown: bsim.stats.epoch_map computes
+derivation. It is no longer the prediction shown: bsim.stats.epoch_stationary computes
 the ball numerically over sampled permutations with the multiplicative part
 exact, and this approximation is shown beside it with its distance (an audit at
 d = 3-7, small N, drop_last and momentum found it 2-7% low at moderate lr and 23%

@@ -1,6 +1,6 @@
 """The ball under shuffle sampling as bsim shows it: the sampled epoch map, the analytic approximation beside it.
 
-The prediction is ``epoch_map``'s: the stationary moments of the random affine
+The prediction is ``epoch_stationary``'s: the stationary moments of the random affine
 epoch map, averaged over sampled permutations (computed numerically, with its
 jackknife standard error), and stable exactly while rho(E[M kron M]) < 1 (the
 shuffled limit, not the iid one). Beside it: the analytic approximation of
@@ -18,7 +18,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from bsim.stats import epoch_map
+from bsim.stats import epoch_limit, epoch_map, epoch_stationary
 from bsim.stats import reshuffled as reshuffled_ball
 
 #: the kind of the approximation when it is the prediction (the sampled one over budget)
@@ -34,7 +34,7 @@ def shuffled(model, th, res, batch_size: int, lr: float, momentum: float, drop_l
     em = model.epoch
     sampled = None
     if em is not None:
-        sampled = epoch_map.predict(em, batch_size, lr, momentum, drop_last, cov=model.dim <= COV_MAX_DIM,
+        sampled = epoch_stationary.predict(em, batch_size, lr, momentum, drop_last, cov=model.dim <= COV_MAX_DIM,
                                     quick=quick)
     approx_label = reshuffled_ball.LABEL
     if sampled is None:                               # the approximation alone, labelled so
@@ -52,7 +52,7 @@ def shuffled(model, th, res, batch_size: int, lr: float, momentum: float, drop_l
                        radius_iid=th.radius, correction=None if res is None else res.correction,
                        lr_limit=None, lr_limit_iid=th.lr_limit, limit_fraction=None,
                        radius_approx=None if res is None else res.radius, note="; ".join(notes))
-    label = epoch_map.LABEL if model.label == "exact" else f"{model.label}, {epoch_map.LABEL}"
+    label = epoch_stationary.LABEL if model.label == "exact" else f"{model.label}, {epoch_stationary.LABEL}"
     if momentum:
         label += "; momentum: on (theta, velocity)"
     K = len(reshuffled_ball.epoch_batches(model.n, batch_size, drop_last))
@@ -91,7 +91,7 @@ def shuffled_limit(model, th, batch_size: int, momentum: float, drop_last: bool)
         return None
     lam = float(np.linalg.eigvalsh(model.H)[-1])
     start = th.lr_limit_iid or (2.0 * (1.0 + momentum) / lam if lam > 0 else 1.0)
-    return epoch_map.limit(em, batch_size, momentum, drop_last, start)
+    return epoch_limit.limit(em, batch_size, momentum, drop_last, start)
 
 
 def with_limit(th, lr: float, limit: tuple[float, float] | None):
