@@ -33,7 +33,7 @@ SAMPLINGS = ("shuffle", "iid", "replacement")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 DTYPES = ("auto", "float32", "float64")
 #: problem kind -> the bundled scenario whose problem and optimizer `--problem` and a problem switch take
-PROBLEM_SCENARIOS = {"linreg": "default", "logreg": "logreg", "lstm": "lstm", "softmax": "digits"}
+PROBLEM_SCENARIOS = {"linreg": "default", "logreg": "logreg", "lstm": "lstm", "softmax": "softmax"}
 
 PROBLEM_SCENARIOS.update({"wells": "escape", "wells2d": "escape-2d", "nonuniform": "sharp-flat"})
 

@@ -163,7 +163,7 @@ def test_p_switches_problem_and_the_header_says_so(tmp_path):
         # the LSTM has no optimum: the ball panel says why instead of staying blank
         assert "no known optimum" in panel_text(d.app, "ball")
         await d.press("p")
-        assert d.sim.problem.kind == "softmax" and d.sim.problem.n_params == 650   # the digits
+        assert d.sim.problem.kind == "softmax" and d.sim.problem.n_params == 6     # three classes in 2-D
     drive(tmp_path, script)
 
 
