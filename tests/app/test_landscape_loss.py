@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
 import pytest
 
 from support.app import drive
@@ -13,6 +14,8 @@ from support.race import drive_race, race_of
 
 from bsim.app.format import num
 from bsim.app.history import FrameBuffer
+from bsim.app.race.history import RaceHistory
+from bsim.app.race.table import RaceTable
 from bsim.app.widgets.loss import LossPanel
 from bsim.scenario import find_scenario
 from bsim.simulation import Simulation
@@ -84,3 +87,22 @@ def test_the_non_uniform_minima_reach_a_loss_of_0_and_are_drawn_on_a_linear_axis
     panel.log_scale = True              # what y chooses: the log axis
     log = "\n".join(s.text for s in panel.build(60, 14))
     assert "loss, log (y)" in log and "≤0 not drawn" in log, log
+
+
+def test_the_race_table_of_a_landscape_shows_the_basin_and_the_escapes_instead_of_a_ball():
+    """escape, B = 1 against B = 256: each lane's share of the chains in the sharp basin (counted here from the
+    lane's chain_basin), the chains that left and the measured escape rate; no ball radius, test loss or accuracy."""
+    race = race_of("escape", (1, 256), n_train=256, chains=32)
+    history = RaceHistory()
+    for _ in range(4):
+        for _ in range(50):
+            race.step()
+        history.add(race.frame(timing=False))
+    text = "\n".join(s.text for s in RaceTable(history, frozen_rates=True).build(120, 6))
+    assert "in start basin" in text and "left" in text and "escape/step meas" in text, text
+    assert "ball radius" not in text and "test acc" not in text and "test loss" not in text, text
+    for lane in history.order:
+        land = lane.latest.frame.landscape
+        share = float(np.mean(np.asarray(land.chain_basin) == 0))
+        row = next(ln for ln in text.splitlines() if f"B={lane.batch_size} " in ln)
+        assert f"sharp {100 * share:.0f}%" in row and f" {land.escaped} " in row, (row, text)

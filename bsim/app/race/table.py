@@ -41,6 +41,32 @@ COLUMNS = (
     ("train−test acc", 4, lambda lane: _gap(lane.frame)),
     ("ball radius", 1, lambda lane: _ball(lane.frame)),
 )
+#: a landscape's race: no test set, accuracy or ε-ball (the spread around the running average is not what a
+#: landscape asks), but which basin the chains are in and how fast they leave the first
+LANDSCAPE_DROP = ("test loss", "train acc", "test acc", "train−test acc", "ball radius")
+
+
+def _start_basin(f) -> str:
+    """The share of the chains still in the starting basin, named ("sharp 87%")."""
+    land = f.landscape
+    if land is None:
+        return NONE
+    return f"{land.basins[land.start_basin].label} {100 * land.occupancy[land.start_basin]:.0f}%"
+
+
+def _escape_rate(f) -> str:
+    """The measured escape rate (escapes per chain-step in the starting basin) ± its standard error."""
+    land = f.landscape
+    if land is None or land.escape_rate is None:
+        return NONE
+    return num(land.escape_rate) + (f"±{num(land.escape_rate_se, 2)}" if land.escape_rate_se is not None else "")
+
+
+LANDSCAPE_COLUMNS = (
+    ("in start basin", 0, lambda lane: _start_basin(lane.frame)),
+    ("left", 1, lambda lane: f"{lane.frame.landscape.escaped}" if lane.frame.landscape is not None else NONE),
+    ("escape/step meas", 1, lambda lane: _escape_rate(lane.frame)),
+)
 #: the first column: the lane's colour and batch size
 LANE_HEADER = "lane"
 GAP = 2
@@ -109,9 +135,12 @@ class RaceTable(Panel):
         ★ on the first."""
         targets = race.targets.targets if race is not None and race.targets is not None else ()
         by = race.by if race is not None else "samples"
+        base = COLUMNS
+        if race is not None and race.lanes and race.lanes[0].frame.landscape is not None:
+            base = tuple(c for c in COLUMNS if c[0] not in LANDSCAPE_DROP) + LANDSCAPE_COLUMNS
         cols = tuple((f"to {t.loss:.6g}", 0 if i == len(targets) - 1 else 1, self._reach_cell(t, by))
                      for i, t in enumerate(targets))     # the lowest target stays, the others go when narrow
-        return COLUMNS[:1] + cols + COLUMNS[1:]       # steps first (the lane trains), then the targets
+        return base[:1] + cols + base[1:]       # steps first (the lane trains), then the targets
 
     def _reach_cell(self, target, by: str):
         def value(lane) -> str:
