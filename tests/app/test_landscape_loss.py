@@ -16,6 +16,7 @@ from bsim.app.format import num
 from bsim.app.history import FrameBuffer
 from bsim.app.race.history import RaceHistory
 from bsim.app.race.table import RaceTable
+from bsim.app.widgets.landscape import LandscapePanel
 from bsim.app.widgets.loss import LossPanel
 from bsim.scenario import find_scenario
 from bsim.simulation import Simulation
@@ -106,3 +107,18 @@ def test_the_race_table_of_a_landscape_shows_the_basin_and_the_escapes_instead_o
         share = float(np.mean(np.asarray(land.chain_basin) == 0))
         row = next(ln for ln in text.splitlines() if f"B={lane.batch_size} " in ln)
         assert f"sharp {100 * share:.0f}%" in row and f" {land.escaped} " in row, (row, text)
+
+
+def test_the_basins_names_stay_apart_on_a_narrow_landscape():
+    """sharp-flat's 1-D chart at 80x24 (38 cells): 'non-uniform' and 'uniform' centred over minima 2 apart
+    ran together ('non-uniformuniform'); each stays a word of its own."""
+    sc = find_scenario("sharp-flat")
+    sc.problem.n_train, sc.chains, sc.timeline = 128, 8, []
+    sim, buffer = Simulation(sc, stats=False), FrameBuffer()
+    sim.step()
+    buffer.add(sim.frame(timing=False))
+    for width in (30, 38, 44):
+        text = "\n".join(s.text for s in LandscapePanel(buffer).build(width, 9))
+        assert "non-uniformuniform" not in text, (width, text)
+        on_curve = [ln for ln in text.splitlines()[1:3] if "non-uniform" in ln]
+        assert on_curve and {"non-uniform", "uniform"} <= set(on_curve[0].split()), (width, text)

@@ -294,7 +294,22 @@ def name_basins(chart: Chart, pic, with_curvature: bool = False) -> list[tuple[i
         spans = sorted((c, c + len(t)) for c, t, _ in long)
         if all(a[1] < b[0] for a, b in zip(spans, spans[1:])) and all(e <= w for _s, e in spans):
             return long
-    return place([b.name for b in pic.basins])
+    return apart(place([b.name for b in pic.basins]), w)
+
+
+def apart(labels: list[tuple[int, str, str]], w: int) -> list[tuple[int, str, str]]:
+    """The labels moved apart so that a cell separates each from the next ("non-uniform uniform", not
+    "non-uniformuniform" on a narrow chart): pushed right, then back left from the chart's right edge."""
+    out = sorted(labels)
+    for i in range(1, len(out)):
+        end = out[i - 1][0] + len(out[i - 1][1]) + 1
+        if out[i][0] < end:
+            out[i] = (end, *out[i][1:])
+    for i in range(len(out) - 1, -1, -1):
+        edge = w if i == len(out) - 1 else out[i + 1][0] - 1
+        if out[i][0] + len(out[i][1]) > edge:
+            out[i] = (max(edge - len(out[i][1]), 0), *out[i][1:])
+    return out
 
 
 #: contour lines per barrier height (the saddle's level is one of them: the basins' boundary)
