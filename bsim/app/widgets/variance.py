@@ -117,8 +117,8 @@ class VariancePanel(Panel):
         here = next((p for p in pts if p[0] == b_now), None)
         t_here = here[4] if here is not None else (
             f.stats.variance_theory(b_now) if tr is not None and f.stats.variance_theory is not None else None)
-        out.append(text_strip(fit(self.readouts(b_now, here, t_here), width), width))
         label = f.stats.trace_sigma_label if f.stats is not None else ""
+        out.append(text_strip(fit(self.readouts(b_now, here, t_here, label.startswith("two-batch")), width), width))
         notes = [self.note(f, tr, probe, b_simple, here, label, window, two_batch)
                  for two_batch in ("  (two-batch estimate)", "  (two-batch)") for window in (True, False)]
         out.append(text_strip(fit(notes, width), width))
@@ -128,6 +128,8 @@ class VariancePanel(Panel):
     def note(f, tr, probe, b_simple, here, label: str, window: bool, two_batch: str) -> list:
         """The second readout line as groups: tr(Σ), the probe, B_simple (and its window), the steps measured."""
         note = [(0, [("trΣ ", "axis"), (num(tr), None)])]
+        if tr is not None and tr <= 0 and label.startswith("two-batch"):   # an estimate, a difference of two noisy norms
+            note[0][1].append((" est. ≤ 0: noise", "red"))
         if probe is not None:
             note.append((1, [(f"  probe@{probe.step} ", "axis"),
                              (f"{num(probe.grad_noise_mean)}±{num(probe.grad_noise_se)}", "red")]))
@@ -145,9 +147,10 @@ class VariancePanel(Panel):
         return note
 
     @staticmethod
-    def readouts(b_now: int, here, t_here: float | None) -> list:
+    def readouts(b_now: int, here, t_here: float | None, estimate: bool = False) -> list:
         """The readout at the current B, worded long and short (the short one names the legend's marks), each
-        with the ratio's "± se" spaced, then without the spaces."""
+        with the ratio's "± se" spaced, then without the spaces. ``estimate``: tr(Σ) is the two-batch estimate, which
+        can fall to <= 0 (said so in red, no ratio)."""
         out = []
         for (meas_name, meas_color, theory_name, theory_color), sep in (
                 (names, sep) for names in (("meas ", "axis", " theory ", "axis"), ("● ", "green", " ━ ", "orange"))
@@ -155,7 +158,9 @@ class VariancePanel(Panel):
             groups = [(0, [(f"B={b_now} ", "blue")])]
             if here is not None:
                 groups.append((0, [(meas_name, meas_color), (num(here[1]), "green")]))
-            if t_here is not None:
+            if t_here is not None and t_here <= 0 and estimate:      # c_B times a two-batch estimate of tr(Σ) that fell to <= 0
+                groups.append((0, [(theory_name, theory_color), (num(t_here), "red"), (" est.", "axis")]))
+            elif t_here is not None:
                 groups.append((0, [(theory_name, theory_color),
                                    (num(t_here), "orange")]))
                 if here is not None and t_here > 0:      # here: (B, mean, steps, se against t_here, t_here)
