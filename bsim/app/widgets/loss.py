@@ -54,7 +54,7 @@ class LossPanel(Panel):
     """Batch, train and test loss against steps or epochs, over a sliding window (w: the whole run), with
     the chains' 10-90% band and a mark where the batch size changed.
 
-    Owns: the window, the x axis, the log scale (y; linear by default for a loss that goes below 0) and a
+    Owns: the window, the x axis, the log scale (y; linear by default for a loss that reaches 0 or goes below) and a
     y range that moves only when the data leave it or fill under a third of it. Reads: the frames in the FrameBuffer.
     """
 
@@ -62,7 +62,7 @@ class LossPanel(Panel):
 
     def __init__(self, history: FrameBuffer, **kwargs):
         super().__init__(history, **kwargs)
-        self.log_choice: bool | None = None     # y's choice; None: log unless the loss goes below 0
+        self.log_choice: bool | None = None     # y's choice; None: log unless the loss reaches 0 (signed)
         self.whole_run = False
         self.epochs = False
         self._yr: tuple[float, float] | None = None
@@ -73,7 +73,7 @@ class LossPanel(Panel):
 
     @property
     def log_scale(self) -> bool:
-        """The y axis is logarithmic: as ``y`` chose, else unless the loss can go below 0 (``signed``)."""
+        """The y axis is logarithmic: as ``y`` chose, else unless the loss reaches 0 or below (``signed``)."""
         return self.log_choice if self.log_choice is not None else not self.signed()
 
     @log_scale.setter
