@@ -8,7 +8,8 @@ to within 0.1 of the optimum's loss: 297 tasks of very different lengths). Arms:
   still the LSTM's);
 - with ``--inline``, in-process one task at a time; with ``--ray``, Ray with 2 CPUs (warm cluster), one
   task at a time.
-Printed as ratios measured in this one run. The rows must agree: the steps to the target, samples,
+Printed as ratios measured in this one run, with the CPU time of the sweep's processes (this one and
+its pool's workers), which a shared machine's load moves less than the wall clock. The rows must agree: the steps to the target, samples,
 stop and steps run identically (or within ``check_every`` = 1 step where the arithmetic differs), the
 losses and noise scales to 1e-9 relative (the batched run's bmm against the single run's products).
 
@@ -23,6 +24,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import resource
 import sys
 import tempfile
 import time
@@ -49,10 +51,16 @@ def make_spec(smoke: bool = False) -> SweepSpec:
                      max_steps=d["max_steps"])
 
 
-def timed(spec, folder: Path, name: str, **kw) -> tuple[float, list[dict]]:
-    t0 = time.perf_counter()
+def cpu_seconds() -> float:
+    """CPU time of this process and of its children that ended (the pool's workers, once shut down)."""
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def timed(spec, folder: Path, name: str, **kw) -> tuple[float, float, list[dict]]:
+    t0, c0 = time.perf_counter(), cpu_seconds()
     out = run_sweep(spec, folder / f"{name}.csv", progress=Progress(1, enabled=False), quiet=True, **kw)
-    return time.perf_counter() - t0, out.rows
+    return time.perf_counter() - t0, cpu_seconds() - c0, out.rows
 
 
 def compare(a: list[dict], b: list[dict]) -> tuple[int, int, int, float]:
@@ -82,7 +90,8 @@ def main() -> int:
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--inline", action="store_true", help="also in-process, one task at a time")
     ap.add_argument("--ray", action="store_true", help="also Ray with 2 CPUs (a warm local cluster)")
-    ap.add_argument("--smoke", action="store_true", help="CI: 4 tasks, 1 repeat; rows still compared")
+    ap.add_argument("--smoke", action="store_true",
+                    help="CI: 4 tasks, 1 repeat, no batched pool (one pool's start-up); rows still compared")
     args = ap.parse_args()
     if args.smoke:
         args.repeats, args.ray = 1, False
@@ -93,10 +102,12 @@ def main() -> int:
     print(f"sweep: {n} tasks (sweep-linreg, B = {spec.batch_sizes[0]}..{spec.batch_sizes[-1]}, "
           f"{len(spec.lrs_for(1))} lrs, {len(spec.seeds)} seed(s)), {os.cpu_count()} cores")
     times: dict[str, float] = {}
+    cpus: dict[str, float] = {}
     rows: dict[str, list] = {}
 
-    def keep(name, t, r):
-        times[name] = min(times.get(name, float("inf")), t)
+    def keep(name, t, c, r):
+        if t < times.get(name, float("inf")):
+            times[name], cpus[name] = t, c
         rows[name] = r
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -104,7 +115,8 @@ def main() -> int:
             d = Path(tmp) / str(rep)
             d.mkdir()
             keep("batched, in-process", *timed(spec, d, "batched"))
-            keep("batched, pool of 2", *timed(spec, d, "batched2", workers=2, in_process=False))
+            if not args.smoke:      # one pool's start-up is enough for CI
+                keep("batched, pool of 2", *timed(spec, d, "batched2", workers=2, in_process=False))
             keep("pool, 2 workers, one by one", *timed(spec, d, "pool2", workers=2, batched=False, in_process=False))
             if args.inline:
                 keep("in-process, one by one", *timed(spec, d, "inline", workers=1, batched=False))
@@ -114,9 +126,10 @@ def main() -> int:
                 timed(spec, d, "ray-warmup", use_ray=True, batched=False)
                 keep("ray (warm), one by one", *timed(spec, d, "ray", use_ray=True, batched=False))
                 ray.shutdown()
-    print(f"{'arm':<30} {'seconds':>8}  (fastest of {args.repeats})")
+    print(f"{'arm':<30} {'seconds':>8} {'CPU s':>8}  (fastest of {args.repeats}; CPU: this process and its workers; "
+          f"load average {os.getloadavg()[0]:.1f})")
     for k, v in times.items():
-        print(f"{k:<30} {v:8.2f}")
+        print(f"{k:<30} {v:8.2f} {cpus[k]:8.2f}")
     ref = rows["pool, 2 workers, one by one"]
     ok = True
     for name, r in rows.items():
@@ -127,9 +140,12 @@ def main() -> int:
               f"of {len(ref)} tasks (steps by at most {most}); diverged tasks stopped at most {diverged} step(s) apart; "
               f"losses and noise scales within {rel:.1e} relative")
         ok = ok and most <= 1 and rel <= 1e-9      # a diverged task's steps_run: reported (see batched.py)
-    t, t2, p2 = times["batched, in-process"], times["batched, pool of 2"], times["pool, 2 workers, one by one"]
+    t, p2 = times["batched, in-process"], times["pool, 2 workers, one by one"]
     print(f"batched in-process, speed-up over the pool of 2 (one by one):  {p2 / t:.1f}x")
-    print(f"batched on a pool of 2, speed-up over the pool of 2 (one by one): {p2 / t2:.1f}x")
+    if "batched, pool of 2" in times:
+        print(f"batched on a pool of 2, speed-up over the pool of 2 (one by one): {p2 / times['batched, pool of 2']:.1f}x")
+    c = cpus["batched, in-process"]
+    print(f"CPU time, the pool of 2 (one by one) over batched in-process:  {cpus['pool, 2 workers, one by one'] / c:.1f}x")
     if "in-process, one by one" in times:
         print(f"batched speed-up over one by one in-process:          {times['in-process, one by one'] / t:.1f}x")
     return 0 if ok else 1
