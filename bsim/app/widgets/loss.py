@@ -198,7 +198,7 @@ class LossPanel(Panel):
     def fitting_title(self, chart: Chart) -> str:
         """The longest of the titles that leaves a few cells for the notes on its right."""
         titles = self.scale_title()
-        return next((t for t in titles if len(t) <= chart.canvas.w - 10), titles[-1])
+        return next((t for t in titles if len(t) <= chart.canvas.w - 8), titles[-1])
 
     @staticmethod
     def top_right(chart: Chart, left: int, merged: int, above: int, below: int = 0) -> None:
