@@ -85,6 +85,7 @@ def test_the_non_uniform_minima_reach_a_loss_of_0_and_are_drawn_on_a_linear_axis
     linear = "\n".join(s.text for s in panel.build(60, 14))
     assert buffer.latest.train_loss == 0.0
     assert "loss, linear (y): it reaches 0" in linear and dots(linear) >= 20, linear
+    assert "e-14" not in linear and "e-13" not in linear, linear      # a readable axis around a flat 0
     panel.log_scale = True              # what y chooses: the log axis
     log = "\n".join(s.text for s in panel.build(60, 14))
     assert "loss, log (y)" in log and "≤0 not drawn" in log, log

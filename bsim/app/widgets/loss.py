@@ -90,7 +90,7 @@ class LossPanel(Panel):
         if self.log_scale:
             return ("loss, log (y)",)
         if self.log_choice is None and self.signed() == "zero":
-            return ("loss, linear (y): it reaches 0", "loss, linear (y): = 0", "loss, linear (y)")
+            return ("loss, linear (y): it reaches 0", "loss, linear (y): min 0", "loss, linear (y)")
         if self.log_choice is None:
             return ("loss, linear (y): it goes below 0", "loss, linear (y): < 0", "loss, linear (y)")
         return ("loss, linear (y)",)
@@ -116,6 +116,8 @@ class LossPanel(Panel):
         if lo_hi is None:
             return self._yr or (1e-3, 1.0)
         nlo, nhi = lo_hi
+        if not self.log_scale and max(abs(nlo), abs(nhi)) <= 1e-12:   # a loss of 0 (the non-uniform minima):
+            nlo, nhi = -1e-4, 1e-3                                    # 0 near the bottom, not a +-6e-14 axis
         if self._yr is None or self._yr_for != key:
             self._yr, self._yr_for = self._margin(nlo, nhi), key
             return self._yr
