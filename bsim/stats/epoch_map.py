@@ -24,12 +24,13 @@ Cost: O(P N d^2 + P K d^3) for the maps (K batches an epoch, P permutations).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
 from bsim.stats.reshuffled import epoch_batches
 
-#: permutations are drawn in chunks of CHUNK, chunk j from the seed (SEED, N, B, drop_last, j): any number of
+#: permutations are drawn in chunks of CHUNK, chunk j from the seed (SEED, N, j): any number of
 #: chunks is a prefix of the same sequence (deterministic, and the same permutations at every lr)
 CHUNK = 256
 SEED = 20231
@@ -38,6 +39,9 @@ MAX_CHUNKS = 16
 #: floating-point operations one prediction may take (about a second of numpy), and what a step costs besides
 BUDGET = 4e9
 STEP_OVERHEAD = 3e4
+#: bytes of permutation chunks kept between predictions (``chunk``)
+CHUNK_CACHE = 64e6
+_chunks: dict[tuple, np.ndarray] = {}
 #: up to this dimension the maps are computed with the permutations on the last axis (``_epoch_maps_small``)
 SMALL_DIM = 4
 
@@ -59,6 +63,16 @@ class EpochModel:
     def dim(self) -> int:
         return self.a.shape[1]
 
+    @cached_property
+    def hessian(self) -> np.ndarray:
+        """H = a^T a / N + shift."""
+        return self.a.T @ self.a / self.n + self.shift
+
+    @cached_property
+    def sigma_star(self) -> np.ndarray:
+        """Sigma* = g^T g / N (g centred): the per-example gradients' covariance at theta*."""
+        return self.g.T @ self.g / self.n
+
 
 def chunks_for(model: EpochModel, batch_sizes: np.ndarray, momentum: float, cov: bool) -> int:
     """How many chunks of permutations fit BUDGET (at most MAX_CHUNKS); 0 when not even one does."""
@@ -69,18 +83,29 @@ def chunks_for(model: EpochModel, batch_sizes: np.ndarray, momentum: float, cov:
 
 
 def chunk(n_ex: int, key: tuple, j: int) -> np.ndarray:
-    """Chunk j: CHUNK permutations of range(n_ex) from the seed (SEED, *key, j)."""
-    rng = np.random.default_rng([SEED, *[int(k) for k in key], j])
-    return rng.permuted(np.tile(np.arange(n_ex, dtype=np.int32), (CHUNK, 1)), axis=1)
+    """Chunk j: CHUNK permutations of range(n_ex) from the seed (SEED, *key, j), kept (CHUNK_CACHE bytes in
+    all, the oldest dropped first): every batch size and lr of a problem reuses them (read-only)."""
+    ck = (n_ex, tuple(int(k) for k in key), j)
+    hit = _chunks.get(ck)
+    if hit is None:
+        rng = np.random.default_rng([SEED, *ck[1], j])
+        hit = rng.permuted(np.tile(np.arange(n_ex, dtype=np.int32), (CHUNK, 1)), axis=1)
+        hit.flags.writeable = False
+        while _chunks and sum(x.nbytes for x in _chunks.values()) + hit.nbytes > CHUNK_CACHE:
+            _chunks.pop(next(iter(_chunks)))
+        if hit.nbytes <= CHUNK_CACHE:
+            _chunks[ck] = hit
+    return hit
 
 
 def epoch_maps(model: EpochModel, lr: float, momentum: float, batch_sizes: np.ndarray, perms: np.ndarray,
-               positions: bool = True, cov: bool = False):
+               positions: bool = True, cov: bool = False, additive: bool = False):
     """Per permutation: M (P, n, n), b (P, n) and, with ``positions``, W (P, n+1, n+1) = sum_k M^_k^T P M^_k;
     with ``cov`` also Z (P, d, d, n+1, n+1) = sum_k (P M^_k) kron (P M^_k), for the position-averaged
-    covariance (k = 0..K-1: the maps of the first k batches; M^_0 = I)."""
+    covariance (k = 0..K-1: the maps of the first k batches; M^_0 = I). ``additive``: the additive-noise
+    model's maps (H_B -> H, the batches' noise xi_B kept), the control variate of ``epoch_stationary``."""
     if model.dim <= SMALL_DIM:
-        return _epoch_maps_small(model, lr, momentum, batch_sizes, perms, positions, cov)
+        return _epoch_maps_small(model, lr, momentum, batch_sizes, perms, positions, cov, additive)
     d, P = model.dim, perms.shape[0]
     n = 2 * d if momentum else d
     na = n + 1
@@ -101,10 +126,13 @@ def epoch_maps(model: EpochModel, lr: float, momentum: float, batch_sizes: np.nd
             Z += E[:, :, None, :, None] * E[:, None, :, None, :]
         idx = perms[:, start:start + b]
         start += b
-        aB = model.a[idx]                                          # (P, b, d)
-        G = np.matmul(aB.transpose(0, 2, 1), np.matmul(aB, E)) * (1.0 / b)
-        if shift is not None:
-            G += np.matmul(shift, E)
+        if additive:
+            G = np.matmul(model.hessian, E)
+        else:
+            aB = model.a[idx]                                      # (P, b, d)
+            G = np.matmul(aB.transpose(0, 2, 1), np.matmul(aB, E)) * (1.0 / b)
+            if shift is not None:
+                G += np.matmul(shift, E)
         G[:, :, n] += model.g[idx].mean(1)
         if momentum:
             V = momentum * V + G
@@ -116,9 +144,10 @@ def epoch_maps(model: EpochModel, lr: float, momentum: float, batch_sizes: np.nd
 
 
 def _epoch_maps_small(model: EpochModel, lr: float, momentum: float, batch_sizes: np.ndarray, perms: np.ndarray,
-                      positions: bool, cov: bool):
+                      positions: bool, cov: bool, additive: bool):
     """``epoch_maps`` for small d: the permutations on the last axis and explicit sums over d, which avoids
-    numpy's per-matrix cost on stacks of tiny matrices (about 10x faster at d = 2); the same results."""
+    numpy's per-matrix cost on stacks of tiny matrices (about 10x faster at d = 2); the same results to rounding.
+    (Blocks of steps chained at the end, sqrt(K) numpy passes instead of K, were tried: no faster at d = 2.)"""
     d, P = model.dim, perms.shape[0]
     n = 2 * d if momentum else d
     na = n + 1
@@ -131,6 +160,7 @@ def _epoch_maps_small(model: EpochModel, lr: float, momentum: float, batch_sizes
     W = np.zeros((na, na, P)) if positions else None
     Z = np.zeros((d, d, na, na, P)) if cov else None
     shift = model.shift if np.any(model.shift) else None
+    H = model.hessian if additive else shift
     a, g = model.a, model.g
     start = 0
     for b in batch_sizes.astype(int):
@@ -141,15 +171,19 @@ def _epoch_maps_small(model: EpochModel, lr: float, momentum: float, batch_sizes
             Z += E[:, None, :, None, :] * E[None, :, None, :, :]
         idx = perms[:, start:start + b].T                         # (b, P)
         start += b
-        aB = a[idx].transpose(0, 2, 1)                            # (b, d, P)
-        t = aB[:, 0, None, :] * E[0][None]
-        for k in range(1, d):
-            t += aB[:, k, None, :] * E[k][None]                    # t[j, c] = a_j . E[:, c]
-        G = np.empty_like(E)
-        for k in range(d):
-            G[k] = (aB[:, k, None, :] * t).sum(0) * (1.0 / b)
-        if shift is not None:
-            G += np.tensordot(shift, E, axes=(1, 0))
+        G = np.zeros_like(E)
+        if not additive:                                          # H_B (the additive model: H alone)
+            aB = a[idx].transpose(0, 2, 1)                        # (b, d, P)
+            t = aB[:, 0, None, :] * E[0][None]
+            for k in range(1, d):
+                t += aB[:, k, None, :] * E[k][None]                # t[j, c] = a_j . E[:, c]
+            for k in range(d):
+                G[k] = (aB[:, k, None, :] * t).sum(0) * (1.0 / b)
+        if H is not None:
+            for i in range(d):
+                for k in range(d):
+                    if H[i, k]:
+                        G[i] += H[i, k] * E[k]
         G[:, n, :] += g[idx].mean(0).T
         if momentum:
             V = momentum * V + G
@@ -171,6 +205,7 @@ def epoch_model(H: np.ndarray, a: np.ndarray, g: np.ndarray) -> EpochModel:
 
 def setting(model: EpochModel, batch_size: int, momentum: float, drop_last: bool,
             cov: bool) -> tuple[np.ndarray, tuple, int]:
-    """(the batch sizes of an epoch, the permutations' seed key, the chunks that fit BUDGET)."""
+    """(the batch sizes of an epoch, the permutations' seed key, the chunks that fit BUDGET). The key is N
+    alone: every batch size takes the same permutations (the curves over B share their sampling error)."""
     sizes = epoch_batches(model.n, batch_size, drop_last)
-    return sizes, (model.n, batch_size, drop_last), chunks_for(model, sizes, momentum, cov)
+    return sizes, (model.n,), chunks_for(model, sizes, momentum, cov)

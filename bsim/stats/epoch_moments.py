@@ -75,15 +75,16 @@ class Moments:
 
 
 def accumulate(model: EpochModel, lr: float, momentum: float, sizes: np.ndarray, key: tuple, chunks: range,
-               groups: Moments | None = None, positions: bool = True, cov: bool = False) -> Moments:
+               groups: Moments | None = None, positions: bool = True, cov: bool = False,
+               additive: bool = False) -> Moments:
     """The GROUPS groups' moments over ``chunks`` (one pass per block of at most BLOCK_INTS permutation
-    entries), added to ``groups``."""
+    entries), added to ``groups``; ``additive``: the additive-noise model's (``epoch_maps``)."""
     out = groups
     per_block = max(1, int(BLOCK_INTS // (CHUNK * model.n)))
     todo = list(chunks)
     for start in range(0, len(todo), per_block):
         perms = np.concatenate([chunk(model.n, key, j) for j in todo[start:start + per_block]])
-        M, b, W, Z = epoch_maps(model, lr, momentum, sizes, perms, positions, cov)
+        M, b, W, Z = epoch_maps(model, lr, momentum, sizes, perms, positions, cov, additive)
         if W is None:
             W = np.zeros((M.shape[0], 1, 1))
         part = Moments.of(M, b, W, Z)

@@ -14,17 +14,24 @@ what bsim's ball measures, is <W, S^> / K with W = E[sum_k M^_k^T P M^_k]
 (M^_k the map of the first k batches, P the projection on e, S^ = E z^ z^T).
 
 Nothing here is approximated but the expectation over permutations: E is the
-mean over P sampled permutations (a fixed seed per (N, B, drop_last), the same
-permutations at every lr, so the prediction is deterministic and smooth in lr)
-and the standard error is a jackknife over GROUPS groups of them. No closed
+mean over P sampled permutations (fixed seeds per N, the same permutations at
+every lr and B, so the prediction is deterministic and smooth in lr and B)
+and the standard error is a jackknife over GROUPS groups of them. The additive
+model (H_B -> H), whose reshuffled ball is exact (``reshuffled.additive_reshuffled``),
+is the control variate: the prediction is sampled - sampled additive (the same
+permutations) + exact additive, whose sampling error is that of the
+multiplicative part alone (SE 3-10x smaller on the default scenario, so 10-100x
+fewer permutations for the same SE); the plain mean where its SE is smaller. No closed
 form is known with the multiplicative part (H_B - H) e treated exactly: the
 batches of an epoch are drawn without replacement, so e_k is correlated with
 every later batch of its epoch (docs/science.md, "The reshuffled ball").
 
-Cost: O(P N d^2 + P K d^3) for the maps (K batches an epoch) and O(P d^4) for
-E[M kron M]; P (256 to 4096) is chosen by the standard error and BUDGET. Measured
-on a loaded 2-core machine: 0.35-0.9 s a setting at d = 2, N = 1024; 0.5-2 s at
-d = 7, N = 150 (up to 4096 permutations). Computed once per setting, off the step loop.
+Cost: O(P N d^2 + P K d^3) for the maps (K batches an epoch, twice: the model
+and its control) and O(P d^4) for E[M kron M]; P (256 to 4096) is chosen by the
+standard error and BUDGET. Measured (bench/reshuffled.py) on the default
+scenario, d = 2, N = 1024: 40-150 ms a setting (256 permutations suffice at
+lr 0.05), 0.15-0.35 s at B = 1 (1024 batches an epoch); near the limit the
+control helps less (up to 4096 permutations, about a second).
 """
 
 from __future__ import annotations
@@ -37,7 +44,10 @@ import numpy as np
 from bsim.stats import lyapunov
 from bsim.stats.epoch_map import EpochModel, setting
 from bsim.stats.epoch_moments import Moments, accumulate
+from bsim.stats.reshuffled import additive_reshuffled
 
+#: the exact additive model as control variate (``_result``); False: plain sampling (bench/reshuffled.py's baseline)
+CONTROL = True
 #: more chunks are drawn until the SE of E|e|^2 is below this fraction of it (0.5% in the radius)
 TARGET_REL_SE = 0.01
 #: the label of the sampled prediction (what it is, on screen and in the help)
@@ -128,15 +138,30 @@ def jackknife(values) -> float:
     return float(math.sqrt((len(v) - 1) / len(v) * ((v - v.mean()) ** 2).sum()))
 
 
-def _result(groups: Moments, K: int) -> SampledBall:
+def _result(groups: Moments, K: int, control: Moments | None = None,
+            exact: np.ndarray | None = None) -> SampledBall:
+    """The prediction from the groups' moments; with ``control`` (the additive model's moments on the same
+    permutations) and ``exact`` (its exact position-averaged E[e e^T], ``reshuffled.additive_reshuffled``):
+    sampled - sampled additive + exact additive, kept where its jackknife SE is the smaller."""
     rho, rho_se = rho_jackknife(groups)
     count = int(groups.count.sum())
     res = stationary(groups.total(), K) if rho < 1.0 else None
     if res is None or not np.isfinite(res[0][0]):
         return SampledBall(None, None, rho, rho_se, None, count)
     parts = stationary(groups.leave_one_out(), K)
-    se = jackknife(parts[0]) if parts is not None and np.all(np.isfinite(parts[0])) else None
-    return SampledBall(float(res[0][0]), se, rho, rho_se, None if res[1] is None else res[1][0], count)
+    ok = parts is not None and np.all(np.isfinite(parts[0]))
+    se = jackknife(parts[0]) if ok else None
+    ms, cov = float(res[0][0]), None if res[1] is None else res[1][0]
+    if control is not None and exact is not None and ok:
+        ares, aparts = stationary(control.total(), K), stationary(control.leave_one_out(), K)
+        if ares is not None and aparts is not None and np.all(np.isfinite(aparts[0])) and np.isfinite(ares[0][0]):
+            ms_cv = ms - float(ares[0][0]) + float(np.trace(exact))
+            se_cv = jackknife(parts[0] - aparts[0])
+            if ms_cv > 0.0 and (se is None or se_cv < se):
+                ms, se = ms_cv, se_cv
+                if cov is not None and ares[1] is not None:
+                    cov = cov - ares[1][0] + exact
+    return SampledBall(ms, se, rho, rho_se, cov, count)
 
 
 def sampled_ball(model: EpochModel, lr: float, momentum: float, sizes: np.ndarray, key: tuple, most: int,
@@ -144,15 +169,22 @@ def sampled_ball(model: EpochModel, lr: float, momentum: float, sizes: np.ndarra
     """The stationary ball of shuffled epochs over sampled permutations: one chunk, then (unless ``quick``)
     as many as bring the SE of E|e|^2 to TARGET_REL_SE of it, at most ``most`` chunks."""
     K = int(sizes.size)
+    exact = additive_reshuffled(model.hessian, model.sigma_star, model.n, lr, momentum, sizes) if CONTROL else None
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         groups = accumulate(model, lr, momentum, sizes, key, range(1), cov=cov)
-        out = _result(groups, K)
+        control = None
+        if exact is not None:
+            control = accumulate(model, lr, momentum, sizes, key, range(1), cov=cov, additive=True)
+        out = _result(groups, K, control, exact)
         if quick or out.mean_square is None or not out.mean_square or out.mean_square_se is None:
             return out
         need = min(most, math.ceil((out.mean_square_se / out.mean_square / TARGET_REL_SE) ** 2))
         if need <= 1:
             return out
-        return _result(accumulate(model, lr, momentum, sizes, key, range(1, need), groups, cov=cov), K)
+        groups = accumulate(model, lr, momentum, sizes, key, range(1, need), groups, cov=cov)
+        if control is not None:
+            control = accumulate(model, lr, momentum, sizes, key, range(1, need), control, cov=cov, additive=True)
+        return _result(groups, K, control, exact)
 
 
 def predict(model: EpochModel, batch_size: int, lr: float, momentum: float, drop_last: bool,
