@@ -1,5 +1,6 @@
 """The Ray engine against a local Ray started here: the same rows as in-process, and a lost worker is retried."""
 
+import functools
 import os
 import sys
 
@@ -53,7 +54,7 @@ def test_a_task_whose_ray_worker_dies_is_retried(local_ray, small, tmp_path):
     rows = run_sweep(spec, tmp_path / "ray.csv", use_ray=True, task_fn=crash_once_in(str(tmp_path)),
                      progress=QUIET, quiet=True).rows
     assert (tmp_path / "B16-seed0-lr0.2.crashed").exists()        # the worker did die once
-    here = run_sweep(spec, tmp_path / "here.csv", workers=1, progress=QUIET, quiet=True).rows
+    here = run_sweep(spec, tmp_path / "here.csv", workers=1, batched=False, progress=QUIET, quiet=True).rows
     assert without_wall(rows) == without_wall(here)
     assert [r["batch_size"] for r in state.read_rows(tmp_path / "ray.csv")] == [4, 16]
 
@@ -63,7 +64,7 @@ def test_ray_nodes_need_no_path_to_the_data(local_ray, tmp_path):
     # so the tasks still run (and give the in-process rows) after the file is gone from its path
     import numpy as np
 
-    from bsim.sweep.engines import run_ray
+    from bsim.sweep.engines import one_by_one, run_ray
     rng = np.random.default_rng(0)
     X = rng.standard_normal((128, 3))
     y = X @ np.array([1.0, -2.0, 0.5]) + 0.3 * rng.standard_normal(128)
@@ -73,10 +74,12 @@ def test_ray_nodes_need_no_path_to_the_data(local_ray, tmp_path):
     scenario.write_text(SMALL.replace('kind = "linreg"', 'kind = "linreg"\ndata = "points.csv"')
                         .replace("n_test = 64\n", "").replace("dim = 4\n", ""))
     spec = spec_of(scenario, batch_sizes=(4, 16), seeds=(0,))
-    here = run_sweep(spec, tmp_path / "here.csv", workers=1, progress=QUIET, quiet=True).rows
-    engine = run_ray(spec, spec.tasks(), None)
+    here = run_sweep(spec, tmp_path / "here.csv", workers=1, batched=False, progress=QUIET, quiet=True).rows
+    engine = run_ray(spec, [(t,) for t in spec.tasks()], None, functools.partial(one_by_one, run_task))
     data.unlink()
     there = [res.row for res in engine]
     # a task's own columns: without the identity and the time to target (both filled in by the driver)
-    here = [{k: r[k] for k in state.TASK_COLUMNS + state.RESULT_COLUMNS + ("train_acc", "test_acc")} for r in here]
+    cols = state.TASK_COLUMNS + state.RESULT_COLUMNS + ("train_acc", "test_acc")
+    here = [{k: r[k] for k in cols} for r in here]
+    there = [{k: r[k] for k in cols} for r in there]
     assert without_wall(there) == without_wall(here) and len(there) == 2

@@ -60,7 +60,7 @@ def test_the_palette_opens_a_saved_sweep_and_escape_goes_back(tmp_path, shared_s
     assert len(saved) == 1 and saved[0].startswith("bsim-sweep-")
     assert summary is not None and len(summary.per_b) == 8
     assert "sweep of small" in report and ("B_crit" in report or "no fit" in report)
-    assert plots == 4 and after != "SweepScreen"
+    assert plots == 5 and after != "SweepScreen"        # a tuned sweep: its best lr's chart too
 
 
 def test_the_screen_on_its_own_shows_a_bad_file_as_a_notice(tmp_path):
