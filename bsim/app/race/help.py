@@ -26,7 +26,8 @@ PANELS_HELP = [
      "By batch size: steps, the cost to each loss target on the race's axis (★ first; ★ lane: the leader, "
      "its cost on the last line), samples, seconds, samples/s, losses, accuracy on the training and the test set, the generalization gap "
      "(train − test accuracy in points; with --chains K the mean over the chains ± its standard error, the "
-     "spread the batches' noise alone gives) and ball radius."),
+     "spread the batches' noise alone gives) and ball radius; on a landscape, the chains' share in the starting "
+     "basin, the chains that left and the measured escape rate instead."),
 ]
 
 
