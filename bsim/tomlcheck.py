@@ -86,13 +86,23 @@ def where(fname: str, loc: Locator, table: str | None, key: str, index: int | No
     return f"{fname}:{line}: {qual}" if line else f"{fname}: {qual}"
 
 
+def known_keys(keys, most: int = 160) -> str:
+    """The keys a table takes, for an error line: all of them, or as many as fit in ``most`` characters and how
+    many more (the [problem] table takes every kind's keys: 25 and more)."""
+    shown = ", ".join(keys)
+    if len(shown) <= most:
+        return shown
+    head = shown[:most].rsplit(", ", 1)[0]
+    return f"{head}, ... ({len(keys)} keys in all; docs/usage.md lists them)"
+
+
 def check_table(data: dict, rules: dict[str, Rule], fname: str, loc: Locator,
                 table: str | None, index: int | None = None, also: tuple[str, ...] = ()) -> dict:
     """The table's values, checked against ``rules``; integers in number fields become floats."""
     out = {}
     for key, value in data.items():
         if key not in rules:
-            known = ", ".join((*rules, *also))
+            known = known_keys((*rules, *also))
             raise BsimInputError(f"{where(fname, loc, table, key, index)}: got an unknown key, expected one of {known}")
         types, check, expected = rules[key]
         ok_type = isinstance(value, types) and not (isinstance(value, bool) and bool not in types)

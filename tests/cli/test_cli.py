@@ -60,7 +60,7 @@ BAD_SCENARIOS = [
     ('[optimizer]\nlr = 0.1\nlr = 0.2\n', ":3: not valid TOML", "column"),
     # data files
     ('[problem]\ndata = "missing.csv"\n', ":2: problem.data: got 'missing.csv', expected a CSV file", "relative to the scenario"),
-    ('[problem]\nkind = "lstm"\ndata = "x.csv"\n', ":3: problem.data: got 'x.csv', expected no data file", "lstm"),
+    ('[problem]\nkind = "lstm"\ndata = "x.txt"\n', ":3: problem.data: got 'x.txt', expected a text file (no such regular file", "relative to the scenario"),
 ]
 
 
