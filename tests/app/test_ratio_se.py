@@ -83,7 +83,7 @@ def test_the_readouts_fit_the_panel_widths_dropping_the_ratio_whole():
 
 def test_a_race_lanes_ball_shows_the_ratio_with_its_standard_error():
     buffer = FrameBuffer()
-    lane = LaneBall(SimpleNamespace(buffer=buffer, batch_size=8, color="blue"), SharedScale())
+    lane = LaneBall(SimpleNamespace(buffer=buffer, batch_size=8, key=8, label="B=8", color="blue"), SharedScale())
     f = frame(1, 0.0287, 0.0012, pred=0.0302)
     buffer.add(f)
     column = "\n".join("".join(seg.text for seg in strip) for strip in lane.column(36, 12))
