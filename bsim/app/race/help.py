@@ -18,16 +18,14 @@ PANELS_HELP = [
      "against the race's axis from its start. By samples, a small batch takes many small noisy steps and a "
      "large one few precise ones: who is ahead depends on the budget you count."),
     ("ε-balls, one scale",
-     "Each lane's iterates around θ* on the same scale, so the balls can be compared by eye: the ball's radius "
-     "falls about as 1/sqrt(B). Under each: the measured radius (green, ×ratio ± se) and the prediction (orange) with its kind "
-     "(exact, reshuffled, linearised). For more than two parameters: |θ-θ*| over the lane's steps, on one log "
-     "scale; for the LSTM (no θ*): the spread around the running average."),
+     "Each lane's iterates around θ* on one scale, to compare by eye: the radius falls about as 1/sqrt(B). "
+     "Under each: the measured radius (green, ×ratio ± se) and the prediction (orange) with its kind. Over two "
+     "parameters: |θ-θ*| on one log scale; the LSTM (no θ*): the spread around the running average."),
     ("Lanes",
-     "By batch size: steps, the cost to each loss target on the race's axis (★ first; ★ lane: the leader, "
-     "its cost on the last line), samples, seconds, samples/s, losses, accuracy on the training and the test set, the generalization gap "
-     "(train − test accuracy in points; with --chains K the mean over the chains ± its standard error, the "
-     "spread the batches' noise alone gives) and ball radius; on a landscape, the chains' share in the starting "
-     "basin, the chains that left and the measured escape rate instead."),
+     "Per lane: steps, the cost to each loss target on the race's axis (★ first; ★ lane: the leader), "
+     "samples, seconds, samples/s, losses, train and test accuracy, the gap train − test in points (± se "
+     "over --chains K) and the ball's radius; on a landscape: the share in the starting basin, the chains "
+     "that left and the measured escape rate."),
 ]
 
 
