@@ -164,7 +164,7 @@ def _epoch_maps_small(model: EpochModel, lr: float, momentum: float, batch_sizes
     a, g = model.a, model.g
     start = 0
     for b in batch_sizes.astype(int):
-        if positions:
+        if positions and not cov:
             for k in range(d):
                 W += E[k, :, None, :] * E[k, None, :, :]
         if cov:
@@ -190,6 +190,8 @@ def _epoch_maps_small(model: EpochModel, lr: float, momentum: float, batch_sizes
             E = E - lr * V
         else:
             E = E - lr * G
+    if positions and cov:                                          # W = sum_k Z[k, k]
+        W = sum(Z[k, k] for k in range(d))
     rows = E if not momentum else np.concatenate([E, V], axis=0)      # (n, n+1, P)
     rows = rows.transpose(2, 0, 1)
     return (rows[:, :, :n], rows[:, :, n], None if W is None else W.transpose(2, 0, 1),

@@ -23,7 +23,8 @@ from bsim.stats import reshuffled as reshuffled_ball
 
 #: the kind of the approximation when it is the prediction (the sampled one over budget)
 APPROX_KIND = "reshuffled-approx"
-#: the largest dimension whose position-averaged covariance is computed exactly (else the additive shape)
+#: the largest dimension whose position-averaged covariance is computed exactly (else the additive shape; quick
+#: predictions, the curves' radii, skip it)
 COV_MAX_DIM = 3
 
 
@@ -34,8 +35,8 @@ def shuffled(model, th, res, batch_size: int, lr: float, momentum: float, drop_l
     em = model.epoch
     sampled = None
     if em is not None:
-        sampled = epoch_stationary.predict(em, batch_size, lr, momentum, drop_last, cov=model.dim <= COV_MAX_DIM,
-                                    quick=quick)
+        sampled = epoch_stationary.predict(em, batch_size, lr, momentum, drop_last,
+                                           cov=model.dim <= COV_MAX_DIM and not quick, quick=quick)
     approx_label = reshuffled_ball.LABEL
     if sampled is None:                               # the approximation alone, labelled so
         why = ("no per-example gradients at theta*" if em is None
