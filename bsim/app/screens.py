@@ -21,23 +21,19 @@ PANELS_HELP = [
      f"the SGD temperature, which sets how far the iterates wander: {TEMPERATURE_FORMULA['shuffle']}, or "
      f"{TEMPERATURE_FORMULA['replacement']} with replacement."),
     ("Loss",
-     "The loss of each shown batch (grey dots: noisy, because each batch is a small sample), the loss on the "
-     "whole training set (blue) and on held-out data (orange). A purple line marks each batch-size change. "
-     "Press y to switch the y axis between log and linear."),
+     "The loss of each shown batch (grey dots: a small sample, so noisy), on the whole training set (blue) and "
+     "on held-out data (orange); a purple line at each batch-size change. y: log or linear axis."),
     ("Batch gradient",
-     "The length of the batch gradient |g_B| against the full gradient |G| over all N examples, and the "
-     "cosine between them. Far from the optimum they agree (cos near 1); near it |G| goes to 0 but |g_B| "
-     "stays at the noise level and the cosine falls to about 0 (its running mean in purple): the steps are "
-     "mostly noise."),
+     "|g_B| against the full gradient |G| over all N examples, and their cosine. Far from the optimum they "
+     "agree (cos near 1); near it |G| goes to 0, |g_B| stays at the noise level and the cosine (running mean "
+     "in purple) falls to about 0: the steps are mostly noise."),
     ("Variance across batches",
-     "How much batch gradients scatter around G, against the batch size B on log-log axes. The line is the "
-     "theory c_B tr(Sigma), which falls as 1/B and reaches 0 at B = N; the green dots are measured at each B "
-     "you visited. Under shuffle the theory is at fixed θ: while θ moves within an epoch the measured mean "
-     "differs from it (×0.94 to ×1.06 on five data sets; read this run's ratio). The purple line is the noise scale B_simple = tr(Sigma)/|G|^2 (averaged; "
-     "'> N' past N): above it, a bigger batch buys little. '×1.02 ± 0.02': measured / theory ± its standard "
-     "error."
-     f" Press v for a probe: {keymap.PROBE_BATCHES} fresh batches at the current parameters, drawn as "
-     "a red diamond with ±2 standard errors (shown until B, lr or sampling change)."),
+     "How batch gradients scatter around G, against B on log-log axes: the line is the theory c_B tr(Sigma) "
+     "(1/B, 0 at B = N), green dots measured at each B visited, '×1.02 ± 0.02' measured / theory ± its "
+     "standard error (under shuffle the theory is at fixed θ: ×0.94 to ×1.06 on five data sets; read this "
+     "run's). Purple: the noise scale B_simple = tr(Sigma)/|G|^2 ('> N' past N): above it a bigger batch buys "
+     f"little. v: a probe of {keymap.PROBE_BATCHES} fresh batches at θ, a red diamond ±2 standard errors "
+     "(until B, lr or sampling change)."),
     ("ε-ball",
      "SGD with a fixed learning rate does not converge to θ*; it settles into a ball around it whose size "
      "the noise sets. For two parameters you see the plane: loss contours, the recent iterates, the predicted "
