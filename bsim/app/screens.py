@@ -29,10 +29,10 @@ PANELS_HELP = [
      "in purple) falls to about 0: the steps are mostly noise."),
     ("Variance across batches",
      "How batch gradients scatter around G, against B on log-log axes: the line is the theory c_B tr(Sigma) "
-     "(1/B, 0 at B = N), green dots measured at each B visited, '×1.02 ± 0.02' measured / theory ± its "
+     "(1/B, 0 at B = N), green dots measured at each B visited; '×1.02 ± 0.02': measured / theory ± its "
      "standard error (under shuffle the theory is at fixed θ: ×0.94 to ×1.06 on five data sets; read this "
      "run's). Purple: the noise scale B_simple = tr(Sigma)/|G|^2 ('> N' past N): above it a bigger batch buys "
-     f"little. v: a probe of {keymap.PROBE_BATCHES} fresh batches at θ, a red diamond ±2 standard errors "
+     f"little. Press v for a probe: {keymap.PROBE_BATCHES} fresh batches at θ, a red diamond ±2 standard errors "
      "(until B, lr or sampling change)."),
     ("ε-ball",
      "SGD with a fixed learning rate does not converge to θ*; it settles into a ball around it whose size "
