@@ -79,7 +79,7 @@ def test_e_builds_an_ensemble_whose_ball_matches_the_shuffle_prediction(tmp_path
         f = d.app.history.latest
         assert f.chains == 256 and f.ball.kind == "reshuffled"
         text = panel_text(d.app, "ball")
-        assert "∴ 256" in text and "◆K=256" in text and "reshuffled" in text and "iid" in text
+        assert "∴ 256" in text and "◆K=256" in text and "reshuffled sampled ±" in text   # the kind, computed over sampled permutations ± its se
         ratio = float(re.search(r"K=256 [0-9.]+ ×([0-9.]+)", text).group(1))
         assert abs(ratio - 1) <= 0.03, text
         loss = panel_text(d.app, "loss")
