@@ -42,7 +42,7 @@ def screens(tmp_path_factory):
 
 def items(f) -> dict[str, list[str]]:
     """What each panel may show, whole: (panel id) -> items, the numbers formatted as the panels do."""
-    stats, ball = f.stats, f.ball
+    stats = f.stats
     here = next(p for p in stats.variance_measured if p.batch_size == f.next_batch_size)
     return {
         "loss": ["╌ test", f"batch {num(f.batch_loss)}", f"train {num(f.train_loss)}", f"test {num(f.test_loss)}",
@@ -51,7 +51,7 @@ def items(f) -> dict[str, list[str]]:
                      f"theory {num(here.theory_mean)}", f"trΣ {num(f.trace_sigma)}",
                      f"B_simple {noise_scale_text(stats.noise_scale_smoothed, f.n_train)[0]}", f"n={num(here.steps)}"],
         # the plane beside the ball's law (120x36, 100x30), the plane alone at 80x24 (L shows the law)
-        "ball": ["○ meas", "○ B=8", f"pred {num(f.ball_radius_theory)}", "reshuffled", f"iid {num(ball.radius_iid)}",
+        "ball": ["○ meas", "○ B=8", f"pred {num(f.ball_radius_theory)}", "reshuffled sampled ±",
                  f"meas trail {num(f.ball_radius)}", "radius, log", "●trail", "shrink B 8→16"],
     }
 

@@ -37,7 +37,9 @@ def test_csv_grad_noise_averages_to_its_theory(capsys, tmp_path):
     header, rows = headless_rows(capsys, tmp_path, "default", "--sampling", "iid", "--steps", "4000")
     assert header[:17] == list(CSV_COLUMNS[:17])
     assert header[17:] == ["ball_radius", "trace_sigma", "temperature", "full_grad_every", "ball_theory",
-                           "train_acc", "test_acc"]
+                           "train_acc", "test_acc", "batch_test", "basin_0_frac", "basin_1_frac", "escaped",
+                           "escape_rate", "escape_rate_se", "escape_rate_theory", "escape_theory"]
+    assert all(rows[-1][c] == "" for c in header[24:])     # no adaptive batch size, not a landscape
     assert rows[-1]["train_acc"] == rows[-1]["test_acc"] == ""     # least squares is not a classifier
     d = np.array([float(r["grad_noise"]) - float(r["grad_noise_theory"]) for r in rows])
     theory = np.mean([float(r["grad_noise_theory"]) for r in rows])
