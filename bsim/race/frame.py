@@ -20,8 +20,26 @@ AXES = ("samples", "steps", "time")
 MAX_LANES = 8
 
 
+class LaneName:
+    """A lane's key and label, from its ``name`` (a lane by schedule: ``bsim race --lanes``) or else its
+    ``batch_size``: what a lane (bsim.race.lanes.Lane) and its published LaneFrame share."""
+
+    name: str | None
+    batch_size: int
+
+    @property
+    def key(self) -> int | str:
+        """What tells the lane apart: its name, else its batch size (the CSV's ``lane`` column)."""
+        return self.name if self.name is not None else self.batch_size
+
+    @property
+    def label(self) -> str:
+        """'grow-batch', or 'B=8'."""
+        return self.name if self.name is not None else f"B={self.batch_size}"
+
+
 @dataclass
-class LaneFrame:
+class LaneFrame(LaneName):
     """One lane at the moment of publishing: its batch size and lr, its own frame, its budget spent.
 
     ``frame`` is exactly what the lane's Simulation.frame() returns (so its step,
@@ -38,16 +56,6 @@ class LaneFrame:
     samples_per_sec: float | None = None
     finished: bool = False
     name: str | None = None        # a lane that differs by schedule (bsim race --lanes): its name
-
-    @property
-    def key(self) -> int | str:
-        """What tells the lane apart: its name, else its batch size."""
-        return self.name if self.name is not None else self.batch_size
-
-    @property
-    def label(self) -> str:
-        """'grow-batch', or 'B=8'."""
-        return self.name if self.name is not None else f"B={self.batch_size}"
 
     @property
     def budget(self) -> dict[str, float]:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import time
 
 from bsim.lrscaling import scaled_lr
-from bsim.race.frame import LaneFrame
+from bsim.race.frame import LaneFrame, LaneName
 from bsim.scenario import Scenario, apply_overrides
 
 
@@ -62,7 +62,7 @@ def lane_scenario(scenario: Scenario, batch_size: int, lr: float, chains: int | 
     return sc
 
 
-class Lane:
+class Lane(LaneName):
     """One batch size of a race: owns its Simulation (stepped only through ``step``) and its compute clock.
 
     ``limit``: (axis, n) with axis "steps" or "samples": the lane is ``finished`` once it has taken n steps
@@ -85,16 +85,6 @@ class Lane:
         self._sync = _cuda_sync if self.sim.device.type == "cuda" else None
 
     # ------------------------------------------------------------ state
-    @property
-    def key(self) -> int | str:
-        """What tells the lane apart: its name, else its batch size (the CSV's ``lane`` column)."""
-        return self.name if self.name is not None else self.batch_size
-
-    @property
-    def label(self) -> str:
-        """'grow-batch', or 'B=8'."""
-        return self.name if self.name is not None else f"B={self.batch_size}"
-
     @property
     def steps(self) -> int:
         return self.sim.step_count

@@ -232,6 +232,20 @@ class LaneLandscape(LandscapePanel):
         return [(name, self.lane.color)] + super().first_line(pic, r, width - len(name), short)
 
 
+
+def side_by_side(top: Strip, columns: list[list[Strip]], width: int, height: int) -> list[Strip]:
+    """``top``, then the lanes' columns row by row, a grey bar between them: the panel's ``height`` lines."""
+    sep = Strip([Segment("│", style("grey"))], 1)
+    out = [top]
+    for y in range(height - 1):
+        parts = []
+        for i, col in enumerate(columns):
+            if i:
+                parts.append(sep)
+            parts.append(col[y])
+        out.append(Strip.join(parts).adjust_cell_length(width))
+    return out[:height]
+
 class RaceBallsPanel(Panel):
     """Every lane's epsilon-ball in a column of its own, all on one scale.
 
@@ -301,16 +315,7 @@ class RaceBallsPanel(Panel):
         self.ask_for_contours([self.drawer(lane).wanted for lane in lanes], plane)
         self._columns = {b: c for b, c in self._columns.items() if b in self.history.lanes}
         self._drawers = {b: d for b, d in self._drawers.items() if b in self.history.lanes}
-        sep = Strip([Segment("│", style("grey"))], 1)
-        out = [top]
-        for y in range(height - 1):
-            parts = []
-            for i, col in enumerate(columns):
-                if i:
-                    parts.append(sep)
-                parts.append(col[y])
-            out.append(Strip.join(parts).adjust_cell_length(width))
-        return out[:height]
+        return side_by_side(top, columns, width, height)
 
     def landscapes(self, lanes, width: int, height: int) -> list[Strip]:
         """The landscape problems: each lane's landscape with its chains, the occupancy of its basins over its
@@ -335,16 +340,7 @@ class RaceBallsPanel(Panel):
             columns.append(cached[1])
         self._columns = {b: c for b, c in self._columns.items() if b in self.history.lanes}
         self._landscapes = {b: d for b, d in self._landscapes.items() if b in self.history.lanes}
-        sep = Strip([Segment("│", style("grey"))], 1)
-        out = [text_strip(fit([legend_groups(pic)], width), width)]
-        for y in range(height - 1):
-            parts = []
-            for i, col in enumerate(columns):
-                if i:
-                    parts.append(sep)
-                parts.append(col[y])
-            out.append(Strip.join(parts).adjust_cell_length(width))
-        return out[:height]
+        return side_by_side(text_strip(fit([legend_groups(pic)], width), width), columns, width, height)
 
     def ask_for_contours(self, wanted: list, plane) -> None:
         """Ask the runner (through the app) for the loss on the planes' grid, once per grid: the lanes' columns
