@@ -43,6 +43,18 @@ def test_a_least_squares_scenario_with_fewer_examples_than_parameters_loads_and_
         parse_scenario('[problem]\nkind = "logreg"\nn_train = 4\ndim = 8\n')
 
 
+
+def second_moment_operator(X: np.ndarray, lr: float, c: float) -> np.ndarray:
+    """E[(I - lr H_B) . (I - lr H_B)] on n x n matrices in X's row space (n = N rows of rank N), written out over
+    the examples: (I - lr H) (x) (I - lr H) + lr^2 c_B (mean_n A_n (x) A_n - H (x) H), A_n = z_n z_n^T."""
+    n = X.shape[0]
+    Z = X @ np.linalg.svd(X, full_matrices=False)[2].T
+    A = np.einsum("ni,nj->nij", Z, Z)
+    H = A.mean(0)
+    eye = np.eye(n)
+    return np.kron(eye - lr * H, eye - lr * H) + lr ** 2 * c * (
+        np.einsum("nij,nkl->ikjl", A, A).reshape(n * n, n * n) / n - np.kron(H, H))
+
 @pytest.mark.parametrize("batch_size,sampling", [(1, "iid"), (4, "iid"), (4, "replacement"), (16, "iid")])
 def test_the_rate_is_the_spectral_radius_of_the_one_step_map(batch_size, sampling):
     """E[e' e'^T] = E[(I - lr H_B) e e^T (I - lr H_B)]: written out over the examples in X's row space,
@@ -51,14 +63,8 @@ def test_the_rate_is_the_spectral_radius_of_the_one_step_map(batch_size, samplin
     sim = interpolating(batch_size=batch_size, lr=lr, sampling=sampling)
     X = sim.problem.X64
     n = X.shape[0]
-    U = np.linalg.svd(X, full_matrices=False)[2].T
-    Z = X @ U
-    A = np.einsum("ni,nj->nij", Z, Z)
-    H = A.mean(0)
     c = 1 / batch_size if sampling == "replacement" else (n - batch_size) / (batch_size * (n - 1))
-    eye = np.eye(n)
-    M = np.kron(eye - lr * H, eye - lr * H) + lr ** 2 * c * (
-        np.einsum("nij,nkl->ikjl", A, A).reshape(n * n, n * n) / n - np.kron(H, H))
+    M = second_moment_operator(X, lr, c)
     sim.run(1)
     ball = sim.frame(timing=False).ball
     assert ball.rate == pytest.approx(np.linalg.eigvalsh(M)[-1], rel=1e-10)
@@ -77,14 +83,8 @@ def test_an_ensemble_of_numpy_chains_falls_at_the_shown_rate():
     rate = sim.frame(timing=False).ball.rate
     X = sim.problem.X64
     n = X.shape[0]
-    U = np.linalg.svd(X, full_matrices=False)[2].T
-    Z = X @ U
-    A = np.einsum("ni,nj->nij", Z, Z)
-    H = A.mean(0)
-    eye = np.eye(n)
-    c = (n - B) / (B * (n - 1))
-    M = np.kron(eye - lr * H, eye - lr * H) + lr ** 2 * c * (
-        np.einsum("nij,nkl->ikjl", A, A).reshape(n * n, n * n) / n - np.kron(H, H))
+    M = second_moment_operator(X, lr, (n - B) / (B * (n - 1)))
+    U = np.linalg.svd(X, full_matrices=False)[2].T        # X's row space, as the operator's basis
     V = np.linalg.eigh(M)[1][:, -1].reshape(n, n)
     V = (V + V.T) / 2 * np.sign(np.trace(V))
     w, Q = np.linalg.eigh(V)
